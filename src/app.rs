@@ -1,0 +1,193 @@
+//! Wiring: opens the store, binds the listener, builds the services and runs the server with
+//! its background tasks until a shutdown signal.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use poem::{
+    Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+};
+
+use crate::{
+    clock::Clock,
+    config::ServeConfig,
+    http::{self, middleware::BodyLimits},
+    service::{Services, Settings, passwords::ScryptCost},
+    store::{OpenError, Store, StoreError, expiry, sessions::RefreshLifetimes},
+};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("could not initialise: {0}")]
+    Init(#[from] StoreError),
+}
+
+/// Expired records deleted per sweep transaction.
+const SWEEP_BATCH: usize = 500;
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    public_url: String,
+    database: String,
+    services: Services,
+    limits: BodyLimits,
+    sweep_interval: Duration,
+}
+
+/// Service settings derived from the configuration.
+pub fn settings(config: &ServeConfig, public_url: &str) -> Settings {
+    Settings {
+        issuer: public_url.to_string(),
+        access_token_ttl: i64::from(config.access_token_ttl),
+        refresh: RefreshLifetimes {
+            idle: i64::from(config.refresh_idle_ttl),
+            absolute: i64::from(config.refresh_absolute_ttl),
+        },
+        scrypt: ScryptCost {
+            log_n: config.scrypt_log_n,
+            ..ScryptCost::default()
+        },
+        login_max_failures: config.login_max_failures,
+        login_window: i64::from(config.login_failure_window),
+    }
+}
+
+impl Application {
+    /// Opens the database and binds the listener (port 0 picks a free port).
+    pub async fn build(config: &ServeConfig) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Clock::system()).await
+    }
+
+    /// [`Application::build`] with a given clock (tests move time with a manual one).
+    pub async fn build_with_clock(config: &ServeConfig, clock: Clock) -> Result<Self, StartError> {
+        let path = config.database_path();
+        let store = tokio::task::spawn_blocking(move || Store::open(&path, clock))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        let acceptor = TcpListener::bind(config.listen)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(config.listen);
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_string();
+        let settings = settings(config, &public_url);
+        let services = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || Services::build(store, settings))
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))??
+        };
+        Ok(Self {
+            acceptor,
+            addr,
+            public_url,
+            database: config.database_path().display().to_string(),
+            services,
+            limits: BodyLimits {
+                json: config.max_json_body,
+                other: config.max_upload,
+            },
+            sweep_interval: Duration::from_secs(config.sweep_interval),
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The public base URL (token issuer).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish (up to 30 s),
+    /// stops the background tasks and closes the database.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self {
+            acceptor,
+            addr,
+            public_url,
+            database,
+            services,
+            limits,
+            sweep_interval,
+        } = self;
+        tracing::info!(
+            "portcullis listening on http://{addr} — data file {database}, issuer {public_url}, Swagger UI {public_url}/swagger"
+        );
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let sweeper = tokio::spawn(expiry::run_sweeper(
+            services.store.clone(),
+            sweep_interval,
+            SWEEP_BATCH,
+            stop_rx,
+        ));
+        let warm = {
+            let accounts = services.accounts.clone();
+            tokio::spawn(async move { accounts.warm_up().await })
+        };
+        let endpoint = http::endpoint(services, limits);
+        let result = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(endpoint, shutdown, Some(Duration::from_secs(30)))
+            .await;
+        let _ = stop_tx.send(true);
+        warm.abort();
+        let _ = warm.await;
+        let _ = sweeper.await;
+        tracing::info!("portcullis stopped; database closed");
+        result
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,263 @@
+//! The command line. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    app::{Application, settings, shutdown_signal},
+    clock::{Clock, rfc3339},
+    config::ServeConfig,
+    domain::Role,
+    service::{Services, accounts::Registration},
+    store::Store,
+};
+
+/// portcullis — authentication server and OAuth 2.0 / OpenID Connect provider in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// TOML file of settings; keys are long flag names (`listen = "0.0.0.0:8080"`).
+    /// Command-line flags and PORTCULLIS_* variables take precedence over it.
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeConfig),
+    /// Write the OpenAPI spec as JSON to PATH, or to standard output.
+    ExportOpenapi {
+        /// File to write; standard output when omitted.
+        path: Option<PathBuf>,
+    },
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Open the database, decode every record and report table sizes.
+    Check(ServeConfig),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (for example the first admin).
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// The password; prefer the environment variable to keep it out of shell history.
+        #[arg(long, env = "PORTCULLIS_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Grant the admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Grant the developer role.
+        #[arg(long)]
+        developer: bool,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        config: ServeConfig,
+    },
+    /// Disable a user (by username or email) and end all their sessions.
+    Disable {
+        login: String,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
+    /// Re-enable a disabled user.
+    Enable {
+        login: String,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
+}
+
+impl Cli {
+    /// Long flag names that a config file may set.
+    pub fn config_keys() -> Vec<String> {
+        let cmd = <Self as clap::CommandFactory>::command();
+        cmd.find_subcommand("serve")
+            .map(|serve| {
+                serve
+                    .get_arguments()
+                    .filter_map(|a| a.get_long().map(str::to_string))
+                    .filter(|l| l != "config")
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// What `main` reports on failure.
+pub type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Runs a parsed command.
+pub async fn run(command: Command) -> CliResult {
+    match command {
+        Command::Serve(config) => serve(config).await,
+        Command::ExportOpenapi { path } => export_openapi(path).await,
+        Command::User(cmd) => user(cmd).await,
+        Command::Check(config) => check(config).await,
+    }
+}
+
+async fn serve(config: ServeConfig) -> CliResult {
+    if config.scrypt_log_n < 15 {
+        tracing::warn!(
+            log_n = config.scrypt_log_n,
+            "scrypt cost is below the recommended 17; use only for tests"
+        );
+    }
+    let app = Application::build(&config).await?;
+    app.run_until_stopped(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Services on an in-memory store with default settings: the spec depends only on the code.
+pub fn spec_services() -> Result<Services, Box<dyn std::error::Error + Send + Sync>> {
+    let store = Store::open_in_memory(Clock::system())?;
+    let config = ServeConfig::defaults();
+    Ok(Services::build(
+        store,
+        settings(&config, "http://127.0.0.1:8080"),
+    )?)
+}
+
+async fn export_openapi(path: Option<PathBuf>) -> CliResult {
+    let spec = crate::http::spec_json(&spec_services()?);
+    match path {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&path, spec)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{spec}"),
+    }
+    Ok(())
+}
+
+async fn open_services(
+    config: &ServeConfig,
+) -> Result<Services, Box<dyn std::error::Error + Send + Sync>> {
+    let path = config.database_path();
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, Clock::system())).await??;
+    let public = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let settings = settings(config, &public);
+    Ok(tokio::task::spawn_blocking(move || Services::build(store, settings)).await??)
+}
+
+async fn user(cmd: UserCommand) -> CliResult {
+    match cmd {
+        UserCommand::Create {
+            username,
+            email,
+            password,
+            display_name,
+            admin,
+            developer,
+            config,
+        } => {
+            let services = open_services(&config).await?;
+            let mut roles = Vec::new();
+            if admin {
+                roles.push(Role::Admin);
+            }
+            if developer {
+                roles.push(Role::Developer);
+            }
+            let user = services
+                .accounts
+                .create_user(
+                    Registration {
+                        username,
+                        email,
+                        password,
+                        display_name,
+                    },
+                    roles,
+                    true,
+                    false,
+                )
+                .await?;
+            println!(
+                "created user {} ({}) id {}",
+                user.username, user.email, user.id
+            );
+        }
+        UserCommand::List { config } => {
+            let services = open_services(&config).await?;
+            let users = services.store.run(|s| s.list_users()).await?;
+            println!(
+                "{:<6} {:<24} {:<32} {:<18} {:<8} created",
+                "no", "username", "email", "roles", "status"
+            );
+            for u in &users {
+                let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
+                println!(
+                    "{:<6} {:<24} {:<32} {:<18} {:<8} {}",
+                    u.number,
+                    u.username,
+                    u.email,
+                    roles.join(","),
+                    if u.disabled { "disabled" } else { "active" },
+                    rfc3339(u.created_at)
+                );
+            }
+            eprintln!("{} user(s)", users.len());
+        }
+        UserCommand::Disable { login, config } => set_disabled(&login, &config, true).await?,
+        UserCommand::Enable { login, config } => set_disabled(&login, &config, false).await?,
+    }
+    Ok(())
+}
+
+async fn set_disabled(login: &str, config: &ServeConfig, disabled: bool) -> CliResult {
+    let services = open_services(config).await?;
+    let user = services
+        .accounts
+        .find(login)
+        .await?
+        .ok_or_else(|| format!("no user with username or email `{login}`"))?;
+    services.accounts.set_disabled(&user.id, disabled).await?;
+    println!(
+        "{} user {}",
+        if disabled { "disabled" } else { "enabled" },
+        user.username
+    );
+    Ok(())
+}
+
+async fn check(config: ServeConfig) -> CliResult {
+    let path = config.database_path();
+    eprintln!("checking {}", path.display());
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, Clock::system())).await??;
+    let (counts, problems) = store.run(|s| Ok((s.table_counts()?, s.verify()?))).await?;
+    for (table, n) in counts {
+        println!("{table:<18} {n}");
+    }
+    if problems.is_empty() {
+        println!("ok: every record decodes");
+        Ok(())
+    } else {
+        for p in &problems {
+            eprintln!("problem: {p}");
+        }
+        Err(format!("{} corrupt record(s)", problems.len()).into())
+    }
+}

@@ -1,0 +1,246 @@
+//! Cross-cutting request handling: body limits and pre-parsing, turning every framework error
+//! into problem+json, security headers, and a one-line access log that never prints query
+//! strings (they can carry codes and tokens).
+
+use std::time::Instant;
+
+use poem::{
+    Body, Endpoint, IntoResponse, Request, Response,
+    error::{MethodNotAllowedError, NotFoundError, ReadBodyError},
+    http::{HeaderValue, StatusCode, header},
+};
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseMultipartError, ParseParamError, ParsePathError,
+    ParseRequestPayloadError,
+};
+
+use super::error::{ApiError, Problem};
+
+/// Body size limits.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// For JSON and form bodies.
+    pub json: usize,
+    /// For everything else (multipart uploads).
+    pub other: usize,
+}
+
+/// Builds a problem+json response directly (for errors raised outside an operation).
+pub fn problem_response(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
+    ApiError::from_problem(Problem::new(status, code, detail)).into_response()
+}
+
+fn is_json(req: &Request) -> bool {
+    req.header(header::CONTENT_TYPE)
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// Enforces body limits before anything is buffered past them, and pre-parses JSON so that
+/// syntax and encoding errors get their own precise answers (the typed extractors then only
+/// see well-formed JSON, and their failures mean "wrong shape").
+pub async fn guard_body<E: Endpoint>(
+    ep: &E,
+    mut req: Request,
+    limits: BodyLimits,
+) -> poem::Result<Response> {
+    let json = is_json(&req);
+    let limit = if json
+        || req
+            .content_type()
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    {
+        limits.json
+    } else {
+        limits.other
+    };
+    let declared = req
+        .header(header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Ok(too_large(limit));
+    }
+    if json {
+        let bytes = match req.take_body().into_bytes_limit(limit).await {
+            Ok(b) => b,
+            Err(ReadBodyError::PayloadTooLarge) => return Ok(too_large(limit)),
+            Err(e) => {
+                return Ok(problem_response(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!("could not read the request body: {e}"),
+                ));
+            }
+        };
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            return Ok(problem_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_utf8",
+                format!(
+                    "the body is not valid UTF-8 (invalid byte at offset {})",
+                    e.valid_up_to()
+                ),
+            ));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(problem_response(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "the request body is empty; a JSON object is required",
+            ));
+        }
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+            return Ok(problem_response(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("the body is not valid JSON: {e}"),
+            ));
+        }
+        req.set_body(Body::from_bytes(bytes));
+    } else if declared.is_none() && limit > 0 {
+        // Chunked body of unknown size: stop reading at the limit.
+        let body = req.take_body();
+        req.set_body(Body::from_bytes_stream(limited_stream(body, limit)));
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+fn limited_stream(
+    body: Body,
+    limit: usize,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    use futures_util::StreamExt;
+    let mut seen = 0usize;
+    body.into_bytes_stream().map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len();
+        if seen > limit {
+            return Err(std::io::Error::other("request body exceeds the size limit"));
+        }
+        Ok(chunk)
+    })
+}
+
+fn too_large(limit: usize) -> Response {
+    problem_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body exceeds the limit of {limit} bytes"),
+    )
+}
+
+/// Maps any error that escaped an operation (framework parse errors, routing misses) to a
+/// problem+json response. Errors that already are responses (our `ApiError`) pass through.
+pub fn error_to_response(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let (status, code, detail) = if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!(
+                "the JSON body does not match the expected schema: {}",
+                e.reason
+            ),
+        )
+    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("parameter `{}` is invalid: {}", e.name, e.reason),
+        )
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("path segment `{}` is invalid: {}", e.name, e.reason),
+        )
+    } else if let Some(e) = err.downcast_ref::<ParseMultipartError>() {
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_multipart",
+            format!("the multipart body is invalid: {}", e.reason),
+        )
+    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            e.to_string(),
+        )
+    } else if err.is::<AuthorizationError>() {
+        (
+            StatusCode::UNAUTHORIZED,
+            "missing_credentials",
+            "this operation needs `Authorization: Bearer <access token or API key>` or `X-Api-Key`"
+                .to_string(),
+        )
+    } else if err.is::<NotFoundError>() {
+        (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such resource".to_string(),
+        )
+    } else if err.is::<MethodNotAllowedError>() {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this method is not allowed on this resource".to_string(),
+        )
+    } else if err.status().is_server_error() {
+        return ApiError::internal(&err).into_response();
+    } else {
+        let status = err.status();
+        // Client errors raised by the framework (for instance a body cut off at the limit).
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "bad_request"
+        };
+        (status, code, err.to_string())
+    };
+    problem_response(status, code, detail)
+}
+
+/// Adds headers every response should carry.
+pub fn secure_headers(mut resp: Response, path: &str) -> Response {
+    let headers = resp.headers_mut();
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if !headers.contains_key(header::CACHE_CONTROL) && path.starts_with("/api/") {
+        // API answers are per-user and may carry tokens (RFC 6749 §5.1 asks the same of token responses).
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// The outermost layer: body guard, error mapping, headers and access log.
+pub async fn outer<E: Endpoint>(
+    ep: &E,
+    req: Request,
+    limits: BodyLimits,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = match guard_body(ep, req, limits).await {
+        Ok(resp) => resp,
+        Err(err) => error_to_response(err),
+    };
+    let resp = secure_headers(resp, &path);
+    tracing::info!(
+        target: "portcullis::access",
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+    );
+    Ok(resp)
+}

@@ -1,0 +1,67 @@
+//! The HTTP surface — the only module that knows about poem. It turns requests into service
+//! calls and service results into responses; it holds no logic of its own.
+
+pub mod api;
+pub mod error;
+pub mod middleware;
+pub mod security;
+
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route, endpoint::make_sync};
+use poem_openapi::OpenApiService;
+
+use self::{
+    api::{accounts::AccountsApi, me::MeApi, ops::OpsApi, sessions::SessionsApi},
+    middleware::BodyLimits,
+};
+use crate::service::Services;
+
+type Apis = (OpsApi, AccountsApi, SessionsApi, MeApi);
+
+/// The OpenAPI service: every documented operation, generated from the code.
+pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
+    let s = || services.clone();
+    OpenApiService::new(
+        (
+            OpsApi { services: s() },
+            AccountsApi { services: s() },
+            SessionsApi { services: s() },
+            MeApi { services: s() },
+        ),
+        "portcullis",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Self-hosted authentication server and OAuth 2.0 / OpenID Connect provider.\n\n\
+         Errors are `application/problem+json` (RFC 9457) with a stable `code`. \
+         To try protected operations: register or log in, then press **Authorize** and paste \
+         the `access_token` (or a personal API key).",
+    )
+}
+
+/// The generated spec as pretty JSON — what `/openapi.json` serves and `export-openapi` writes.
+pub fn spec_json(services: &Services) -> String {
+    let mut spec = openapi(services).spec();
+    if !spec.ends_with('\n') {
+        spec.push('\n');
+    }
+    spec
+}
+
+/// Every route with its middleware.
+pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output = Response> {
+    let api = openapi(&services);
+    let spec = spec_json(&services);
+    let swagger = api.swagger_ui();
+    Route::new()
+        .at(
+            "/openapi.json",
+            make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            }),
+        )
+        .nest("/swagger", swagger)
+        .nest("/", api.into_endpoint())
+        .around(move |ep, req| async move { middleware::outer(ep.as_ref(), req, limits).await })
+}

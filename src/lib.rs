@@ -1,0 +1,35 @@
+//! portcullis — a self-hosted authentication server and OAuth 2.0 / OpenID Connect provider,
+//! in one binary with its data in one embedded redb file.
+//!
+//! # Layout
+//!
+//! Dependencies point one way: `http → service → {store, token, domain}`.
+//!
+//! - [`domain`]: validated value types (`Username::parse`, `Email::parse`, …). Holding one
+//!   means it is valid.
+//! - [`store`]: the redb database — every table in [`store::tables`], JSON records that fail
+//!   cleanly when corrupt, and the expiry index with its sweeper. Synchronous by design;
+//!   async code reaches it through [`store::Store::run`] on the blocking pool.
+//! - [`token`]: PASETO v4.public access tokens and opaque secrets (stored as SHA-256).
+//! - [`service`]: accounts, sessions, password hashing, login throttling. Services take
+//!   domain values, never HTTP requests, so every API shares them.
+//! - [`http`]: the only module that imports poem — the OpenAPI operations, the problem+json
+//!   error type and the middleware.
+//! - [`app`]: wiring. [`app::Application::build`] opens the store and binds the listener
+//!   (port 0 works, for tests); `run_until_stopped` takes the shutdown signal as a future.
+//! - [`cli`] and [`config`]: the command line, environment and TOML settings.
+//!
+//! No globals: everything a handler needs is handed to it when the app is built.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod store;
+pub mod token;
+
+pub use app::Application;
+pub use config::ServeConfig;

@@ -1,0 +1,40 @@
+//! The service layer's one error type. `http::error` maps it to status codes in one place.
+
+use crate::{
+    domain::{Invalid, WeakPassword},
+    store::StoreError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// An input broke a validation rule.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    WeakPassword(#[from] WeakPassword),
+    #[error("that username is already taken")]
+    UsernameTaken,
+    #[error("an account with that email already exists")]
+    EmailTaken,
+    /// Wrong login or password, unknown or disabled account: deliberately indistinguishable.
+    #[error("the login or password is incorrect")]
+    InvalidCredentials,
+    /// Missing, malformed, expired or revoked access token or API key.
+    #[error("the access token or API key is invalid, expired or revoked")]
+    InvalidToken,
+    #[error("the refresh token is invalid, expired or revoked")]
+    InvalidRefreshToken,
+    /// The current password given to confirm a change is wrong.
+    #[error("the current password is incorrect")]
+    WrongPassword,
+    #[error("too many failed attempts; retry in {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
+    #[error("{1}")]
+    Forbidden(&'static str, String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

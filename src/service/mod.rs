@@ -1,0 +1,76 @@
+//! Business logic. Services take domain types and plain values, never an HTTP request, so the
+//! native API, the compatible APIs and the CLI all go through the same code.
+
+pub mod accounts;
+pub mod error;
+pub mod limiter;
+pub mod passwords;
+pub mod sessions;
+
+use std::sync::Arc;
+
+pub use accounts::Accounts;
+pub use error::ServiceError;
+pub use sessions::{Credential, IssuedSession, Principal, Sessions};
+
+use crate::{
+    clock::Clock,
+    store::{Store, StoreError, sessions::RefreshLifetimes},
+    token::{AccessTokens, paseto::generate_signing_key},
+};
+
+/// `Result` with [`ServiceError`] as the default error.
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Tunables the services need, taken from the server configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Issuer and first-party audience of access tokens (the public URL).
+    pub issuer: String,
+    pub access_token_ttl: i64,
+    pub refresh: RefreshLifetimes,
+    pub scrypt: passwords::ScryptCost,
+    pub login_max_failures: u32,
+    pub login_window: i64,
+}
+
+/// Every service, wired to one store. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub accounts: Accounts,
+    pub sessions: Sessions,
+}
+
+impl Services {
+    /// Loads (or creates) the signing key and wires the services together.
+    pub fn build(store: Store, settings: Settings) -> Result<Self, StoreError> {
+        let clock: Clock = store.clock().clone();
+        let now = clock.now();
+        let active = store.ensure_signing_key(|| generate_signing_key(now))?;
+        let all = store.signing_keys()?;
+        let tokens = Arc::new(AccessTokens::new(
+            settings.issuer.clone(),
+            settings.access_token_ttl,
+            clock.clone(),
+            &active,
+            &all,
+        )?);
+        let sessions = Sessions::new(store.clone(), tokens, settings.refresh);
+        let passwords = Arc::new(
+            passwords::PasswordHasher::new(settings.scrypt)
+                .map_err(|e| StoreError::Encode(format!("invalid scrypt parameters: {e}")))?,
+        );
+        let limiter = Arc::new(limiter::LoginLimiter::new(
+            settings.login_max_failures,
+            settings.login_window,
+            clock,
+        ));
+        let accounts = Accounts::new(store.clone(), passwords, limiter, sessions.clone());
+        Ok(Self {
+            store,
+            accounts,
+            sessions,
+        })
+    }
+}

@@ -1,0 +1,54 @@
+//! Persisted signing keys.
+
+use redb::ReadableTable;
+
+use super::{Store, StoreError, codec, records::SigningKeyRecord, tables};
+
+impl Store {
+    /// All signing keys, newest first.
+    pub fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        self.read(|txn| {
+            let table = txn.open_table(tables::SIGNING_KEYS)?;
+            let mut keys = Vec::new();
+            for row in table.iter()? {
+                let (_, v) = row?;
+                keys.push(codec::decode::<SigningKeyRecord>(
+                    "signing_keys",
+                    v.value(),
+                )?);
+            }
+            keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.kid.cmp(&a.kid)));
+            Ok(keys)
+        })
+    }
+
+    /// Returns the active signing key, inserting the one `generate` makes if there is none.
+    /// Check and insert share a transaction, so two starts cannot both create one.
+    pub fn ensure_signing_key(
+        &self,
+        generate: impl FnOnce() -> Result<SigningKeyRecord, StoreError>,
+    ) -> Result<SigningKeyRecord, StoreError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(tables::SIGNING_KEYS)?;
+            let mut newest: Option<SigningKeyRecord> = None;
+            for row in table.iter()? {
+                let (_, v) = row?;
+                let key: SigningKeyRecord = codec::decode("signing_keys", v.value())?;
+                if key.retired_at.is_none()
+                    && newest
+                        .as_ref()
+                        .is_none_or(|n| key.created_at > n.created_at)
+                {
+                    newest = Some(key);
+                }
+            }
+            if let Some(key) = newest {
+                return Ok(key);
+            }
+            let key = generate()?;
+            let bytes = codec::encode(&key)?;
+            table.insert(key.kid.as_str(), bytes.as_slice())?;
+            Ok(key)
+        })
+    }
+}

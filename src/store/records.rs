@@ -1,0 +1,112 @@
+//! Stored records. These are the on-disk shapes, kept apart from the wire types in `http`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Role;
+
+/// A user account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Random UUID; the `sub` of every token.
+    pub id: String,
+    /// Sequential number (1, 2, …), which the account-API document exposes as `id`.
+    pub number: u64,
+    /// The username as registered (NFKC-normalised).
+    pub username: String,
+    pub email: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// scrypt PHC string.
+    pub password_hash: String,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    #[serde(default)]
+    pub disabled: bool,
+    /// SHA-256 of the current personal API key, if one was issued.
+    #[serde(default, with = "opt_hex")]
+    pub api_key_hash: Option<[u8; 32]>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl UserRecord {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// One login's chain of refresh tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FamilyRecord {
+    pub user_id: String,
+    /// The OAuth client the family was issued to; `None` for first-party sessions.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub scope: String,
+    pub created_at: i64,
+    /// Absolute lifetime end; no token of the family outlives it.
+    pub expires_at: i64,
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+/// One refresh token of a family.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshTokenRecord {
+    pub family_id: String,
+    pub user_id: String,
+    pub issued_at: i64,
+    /// Idle lifetime end, capped by the family's absolute end.
+    pub expires_at: i64,
+    /// Set when the token has been exchanged; presenting it again is reuse.
+    #[serde(default)]
+    pub rotated: bool,
+}
+
+/// A persisted PASETO v4.public signing key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    /// PASERK `k4.pid.…` of the public key.
+    pub kid: String,
+    /// Ed25519 secret key (64 bytes), base64.
+    pub secret: String,
+    /// Ed25519 public key (32 bytes), base64.
+    pub public: String,
+    pub created_at: i64,
+    /// When set, the key no longer signs but still verifies until its tokens expire.
+    #[serde(default)]
+    pub retired_at: Option<i64>,
+}
+
+mod opt_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(bytes) => s.serialize_some(&hex(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+        let Some(s) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let mut out = [0u8; 32];
+        if s.len() != 64 {
+            return Err(serde::de::Error::custom("expected 64 hex digits"));
+        }
+        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+            let pair = std::str::from_utf8(chunk).map_err(serde::de::Error::custom)?;
+            out[i] = u8::from_str_radix(pair, 16).map_err(serde::de::Error::custom)?;
+        }
+        Ok(Some(out))
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

@@ -1,0 +1,205 @@
+//! Refresh-token families: creation, rotation with reuse detection, and revocation.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::{
+    Store, StoreError, codec,
+    expiry::{self, Kind},
+    records::{FamilyRecord, RefreshTokenRecord},
+    tables,
+};
+
+/// Lifetimes for a new or rotated refresh token.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshLifetimes {
+    /// Seconds a token stays valid unused.
+    pub idle: i64,
+    /// Seconds the whole family stays valid, however often it is rotated.
+    pub absolute: i64,
+}
+
+/// Outcome of presenting a refresh token for rotation.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The token was current; it is now spent and `new_hash` is the family's current token.
+    Rotated {
+        family_id: String,
+        family: FamilyRecord,
+    },
+    /// The token had already been rotated: the family is now revoked (RFC 9700 §4.14.2).
+    ReuseDetected { family_id: String, user_id: String },
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+impl Store {
+    /// Starts a family with its first token.
+    pub fn create_session(
+        &self,
+        family_id: &str,
+        family: FamilyRecord,
+        token_hash: [u8; 32],
+        lifetimes: RefreshLifetimes,
+    ) -> Result<(), StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            expiry::put(
+                txn,
+                Kind::SessionFamily,
+                family_id.as_bytes(),
+                family.expires_at,
+                &family,
+            )?;
+            txn.open_table(tables::USER_SESSIONS)?
+                .insert((family.user_id.as_str(), family_id.as_bytes()), ())?;
+            put_token(txn, family_id, &family, token_hash, now, lifetimes)
+        })
+    }
+
+    /// Exchanges the token with hash `old` for `new`, or detects reuse. All in one
+    /// transaction, so two concurrent uses of one token cannot both rotate it.
+    pub fn rotate_refresh_token(
+        &self,
+        old: [u8; 32],
+        new: [u8; 32],
+        lifetimes: RefreshLifetimes,
+    ) -> Result<Rotation, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let Some(mut token) = get_token(txn, &old)? else {
+                return Ok(Rotation::Invalid);
+            };
+            let Some(family) = get_family(txn, &token.family_id)? else {
+                return Ok(Rotation::Invalid);
+            };
+            if family.revoked || family.expires_at <= now {
+                return Ok(Rotation::Invalid);
+            }
+            if token.rotated {
+                revoke_family_in(txn, &token.family_id)?;
+                return Ok(Rotation::ReuseDetected {
+                    family_id: token.family_id,
+                    user_id: token.user_id,
+                });
+            }
+            if token.expires_at <= now {
+                return Ok(Rotation::Invalid);
+            }
+            token.rotated = true;
+            expiry::update(txn, Kind::RefreshToken, &old, &token)?;
+            put_token(txn, &token.family_id, &family, new, now, lifetimes)?;
+            Ok(Rotation::Rotated {
+                family_id: token.family_id,
+                family,
+            })
+        })
+    }
+
+    /// Revokes the family a refresh token belongs to; returns whether the token was known.
+    pub fn revoke_session_by_token(&self, hash: [u8; 32]) -> Result<bool, StoreError> {
+        self.write(|txn| match get_token(txn, &hash)? {
+            Some(token) => {
+                revoke_family_in(txn, &token.family_id)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        })
+    }
+
+    /// Revokes every family of `user_id` except `keep`; returns how many were revoked.
+    pub fn revoke_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        self.write(|txn| {
+            let ids: Vec<String> = {
+                let index = txn.open_table(tables::USER_SESSIONS)?;
+                let mut ids = Vec::new();
+                for row in index.range((user_id, &[][..])..)? {
+                    let (k, _) = row?;
+                    let (uid, fid) = k.value();
+                    if uid != user_id {
+                        break;
+                    }
+                    ids.push(String::from_utf8_lossy(fid).into_owned());
+                }
+                ids
+            };
+            let mut revoked = 0;
+            for id in ids.iter().filter(|id| Some(id.as_str()) != keep) {
+                if revoke_family_in(txn, id)? {
+                    revoked += 1;
+                }
+            }
+            Ok(revoked)
+        })
+    }
+
+    /// Whether a family exists, is not revoked and has not expired.
+    pub fn session_active(&self, family_id: &str) -> Result<bool, StoreError> {
+        let now = self.clock().now();
+        self.read(|txn| {
+            let table = txn.open_table(tables::SESSION_FAMILIES)?;
+            let Some(v) = table.get(family_id.as_bytes())? else {
+                return Ok(false);
+            };
+            let family: FamilyRecord = codec::decode("session_families", v.value())?;
+            Ok(!family.revoked && family.expires_at > now)
+        })
+    }
+}
+
+fn put_token(
+    txn: &WriteTransaction,
+    family_id: &str,
+    family: &FamilyRecord,
+    hash: [u8; 32],
+    now: i64,
+    lifetimes: RefreshLifetimes,
+) -> Result<(), StoreError> {
+    let record = RefreshTokenRecord {
+        family_id: family_id.to_string(),
+        user_id: family.user_id.clone(),
+        issued_at: now,
+        expires_at: (now + lifetimes.idle).min(family.expires_at),
+        rotated: false,
+    };
+    expiry::put(txn, Kind::RefreshToken, &hash, record.expires_at, &record)
+}
+
+fn get_token(
+    txn: &WriteTransaction,
+    hash: &[u8; 32],
+) -> Result<Option<RefreshTokenRecord>, StoreError> {
+    match txn
+        .open_table(tables::REFRESH_TOKENS)?
+        .get(hash.as_slice())?
+    {
+        Some(v) => Ok(Some(codec::decode("refresh_tokens", v.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn get_family(txn: &WriteTransaction, id: &str) -> Result<Option<FamilyRecord>, StoreError> {
+    match txn
+        .open_table(tables::SESSION_FAMILIES)?
+        .get(id.as_bytes())?
+    {
+        Some(v) => Ok(Some(codec::decode("session_families", v.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Marks a family revoked (kept until its expiry so reuse and `sid` checks still see it).
+fn revoke_family_in(txn: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
+    let Some(mut family) = get_family(txn, id)? else {
+        return Ok(false);
+    };
+    if family.revoked {
+        return Ok(false);
+    }
+    family.revoked = true;
+    expiry::update(txn, Kind::SessionFamily, id.as_bytes(), &family)?;
+    Ok(true)
+}

@@ -1,0 +1,28 @@
+//! Every redb table the server uses, in one place. Keys are chosen for the lookups each table
+//! serves; values are JSON-encoded records (see `codec`) unless they are plain ids.
+
+use redb::TableDefinition;
+
+/// `meta`: schema version and counters.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// `users`: user id → `UserRecord`.
+pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// `usernames`: case-folded username → user id. Uniqueness is enforced here.
+pub const USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("usernames");
+/// `emails`: lower-cased email → user id. Uniqueness is enforced here.
+pub const EMAILS: TableDefinition<&str, &str> = TableDefinition::new("emails");
+/// `api_keys`: SHA-256 of a personal API key → user id.
+pub const API_KEYS: TableDefinition<&[u8], &str> = TableDefinition::new("api_keys");
+/// `refresh_tokens`: SHA-256 of a refresh token → `RefreshTokenRecord` (expiring).
+pub const REFRESH_TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("refresh_tokens");
+/// `session_families`: family id → `FamilyRecord` (expiring). A family is one login's chain of
+/// rotated refresh tokens; access tokens carry its id as `sid`.
+pub const SESSION_FAMILIES: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("session_families");
+/// `user_sessions`: (user id, family id) → (). Lets "log out everywhere" find a user's families.
+pub const USER_SESSIONS: TableDefinition<(&str, &[u8]), ()> = TableDefinition::new("user_sessions");
+/// `signing_keys`: PASERK key id → `SigningKeyRecord`.
+pub const SIGNING_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("signing_keys");
+/// `expiry`: (expires_at, kind, key) → (). Written in the same transaction as each expiring
+/// record; the sweeper walks it in order. See `expiry`.
+pub const EXPIRY: TableDefinition<(u64, &str, &[u8]), ()> = TableDefinition::new("expiry");

@@ -1,0 +1,198 @@
+//! User records and their unique indexes (username, email, API key).
+
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::{Store, StoreError, codec, records::UserRecord, tables};
+
+const USER_SEQ_KEY: &str = "user_seq";
+
+/// Everything needed to insert a user; uniqueness is checked in the inserting transaction.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub username_key: String,
+    pub email: String,
+    pub email_key: String,
+    pub display_name: Option<String>,
+    pub password_hash: String,
+    pub email_verified: bool,
+    pub roles: Vec<crate::domain::Role>,
+}
+
+/// Why a user could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateUserError {
+    UsernameTaken,
+    EmailTaken,
+}
+
+/// How a user is looked up at login.
+#[derive(Debug, Clone)]
+pub enum UserLookup {
+    UsernameKey(String),
+    EmailKey(String),
+}
+
+impl Store {
+    /// Inserts a user unless the username or email is taken. The check and the insert happen
+    /// in one write transaction, and redb serialises writers, so concurrent registrations of
+    /// the same name cannot both succeed.
+    pub fn create_user(
+        &self,
+        new: NewUser,
+    ) -> Result<Result<UserRecord, CreateUserError>, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let mut usernames = txn.open_table(tables::USERNAMES)?;
+            if usernames.get(new.username_key.as_str())?.is_some() {
+                return Ok(Err(CreateUserError::UsernameTaken));
+            }
+            let mut emails = txn.open_table(tables::EMAILS)?;
+            if emails.get(new.email_key.as_str())?.is_some() {
+                return Ok(Err(CreateUserError::EmailTaken));
+            }
+            let mut meta = txn.open_table(tables::META)?;
+            let number = meta.get(USER_SEQ_KEY)?.map(|v| v.value()).unwrap_or(0) + 1;
+            meta.insert(USER_SEQ_KEY, number)?;
+            let user = UserRecord {
+                id: uuid::Uuid::new_v4().to_string(),
+                number,
+                username: new.username,
+                email: new.email,
+                display_name: new.display_name,
+                password_hash: new.password_hash,
+                email_verified: new.email_verified,
+                roles: new.roles,
+                disabled: false,
+                api_key_hash: None,
+                created_at: now,
+                updated_at: now,
+            };
+            usernames.insert(new.username_key.as_str(), user.id.as_str())?;
+            emails.insert(new.email_key.as_str(), user.id.as_str())?;
+            put_user(txn, &user)?;
+            Ok(Ok(user))
+        })
+    }
+
+    pub fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.read(|txn| get_user_in(txn, id))
+    }
+
+    pub fn find_user(&self, lookup: &UserLookup) -> Result<Option<UserRecord>, StoreError> {
+        self.read(|txn| {
+            let id = match lookup {
+                UserLookup::UsernameKey(k) => txn
+                    .open_table(tables::USERNAMES)?
+                    .get(k.as_str())?
+                    .map(|v| v.value().to_string()),
+                UserLookup::EmailKey(k) => txn
+                    .open_table(tables::EMAILS)?
+                    .get(k.as_str())?
+                    .map(|v| v.value().to_string()),
+            };
+            match id {
+                Some(id) => get_user_in(txn, &id),
+                None => Ok(None),
+            }
+        })
+    }
+
+    pub fn username_taken(&self, key: &str) -> Result<bool, StoreError> {
+        self.read(|txn| Ok(txn.open_table(tables::USERNAMES)?.get(key)?.is_some()))
+    }
+
+    /// Applies `change` to a user and stores the result; `None` if there is no such user.
+    pub fn update_user(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut UserRecord),
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let Some(mut user) = get_user_for_update(txn, id)? else {
+                return Ok(None);
+            };
+            change(&mut user);
+            user.updated_at = now;
+            put_user(txn, &user)?;
+            Ok(Some(user))
+        })
+    }
+
+    /// Replaces a user's API key: the old key's hash is removed in the same transaction, so it
+    /// stops working the moment the new one exists.
+    pub fn replace_api_key(
+        &self,
+        user_id: &str,
+        new_hash: [u8; 32],
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let Some(mut user) = get_user_for_update(txn, user_id)? else {
+                return Ok(None);
+            };
+            let mut keys = txn.open_table(tables::API_KEYS)?;
+            if let Some(old) = user.api_key_hash {
+                keys.remove(old.as_slice())?;
+            }
+            keys.insert(new_hash.as_slice(), user.id.as_str())?;
+            user.api_key_hash = Some(new_hash);
+            user.updated_at = now;
+            put_user(txn, &user)?;
+            Ok(Some(user))
+        })
+    }
+
+    pub fn user_by_api_key(&self, hash: &[u8; 32]) -> Result<Option<UserRecord>, StoreError> {
+        self.read(|txn| {
+            let id = txn
+                .open_table(tables::API_KEYS)?
+                .get(hash.as_slice())?
+                .map(|v| v.value().to_string());
+            match id {
+                Some(id) => get_user_in(txn, &id),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// All users, in id order (used by the CLI).
+    pub fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.read(|txn| {
+            let table = txn.open_table(tables::USERS)?;
+            let mut out = Vec::new();
+            for row in table.iter()? {
+                let (_, v) = row?;
+                out.push(codec::decode("users", v.value())?);
+            }
+            out.sort_by_key(|u: &UserRecord| u.number);
+            Ok(out)
+        })
+    }
+}
+
+fn get_user_in(txn: &ReadTransaction, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    match txn.open_table(tables::USERS)?.get(id)? {
+        Some(v) => Ok(Some(codec::decode("users", v.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads a user inside a write transaction.
+pub(crate) fn get_user_for_update(
+    txn: &WriteTransaction,
+    id: &str,
+) -> Result<Option<UserRecord>, StoreError> {
+    match txn.open_table(tables::USERS)?.get(id)? {
+        Some(v) => Ok(Some(codec::decode("users", v.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn put_user(txn: &WriteTransaction, user: &UserRecord) -> Result<(), StoreError> {
+    let bytes = codec::encode(user)?;
+    txn.open_table(tables::USERS)?
+        .insert(user.id.as_str(), bytes.as_slice())?;
+    Ok(())
+}

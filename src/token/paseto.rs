@@ -1,0 +1,317 @@
+//! PASETO v4.public access tokens.
+//!
+//! Claims follow the PASETO registered claims (iss, sub, aud, exp, iat, nbf, jti; times as
+//! RFC 3339 strings) plus `scope`, and `sid` (the refresh-token family) for first-party
+//! sessions. The footer carries `kid`, the PASERK id (`k4.pid.…`) of the signing key, so a
+//! verifier picks the right public key during rotation. Time checks use the server clock
+//! rather than pasetors' validator so tests can move time.
+
+use std::collections::HashMap;
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use pasetors::{
+    keys::{AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate},
+    paserk::{FormatAsPaserk, Id},
+    token::UntrustedToken,
+    version4::{PublicToken, V4},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    clock::{Clock, parse_rfc3339, rfc3339},
+    store::{StoreError, records::SigningKeyRecord},
+};
+
+/// Why a token was not accepted. Callers answer all of these with the same 401; the variant is
+/// for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("not a v4.public PASETO")]
+    Malformed,
+    #[error("signed by an unknown key")]
+    UnknownKey,
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("issued by another issuer")]
+    WrongIssuer,
+    #[error("meant for another audience")]
+    WrongAudience,
+    #[error("expired")]
+    Expired,
+    #[error("not yet valid")]
+    NotYetValid,
+}
+
+/// The claims of an access token as signed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: String,
+    pub iat: String,
+    pub nbf: String,
+    pub jti: String,
+    pub scope: String,
+    /// Refresh-token family of a first-party session; revoking the family ends the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// OAuth client the token was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// A verified token's claims with parsed times.
+#[derive(Debug, Clone)]
+pub struct VerifiedAccess {
+    pub claims: AccessClaims,
+    pub expires_at: i64,
+    pub issued_at: i64,
+}
+
+/// What to put in a new access token.
+#[derive(Debug, Clone)]
+pub struct AccessGrant {
+    pub subject: String,
+    pub audience: String,
+    pub scope: String,
+    pub session_id: Option<String>,
+    pub client_id: Option<String>,
+}
+
+struct SigningKey {
+    kid: String,
+    secret: AsymmetricSecretKey<V4>,
+}
+
+/// Issues and verifies access tokens with the persisted key set.
+pub struct AccessTokens {
+    issuer: String,
+    ttl: i64,
+    clock: Clock,
+    signing: SigningKey,
+    verifying: HashMap<String, AsymmetricPublicKey<V4>>,
+}
+
+/// A new v4.public key pair as a storable record.
+pub fn generate_signing_key(now: i64) -> Result<SigningKeyRecord, StoreError> {
+    let pair = AsymmetricKeyPair::<V4>::generate()
+        .map_err(|e| StoreError::Encode(format!("key generation failed: {e}")))?;
+    Ok(SigningKeyRecord {
+        kid: paserk_id(&pair.public),
+        secret: STANDARD.encode(pair.secret.as_bytes()),
+        public: STANDARD.encode(pair.public.as_bytes()),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+fn paserk_id(public: &AsymmetricPublicKey<V4>) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = Id::from(public).fmt(&mut out);
+    out
+}
+
+/// The PASERK `k4.public.…` form of a public key, for offline verifiers.
+pub fn paserk_public(public_b64: &str) -> Option<String> {
+    let bytes = STANDARD.decode(public_b64).ok()?;
+    let key = AsymmetricPublicKey::<V4>::from(&bytes).ok()?;
+    let mut out = String::new();
+    key.fmt(&mut out).ok()?;
+    Some(out)
+}
+
+impl AccessTokens {
+    /// Builds the key set from stored records: `active` signs, every record verifies.
+    pub fn new(
+        issuer: String,
+        ttl: i64,
+        clock: Clock,
+        active: &SigningKeyRecord,
+        all: &[SigningKeyRecord],
+    ) -> Result<Self, StoreError> {
+        let bad = |what: &str| StoreError::Corrupt {
+            table: "signing_keys",
+            detail: format!("{what} is not a valid Ed25519 key"),
+        };
+        let secret_bytes = STANDARD.decode(&active.secret).map_err(|_| bad("secret"))?;
+        let secret = AsymmetricSecretKey::<V4>::from(&secret_bytes).map_err(|_| bad("secret"))?;
+        let mut verifying = HashMap::new();
+        for key in all.iter().chain(std::iter::once(active)) {
+            let bytes = STANDARD
+                .decode(&key.public)
+                .map_err(|_| bad("public key"))?;
+            let public = AsymmetricPublicKey::<V4>::from(&bytes).map_err(|_| bad("public key"))?;
+            verifying.insert(key.kid.clone(), public);
+        }
+        Ok(Self {
+            issuer,
+            ttl,
+            clock,
+            signing: SigningKey {
+                kid: active.kid.clone(),
+                secret,
+            },
+            verifying,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Lifetime of new tokens in seconds.
+    pub fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    /// Signs a new access token; returns it with its claims.
+    pub fn issue(&self, grant: AccessGrant) -> Result<(String, AccessClaims), StoreError> {
+        let now = self.clock.now();
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: grant.subject,
+            aud: grant.audience,
+            exp: rfc3339(now + self.ttl),
+            iat: rfc3339(now),
+            nbf: rfc3339(now),
+            jti: super::opaque::random_token(16),
+            scope: grant.scope,
+            sid: grant.session_id,
+            client_id: grant.client_id,
+        };
+        let payload = serde_json::to_vec(&claims).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let footer = serde_json::json!({ "kid": self.signing.kid }).to_string();
+        let token = PublicToken::sign(
+            &self.signing.secret,
+            &payload,
+            Some(footer.as_bytes()),
+            None,
+        )
+        .map_err(|e| StoreError::Encode(format!("signing failed: {e}")))?;
+        Ok((token, claims))
+    }
+
+    /// Verifies signature, issuer, audience and time window.
+    pub fn verify(&self, token: &str, audience: &str) -> Result<VerifiedAccess, TokenError> {
+        let untrusted = UntrustedToken::<pasetors::token::Public, V4>::try_from(token)
+            .map_err(|_| TokenError::Malformed)?;
+        #[derive(Deserialize)]
+        struct Footer {
+            kid: String,
+        }
+        let footer: Footer = serde_json::from_slice(untrusted.untrusted_footer())
+            .map_err(|_| TokenError::UnknownKey)?;
+        let key = self
+            .verifying
+            .get(&footer.kid)
+            .ok_or(TokenError::UnknownKey)?;
+        let trusted =
+            PublicToken::verify(key, &untrusted, Some(untrusted.untrusted_footer()), None)
+                .map_err(|_| TokenError::BadSignature)?;
+        let claims: AccessClaims =
+            serde_json::from_str(trusted.payload()).map_err(|_| TokenError::Malformed)?;
+        if claims.iss != self.issuer {
+            return Err(TokenError::WrongIssuer);
+        }
+        if claims.aud != audience {
+            return Err(TokenError::WrongAudience);
+        }
+        let now = self.clock.now();
+        let expires_at = parse_rfc3339(&claims.exp).ok_or(TokenError::Malformed)?;
+        let not_before = parse_rfc3339(&claims.nbf).ok_or(TokenError::Malformed)?;
+        let issued_at = parse_rfc3339(&claims.iat).ok_or(TokenError::Malformed)?;
+        if now >= expires_at {
+            return Err(TokenError::Expired);
+        }
+        if now < not_before {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(VerifiedAccess {
+            claims,
+            expires_at,
+            issued_at,
+        })
+    }
+
+    /// The active key's id.
+    pub fn active_kid(&self) -> &str {
+        &self.signing.kid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(clock: &Clock) -> AccessTokens {
+        let key = generate_signing_key(clock.now()).unwrap();
+        AccessTokens::new("http://issuer.test".into(), 900, clock.clone(), &key, &[]).unwrap()
+    }
+
+    fn grant() -> AccessGrant {
+        AccessGrant {
+            subject: "user-1".into(),
+            audience: "http://issuer.test".into(),
+            scope: "api".into(),
+            session_id: Some("fam".into()),
+            client_id: None,
+        }
+    }
+
+    #[test]
+    fn issues_and_verifies() {
+        let clock = Clock::manual();
+        let t = tokens(&clock);
+        let (token, claims) = t.issue(grant()).unwrap();
+        assert!(token.starts_with("v4.public."));
+        let v = t.verify(&token, "http://issuer.test").unwrap();
+        assert_eq!(v.claims, claims);
+        assert_eq!(v.expires_at - v.issued_at, 900);
+    }
+
+    #[test]
+    fn rejects_expired_wrong_audience_tampered_and_foreign_tokens() {
+        let clock = Clock::manual();
+        let t = tokens(&clock);
+        let (token, _) = t.issue(grant()).unwrap();
+        assert_eq!(
+            t.verify(&token, "other").unwrap_err(),
+            TokenError::WrongAudience
+        );
+
+        let mut tampered = token.clone().into_bytes();
+        let i = "v4.public.".len() + 5;
+        tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(t.verify(&tampered, "http://issuer.test").is_err());
+
+        let other = tokens(&clock);
+        assert_eq!(
+            other.verify(&token, "http://issuer.test").unwrap_err(),
+            TokenError::UnknownKey
+        );
+        assert_eq!(
+            t.verify("v4.local.abc", "x").unwrap_err(),
+            TokenError::Malformed
+        );
+
+        clock.advance(900);
+        assert_eq!(
+            t.verify(&token, "http://issuer.test").unwrap_err(),
+            TokenError::Expired
+        );
+    }
+
+    #[test]
+    fn paserk_public_key_is_published_form() {
+        let key = generate_signing_key(0).unwrap();
+        assert!(
+            paserk_public(&key.public)
+                .unwrap()
+                .starts_with("k4.public.")
+        );
+        assert!(key.kid.starts_with("k4.pid."));
+    }
+}
