@@ -116,7 +116,7 @@ pub fn config_file_env(
     let mut out = Vec::new();
     for (key, value) in table {
         let flag = key.replace('_', "-");
-        if !known.iter().any(|k| *k == flag) {
+        if !known.contains(&flag) {
             return Err(format!(
                 "unknown setting `{key}`; valid keys: {}",
                 known.join(", ")

@@ -27,7 +27,21 @@ pub struct BodyLimits {
 
 /// Builds a problem+json response directly (for errors raised outside an operation).
 pub fn problem_response(status: StatusCode, code: &str, detail: impl Into<String>) -> Response {
-    ApiError::from_problem(Problem::new(status, code, detail)).into_response()
+    let problem = Problem::new(status, code, detail);
+    match status.as_u16() {
+        // Statuses with an `ApiError` variant go through it (it adds their headers).
+        400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 500 | 503 => {
+            ApiError::from_problem(problem).into_response()
+        }
+        _ => {
+            use poem_openapi::types::ToJSON;
+            let body = problem.to_json().map(|v| v.to_string()).unwrap_or_default();
+            Response::builder()
+                .status(status)
+                .content_type("application/problem+json")
+                .body(body)
+        }
+    }
 }
 
 fn is_json(req: &Request) -> bool {

@@ -37,10 +37,10 @@ impl AccountsApi {
             .services
             .accounts
             .register(Registration {
-                username: body.username,
-                email: body.email,
-                password: body.password,
-                display_name: body.display_name,
+                username: body.username.into(),
+                email: body.email.into(),
+                password: body.password.into(),
+                display_name: body.display_name.map(String::from),
             })
             .await?;
         Ok(Registered::Created(Json(session.into())))

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod me;
 pub mod ops;
 pub mod sessions;
+pub mod text;
 pub mod types;
 
 use poem_openapi::Tags;

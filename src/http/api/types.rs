@@ -2,6 +2,7 @@
 
 use poem_openapi::{Object, types::MaybeUndefined};
 
+use super::text::Text;
 use crate::{clock::rfc3339, service::IssuedSession, store::records::UserRecord};
 
 /// A user as the API shows it.
@@ -66,28 +67,28 @@ impl From<IssuedSession> for TokenPair {
 #[derive(Object)]
 pub struct RegisterRequest {
     /// 1–64 letters, digits, `_`, `.` or `-` (any script); unique ignoring case.
-    pub username: String,
-    pub email: String,
+    pub username: Text,
+    pub email: Text,
     /// 8–256 characters; guessable passwords are rejected with a reason.
     #[oai(write_only)]
-    pub password: String,
-    pub display_name: Option<String>,
+    pub password: Text,
+    pub display_name: Option<Text>,
 }
 
 /// Login form.
 #[derive(Object)]
 pub struct LoginRequest {
     /// Username or email.
-    pub login: String,
+    pub login: Text,
     #[oai(write_only)]
-    pub password: String,
+    pub password: Text,
 }
 
 /// A refresh token to rotate or revoke.
 #[derive(Object)]
 pub struct RefreshRequest {
     #[oai(write_only)]
-    pub refresh_token: String,
+    pub refresh_token: Text,
 }
 
 #[derive(Object, Debug)]
@@ -100,15 +101,15 @@ pub struct UsernameAvailability {
 /// Profile changes. An absent field is left as it is; `null` clears it.
 #[derive(Object)]
 pub struct UpdateProfileRequest {
-    pub display_name: MaybeUndefined<String>,
+    pub display_name: MaybeUndefined<Text>,
 }
 
 #[derive(Object)]
 pub struct ChangePasswordRequest {
     #[oai(write_only)]
-    pub current_password: String,
+    pub current_password: Text,
     #[oai(write_only)]
-    pub new_password: String,
+    pub new_password: Text,
 }
 
 /// A newly issued personal API key. It is shown once; only its hash is stored.

@@ -1,0 +1,268 @@
+//! Load benchmark over loopback against the real release binary.
+//!
+//! ```text
+//! cargo build --release && cargo run --release --example bench -- [SECONDS] [CONCURRENCY]
+//! ```
+//!
+//! Starts `target/release/portcullis serve` (override with `PORTCULLIS_BIN`) on a free port
+//! with a temporary data dir and the production scrypt cost, then measures, each for SECONDS
+//! (default 5) with CONCURRENCY (default 32) client tasks:
+//! start-up time to the first 200, idle memory (RSS), `/healthz` (the floor: poem plus our
+//! middleware), authenticated `GET /api/v1/me`, token refresh, login (scrypt-bound), and
+//! `/healthz` latency while logins flood the hashing pool. Client and server share the
+//! machine, so absolute numbers are a lower bound; compare them with each other.
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "Tr0ub4dor&3-lilac-orbit";
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+async fn start_server(client: &reqwest::Client) -> (Server, Duration) {
+    let bin = std::env::var("PORTCULLIS_BIN").unwrap_or_else(|_| "target/release/portcullis".into());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let child = Command::new(&bin)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin} ({e}); run `cargo build --release` first"));
+    let server = Server { child, base, _dir: dir };
+    loop {
+        if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await {
+            if r.status().is_success() {
+                return (server, started.elapsed());
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "server did not start");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+struct Stats {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn pct(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i].as_secs_f64() * 1000.0
+    }
+
+    fn print(&self, name: &str) {
+        println!(
+            "{name:<34} {:>9.0} req/s   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   ({} requests, {} errors)",
+            self.requests as f64 / self.elapsed.as_secs_f64(),
+            self.pct(0.50),
+            self.pct(0.90),
+            self.pct(0.99),
+            self.requests,
+            self.errors
+        );
+    }
+}
+
+/// Runs `make_request` from `concurrency` tasks for `seconds`, collecting latencies.
+async fn load<F, Fut>(concurrency: usize, seconds: u64, make_request: F) -> Stats
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let make_request = Arc::new(make_request);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let make_request = make_request.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if !make_request(worker).await {
+                    errors += 1;
+                }
+                lat.push(t.elapsed());
+            }
+            (lat, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.expect("worker");
+        latencies.extend(l);
+        errors += e;
+    }
+    latencies.sort();
+    Stats {
+        requests: latencies.len(),
+        errors,
+        elapsed: started.elapsed(),
+        latencies,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let concurrency: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(32);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency * 2)
+        .build()
+        .expect("client");
+
+    println!("starting the server…");
+    let (server, startup) = start_server(&client).await;
+    let base = server.base.clone();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!("start to first 200 on /healthz      {:.1} ms", startup.as_secs_f64() * 1000.0);
+    if let Some(kib) = rss_kib(server.child.id()) {
+        println!("idle memory (RSS)                   {:.1} MiB", kib as f64 / 1024.0);
+    }
+
+    println!("registering {concurrency} users (production scrypt cost)…");
+    let mut access = Vec::new();
+    let mut refresh = Vec::new();
+    for i in 0..concurrency {
+        let body: Value = client
+            .post(format!("{base}/api/v1/users"))
+            .json(&json!({"username": format!("bench{i}"), "email": format!("bench{i}@example.test"), "password": PASSWORD}))
+            .send()
+            .await
+            .expect("register")
+            .json()
+            .await
+            .expect("json");
+        access.push(body["access_token"].as_str().expect("token").to_string());
+        refresh.push(tokio::sync::Mutex::new(body["refresh_token"].as_str().expect("token").to_string()));
+    }
+    let access = Arc::new(access);
+    let refresh = Arc::new(refresh);
+    println!("running each scenario for {seconds} s with {concurrency} concurrent clients\n");
+
+    let (c, b) = (client.clone(), base.clone());
+    load(concurrency, seconds, move |_| {
+        let (c, b) = (c.clone(), b.clone());
+        async move { c.get(format!("{b}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await
+    .print("GET /healthz (floor)");
+
+    let (c, b, a) = (client.clone(), base.clone(), access.clone());
+    load(concurrency, seconds, move |w| {
+        let (c, b, token) = (c.clone(), b.clone(), a[w].clone());
+        async move {
+            c.get(format!("{b}/api/v1/me")).bearer_auth(token).send().await.is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+    .print("GET /api/v1/me (token verify)");
+
+    let (c, b, r) = (client.clone(), base.clone(), refresh.clone());
+    load(concurrency, seconds, move |w| {
+        let (c, b, r) = (c.clone(), b.clone(), r.clone());
+        async move {
+            let mut token = r[w].lock().await;
+            let Ok(resp) = c.post(format!("{b}/api/v1/sessions/refresh")).json(&json!({"refresh_token": *token})).send().await else {
+                return false;
+            };
+            match resp.json::<Value>().await {
+                Ok(v) if v["refresh_token"].is_string() => {
+                    *token = v["refresh_token"].as_str().unwrap_or_default().to_string();
+                    true
+                }
+                _ => false,
+            }
+        }
+    })
+    .await
+    .print("POST /api/v1/sessions/refresh");
+
+    let (c, b) = (client.clone(), base.clone());
+    load(concurrency, seconds, move |w| {
+        let (c, b) = (c.clone(), b.clone());
+        async move {
+            c.post(format!("{b}/api/v1/sessions"))
+                .json(&json!({"login": format!("bench{w}"), "password": PASSWORD}))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+    .print("POST /api/v1/sessions (login)");
+
+    // p99 of a cheap endpoint while the hashing pool is saturated by logins.
+    let flood = {
+        let (c, b) = (client.clone(), base.clone());
+        tokio::spawn(load(concurrency, seconds, move |w| {
+            let (c, b) = (c.clone(), b.clone());
+            async move {
+                c.post(format!("{b}/api/v1/sessions"))
+                    .json(&json!({"login": format!("bench{w}"), "password": PASSWORD}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        }))
+    };
+    let (c, b, a) = (client.clone(), base.clone(), access.clone());
+    load(4, seconds, move |w| {
+        let (c, b, token) = (c.clone(), b.clone(), a[w % a.len()].clone());
+        async move {
+            c.get(format!("{b}/api/v1/me")).bearer_auth(token).send().await.is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+    .print("GET /api/v1/me during login flood");
+    flood.await.expect("flood").print("  (the login flood itself)");
+    drop(server);
+}

@@ -1,0 +1,270 @@
+//! `spawn_app()` and `TestApp`: one method per API call, so tests read like what a client does.
+
+use std::sync::Arc;
+
+use portcullis::{Application, ServeConfig, clock::Clock, service::Services};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// Fixed issuer, so tokens stay valid across a restart on another port.
+pub const ISSUER: &str = "http://portcullis.test";
+/// A password zxcvbn rates strong.
+pub const PASSWORD: &str = "Tr0ub4dor&3-lilac-orbit";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub services: Services,
+    pub config: ServeConfig,
+    data_dir: Arc<TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// A registered user and their first session.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+pub fn test_config(dir: &TempDir) -> ServeConfig {
+    let mut config = ServeConfig::defaults();
+    config.listen = "127.0.0.1:0".parse().expect("valid address");
+    config.data_dir = dir.path().to_path_buf();
+    config.public_url = Some(ISSUER.into());
+    // Cheap hashing keeps the suite fast; the production default (17) is tested in units.
+    config.scrypt_log_n = 10;
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let mut config = test_config(&dir);
+    adjust(&mut config);
+    start(config, dir, Clock::manual()).await
+}
+
+async fn start(config: ServeConfig, data_dir: Arc<TempDir>, clock: Clock) -> TestApp {
+    let app = Application::build_with_clock(&config, clock.clone())
+        .await
+        .expect("app builds");
+    let base = format!("http://{}", app.local_addr());
+    let services = app.services().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client builds");
+    TestApp {
+        base,
+        client,
+        clock,
+        services,
+        config,
+        data_dir,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops the server gracefully and waits until the database is closed.
+    pub async fn stop(mut self) -> (ServeConfig, Arc<TempDir>, Clock) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task ends cleanly");
+        }
+        (
+            self.config.clone(),
+            self.data_dir.clone(),
+            self.clock.clone(),
+        )
+    }
+
+    /// Stops and starts again on the same data directory and clock.
+    pub async fn restart(self) -> TestApp {
+        let (config, dir, clock) = self.stop().await;
+        // `self.services` held a store handle; it was dropped with `self`, closing the file.
+        start(config, dir, clock).await
+    }
+
+    pub async fn table_count(&self, table: &str) -> u64 {
+        let counts = self.services.store.table_counts().expect("counts");
+        counts
+            .into_iter()
+            .find(|(t, _)| *t == table)
+            .map(|(_, n)| n)
+            .unwrap_or_else(|| panic!("no table {table}"))
+    }
+
+    pub async fn register(&self, body: &Value) -> Response {
+        self.client
+            .post(self.url("/api/v1/users"))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Registers `name` (email `<name>@example.test`) and returns the session.
+    pub async fn register_user(&self, name: &str) -> TestUser {
+        let email = format!("{name}@example.test");
+        let resp = self
+            .register(&json!({"username": name, "email": email, "password": PASSWORD}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "registering {name}");
+        let body: Value = resp.json().await.expect("json");
+        TestUser {
+            id: body["user"]["id"].as_str().expect("id").to_string(),
+            access_token: body["access_token"].as_str().expect("access").to_string(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh").to_string(),
+        }
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/sessions"))
+            .json(&json!({"login": login, "password": password}))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/sessions/refresh"))
+            .json(&json!({ "refresh_token": refresh_token }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn logout(&self, refresh_token: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/sessions/logout"))
+            .json(&json!({ "refresh_token": refresh_token }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_me(&self, token: &str) -> Response {
+        self.client
+            .get(self.url("/api/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_me_with_api_key_header(&self, key: &str) -> Response {
+        self.client
+            .get(self.url("/api/v1/me"))
+            .header("X-Api-Key", key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch_me(&self, token: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url("/api/v1/me"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Response {
+        self.client
+            .put(self.url("/api/v1/me/password"))
+            .bearer_auth(token)
+            .json(&json!({"current_password": current, "new_password": new}))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn rotate_api_key(&self, token: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/me/api-key"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn become_developer(&self, token: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/me/developer"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn username_availability(&self, name: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/api/v1/usernames/{name}")))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// POSTs raw bytes with a given content type (for malformed-input tests).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Response {
+        let mut req = self.client.post(self.url(path)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send().await.expect("request")
+    }
+}
+
+/// Reads a problem+json answer, checking the media type and that `status` matches.
+pub async fn problem(resp: Response, status: StatusCode) -> Value {
+    assert_eq!(resp.status(), status, "status");
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content type was {ct:?}"
+    );
+    let body: Value = resp.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
+    body
+}

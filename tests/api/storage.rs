@@ -1,0 +1,130 @@
+//! Durability across restarts, the expiry sweeper, and probes.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{PASSWORD, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn sessions_and_keys_survive_a_restart() {
+    let app = spawn_app().await;
+    let user = app.register_user("wes").await;
+    let key = app
+        .rotate_api_key(&user.access_token)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let app = app.restart().await;
+
+    // The old access token still verifies: the signing key was persisted.
+    let me = app.get_me(&user.access_token).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(me.json::<Value>().await.unwrap()["username"], "wes");
+    // The old refresh token still rotates, the API key still works, the password still logs in.
+    assert_eq!(
+        app.refresh(&user.refresh_token).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.get_me(&key).await.status(), StatusCode::OK);
+    assert_eq!(app.login("wes", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_fails_fast() {
+    let app = spawn_app().await;
+    let err = portcullis::Application::build(&app.config)
+        .await
+        .err()
+        .expect("must not start");
+    assert!(
+        err.to_string()
+            .contains("already in use by another portcullis process"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sweeper_deletes_expired_records_and_keeps_live_ones() {
+    let app = spawn_app().await;
+    let old = app.register_user("xena").await;
+    app.refresh(&old.refresh_token).await; // a rotated token and its successor
+    assert_eq!(app.table_count("refresh_tokens").await, 2);
+    assert_eq!(app.table_count("session_families").await, 1);
+
+    app.clock.advance(31 * 24 * 3600);
+    let fresh = app.register_user("yuri").await;
+
+    let store = app.services.store.clone();
+    let report = tokio::task::spawn_blocking(move || store.sweep_expired(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        report.records_deleted, 3,
+        "two tokens and one family of the old session"
+    );
+    assert!(
+        report.batches >= 3,
+        "batch size 1 means one transaction per record"
+    );
+
+    assert_eq!(app.table_count("refresh_tokens").await, 1);
+    assert_eq!(app.table_count("session_families").await, 1);
+    assert_eq!(app.table_count("user_sessions").await, 1);
+    assert_eq!(app.table_count("expiry").await, 2);
+    assert_eq!(
+        app.refresh(&fresh.refresh_token).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn background_sweeper_runs_on_its_interval() {
+    let app = spawn_app_with(|c| c.sweep_interval = 1).await;
+    app.register_user("zoe").await;
+    assert_eq!(app.table_count("refresh_tokens").await, 1);
+    app.clock.advance(31 * 24 * 3600);
+    // Wait for the background task (not a fixed sleep: poll until done, with a deadline).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.table_count("refresh_tokens").await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sweeper did not run within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.table_count("session_families").await, 0);
+    assert_eq!(app.table_count("expiry").await, 0);
+}
+
+#[tokio::test]
+async fn health_and_readiness_probes_answer() {
+    let app = spawn_app().await;
+    let health: Value = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+}
