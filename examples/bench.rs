@@ -54,27 +54,40 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 async fn start_server(client: &reqwest::Client) -> (Server, Duration) {
-    let bin = std::env::var("PORTCULLIS_BIN").unwrap_or_else(|_| "target/release/portcullis".into());
+    let bin =
+        std::env::var("PORTCULLIS_BIN").unwrap_or_else(|_| "target/release/portcullis".into());
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     let child = Command::new(&bin)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin} ({e}); run `cargo build --release` first"));
-    let server = Server { child, base, _dir: dir };
+    let server = Server {
+        child,
+        base,
+        _dir: dir,
+    };
     loop {
         if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await {
             if r.status().is_success() {
                 return (server, started.elapsed());
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "server did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
@@ -163,9 +176,15 @@ async fn main() {
     let (server, startup) = start_server(&client).await;
     let base = server.base.clone();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    println!("start to first 200 on /healthz      {:.1} ms", startup.as_secs_f64() * 1000.0);
+    println!(
+        "start to first 200 on /healthz      {:.1} ms",
+        startup.as_secs_f64() * 1000.0
+    );
     if let Some(kib) = rss_kib(server.child.id()) {
-        println!("idle memory (RSS)                   {:.1} MiB", kib as f64 / 1024.0);
+        println!(
+            "idle memory (RSS)                   {:.1} MiB",
+            kib as f64 / 1024.0
+        );
     }
 
     println!("registering {concurrency} users (production scrypt cost)…");
@@ -182,7 +201,9 @@ async fn main() {
             .await
             .expect("json");
         access.push(body["access_token"].as_str().expect("token").to_string());
-        refresh.push(tokio::sync::Mutex::new(body["refresh_token"].as_str().expect("token").to_string()));
+        refresh.push(tokio::sync::Mutex::new(
+            body["refresh_token"].as_str().expect("token").to_string(),
+        ));
     }
     let access = Arc::new(access);
     let refresh = Arc::new(refresh);
@@ -191,7 +212,12 @@ async fn main() {
     let (c, b) = (client.clone(), base.clone());
     load(concurrency, seconds, move |_| {
         let (c, b) = (c.clone(), b.clone());
-        async move { c.get(format!("{b}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) }
+        async move {
+            c.get(format!("{b}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
     })
     .await
     .print("GET /healthz (floor)");
@@ -200,7 +226,11 @@ async fn main() {
     load(concurrency, seconds, move |w| {
         let (c, b, token) = (c.clone(), b.clone(), a[w].clone());
         async move {
-            c.get(format!("{b}/api/v1/me")).bearer_auth(token).send().await.is_ok_and(|r| r.status().is_success())
+            c.get(format!("{b}/api/v1/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
         }
     })
     .await
@@ -211,7 +241,12 @@ async fn main() {
         let (c, b, r) = (c.clone(), b.clone(), r.clone());
         async move {
             let mut token = r[w].lock().await;
-            let Ok(resp) = c.post(format!("{b}/api/v1/sessions/refresh")).json(&json!({"refresh_token": *token})).send().await else {
+            let Ok(resp) = c
+                .post(format!("{b}/api/v1/sessions/refresh"))
+                .json(&json!({"refresh_token": *token}))
+                .send()
+                .await
+            else {
                 return false;
             };
             match resp.json::<Value>().await {
@@ -258,11 +293,18 @@ async fn main() {
     load(4, seconds, move |w| {
         let (c, b, token) = (c.clone(), b.clone(), a[w % a.len()].clone());
         async move {
-            c.get(format!("{b}/api/v1/me")).bearer_auth(token).send().await.is_ok_and(|r| r.status().is_success())
+            c.get(format!("{b}/api/v1/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
         }
     })
     .await
     .print("GET /api/v1/me during login flood");
-    flood.await.expect("flood").print("  (the login flood itself)");
+    flood
+        .await
+        .expect("flood")
+        .print("  (the login flood itself)");
     drop(server);
 }

@@ -106,13 +106,24 @@ impl TestApp {
 
     /// Stops and starts again on the same data directory and clock.
     pub async fn restart(self) -> TestApp {
-        let (config, dir, clock) = self.stop().await;
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops and starts again on the same data directory and clock, with changed settings.
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let (mut config, dir, clock) = self.stop().await;
         // `self.services` held a store handle; it was dropped with `self`, closing the file.
+        adjust(&mut config);
         start(config, dir, clock).await
     }
 
     pub async fn table_count(&self, table: &str) -> u64 {
-        let counts = self.services.store.table_counts().expect("counts");
+        let counts = self
+            .services
+            .store
+            .run(|s| s.table_counts())
+            .await
+            .expect("counts");
         counts
             .into_iter()
             .find(|(t, _)| *t == table)

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{PASSWORD, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn sessions_and_keys_survive_a_restart() {
@@ -34,6 +34,96 @@ async fn sessions_and_keys_survive_a_restart() {
     );
     assert_eq!(app.get_me(&key).await.status(), StatusCode::OK);
     assert_eq!(app.login("wes", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn changing_the_public_url_invalidates_old_access_tokens() {
+    let app = spawn_app().await;
+    let user = app.register_user("ivan").await;
+    let app = app
+        .restart_with(|c| c.public_url = Some("https://auth.example.test".into()))
+        .await;
+    // Same signing key, other issuer: the token is refused, but a fresh login works.
+    let p = problem(
+        app.get_me(&user.access_token).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(p["code"], "invalid_token");
+    let body: Value = app.login("ivan", PASSWORD).await.json().await.unwrap();
+    assert_eq!(
+        app.get_me(body["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn password_is_rehashed_on_login_when_the_cost_changes() {
+    let app = spawn_app().await;
+    let user = app.register_user("judy").await;
+    let hash_of = |app: &crate::helpers::TestApp| {
+        let (store, id) = (app.services.store.clone(), user.id.clone());
+        async move {
+            store
+                .run(move |s| s.get_user(&id))
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash
+        }
+    };
+    assert!(hash_of(&app).await.starts_with("$scrypt$ln=10,r=8,p=1$"));
+
+    let app = app.restart_with(|c| c.scrypt_log_n = 11).await;
+    assert_eq!(app.login("judy", PASSWORD).await.status(), StatusCode::OK);
+    assert!(hash_of(&app).await.starts_with("$scrypt$ln=11,r=8,p=1$"));
+    assert_eq!(app.login("judy", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_a_logged_generic_500_not_a_panic() {
+    let app = spawn_app().await;
+    let user = app.register_user("kurt").await;
+    let id = user.id.clone();
+    app.services
+        .store
+        .run(move |s| {
+            s.write(|txn| {
+                txn.open_table(portcullis::store::tables::USERS)?
+                    .insert(id.as_str(), &b"\xff\x00not json"[..])?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let p = problem(
+        app.get_me(&user.access_token).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await;
+    assert_eq!(p["code"], "internal_error");
+    assert!(
+        !p["detail"].as_str().unwrap().contains("users"),
+        "no internals leak: {p}"
+    );
+    // The server is still up and other requests are fine.
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let problems = app.services.store.run(|s| s.verify()).await.unwrap();
+    assert_eq!(
+        problems.len(),
+        1,
+        "`portcullis check` would report it: {problems:?}"
+    );
 }
 
 #[tokio::test]
