@@ -79,10 +79,10 @@ async fn start_server(client: &reqwest::Client) -> (Server, Duration) {
         _dir: dir,
     };
     loop {
-        if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await {
-            if r.status().is_success() {
-                return (server, started.elapsed());
-            }
+        if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await
+            && r.status().is_success()
+        {
+            return (server, started.elapsed());
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
