@@ -10,9 +10,10 @@ use poem::{
 
 use crate::{
     clock::Clock,
-    config::ServeConfig,
+    config::{EmailVerification, RegistrationPolicy, ServeConfig},
     http::{self, middleware::BodyLimits},
-    service::{Services, Settings, passwords::ScryptCost},
+    mail::{MailError, MailSettings, Mailer},
+    service::{Services, Settings, accounts::Policy, passwords::ScryptCost},
     store::{OpenError, Store, StoreError, expiry, sessions::RefreshLifetimes},
 };
 
@@ -28,7 +29,16 @@ pub enum StartError {
     },
     #[error("could not initialise: {0}")]
     Init(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error("invalid settings: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Seed(String),
 }
+
+/// Multipart framing allowance on top of the avatar size limit.
+const MULTIPART_OVERHEAD: usize = 16 * 1024;
 
 /// Expired records deleted per sweep transaction.
 const SWEEP_BATCH: usize = 500;
@@ -42,6 +52,7 @@ pub struct Application {
     services: Services,
     limits: BodyLimits,
     sweep_interval: Duration,
+    warnings: Vec<String>,
 }
 
 /// Service settings derived from the configuration.
@@ -54,12 +65,71 @@ pub fn settings(config: &ServeConfig, public_url: &str) -> Settings {
             absolute: i64::from(config.refresh_absolute_ttl),
         },
         scrypt: ScryptCost {
-            log_n: config.scrypt_log_n,
+            log_n: config.effective_scrypt_log_n(),
             ..ScryptCost::default()
         },
         login_max_failures: config.login_max_failures,
         login_window: i64::from(config.login_failure_window),
+        policy: Policy {
+            registration: config.registration,
+            registration_key: config.registration_key.clone(),
+            captcha: config.captcha,
+            email_verification: config.effective_email_verification(),
+        },
+        max_avatar_bytes: config.max_avatar_bytes,
+        dev: config.dev,
     }
+}
+
+/// Mail settings derived from the configuration.
+pub fn mail_settings(config: &ServeConfig) -> MailSettings {
+    MailSettings {
+        smtp_url: config.smtp_url.clone(),
+        smtp_username: config.smtp_username.clone(),
+        smtp_password: config.smtp_password.clone(),
+        timeout: Duration::from_secs(config.smtp_timeout.max(1)),
+        from: config.mail_from.clone(),
+        outbox_dir: config.data_dir.join("outbox"),
+        dev: config.dev,
+    }
+}
+
+/// Settings that cannot work together are refused before anything starts.
+fn check_settings(config: &ServeConfig) -> Result<Vec<String>, StartError> {
+    let mut warnings = Vec::new();
+    if config.registration == RegistrationPolicy::Invite
+        && config.registration_key.as_deref().is_none_or(str::is_empty)
+    {
+        return Err(StartError::Config(
+            "--registration invite needs --registration-key".into(),
+        ));
+    }
+    if config.dev {
+        warnings.push(
+            "DEVELOPMENT MODE: data is in memory and lost at exit, codes and captcha answers are returned to callers. NOT FOR PRODUCTION."
+                .into(),
+        );
+    }
+    if config.smtp_url.is_none() && !config.dev && config.email_verification.is_none() {
+        warnings.push(
+            "no --smtp-url: mail goes to the outbox folder and email verification is off; set --smtp-url to require verified addresses"
+                .into(),
+        );
+    }
+    if config.effective_email_verification() == EmailVerification::Required
+        && config.smtp_url.is_none()
+        && !config.dev
+    {
+        warnings
+            .push("email verification is required but mail only reaches the outbox folder".into());
+    }
+    if config.effective_scrypt_log_n() < 15 && !config.dev {
+        warnings.push(format!(
+            "scrypt cost 2^{} is below the recommended 2^17; use it only for tests",
+            config.effective_scrypt_log_n()
+        ));
+    }
+    Ok(warnings)
 }
 
 impl Application {
@@ -70,10 +140,19 @@ impl Application {
 
     /// [`Application::build`] with a given clock (tests move time with a manual one).
     pub async fn build_with_clock(config: &ServeConfig, clock: Clock) -> Result<Self, StartError> {
+        let warnings = check_settings(config)?;
         let path = config.database_path();
-        let store = tokio::task::spawn_blocking(move || Store::open(&path, clock))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))??;
+        let dev = config.dev;
+        let store = tokio::task::spawn_blocking(move || {
+            if dev {
+                Store::open_in_memory(clock)
+            } else {
+                Store::open(&path, clock)
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        let mailer = Mailer::new(&mail_settings(config))?;
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
@@ -95,21 +174,36 @@ impl Application {
         let settings = settings(config, &public_url);
         let services = {
             let store = store.clone();
-            tokio::task::spawn_blocking(move || Services::build(store, settings))
+            tokio::task::spawn_blocking(move || Services::build(store, settings, mailer))
                 .await
                 .map_err(|e| StoreError::Task(e.to_string()))??
         };
+        if let Some(seed) = &config.seed {
+            let report = crate::seed::load(&services, seed)
+                .await
+                .map_err(StartError::Seed)?;
+            tracing::info!(
+                created = report.users_created,
+                existing = report.users_existing,
+                "seed file loaded"
+            );
+        }
         Ok(Self {
             acceptor,
             addr,
             public_url,
-            database: config.database_path().display().to_string(),
+            database: if dev {
+                "in memory (dev mode)".into()
+            } else {
+                config.database_path().display().to_string()
+            },
             services,
             limits: BodyLimits {
                 json: config.max_json_body,
-                other: config.max_upload,
+                other: config.max_avatar_bytes + MULTIPART_OVERHEAD,
             },
             sweep_interval: Duration::from_secs(config.sweep_interval),
+            warnings,
         })
     }
 
@@ -141,9 +235,14 @@ impl Application {
             services,
             limits,
             sweep_interval,
+            warnings,
         } = self;
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
         tracing::info!(
-            "portcullis listening on http://{addr} — data file {database}, issuer {public_url}, Swagger UI {public_url}/swagger"
+            "portcullis listening on http://{addr} — data {database}, mail to {}, issuer {public_url}, Swagger UI {public_url}/swagger",
+            services.mailer.describe()
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let sweeper = tokio::spawn(expiry::run_sweeper(

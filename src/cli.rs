@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    app::{Application, settings, shutdown_signal},
+    app::{Application, mail_settings, settings, shutdown_signal},
     clock::{Clock, rfc3339},
     config::ServeConfig,
     domain::Role,
+    mail::{Mailer, setup_hint, templates},
     service::{Services, accounts::Registration},
     store::Store,
 };
@@ -40,6 +41,13 @@ pub enum Command {
     User(UserCommand),
     /// Open the database, decode every record and report table sizes.
     Check(ServeConfig),
+    /// Send one test message with the configured mail settings; on failure, say why.
+    SendTestEmail {
+        /// Recipient address.
+        to: String,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,16 +117,28 @@ pub async fn run(command: Command) -> CliResult {
         Command::ExportOpenapi { path } => export_openapi(path).await,
         Command::User(cmd) => user(cmd).await,
         Command::Check(config) => check(config).await,
+        Command::SendTestEmail { to, config } => send_test_email(&to, &config).await,
+    }
+}
+
+/// Sends a test message and, on failure, names the likely cause.
+pub async fn send_test_email(to: &str, config: &ServeConfig) -> CliResult {
+    let settings = mail_settings(config);
+    let mailer = Mailer::new(&settings)?;
+    eprintln!("sending a test message to {to} via {}", mailer.describe());
+    match mailer.send(templates::test_message(to)).await {
+        Ok(()) => {
+            println!("sent: mail delivery works ({})", mailer.describe());
+            Ok(())
+        }
+        Err(e) => {
+            let hint = setup_hint(&e);
+            Err(format!("{e}\nhint: {hint}").into())
+        }
     }
 }
 
 async fn serve(config: ServeConfig) -> CliResult {
-    if config.scrypt_log_n < 15 {
-        tracing::warn!(
-            log_n = config.scrypt_log_n,
-            "scrypt cost is below the recommended 17; use only for tests"
-        );
-    }
     let app = Application::build(&config).await?;
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())
@@ -128,9 +148,11 @@ async fn serve(config: ServeConfig) -> CliResult {
 pub fn spec_services() -> Result<Services, Box<dyn std::error::Error + Send + Sync>> {
     let store = Store::open_in_memory(Clock::system())?;
     let config = ServeConfig::defaults();
+    let mailer = Mailer::new(&mail_settings(&config))?;
     Ok(Services::build(
         store,
         settings(&config, "http://127.0.0.1:8080"),
+        mailer,
     )?)
 }
 
@@ -159,7 +181,8 @@ async fn open_services(
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
     let settings = settings(config, &public);
-    Ok(tokio::task::spawn_blocking(move || Services::build(store, settings)).await??)
+    let mailer = Mailer::new(&mail_settings(config))?;
+    Ok(tokio::task::spawn_blocking(move || Services::build(store, settings, mailer)).await??)
 }
 
 async fn user(cmd: UserCommand) -> CliResult {
@@ -189,6 +212,7 @@ async fn user(cmd: UserCommand) -> CliResult {
                         email,
                         password,
                         display_name,
+                        ..Registration::default()
                     },
                     roles,
                     true,

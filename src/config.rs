@@ -13,6 +13,42 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whether registration needs a code mailed to the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmailVerification {
+    Required,
+    Off,
+}
+
+/// Who may register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RegistrationPolicy {
+    /// Anyone.
+    Open,
+    /// Only with the shared `--registration-key`.
+    Invite,
+    /// Nobody (accounts come from the CLI or a seed file).
+    Closed,
+}
+
+/// Where a captcha is required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CaptchaPolicy {
+    Off,
+    Register,
+    Login,
+    Both,
+}
+
+impl CaptchaPolicy {
+    pub fn on_register(self) -> bool {
+        matches!(self, Self::Register | Self::Both)
+    }
+    pub fn on_login(self) -> bool {
+        matches!(self, Self::Login | Self::Both)
+    }
+}
+
 /// Settings of `portcullis serve` (and of the CLI commands that open the database).
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -37,9 +73,9 @@ pub struct ServeConfig {
     )]
     pub log_format: LogFormat,
 
-    /// scrypt cost as log2(N). 17 is OWASP's recommendation; lower only for tests.
-    #[arg(long, env = "PORTCULLIS_SCRYPT_LOG_N", default_value_t = 17, value_parser = clap::value_parser!(u8).range(1..=24))]
-    pub scrypt_log_n: u8,
+    /// scrypt cost as log2(N). Default 17 (OWASP's recommendation), or 10 with --dev.
+    #[arg(long, env = "PORTCULLIS_SCRYPT_LOG_N", value_parser = clap::value_parser!(u8).range(1..=24))]
+    pub scrypt_log_n: Option<u8>,
 
     /// Access token lifetime in seconds.
     #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL", default_value_t = 900)]
@@ -57,13 +93,69 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_MAX_JSON_BODY", default_value_t = 64 * 1024)]
     pub max_json_body: usize,
 
-    /// Largest accepted body of any other type (uploads), in bytes.
-    #[arg(long, env = "PORTCULLIS_MAX_UPLOAD", default_value_t = 1024 * 1024 + 16 * 1024)]
-    pub max_upload: usize,
-
     /// Seconds between sweeps of expired records.
     #[arg(long, env = "PORTCULLIS_SWEEP_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub sweep_interval: u64,
+
+    /// SMTP server: smtp://host:25 (plain), smtp://host:587?tls=required (STARTTLS),
+    /// smtps://host:465 (TLS). User and password may be in the URL. Without it, mail is
+    /// written to <data-dir>/outbox as .eml files.
+    #[arg(long, env = "PORTCULLIS_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// SMTP user name (overrides one in the URL).
+    #[arg(long, env = "PORTCULLIS_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password (overrides one in the URL).
+    #[arg(long, env = "PORTCULLIS_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Seconds to wait for the SMTP server to connect and to answer each command.
+    #[arg(long, env = "PORTCULLIS_SMTP_TIMEOUT", default_value_t = 10)]
+    pub smtp_timeout: u64,
+
+    /// Sender of outgoing mail.
+    #[arg(
+        long,
+        env = "PORTCULLIS_MAIL_FROM",
+        default_value = "portcullis <noreply@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// Require a mailed code to register. Default: required when --smtp-url is set, else off.
+    #[arg(long, env = "PORTCULLIS_EMAIL_VERIFICATION", value_enum)]
+    pub email_verification: Option<EmailVerification>,
+
+    /// Who may register.
+    #[arg(
+        long,
+        env = "PORTCULLIS_REGISTRATION",
+        value_enum,
+        default_value = "open"
+    )]
+    pub registration: RegistrationPolicy,
+
+    /// Shared key required to register when --registration invite.
+    #[arg(long, env = "PORTCULLIS_REGISTRATION_KEY", hide_env_values = true)]
+    pub registration_key: Option<String>,
+
+    /// Where a captcha is required.
+    #[arg(long, env = "PORTCULLIS_CAPTCHA", value_enum, default_value = "off")]
+    pub captcha: CaptchaPolicy,
+
+    /// Largest accepted avatar upload, in bytes.
+    #[arg(long, env = "PORTCULLIS_MAX_AVATAR_BYTES", default_value_t = 1024 * 1024)]
+    pub max_avatar_bytes: usize,
+
+    /// Development mode: in-memory data, mail to GET /dev/outbox, codes in responses.
+    /// Never use in production.
+    #[arg(long, env = "PORTCULLIS_DEV")]
+    pub dev: bool,
+
+    /// TOML file of users (and OAuth clients) to create at start; safe to load repeatedly.
+    #[arg(long, env = "PORTCULLIS_SEED", value_name = "FILE")]
+    pub seed: Option<PathBuf>,
 
     /// Failed logins per account within the window before further attempts get 429.
     #[arg(long, env = "PORTCULLIS_LOGIN_MAX_FAILURES", default_value_t = 5)]
@@ -83,6 +175,21 @@ impl ServeConfig {
             config: ServeConfig,
         }
         <Only as clap::Parser>::parse_from(["portcullis"]).config
+    }
+
+    /// The scrypt cost in effect: the flag, else 17, or 10 in dev mode.
+    pub fn effective_scrypt_log_n(&self) -> u8 {
+        self.scrypt_log_n.unwrap_or(if self.dev { 10 } else { 17 })
+    }
+
+    /// Whether registration needs an emailed code.
+    pub fn effective_email_verification(&self) -> EmailVerification {
+        self.email_verification
+            .unwrap_or(if self.smtp_url.is_some() {
+                EmailVerification::Required
+            } else {
+                EmailVerification::Off
+            })
     }
 
     /// Path of the database file.
@@ -199,7 +306,18 @@ mod tests {
     #[test]
     fn defaults_are_the_documented_ones() {
         let c = ServeConfig::defaults();
-        assert_eq!(c.scrypt_log_n, 17);
+        assert_eq!(c.effective_scrypt_log_n(), 17);
+        assert_eq!(c.effective_email_verification(), EmailVerification::Off);
+        let dev = ServeConfig {
+            dev: true,
+            smtp_url: Some("smtp://127.0.0.1:2525".into()),
+            ..c.clone()
+        };
+        assert_eq!(dev.effective_scrypt_log_n(), 10);
+        assert_eq!(
+            dev.effective_email_verification(),
+            EmailVerification::Required
+        );
         assert_eq!(
             c.database_path(),
             PathBuf::from("./portcullis-data/portcullis.redb")

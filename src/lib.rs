@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! Dependencies point one way: `http → service → {store, token, domain}`.
+//! Dependencies point one way: `http → service → {store, token, mail, domain}`.
 //!
 //! - [`domain`]: validated value types (`Username::parse`, `Email::parse`, …). Holding one
 //!   means it is valid.
@@ -13,6 +13,7 @@
 //! - [`token`]: PASETO v4.public access tokens and opaque secrets (stored as SHA-256).
 //! - [`service`]: accounts, sessions, password hashing, login throttling. Services take
 //!   domain values, never HTTP requests, so every API shares them.
+//! - [`mail`]: outgoing mail through lettre (SMTP, an outbox folder, or the dev outbox).
 //! - [`http`]: the only module that imports poem — the OpenAPI operations, the problem+json
 //!   error type and the middleware.
 //! - [`app`]: wiring. [`app::Application::build`] opens the store and binds the listener
@@ -27,6 +28,8 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod mail;
+pub mod seed;
 pub mod service;
 pub mod store;
 pub mod token;

@@ -15,7 +15,7 @@ pub use username::Username;
 
 /// Why a value was rejected: a stable machine code and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[error("{field} {message}")]
 pub struct Invalid {
     /// Stable machine code, e.g. `invalid_username`.
     pub code: &'static str,

@@ -50,15 +50,18 @@ impl Problem {
 #[derive(ApiResponse, Debug)]
 pub enum ApiError {
     /// The request is malformed: invalid JSON syntax (`malformed_json`), invalid UTF-8
-    /// (`invalid_utf8`), or an invalid path or query parameter (`invalid_parameter`, or the
-    /// rule's own code such as `invalid_username`).
+    /// (`invalid_utf8`), an invalid path or query parameter (`invalid_parameter`, or the
+    /// rule's own code such as `invalid_username`), a bad or missing code or captcha
+    /// (`invalid_code`, `email_code_required`, `captcha_required`, `captcha_invalid`), or an
+    /// unusable image (`unsupported_image_type`, `invalid_image`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// No credentials (`missing_credentials`), or they are invalid, expired or revoked
     /// (`invalid_token`, `invalid_credentials`, `invalid_refresh_token`).
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// Authenticated but not allowed (`forbidden`, `wrong_password`).
+    /// Not allowed (`forbidden`, `wrong_password`, `registration_closed`,
+    /// `invalid_registration_key`).
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// The resource does not exist (`not_found`).
@@ -77,13 +80,14 @@ pub enum ApiError {
     /// (`invalid_username`, `invalid_email`, `invalid_password`, `weak_password`, …).
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),
-    /// Too many attempts (`rate_limited`); retry after `Retry-After` seconds.
+    /// Too many attempts (`rate_limited`) or a code requested again too soon
+    /// (`resend_too_soon`); retry after `Retry-After` seconds.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// Unexpected server fault (`internal_error`); details are in the server log only.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A dependency is unavailable (`unavailable`).
+    /// A dependency is unavailable (`unavailable`, `mail_unavailable`).
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>),
 }
@@ -150,11 +154,8 @@ impl From<ServiceError> for ApiError {
         let detail = e.to_string();
         match e {
             E::Invalid(inv) => {
-                let mut p = Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    inv.code,
-                    format!("{} {}", inv.field, inv.message),
-                );
+                let mut p =
+                    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, inv.code, inv.to_string());
                 p.field = Some(inv.field.to_string());
                 Self::from_problem(p)
             }
@@ -175,6 +176,33 @@ impl From<ServiceError> for ApiError {
                 Self::from_problem(p)
             }
             E::Forbidden(code, _) => Self::new(StatusCode::FORBIDDEN, code, detail),
+            E::InvalidCode => Self::new(StatusCode::BAD_REQUEST, "invalid_code", detail),
+            E::EmailCodeRequired => {
+                Self::new(StatusCode::BAD_REQUEST, "email_code_required", detail)
+            }
+            E::ResendTooSoon { retry_after } => {
+                let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS, "resend_too_soon", detail);
+                p.retry_after = Some(retry_after);
+                Self::from_problem(p)
+            }
+            E::CaptchaRequired => Self::new(StatusCode::BAD_REQUEST, "captcha_required", detail),
+            E::CaptchaInvalid => Self::new(StatusCode::BAD_REQUEST, "captcha_invalid", detail),
+            E::RegistrationClosed => {
+                Self::new(StatusCode::FORBIDDEN, "registration_closed", detail)
+            }
+            E::InvalidRegistrationKey => {
+                Self::new(StatusCode::FORBIDDEN, "invalid_registration_key", detail)
+            }
+            E::MailUnavailable => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "mail_unavailable", detail)
+            }
+            E::UnsupportedImage => {
+                Self::new(StatusCode::BAD_REQUEST, "unsupported_image_type", detail)
+            }
+            E::InvalidImage(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_image", detail),
+            E::TooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
+            }
             E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", detail),
             E::Store(ref cause) => Self::internal(cause),
             E::Internal(ref cause) => Self::internal(cause),

@@ -10,12 +10,22 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route, endpoint::make_
 use poem_openapi::OpenApiService;
 
 use self::{
-    api::{accounts::AccountsApi, me::MeApi, ops::OpsApi, sessions::SessionsApi},
+    api::{
+        accounts::AccountsApi, avatars::AvatarsApi, me::MeApi, ops::OpsApi, sessions::SessionsApi,
+        verification::VerificationApi,
+    },
     middleware::BodyLimits,
 };
 use crate::service::Services;
 
-type Apis = (OpsApi, AccountsApi, SessionsApi, MeApi);
+type Apis = (
+    OpsApi,
+    AccountsApi,
+    SessionsApi,
+    VerificationApi,
+    MeApi,
+    AvatarsApi,
+);
 
 /// The OpenAPI service: every documented operation, generated from the code.
 pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
@@ -25,7 +35,9 @@ pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
             OpsApi { services: s() },
             AccountsApi { services: s() },
             SessionsApi { services: s() },
+            VerificationApi { services: s() },
             MeApi { services: s() },
+            AvatarsApi { services: s() },
         ),
         "portcullis",
         env!("CARGO_PKG_VERSION"),
@@ -52,7 +64,20 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
     let api = openapi(&services);
     let spec = spec_json(&services);
     let swagger = api.swagger_ui();
-    Route::new()
+    let dev_outbox = services.mailer.clone();
+    let dev = services.dev;
+    let mut route = Route::new();
+    if dev {
+        // Dev mode only: the route does not exist otherwise.
+        route = route.at(
+            "/dev/outbox",
+            poem::get(make_sync(move |_| {
+                let messages = dev_outbox.dev_messages().unwrap_or_default();
+                poem::web::Json(serde_json::json!({ "messages": messages }))
+            })),
+        );
+    }
+    route
         .at(
             "/openapi.json",
             make_sync(move |_| {

@@ -2,12 +2,19 @@
 
 use std::sync::Arc;
 
+use subtle::ConstantTimeEq;
+
 use super::{
-    IssuedSession, Principal, Result, ServiceError, Sessions, limiter::LoginLimiter,
+    IssuedSession, Principal, Result, ServiceError, Sessions,
+    captcha::Captchas,
+    codes::{CodePurpose, EmailCodes},
+    limiter::LoginLimiter,
     passwords::PasswordHasher,
 };
 use crate::{
+    config::{CaptchaPolicy, EmailVerification, RegistrationPolicy},
     domain::{DisplayName, Email, LoginName, Password, Role, Username},
+    mail::templates,
     store::{
         Store,
         records::UserRecord,
@@ -17,12 +24,33 @@ use crate::{
 };
 
 /// A registration request, unvalidated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Registration {
     pub username: String,
     pub email: String,
     pub password: String,
     pub display_name: Option<String>,
+    /// The code mailed for `register`, when email verification is required.
+    pub email_code: Option<String>,
+    pub captcha: CaptchaAnswer,
+    /// The shared key, when registration is by invitation.
+    pub registration_key: Option<String>,
+}
+
+/// A captcha challenge id and the user's answer, when the form carried them.
+#[derive(Debug, Clone, Default)]
+pub struct CaptchaAnswer {
+    pub id: Option<String>,
+    pub answer: Option<String>,
+}
+
+/// Who may register and what they must prove.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub registration: RegistrationPolicy,
+    pub registration_key: Option<String>,
+    pub captcha: CaptchaPolicy,
+    pub email_verification: EmailVerification,
 }
 
 /// Validated registration fields.
@@ -57,6 +85,9 @@ pub struct Accounts {
     passwords: Arc<PasswordHasher>,
     limiter: Arc<LoginLimiter>,
     sessions: Sessions,
+    codes: EmailCodes,
+    captchas: Captchas,
+    policy: Arc<Policy>,
 }
 
 impl Accounts {
@@ -65,13 +96,24 @@ impl Accounts {
         passwords: Arc<PasswordHasher>,
         limiter: Arc<LoginLimiter>,
         sessions: Sessions,
+        codes: EmailCodes,
+        captchas: Captchas,
+        policy: Policy,
     ) -> Self {
         Self {
             store,
             passwords,
             limiter,
             sessions,
+            codes,
+            captchas,
+            policy: Arc::new(policy),
         }
+    }
+
+    /// The registration and captcha policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// Precomputes what the first login would otherwise pay for.
@@ -79,13 +121,85 @@ impl Accounts {
         self.passwords.warm_up().await;
     }
 
-    /// Self-service registration: validates, rejects weak passwords, creates the user and
-    /// starts a session.
+    /// Self-service registration. In order: the registration policy, the captcha (consumed
+    /// either way), field rules and password strength, that the name and address are free,
+    /// the emailed code (when required), then the user is created and signed in.
     pub async fn register(&self, registration: Registration) -> Result<IssuedSession> {
-        let user = self
-            .create_user(registration, Vec::new(), false, true)
-            .await?;
+        let user = self.register_user(registration).await?;
         self.sessions.start(user).await
+    }
+
+    /// [`Accounts::register`] without starting a session (for APIs that sign in separately).
+    pub async fn register_user(&self, registration: Registration) -> Result<UserRecord> {
+        match self.policy.registration {
+            RegistrationPolicy::Open => {}
+            RegistrationPolicy::Closed => return Err(ServiceError::RegistrationClosed),
+            RegistrationPolicy::Invite => {
+                let expected = self.policy.registration_key.as_deref().unwrap_or_default();
+                let given = registration.registration_key.as_deref().unwrap_or_default();
+                if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+                    return Err(ServiceError::InvalidRegistrationKey);
+                }
+            }
+        }
+        if self.policy.captcha.on_register() {
+            let c = &registration.captcha;
+            self.captchas
+                .verify(c.id.as_deref(), c.answer.as_deref())
+                .await?;
+        }
+        let verify = self.policy.email_verification == EmailVerification::Required;
+        let code = registration
+            .email_code
+            .clone()
+            .filter(|c| !c.trim().is_empty());
+        if verify && code.is_none() {
+            // Field errors first, so a client learns everything it can fix in one round.
+            registration.clone().validate()?;
+            return Err(ServiceError::EmailCodeRequired);
+        }
+        self.create_checked(registration, if verify { code } else { None })
+            .await
+    }
+
+    async fn create_checked(
+        &self,
+        registration: Registration,
+        code: Option<String>,
+    ) -> Result<UserRecord> {
+        let valid = registration.validate()?;
+        let mut inputs = vec![valid.username.as_str(), valid.email.as_str()];
+        if let Some(d) = &valid.display_name {
+            inputs.push(d.as_str());
+        }
+        valid.password.check_strength(&inputs)?;
+        let verified = match code {
+            Some(code) => {
+                // Refuse taken names before spending the code on a registration that would fail.
+                let (uk, ek) = (valid.username.key(), valid.email.key());
+                let (name_taken, email_taken) = self
+                    .store
+                    .run(move |s| {
+                        Ok((
+                            s.username_taken(&uk)?,
+                            s.find_user(&UserLookup::EmailKey(ek))?.is_some(),
+                        ))
+                    })
+                    .await?;
+                if name_taken {
+                    return Err(ServiceError::UsernameTaken);
+                }
+                if email_taken {
+                    return Err(ServiceError::EmailTaken);
+                }
+                self.codes
+                    .consume(&valid.email, CodePurpose::Register, &code)
+                    .await?;
+                true
+            }
+            None => false,
+        };
+        self.insert_user(valid, Vec::new(), verified).await
     }
 
     /// Creates a user. `check_strength` is off only for operator-supplied passwords (CLI,
@@ -105,6 +219,15 @@ impl Accounts {
             }
             valid.password.check_strength(&inputs)?;
         }
+        self.insert_user(valid, roles, email_verified).await
+    }
+
+    async fn insert_user(
+        &self,
+        valid: ValidRegistration,
+        roles: Vec<Role>,
+        email_verified: bool,
+    ) -> Result<UserRecord> {
         let password_hash = self.passwords.hash(&valid.password).await?;
         let new = NewUser {
             username_key: valid.username.key(),
@@ -167,10 +290,67 @@ impl Accounts {
         self.rehash_if_needed(user, password).await
     }
 
-    /// First-party login: checks the password and starts a session.
-    pub async fn login(&self, login: &str, password: &str) -> Result<IssuedSession> {
+    /// First-party login: the captcha when the policy asks for one, then the password, then
+    /// a new session.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: &str,
+        captcha: &CaptchaAnswer,
+    ) -> Result<IssuedSession> {
+        self.check_login_captcha(captcha).await?;
         let user = self.authenticate_password(login, password).await?;
         self.sessions.start(user).await
+    }
+
+    /// Verifies the captcha when the policy requires one at login.
+    pub async fn check_login_captcha(&self, captcha: &CaptchaAnswer) -> Result<()> {
+        if self.policy.captcha.on_login() {
+            self.captchas
+                .verify(captcha.id.as_deref(), captcha.answer.as_deref())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Mails a code (see [`EmailCodes::request`]); returns it for dev mode to show.
+    pub async fn request_code(&self, email: &str, purpose: CodePurpose) -> Result<Option<String>> {
+        self.codes.request(email, purpose).await
+    }
+
+    /// Sets a new password with an emailed reset code. Every session of the user ends and a
+    /// notice is mailed; the caller is not signed in. Every code problem — wrong, expired,
+    /// used, issued for another purpose or another address, or no such account — is the same
+    /// `InvalidCode`.
+    pub async fn reset_password(&self, email: &str, code: &str, new_password: &str) -> Result<()> {
+        let email = Email::parse(email)?;
+        let new = Password::parse(new_password)?;
+        let lookup = UserLookup::EmailKey(email.key());
+        let user = self.store.run(move |s| s.find_user(&lookup)).await?;
+        let mut inputs = vec![email.as_str()];
+        if let Some(u) = &user {
+            inputs.push(&u.username);
+        }
+        new.check_strength(&inputs)?;
+        self.codes
+            .consume(&email, CodePurpose::ResetPassword, code)
+            .await?;
+        let Some(user) = user else {
+            return Err(ServiceError::InvalidCode);
+        };
+        let hash = self.passwords.hash(&new).await?;
+        let id = user.id.clone();
+        self.store
+            .run(move |s| s.update_user(&id, |u| u.password_hash = hash))
+            .await?
+            .ok_or(ServiceError::InvalidCode)?;
+        self.sessions.revoke_others(&user.id, None).await?;
+        self.limiter.clear(&format!("id:{}", user.id));
+        self.codes
+            .mailer()
+            .send_in_background(templates::password_changed(&user.email, &user.username));
+        tracing::info!(user_id = %user.id, "password reset with an emailed code");
+        Ok(())
     }
 
     /// Re-hashes a just-verified password when the configured cost has changed.

@@ -31,6 +31,28 @@ pub enum ServiceError {
     RateLimited { retry_after: u64 },
     #[error("{1}")]
     Forbidden(&'static str, String),
+    #[error("the code is invalid, expired or already used")]
+    InvalidCode,
+    #[error("registration needs the code mailed to the address (`email_code`)")]
+    EmailCodeRequired,
+    #[error("another code was sent less than a minute ago; retry in {retry_after} seconds")]
+    ResendTooSoon { retry_after: u64 },
+    #[error("a captcha is required (`captcha_id` and `captcha_answer`)")]
+    CaptchaRequired,
+    #[error("the captcha answer is wrong or the challenge expired; request a new one")]
+    CaptchaInvalid,
+    #[error("registration is closed on this server")]
+    RegistrationClosed,
+    #[error("a valid registration key is required")]
+    InvalidRegistrationKey,
+    #[error("email delivery is failing right now; try again in a minute")]
+    MailUnavailable,
+    #[error("the file is not a PNG, JPEG, GIF or WebP image")]
+    UnsupportedImage,
+    #[error("the image cannot be decoded within the limits: {0}")]
+    InvalidImage(String),
+    #[error("the upload exceeds the limit of {limit} bytes")]
+    TooLarge { limit: usize },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error(transparent)]

@@ -2,6 +2,9 @@
 //! native API, the compatible APIs and the CLI all go through the same code.
 
 pub mod accounts;
+pub mod avatars;
+pub mod captcha;
+pub mod codes;
 pub mod error;
 pub mod limiter;
 pub mod passwords;
@@ -15,6 +18,7 @@ pub use sessions::{Credential, IssuedSession, Principal, Sessions};
 
 use crate::{
     clock::Clock,
+    mail::Mailer,
     store::{Store, StoreError, sessions::RefreshLifetimes},
     token::{AccessTokens, paseto::generate_signing_key},
 };
@@ -32,6 +36,10 @@ pub struct Settings {
     pub scrypt: passwords::ScryptCost,
     pub login_max_failures: u32,
     pub login_window: i64,
+    pub policy: accounts::Policy,
+    pub max_avatar_bytes: usize,
+    /// Dev mode: codes and captcha answers may be shown to the caller.
+    pub dev: bool,
 }
 
 /// Every service, wired to one store. Cheap to clone.
@@ -40,11 +48,18 @@ pub struct Services {
     pub store: Store,
     pub accounts: Accounts,
     pub sessions: Sessions,
+    pub captchas: captcha::Captchas,
+    pub avatars: avatars::Avatars,
+    pub mailer: Mailer,
+    /// Public base URL (for links such as `avatar_url`).
+    pub public_url: String,
+    pub dev: bool,
 }
 
 impl Services {
-    /// Loads (or creates) the signing key and wires the services together.
-    pub fn build(store: Store, settings: Settings) -> Result<Self, StoreError> {
+    /// Loads (or creates) the signing key and secrets and wires the services together.
+    /// Blocking: call it off the async workers.
+    pub fn build(store: Store, settings: Settings, mailer: Mailer) -> Result<Self, StoreError> {
         let clock: Clock = store.clock().clone();
         let now = clock.now();
         let active = store.ensure_signing_key(|| generate_signing_key(now))?;
@@ -66,11 +81,30 @@ impl Services {
             settings.login_window,
             clock,
         ));
-        let accounts = Accounts::new(store.clone(), passwords, limiter, sessions.clone());
+        let codes = codes::EmailCodes::new(
+            store.clone(),
+            mailer.clone(),
+            store.ensure_secret("email_code_hmac")?,
+        );
+        let captchas = captcha::Captchas::new(store.clone(), store.ensure_secret("captcha_hmac")?);
+        let accounts = Accounts::new(
+            store.clone(),
+            passwords,
+            limiter,
+            sessions.clone(),
+            codes,
+            captchas.clone(),
+            settings.policy,
+        );
         Ok(Self {
+            avatars: avatars::Avatars::new(store.clone(), settings.max_avatar_bytes),
+            public_url: settings.issuer,
+            dev: settings.dev,
             store,
             accounts,
             sessions,
+            captchas,
+            mailer,
         })
     }
 }

@@ -23,6 +23,8 @@ pub struct Expiring {
 pub enum Kind {
     RefreshToken,
     SessionFamily,
+    EmailCode,
+    Captcha,
 }
 
 impl Kind {
@@ -30,6 +32,8 @@ impl Kind {
         match self {
             Kind::RefreshToken => "refresh_token",
             Kind::SessionFamily => "session_family",
+            Kind::EmailCode => "email_code",
+            Kind::Captcha => "captcha",
         }
     }
 
@@ -37,6 +41,8 @@ impl Kind {
         match s {
             "refresh_token" => Some(Kind::RefreshToken),
             "session_family" => Some(Kind::SessionFamily),
+            "email_code" => Some(Kind::EmailCode),
+            "captcha" => Some(Kind::Captcha),
             _ => None,
         }
     }
@@ -45,6 +51,8 @@ impl Kind {
         match self {
             Kind::RefreshToken => tables::REFRESH_TOKENS,
             Kind::SessionFamily => tables::SESSION_FAMILIES,
+            Kind::EmailCode => tables::EMAIL_CODES,
+            Kind::Captcha => tables::CAPTCHAS,
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use redb::ReadableTable;
 
+use rand::RngCore;
+
 use super::{Store, StoreError, codec, records::SigningKeyRecord, tables};
 
 impl Store {
@@ -48,6 +50,29 @@ impl Store {
             let key = generate()?;
             let bytes = codec::encode(&key)?;
             table.insert(key.kid.as_str(), bytes.as_slice())?;
+            Ok(key)
+        })
+    }
+}
+
+impl Store {
+    /// A 32-byte secret by name, generated and persisted on first use.
+    pub fn ensure_secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(tables::SECRETS)?;
+            if let Some(v) = table.get(name)? {
+                let bytes = v.value();
+                if let Ok(key) = <[u8; 32]>::try_from(bytes) {
+                    return Ok(key);
+                }
+                return Err(StoreError::Corrupt {
+                    table: "secrets",
+                    detail: format!("secret {name} has {} bytes, expected 32", bytes.len()),
+                });
+            }
+            let mut key = [0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            table.insert(name, key.as_slice())?;
             Ok(key)
         })
     }

@@ -4,7 +4,9 @@
 //! [`Store::run`], which moves the work onto tokio's blocking pool. Every write commits with
 //! `Durability::Immediate`, so an acknowledged write survives a crash.
 
+pub mod avatars;
 pub mod codec;
+pub mod codes;
 pub mod expiry;
 pub mod keys;
 pub mod records;
@@ -227,6 +229,9 @@ impl Store {
                     txn.open_table(tables::USER_SESSIONS)?.len()?,
                 ),
                 ("signing_keys", txn.open_table(tables::SIGNING_KEYS)?.len()?),
+                ("email_codes", txn.open_table(tables::EMAIL_CODES)?.len()?),
+                ("captchas", txn.open_table(tables::CAPTCHAS)?.len()?),
+                ("avatars", txn.open_table(tables::AVATARS)?.len()?),
                 ("expiry", txn.open_table(tables::EXPIRY)?.len()?),
             ])
         })
@@ -247,6 +252,8 @@ impl Store {
             for (name, def) in [
                 ("refresh_tokens", tables::REFRESH_TOKENS),
                 ("session_families", tables::SESSION_FAMILIES),
+                ("email_codes", tables::EMAIL_CODES),
+                ("captchas", tables::CAPTCHAS),
             ] {
                 let table = txn.open_table(def)?;
                 for row in table.iter()? {
@@ -270,6 +277,10 @@ fn create_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(tables::SESSION_FAMILIES)?;
     txn.open_table(tables::USER_SESSIONS)?;
     txn.open_table(tables::SIGNING_KEYS)?;
+    txn.open_table(tables::EMAIL_CODES)?;
+    txn.open_table(tables::CAPTCHAS)?;
+    txn.open_table(tables::AVATARS)?;
+    txn.open_table(tables::SECRETS)?;
     txn.open_table(tables::EXPIRY)?;
     Ok(())
 }

@@ -27,6 +27,9 @@ pub struct UserRecord {
     /// SHA-256 of the current personal API key, if one was issued.
     #[serde(default, with = "opt_hex")]
     pub api_key_hash: Option<[u8; 32]>,
+    /// ETag of the stored avatar, if any.
+    #[serde(default)]
+    pub avatar_etag: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -64,6 +67,27 @@ pub struct RefreshTokenRecord {
     /// Set when the token has been exchanged; presenting it again is reuse.
     #[serde(default)]
     pub rotated: bool,
+}
+
+/// An emailed code (or, for addresses that get no code, only the resend cooldown).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmailCodeRecord {
+    /// HMAC-SHA256 of the code, hex; `None` when no code was sent (unknown address).
+    #[serde(default)]
+    pub code_mac: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Wrong guesses so far; persisted so a restart does not reset it.
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// A captcha challenge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaptchaRecord {
+    /// HMAC-SHA256 of the lower-cased answer, hex.
+    pub answer_mac: String,
+    pub expires_at: i64,
 }
 
 /// A persisted PASETO v4.public signing key.

@@ -23,6 +23,15 @@ pub const SESSION_FAMILIES: TableDefinition<&[u8], &[u8]> =
 pub const USER_SESSIONS: TableDefinition<(&str, &[u8]), ()> = TableDefinition::new("user_sessions");
 /// `signing_keys`: PASERK key id → `SigningKeyRecord`.
 pub const SIGNING_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("signing_keys");
+/// `email_codes`: "<purpose>:<lower-cased email>" → `EmailCodeRecord` (expiring). One live
+/// code per address and purpose; a new one replaces the old.
+pub const EMAIL_CODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("email_codes");
+/// `captchas`: challenge id → `CaptchaRecord` (expiring).
+pub const CAPTCHAS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("captchas");
+/// `avatars`: user id → PNG bytes (the user record holds the ETag).
+pub const AVATARS: TableDefinition<&str, &[u8]> = TableDefinition::new("avatars");
+/// `secrets`: name → 32 random bytes generated on first use (HMAC keys).
+pub const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 /// `expiry`: (expires_at, kind, key) → (). Written in the same transaction as each expiring
 /// record; the sweeper walks it in order. See `expiry`.
 pub const EXPIRY: TableDefinition<(u64, &str, &[u8]), ()> = TableDefinition::new("expiry");

@@ -65,6 +65,7 @@ impl Store {
                 roles: new.roles,
                 disabled: false,
                 api_key_hash: None,
+                avatar_etag: None,
                 created_at: now,
                 updated_at: now,
             };
@@ -190,7 +191,7 @@ pub(crate) fn get_user_for_update(
     }
 }
 
-fn put_user(txn: &WriteTransaction, user: &UserRecord) -> Result<(), StoreError> {
+pub(crate) fn put_user(txn: &WriteTransaction, user: &UserRecord) -> Result<(), StoreError> {
     let bytes = codec::encode(user)?;
     txn.open_table(tables::USERS)?
         .insert(user.id.as_str(), bytes.as_slice())?;

@@ -38,7 +38,7 @@ pub fn test_config(dir: &TempDir) -> ServeConfig {
     config.data_dir = dir.path().to_path_buf();
     config.public_url = Some(ISSUER.into());
     // Cheap hashing keeps the suite fast; the production default (17) is tested in units.
-    config.scrypt_log_n = 10;
+    config.scrypt_log_n = Some(10);
     config
 }
 
@@ -244,6 +244,82 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    pub async fn request_code(&self, email: &str, purpose: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/verification-codes"))
+            .json(&json!({"email": email, "purpose": purpose}))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn reset_password(&self, email: &str, code: &str, new_password: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/password-resets"))
+            .json(&json!({"email": email, "code": code, "new_password": new_password}))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn create_captcha(&self) -> Response {
+        self.client
+            .post(self.url("/api/v1/captchas"))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_config(&self) -> Value {
+        self.client
+            .get(self.url("/api/v1/config"))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    pub async fn upload_avatar(
+        &self,
+        token: &str,
+        file_name: &str,
+        mime: &str,
+        bytes: Vec<u8>,
+    ) -> Response {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(file_name.to_string())
+            .mime_str(mime)
+            .expect("mime");
+        self.client
+            .put(self.url("/api/v1/me/avatar"))
+            .bearer_auth(token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete_avatar(&self, token: &str) -> Response {
+        self.client
+            .delete(self.url("/api/v1/me/avatar"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_avatar(&self, user_id: &str, if_none_match: Option<&str>) -> Response {
+        let mut req = self
+            .client
+            .get(self.url(&format!("/api/v1/users/{user_id}/avatar")));
+        if let Some(tag) = if_none_match {
+            req = req.header("If-None-Match", tag);
+        }
+        req.send().await.expect("request")
     }
 
     /// POSTs raw bytes with a given content type (for malformed-input tests).

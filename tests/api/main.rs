@@ -2,10 +2,16 @@
 //! driven over HTTP. One module per feature.
 
 mod helpers;
+mod smtp;
 
 mod accounts;
+mod avatars;
 mod bad_input;
+mod captcha;
+mod codes;
+mod dev;
 mod me;
 mod openapi;
+mod policy;
 mod sessions;
 mod storage;

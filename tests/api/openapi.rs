@@ -41,14 +41,29 @@ fn every_operation_has_summary_tags_and_error_responses() {
             );
             assert!(op["operationId"].is_string(), "{name} has no operationId");
             let responses = op["responses"].as_object().unwrap();
-            if path.starts_with("/api/") {
-                for status in ["400", "401", "422", "429", "500"] {
-                    let r = &responses[status];
+            let lists = |status: &str| {
+                responses
+                    .get(status)
+                    .is_some_and(|r| r["content"]["application/problem+json"].is_object())
+            };
+            for (status, r) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
                     assert!(
                         r["content"]["application/problem+json"].is_object(),
-                        "{name} does not list {status}"
+                        "{name} {status} is not problem+json"
                     );
                 }
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422", "500"] {
+                    assert!(
+                        lists(status),
+                        "{name} takes a body but does not list {status}"
+                    );
+                }
+            }
+            if op.get("security").is_some() {
+                assert!(lists("401"), "{name} is protected but does not list 401");
             }
         }
     }

@@ -76,7 +76,7 @@ async fn password_is_rehashed_on_login_when_the_cost_changes() {
     };
     assert!(hash_of(&app).await.starts_with("$scrypt$ln=10,r=8,p=1$"));
 
-    let app = app.restart_with(|c| c.scrypt_log_n = 11).await;
+    let app = app.restart_with(|c| c.scrypt_log_n = Some(11)).await;
     assert_eq!(app.login("judy", PASSWORD).await.status(), StatusCode::OK);
     assert!(hash_of(&app).await.starts_with("$scrypt$ln=11,r=8,p=1$"));
     assert_eq!(app.login("judy", PASSWORD).await.status(), StatusCode::OK);

@@ -1,16 +1,21 @@
-//! `/api/v1/users`, `/api/v1/usernames/{name}`.
+//! `/api/v1/users`, `/api/v1/usernames/{name}`, `/api/v1/config`.
 
 use poem::http::StatusCode;
 use poem_openapi::{ApiResponse, OpenApi, param::Path, payload::Json};
 
 use super::{
     ApiTags,
-    types::{RegisterRequest, TokenPair, UsernameAvailability},
+    text::Text,
+    types::{CaptchaSettings, PublicConfig, RegisterRequest, TokenPair, UsernameAvailability},
 };
 use crate::{
-    domain::Username,
-    http::error::{ApiError, Result},
-    service::{Services, accounts::Registration},
+    config::{EmailVerification, RegistrationPolicy},
+    domain::{Password, Username},
+    http::error::{ApiError, Problem, Result},
+    service::{
+        Services,
+        accounts::{CaptchaAnswer, Registration},
+    },
 };
 
 pub struct AccountsApi {
@@ -24,12 +29,19 @@ enum Registered {
     Created(Json<TokenPair>),
 }
 
+/// `Option<Text>` → `Option<String>`.
+pub fn opt(t: Option<Text>) -> Option<String> {
+    t.map(String::from)
+}
+
 #[OpenApi(tag = "ApiTags::Accounts")]
 impl AccountsApi {
     /// Register an account
     ///
     /// Creates a user and signs them in, answering with a token pair. Usernames and emails are
     /// unique ignoring case; guessable passwords are refused with a reason (`weak_password`).
+    /// Depending on `GET /api/v1/config`, also needs `email_code` (from
+    /// `POST /api/v1/verification-codes`), a captcha, or a `registration_key`.
     #[oai(path = "/api/v1/users", method = "post", operation_id = "register")]
     async fn register(&self, body: Json<RegisterRequest>) -> Result<Registered> {
         let body = body.0;
@@ -40,10 +52,19 @@ impl AccountsApi {
                 username: body.username.into(),
                 email: body.email.into(),
                 password: body.password.into(),
-                display_name: body.display_name.map(String::from),
+                display_name: opt(body.display_name),
+                email_code: opt(body.email_code),
+                captcha: CaptchaAnswer {
+                    id: opt(body.captcha_id),
+                    answer: opt(body.captcha_answer),
+                },
+                registration_key: opt(body.registration_key),
             })
             .await?;
-        Ok(Registered::Created(Json(session.into())))
+        Ok(Registered::Created(Json(TokenPair::of(
+            session,
+            &self.services.public_url,
+        ))))
     }
 
     /// Check a username
@@ -57,7 +78,7 @@ impl AccountsApi {
     )]
     async fn username(&self, name: Path<String>) -> Result<Json<UsernameAvailability>> {
         let parsed = Username::parse(&name.0).map_err(|inv| {
-            let mut e = crate::http::error::Problem::new(
+            let mut e = Problem::new(
                 StatusCode::BAD_REQUEST,
                 inv.code,
                 format!("username {}", inv.message),
@@ -74,5 +95,35 @@ impl AccountsApi {
             username: parsed.as_str().to_string(),
             available,
         }))
+    }
+
+    /// Public settings
+    ///
+    /// The registration policy, whether registration needs an emailed code, where captchas
+    /// are required, and the input limits — what a front end needs to render its forms.
+    #[oai(path = "/api/v1/config", method = "get", operation_id = "getConfig")]
+    async fn config(&self) -> Json<PublicConfig> {
+        let policy = self.services.accounts.policy();
+        Json(PublicConfig {
+            registration: match policy.registration {
+                RegistrationPolicy::Open => "open",
+                RegistrationPolicy::Invite => "invite",
+                RegistrationPolicy::Closed => "closed",
+            }
+            .into(),
+            email_verification: match policy.email_verification {
+                EmailVerification::Required => "required",
+                EmailVerification::Off => "off",
+            }
+            .into(),
+            captcha: CaptchaSettings {
+                register: policy.captcha.on_register(),
+                login: policy.captcha.on_login(),
+            },
+            password_min_length: Password::MIN_CHARS as u32,
+            password_max_length: Password::MAX_CHARS as u32,
+            username_max_length: Username::MAX_CHARS as u32,
+            avatar_max_bytes: self.services.avatars.max_bytes() as u64,
+        })
     }
 }

@@ -22,13 +22,14 @@ enum PasswordChanged {
     NoContent,
 }
 
+/// Resolves an operation's credential to the user it acts as.
+pub async fn principal(services: &Services, auth: Auth) -> Result<Principal> {
+    Ok(services.sessions.authenticate(auth.credential()).await?)
+}
+
 impl MeApi {
     async fn principal(&self, auth: Auth) -> Result<Principal> {
-        Ok(self
-            .services
-            .sessions
-            .authenticate(auth.credential())
-            .await?)
+        principal(&self.services, auth).await
     }
 }
 
@@ -38,7 +39,7 @@ impl MeApi {
     #[oai(path = "/api/v1/me", method = "get", operation_id = "getMe")]
     async fn get(&self, auth: Auth) -> Result<Json<User>> {
         let p = self.principal(auth).await?;
-        Ok(Json(User::from(&p.user)))
+        Ok(Json(User::of(&p.user, &self.services.public_url)))
     }
 
     /// Update my profile
@@ -57,7 +58,7 @@ impl MeApi {
                     .await?
             }
         };
-        Ok(Json(User::from(&user)))
+        Ok(Json(User::of(&user, &self.services.public_url)))
     }
 
     /// Change my password
@@ -108,6 +109,6 @@ impl MeApi {
     async fn become_developer(&self, auth: Auth) -> Result<Json<User>> {
         let p = self.principal(auth).await?;
         let user = self.services.accounts.become_developer(&p).await?;
-        Ok(Json(User::from(&user)))
+        Ok(Json(User::of(&user, &self.services.public_url)))
     }
 }

@@ -1,11 +1,13 @@
 //! The native API (`/api/v1`) and operational endpoints, one module per tag.
 
 pub mod accounts;
+pub mod avatars;
 pub mod me;
 pub mod ops;
 pub mod sessions;
 pub mod text;
 pub mod types;
+pub mod verification;
 
 use poem_openapi::Tags;
 
@@ -15,6 +17,8 @@ pub enum ApiTags {
     Accounts,
     /// Login, token refresh and logout.
     Sessions,
+    /// Emailed codes, password reset and captchas.
+    Verification,
     /// The signed-in user's own account.
     Me,
     /// Health and readiness probes.

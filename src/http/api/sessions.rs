@@ -4,9 +4,13 @@ use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 
 use super::{
     ApiTags,
+    accounts::opt,
     types::{LoginRequest, RefreshRequest, TokenPair},
 };
-use crate::{http::error::Result, service::Services};
+use crate::{
+    http::error::Result,
+    service::{Services, accounts::CaptchaAnswer},
+};
 
 pub struct SessionsApi {
     pub services: Services,
@@ -25,15 +29,21 @@ impl SessionsApi {
     ///
     /// Exchanges a username or email and password for a token pair. Unknown accounts, wrong
     /// passwords and disabled accounts get the same 401. After 5 failures within 15 minutes an
-    /// account is answered 429 with `Retry-After`.
+    /// account is answered 429 with `Retry-After`. When the captcha policy covers login,
+    /// `captcha_id` and `captcha_answer` are required.
     #[oai(path = "/api/v1/sessions", method = "post", operation_id = "login")]
     async fn login(&self, body: Json<LoginRequest>) -> Result<Json<TokenPair>> {
+        let body = body.0;
+        let captcha = CaptchaAnswer {
+            id: opt(body.captcha_id),
+            answer: opt(body.captcha_answer),
+        };
         let session = self
             .services
             .accounts
-            .login(&body.login, &body.password)
+            .login(&body.login, &body.password, &captcha)
             .await?;
-        Ok(Json(session.into()))
+        Ok(Json(TokenPair::of(session, &self.services.public_url)))
     }
 
     /// Refresh tokens
@@ -47,7 +57,7 @@ impl SessionsApi {
     )]
     async fn refresh(&self, body: Json<RefreshRequest>) -> Result<Json<TokenPair>> {
         let session = self.services.sessions.refresh(&body.refresh_token).await?;
-        Ok(Json(session.into()))
+        Ok(Json(TokenPair::of(session, &self.services.public_url)))
     }
 
     /// Log out

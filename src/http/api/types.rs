@@ -1,6 +1,6 @@
 //! Wire types of the native API, kept apart from the stored records.
 
-use poem_openapi::{Object, types::MaybeUndefined};
+use poem_openapi::{Enum, Object, types::MaybeUndefined};
 
 use super::text::Text;
 use crate::{clock::rfc3339, service::IssuedSession, store::records::UserRecord};
@@ -22,8 +22,9 @@ pub struct User {
     pub created_at: String,
 }
 
-impl From<&UserRecord> for User {
-    fn from(u: &UserRecord) -> Self {
+impl User {
+    /// The API view of a stored user; `base` is the public URL for links.
+    pub fn of(u: &UserRecord, base: &str) -> Self {
         Self {
             id: u.id.clone(),
             username: u.username.clone(),
@@ -31,7 +32,10 @@ impl From<&UserRecord> for User {
             display_name: u.display_name.clone(),
             email_verified: u.email_verified,
             roles: u.roles.iter().map(|r| r.as_str().to_string()).collect(),
-            avatar_url: None,
+            avatar_url: u
+                .avatar_etag
+                .as_ref()
+                .map(|etag| format!("{base}/api/v1/users/{}/avatar?v={etag}", u.id)),
             created_at: rfc3339(u.created_at),
         }
     }
@@ -51,14 +55,14 @@ pub struct TokenPair {
     pub user: User,
 }
 
-impl From<IssuedSession> for TokenPair {
-    fn from(s: IssuedSession) -> Self {
+impl TokenPair {
+    pub fn of(s: IssuedSession, base: &str) -> Self {
         Self {
             access_token: s.access_token,
             token_type: "Bearer".into(),
             expires_in: s.expires_in,
             refresh_token: s.refresh_token,
-            user: User::from(&s.user),
+            user: User::of(&s.user, base),
         }
     }
 }
@@ -73,6 +77,14 @@ pub struct RegisterRequest {
     #[oai(write_only)]
     pub password: Text,
     pub display_name: Option<Text>,
+    /// The code mailed for purpose `register` (needed when email verification is required).
+    pub email_code: Option<Text>,
+    /// Captcha challenge id (needed when the captcha policy covers registration).
+    pub captcha_id: Option<Text>,
+    pub captcha_answer: Option<Text>,
+    /// Shared key (needed when registration is by invitation).
+    #[oai(write_only)]
+    pub registration_key: Option<Text>,
 }
 
 /// Login form.
@@ -82,6 +94,9 @@ pub struct LoginRequest {
     pub login: Text,
     #[oai(write_only)]
     pub password: Text,
+    /// Captcha challenge id (needed when the captcha policy covers login).
+    pub captcha_id: Option<Text>,
+    pub captcha_answer: Option<Text>,
 }
 
 /// A refresh token to rotate or revoke.
@@ -123,4 +138,74 @@ pub struct ApiKeyCreated {
 pub struct Health {
     /// `ok` or `ready`.
     pub status: String,
+}
+
+/// What an emailed code is for.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum CodePurpose {
+    Register,
+    ResetPassword,
+}
+
+/// Ask for a code by email.
+#[derive(Object)]
+pub struct CodeRequest {
+    pub email: Text,
+    pub purpose: CodePurpose,
+}
+
+/// Always the same answer, whether or not the address has an account.
+#[derive(Object, Debug)]
+pub struct CodeSent {
+    pub message: String,
+    /// Seconds the code stays valid.
+    pub expires_in: i64,
+    /// Seconds before another code can be requested for this address.
+    pub resend_after: i64,
+    /// Dev mode only: the code itself.
+    #[oai(skip_serializing_if_is_none)]
+    pub dev_code: Option<String>,
+}
+
+/// Set a new password with an emailed reset code.
+#[derive(Object)]
+pub struct PasswordResetRequest {
+    pub email: Text,
+    pub code: Text,
+    #[oai(write_only)]
+    pub new_password: Text,
+}
+
+/// A captcha to show the user.
+#[derive(Object, Debug)]
+pub struct CaptchaChallenge {
+    pub captcha_id: String,
+    /// `data:image/png;base64,…`
+    pub image: String,
+    pub expires_in: i64,
+    /// Dev mode only: the answer.
+    #[oai(skip_serializing_if_is_none)]
+    pub dev_answer: Option<String>,
+}
+
+/// Where a captcha is required.
+#[derive(Object, Debug)]
+pub struct CaptchaSettings {
+    pub register: bool,
+    pub login: bool,
+}
+
+/// The public settings a front end needs to render the right forms.
+#[derive(Object, Debug)]
+pub struct PublicConfig {
+    /// `open`, `invite` (needs `registration_key`) or `closed`.
+    pub registration: String,
+    /// `required` (registration needs `email_code`) or `off`.
+    pub email_verification: String,
+    pub captcha: CaptchaSettings,
+    pub password_min_length: u32,
+    pub password_max_length: u32,
+    pub username_max_length: u32,
+    pub avatar_max_bytes: u64,
 }

@@ -1,0 +1,122 @@
+//! The messages portcullis sends. Each has a plain-text body and an HTML alternative; every
+//! interpolated value is HTML-escaped.
+
+use super::OutgoingMail;
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html(paragraphs: &[String]) -> String {
+    let body: String = paragraphs.iter().map(|p| format!("<p>{p}</p>")).collect();
+    format!("<!doctype html><html><body style=\"font-family:sans-serif\">{body}</body></html>")
+}
+
+/// A registration code.
+pub fn registration_code(to: &str, code: &str, minutes: i64) -> OutgoingMail {
+    OutgoingMail {
+        to: to.into(),
+        subject: "Your verification code".into(),
+        text: format!(
+            "Your verification code is {code}\n\nIt expires in {minutes} minutes and works once.\nIf you did not ask to register, ignore this message.\n"
+        ),
+        html: html(&[
+            "Your verification code is".into(),
+            format!(
+                "<strong style=\"font-size:1.6em;letter-spacing:.2em\">{}</strong>",
+                escape(code)
+            ),
+            format!(
+                "It expires in {minutes} minutes and works once. If you did not ask to register, ignore this message."
+            ),
+        ]),
+    }
+}
+
+/// Sent instead of a code when someone tries to register an address that has an account, so
+/// the API's answer stays the same for known and unknown addresses.
+pub fn already_registered(to: &str) -> OutgoingMail {
+    let text = "Someone, maybe you, tried to create an account with this address, but it already has one.\nSign in, or reset your password if you forgot it. If it was not you, ignore this message.\n";
+    OutgoingMail {
+        to: to.into(),
+        subject: "You already have an account".into(),
+        text: text.into(),
+        html: html(&[escape(text)]),
+    }
+}
+
+/// A password reset code.
+pub fn reset_code(to: &str, code: &str, minutes: i64) -> OutgoingMail {
+    OutgoingMail {
+        to: to.into(),
+        subject: "Your password reset code".into(),
+        text: format!(
+            "Your password reset code is {code}\n\nIt expires in {minutes} minutes and works once.\nIf you did not ask to reset your password, ignore this message; your password is unchanged.\n"
+        ),
+        html: html(&[
+            "Your password reset code is".into(),
+            format!(
+                "<strong style=\"font-size:1.6em;letter-spacing:.2em\">{}</strong>",
+                escape(code)
+            ),
+            format!(
+                "It expires in {minutes} minutes and works once. If you did not ask to reset your password, ignore this message; your password is unchanged."
+            ),
+        ]),
+    }
+}
+
+/// Tells the owner their password was changed.
+pub fn password_changed(to: &str, username: &str) -> OutgoingMail {
+    let text = format!(
+        "The password of the account {username} was just changed, and every session was signed out.\nIf you did not do this, reset your password now and contact your administrator.\n"
+    );
+    OutgoingMail {
+        to: to.into(),
+        subject: "Your password was changed".into(),
+        html: html(&[escape(&text)]),
+        text,
+    }
+}
+
+/// `portcullis send-test-email`.
+pub fn test_message(to: &str) -> OutgoingMail {
+    let text = "This is a test message from portcullis. Mail delivery works.\n";
+    OutgoingMail {
+        to: to.into(),
+        subject: "portcullis test message".into(),
+        text: text.into(),
+        html: html(&[escape(text)]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        let m = password_changed("a@example.test", "<script>x</script>");
+        assert!(m.html.contains("&lt;script&gt;"));
+        assert!(!m.html.contains("<script>"));
+        assert!(m.text.contains("<script>x</script>"));
+    }
+
+    #[test]
+    fn code_mails_carry_code_and_lifetime_in_both_parts() {
+        let m = reset_code("a@example.test", "ABCD2345", 10);
+        assert!(m.text.contains("ABCD2345") && m.html.contains("ABCD2345"));
+        assert!(m.text.contains("10 minutes") && m.html.contains("10 minutes"));
+    }
+}

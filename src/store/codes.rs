@@ -1,0 +1,133 @@
+//! Emailed codes and captcha challenges: short-lived, single-use secrets stored as HMACs.
+
+use redb::ReadableTable;
+use subtle::ConstantTimeEq;
+
+use super::{
+    Store, StoreError, codec,
+    expiry::{self, Kind},
+    records::{CaptchaRecord, EmailCodeRecord},
+    tables,
+};
+
+/// Result of presenting an emailed code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// Correct: the code is now spent.
+    Accepted,
+    /// Unknown, expired, already used or wrong (the wrong guess was counted).
+    Rejected,
+}
+
+impl Store {
+    /// Stores a new code for `key`, replacing any previous one, unless the previous one is
+    /// younger than `cooldown` seconds: then `Err(seconds to wait)` and nothing changes.
+    pub fn put_email_code(
+        &self,
+        key: &str,
+        record: EmailCodeRecord,
+        cooldown: i64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            if let Some(v) = txn.open_table(tables::EMAIL_CODES)?.get(key.as_bytes())? {
+                let old: EmailCodeRecord = codec::decode("email_codes", v.value())?;
+                let wait = old.created_at + cooldown - now;
+                if wait > 0 && old.expires_at > now {
+                    return Ok(Err(wait as u64));
+                }
+            }
+            expiry::put(
+                txn,
+                Kind::EmailCode,
+                key.as_bytes(),
+                record.expires_at,
+                &record,
+            )?;
+            Ok(Ok(()))
+        })
+    }
+
+    /// Checks `mac` against the live code for `key`. A correct code is deleted (single use);
+    /// a wrong one counts an attempt, and the `max_attempts`-th wrong one deletes the code.
+    /// The count is committed, so it survives a restart.
+    pub fn check_email_code(
+        &self,
+        key: &str,
+        mac: &[u8; 32],
+        max_attempts: u32,
+    ) -> Result<CodeCheck, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let mut table = txn.open_table(tables::EMAIL_CODES)?;
+            let Some(mut record) = table
+                .get(key.as_bytes())?
+                .map(|v| codec::decode::<EmailCodeRecord>("email_codes", v.value()))
+                .transpose()?
+            else {
+                return Ok(CodeCheck::Rejected);
+            };
+            let Some(stored) = record.code_mac.as_deref() else {
+                return Ok(CodeCheck::Rejected);
+            };
+            if record.expires_at <= now {
+                table.remove(key.as_bytes())?;
+                return Ok(CodeCheck::Rejected);
+            }
+            if bool::from(stored.as_bytes().ct_eq(hex(mac).as_bytes())) {
+                table.remove(key.as_bytes())?;
+                return Ok(CodeCheck::Accepted);
+            }
+            record.attempts += 1;
+            if record.attempts >= max_attempts {
+                table.remove(key.as_bytes())?;
+            } else {
+                drop(table);
+                expiry::update(txn, Kind::EmailCode, key.as_bytes(), &record)?;
+            }
+            Ok(CodeCheck::Rejected)
+        })
+    }
+
+    /// Wrong guesses recorded for a code (tests and diagnostics).
+    pub fn email_code_attempts(&self, key: &str) -> Result<Option<u32>, StoreError> {
+        self.read(|txn| {
+            Ok(txn
+                .open_table(tables::EMAIL_CODES)?
+                .get(key.as_bytes())?
+                .map(|v| codec::decode::<EmailCodeRecord>("email_codes", v.value()))
+                .transpose()?
+                .map(|r| r.attempts))
+        })
+    }
+
+    pub fn put_captcha(&self, id: &str, record: CaptchaRecord) -> Result<(), StoreError> {
+        self.write(|txn| {
+            expiry::put(
+                txn,
+                Kind::Captcha,
+                id.as_bytes(),
+                record.expires_at,
+                &record,
+            )
+        })
+    }
+
+    /// Removes and returns a live captcha: each challenge is answered at most once.
+    pub fn take_captcha(&self, id: &str) -> Result<Option<CaptchaRecord>, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let record = txn
+                .open_table(tables::CAPTCHAS)?
+                .remove(id.as_bytes())?
+                .map(|v| codec::decode::<CaptchaRecord>("captchas", v.value()))
+                .transpose()?;
+            Ok(record.filter(|r| r.expires_at > now))
+        })
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
