@@ -39,6 +39,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Open the database, decode every record and report table sizes.
     Check(ServeConfig),
     /// Send one test message with the configured mail settings; on failure, say why.
@@ -91,6 +94,40 @@ pub enum UserCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register an OAuth client owned by a user; prints its id and (confidential) secret.
+    Create {
+        /// Username or email of the owning user.
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        name: String,
+        /// Choose the client id (default: random).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Grant type (repeat): authorization_code, refresh_token, client_credentials, password.
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// Scope the client may request (repeat).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
+    /// List all OAuth clients.
+    List {
+        #[command(flatten)]
+        config: ServeConfig,
+    },
+}
+
 impl Cli {
     /// Long flag names that a config file may set.
     pub fn config_keys() -> Vec<String> {
@@ -116,6 +153,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Serve(config) => serve(config).await,
         Command::ExportOpenapi { path } => export_openapi(path).await,
         Command::User(cmd) => user(cmd).await,
+        Command::Client(cmd) => client(cmd).await,
         Command::Check(config) => check(config).await,
         Command::SendTestEmail { to, config } => send_test_email(&to, &config).await,
     }
@@ -247,6 +285,67 @@ async fn user(cmd: UserCommand) -> CliResult {
         }
         UserCommand::Disable { login, config } => set_disabled(&login, &config, true).await?,
         UserCommand::Enable { login, config } => set_disabled(&login, &config, false).await?,
+    }
+    Ok(())
+}
+
+async fn client(cmd: ClientCommand) -> CliResult {
+    match cmd {
+        ClientCommand::Create {
+            owner,
+            name,
+            client_id,
+            redirect_uris,
+            grant_types,
+            scopes,
+            public,
+            config,
+        } => {
+            let services = open_services(&config).await?;
+            let user = services
+                .accounts
+                .find(&owner)
+                .await?
+                .ok_or_else(|| format!("no user with username or email `{owner}`"))?;
+            let (client, secret) = services
+                .clients
+                .create(
+                    &user.id,
+                    crate::service::clients::NewClient {
+                        client_id,
+                        name,
+                        redirect_uris,
+                        grant_types,
+                        confidential: !public,
+                        scopes,
+                        secret: None,
+                    },
+                )
+                .await?;
+            println!("client_id     {}", client.client_id);
+            if let Some(secret) = secret {
+                println!("client_secret {secret}");
+                eprintln!("store the secret now: it is not shown again");
+            }
+        }
+        ClientCommand::List { config } => {
+            let services = open_services(&config).await?;
+            let clients = services.store.run(|s| s.all_clients()).await?;
+            for c in &clients {
+                println!(
+                    "{:<24} {:<24} {:<13} {}",
+                    c.client_id,
+                    c.name,
+                    if c.confidential {
+                        "confidential"
+                    } else {
+                        "public"
+                    },
+                    c.grant_types.join(",")
+                );
+            }
+            eprintln!("{} client(s)", clients.len());
+        }
     }
     Ok(())
 }

@@ -16,7 +16,25 @@ struct SeedFile {
     #[serde(default)]
     users: Vec<SeedUser>,
     #[serde(default)]
-    clients: Vec<toml::Table>,
+    clients: Vec<SeedClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedClient {
+    client_id: String,
+    /// Omitted for a public client.
+    #[serde(default)]
+    client_secret: Option<String>,
+    /// Username of the owning user.
+    owner: String,
+    name: String,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    grant_types: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +54,8 @@ struct SeedUser {
 pub struct SeedReport {
     pub users_created: usize,
     pub users_existing: usize,
+    pub clients_created: usize,
+    pub clients_existing: usize,
 }
 
 /// Loads `path` into the store.
@@ -87,11 +107,40 @@ pub async fn load(services: &Services, path: &Path) -> Result<SeedReport, String
             }
         }
     }
-    if !file.clients.is_empty() {
-        tracing::warn!(
-            count = file.clients.len(),
-            "seed file lists OAuth clients, which this build does not support yet; they were skipped"
-        );
+    for (i, c) in file.clients.into_iter().enumerate() {
+        let at = format!("seed file {shown}, clients[{i}] ({})", c.client_id);
+        let id = c.client_id.clone();
+        if services
+            .store
+            .run(move |s| s.get_client(&id))
+            .await
+            .map_err(|e| format!("{at}: {e}"))?
+            .is_some()
+        {
+            report.clients_existing += 1;
+            continue;
+        }
+        let owner = services
+            .accounts
+            .find(&c.owner)
+            .await
+            .map_err(|e| format!("{at}: {e}"))?
+            .ok_or_else(|| format!("{at}: no user `{}` to own it", c.owner))?;
+        let new = crate::service::clients::NewClient {
+            client_id: Some(c.client_id),
+            name: c.name,
+            redirect_uris: c.redirect_uris,
+            grant_types: c.grant_types,
+            confidential: c.client_secret.is_some(),
+            scopes: c.scopes,
+            secret: c.client_secret,
+        };
+        services
+            .clients
+            .create(&owner.id, new)
+            .await
+            .map_err(|e| format!("{at}: {e}"))?;
+        report.clients_created += 1;
     }
     Ok(report)
 }

@@ -4,13 +4,17 @@
 mod display_name;
 mod email;
 mod password;
+mod redirect_uri;
 mod role;
+mod scope;
 mod username;
 
 pub use display_name::DisplayName;
 pub use email::Email;
 pub use password::{Password, WeakPassword};
+pub use redirect_uri::RedirectUri;
 pub use role::Role;
+pub use scope::{OIDC_SCOPES, Scope};
 pub use username::Username;
 
 /// Why a value was rejected: a stable machine code and a sentence for people.

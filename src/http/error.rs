@@ -61,13 +61,14 @@ pub enum ApiError {
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// Not allowed (`forbidden`, `wrong_password`, `registration_closed`,
-    /// `invalid_registration_key`).
+    /// `invalid_registration_key`, `developer_role_required`).
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// The resource does not exist (`not_found`).
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
-    /// The resource conflicts with an existing one (`username_taken`, `email_taken`).
+    /// The resource conflicts with an existing one (`username_taken`, `email_taken`,
+    /// `client_id_taken`).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The body is larger than the configured limit (`payload_too_large`).
@@ -176,6 +177,7 @@ impl From<ServiceError> for ApiError {
                 Self::from_problem(p)
             }
             E::Forbidden(code, _) => Self::new(StatusCode::FORBIDDEN, code, detail),
+            E::ClientIdTaken => Self::new(StatusCode::CONFLICT, "client_id_taken", detail),
             E::InvalidCode => Self::new(StatusCode::BAD_REQUEST, "invalid_code", detail),
             E::EmailCodeRequired => {
                 Self::new(StatusCode::BAD_REQUEST, "email_code_required", detail)

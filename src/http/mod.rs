@@ -11,8 +11,8 @@ use poem_openapi::OpenApiService;
 
 use self::{
     api::{
-        accounts::AccountsApi, avatars::AvatarsApi, me::MeApi, ops::OpsApi, sessions::SessionsApi,
-        verification::VerificationApi,
+        accounts::AccountsApi, avatars::AvatarsApi, clients::ClientsApi, me::MeApi, ops::OpsApi,
+        sessions::SessionsApi, verification::VerificationApi,
     },
     middleware::BodyLimits,
 };
@@ -25,6 +25,7 @@ type Apis = (
     VerificationApi,
     MeApi,
     AvatarsApi,
+    ClientsApi,
 );
 
 /// The OpenAPI service: every documented operation, generated from the code.
@@ -38,6 +39,7 @@ pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
             VerificationApi { services: s() },
             MeApi { services: s() },
             AvatarsApi { services: s() },
+            ClientsApi { services: s() },
         ),
         "portcullis",
         env!("CARGO_PKG_VERSION"),

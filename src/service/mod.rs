@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod avatars;
 pub mod captcha;
+pub mod clients;
 pub mod codes;
 pub mod error;
 pub mod limiter;
@@ -50,6 +51,7 @@ pub struct Services {
     pub sessions: Sessions,
     pub captchas: captcha::Captchas,
     pub avatars: avatars::Avatars,
+    pub clients: clients::Clients,
     pub mailer: Mailer,
     /// Public base URL (for links such as `avatar_url`).
     pub public_url: String,
@@ -98,6 +100,7 @@ impl Services {
         );
         Ok(Self {
             avatars: avatars::Avatars::new(store.clone(), settings.max_avatar_bytes),
+            clients: clients::Clients::new(store.clone()),
             public_url: settings.issuer,
             dev: settings.dev,
             store,

@@ -5,6 +5,7 @@
 //! `Durability::Immediate`, so an acknowledged write survives a crash.
 
 pub mod avatars;
+pub mod clients;
 pub mod codec;
 pub mod codes;
 pub mod expiry;
@@ -232,6 +233,7 @@ impl Store {
                 ("email_codes", txn.open_table(tables::EMAIL_CODES)?.len()?),
                 ("captchas", txn.open_table(tables::CAPTCHAS)?.len()?),
                 ("avatars", txn.open_table(tables::AVATARS)?.len()?),
+                ("clients", txn.open_table(tables::CLIENTS)?.len()?),
                 ("expiry", txn.open_table(tables::EXPIRY)?.len()?),
             ])
         })
@@ -281,6 +283,8 @@ fn create_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(tables::CAPTCHAS)?;
     txn.open_table(tables::AVATARS)?;
     txn.open_table(tables::SECRETS)?;
+    txn.open_table(tables::CLIENTS)?;
+    txn.open_table(tables::CLIENTS_BY_OWNER)?;
     txn.open_table(tables::EXPIRY)?;
     Ok(())
 }

@@ -90,6 +90,26 @@ pub struct CaptchaRecord {
     pub expires_at: i64,
 }
 
+/// A registered OAuth client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub client_id: String,
+    /// The user (developer) who manages it.
+    pub owner_id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`.
+    pub grant_types: Vec<String>,
+    /// Confidential clients authenticate with a secret; public ones use PKCE.
+    pub confidential: bool,
+    /// SHA-256 of the client secret, hex.
+    #[serde(default)]
+    pub secret_hash: Option<String>,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// A persisted PASETO v4.public signing key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SigningKeyRecord {

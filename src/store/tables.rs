@@ -32,6 +32,11 @@ pub const CAPTCHAS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("captch
 pub const AVATARS: TableDefinition<&str, &[u8]> = TableDefinition::new("avatars");
 /// `secrets`: name → 32 random bytes generated on first use (HMAC keys).
 pub const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+/// `clients`: client id → `ClientRecord`.
+pub const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("clients");
+/// `clients_by_owner`: (owner user id, client id) → ().
+pub const CLIENTS_BY_OWNER: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("clients_by_owner");
 /// `expiry`: (expires_at, kind, key) → (). Written in the same transaction as each expiring
 /// record; the sweeper walks it in order. See `expiry`.
 pub const EXPIRY: TableDefinition<(u64, &str, &[u8]), ()> = TableDefinition::new("expiry");

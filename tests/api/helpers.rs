@@ -322,6 +322,44 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// Registers `name` and gives them the developer role.
+    pub async fn register_developer(&self, name: &str) -> TestUser {
+        let user = self.register_user(name).await;
+        assert_eq!(
+            self.become_developer(&user.access_token).await.status(),
+            StatusCode::OK
+        );
+        user
+    }
+
+    pub async fn create_client(&self, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/api/v1/clients"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sends `method` to `/api/v1/clients{suffix}` with an optional JSON body.
+    pub async fn clients_call(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        suffix: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, self.url(&format!("/api/v1/clients{suffix}")))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect("request")
+    }
+
     /// POSTs raw bytes with a given content type (for malformed-input tests).
     pub async fn post_raw(
         &self,

@@ -8,6 +8,7 @@ mod accounts;
 mod avatars;
 mod bad_input;
 mod captcha;
+mod clients;
 mod codes;
 mod dev;
 mod me;

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod avatars;
+pub mod clients;
 pub mod me;
 pub mod ops;
 pub mod sessions;
@@ -21,6 +22,8 @@ pub enum ApiTags {
     Verification,
     /// The signed-in user's own account.
     Me,
+    /// OAuth clients, managed by developers.
+    Clients,
     /// Health and readiness probes.
     Operations,
 }

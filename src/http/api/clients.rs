@@ -1,0 +1,207 @@
+//! `/api/v1/clients`: developers manage their OAuth clients.
+
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+
+use super::{ApiTags, me::principal, text::Text};
+use crate::{
+    clock::rfc3339,
+    http::{error::Result, security::Auth},
+    service::{
+        Services,
+        clients::{ClientChanges, NewClient},
+    },
+    store::records::ClientRecord,
+};
+
+pub struct ClientsApi {
+    pub services: Services,
+}
+
+/// An OAuth client.
+#[derive(Object, Debug)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    /// Exact-match redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Allowed grants: `authorization_code`, `refresh_token`, `client_credentials`, `password`.
+    pub grant_types: Vec<String>,
+    /// Confidential clients authenticate with `client_secret`; public ones use PKCE.
+    pub confidential: bool,
+    /// Scopes the client may request.
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    /// Only in the answers to create and secret rotation: store it now, it is not shown again.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_secret: Option<String>,
+}
+
+impl Client {
+    fn of(c: &ClientRecord, secret: Option<String>) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            redirect_uris: c.redirect_uris.clone(),
+            grant_types: c.grant_types.clone(),
+            confidential: c.confidential,
+            scopes: c.scopes.clone(),
+            created_at: rfc3339(c.created_at),
+            client_secret: secret,
+        }
+    }
+}
+
+/// A client to register.
+#[derive(Object)]
+pub struct CreateClientRequest {
+    pub name: Text,
+    /// Absolute, no fragment or wildcard, https unless loopback. Needed for
+    /// `authorization_code`.
+    #[oai(default)]
+    pub redirect_uris: Vec<Text>,
+    /// Defaults to `["authorization_code", "refresh_token"]`.
+    #[oai(default)]
+    pub grant_types: Vec<Text>,
+    /// Defaults to true. Public clients (SPAs, CLIs) get no secret and must use PKCE.
+    pub confidential: Option<bool>,
+    /// Defaults to `["openid", "profile", "email", "offline_access"]`.
+    #[oai(default)]
+    pub scopes: Vec<Text>,
+}
+
+/// Client changes; absent fields are left as they are.
+#[derive(Object)]
+pub struct UpdateClientRequest {
+    pub name: Option<Text>,
+    pub redirect_uris: Option<Vec<Text>>,
+    pub grant_types: Option<Vec<Text>>,
+    pub scopes: Option<Vec<Text>>,
+}
+
+fn strings(v: Vec<Text>) -> Vec<String> {
+    v.into_iter().map(String::from).collect()
+}
+
+#[derive(ApiResponse)]
+enum Created {
+    /// Registered. `client_secret` (confidential clients) is shown only here.
+    #[oai(status = 201)]
+    Created(Json<Client>),
+}
+
+#[derive(ApiResponse)]
+enum Deleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[OpenApi(tag = "ApiTags::Clients")]
+impl ClientsApi {
+    /// List my clients
+    ///
+    /// Needs the developer role (`POST /api/v1/me/developer`).
+    #[oai(path = "/api/v1/clients", method = "get", operation_id = "listClients")]
+    async fn list(&self, auth: Auth) -> Result<Json<Vec<Client>>> {
+        let p = principal(&self.services, auth).await?;
+        let clients = self.services.clients.list(&p).await?;
+        Ok(Json(clients.iter().map(|c| Client::of(c, None)).collect()))
+    }
+
+    /// Register a client
+    ///
+    /// Needs the developer role. Redirect URIs are checked (absolute, no fragment, no
+    /// wildcard, no user info, https unless loopback); `client_credentials` needs a
+    /// confidential client.
+    #[oai(
+        path = "/api/v1/clients",
+        method = "post",
+        operation_id = "createClient"
+    )]
+    async fn create(&self, auth: Auth, body: Json<CreateClientRequest>) -> Result<Created> {
+        let p = principal(&self.services, auth).await?;
+        let body = body.0;
+        let (client, secret) = self
+            .services
+            .clients
+            .register(
+                &p,
+                NewClient {
+                    name: body.name.into(),
+                    redirect_uris: strings(body.redirect_uris),
+                    grant_types: strings(body.grant_types),
+                    confidential: body.confidential.unwrap_or(true),
+                    scopes: strings(body.scopes),
+                    ..NewClient::default()
+                },
+            )
+            .await?;
+        Ok(Created::Created(Json(Client::of(&client, secret))))
+    }
+
+    /// Get a client
+    #[oai(
+        path = "/api/v1/clients/:client_id",
+        method = "get",
+        operation_id = "getClient"
+    )]
+    async fn get(&self, auth: Auth, client_id: Path<String>) -> Result<Json<Client>> {
+        let p = principal(&self.services, auth).await?;
+        let client = self.services.clients.get(&p, &client_id).await?;
+        Ok(Json(Client::of(&client, None)))
+    }
+
+    /// Update a client
+    #[oai(
+        path = "/api/v1/clients/:client_id",
+        method = "patch",
+        operation_id = "updateClient"
+    )]
+    async fn update(
+        &self,
+        auth: Auth,
+        client_id: Path<String>,
+        body: Json<UpdateClientRequest>,
+    ) -> Result<Json<Client>> {
+        let p = principal(&self.services, auth).await?;
+        let body = body.0;
+        let changes = ClientChanges {
+            name: body.name.map(String::from),
+            redirect_uris: body.redirect_uris.map(strings),
+            grant_types: body.grant_types.map(strings),
+            scopes: body.scopes.map(strings),
+        };
+        let client = self
+            .services
+            .clients
+            .update(&p, &client_id, changes)
+            .await?;
+        Ok(Json(Client::of(&client, None)))
+    }
+
+    /// Delete a client
+    #[oai(
+        path = "/api/v1/clients/:client_id",
+        method = "delete",
+        operation_id = "deleteClient"
+    )]
+    async fn delete(&self, auth: Auth, client_id: Path<String>) -> Result<Deleted> {
+        let p = principal(&self.services, auth).await?;
+        self.services.clients.delete(&p, &client_id).await?;
+        Ok(Deleted::NoContent)
+    }
+
+    /// Rotate a client's secret
+    ///
+    /// Issues a new `client_secret`, shown only in this answer; the old one stops working.
+    #[oai(
+        path = "/api/v1/clients/:client_id/secret",
+        method = "post",
+        operation_id = "rotateClientSecret"
+    )]
+    async fn rotate_secret(&self, auth: Auth, client_id: Path<String>) -> Result<Json<Client>> {
+        let p = principal(&self.services, auth).await?;
+        let (client, secret) = self.services.clients.rotate_secret(&p, &client_id).await?;
+        Ok(Json(Client::of(&client, Some(secret))))
+    }
+}

@@ -1,0 +1,350 @@
+//! OAuth client registration and management (RFC 6749 §2). Developers manage their own
+//! clients; admins may see and manage all. Secrets are 256-bit, shown once, stored as SHA-256
+//! and checked in constant time.
+
+use subtle::ConstantTimeEq;
+
+use super::{Principal, Result, ServiceError};
+use crate::{
+    domain::{Invalid, RedirectUri, Role, Scope},
+    store::{Store, codes::hex, records::ClientRecord},
+    token::opaque,
+};
+
+/// Grant types a client may be allowed (RFC 6749 §4).
+pub const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "password",
+];
+/// Scopes a client gets when it names none.
+const DEFAULT_SCOPES: &str = "openid profile email offline_access";
+const MAX_REDIRECT_URIS: usize = 20;
+
+/// A client to register.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    /// Chosen id (CLI and seed files); random when `None`.
+    pub client_id: Option<String>,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    /// Defaults to `authorization_code` + `refresh_token`.
+    pub grant_types: Vec<String>,
+    pub confidential: bool,
+    pub scopes: Vec<String>,
+    /// Chosen secret (seed files); random when `None`.
+    pub secret: Option<String>,
+}
+
+/// Changes to a client; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Clone)]
+pub struct Clients {
+    store: Store,
+}
+
+impl Clients {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Registers a client for the signed-in developer; returns it and its secret (shown once).
+    pub async fn register(
+        &self,
+        principal: &Principal,
+        new: NewClient,
+    ) -> Result<(ClientRecord, Option<String>)> {
+        require_developer(principal)?;
+        self.create(&principal.user.id, new).await
+    }
+
+    /// Registers a client owned by `owner_id` without a role check (CLI, seed files).
+    pub async fn create(
+        &self,
+        owner_id: &str,
+        new: NewClient,
+    ) -> Result<(ClientRecord, Option<String>)> {
+        let name = valid_name(&new.name)?;
+        let grant_types = valid_grants(if new.grant_types.is_empty() {
+            vec!["authorization_code".into(), "refresh_token".into()]
+        } else {
+            new.grant_types
+        })?;
+        let redirect_uris = valid_redirects(new.redirect_uris, &grant_types)?;
+        check_combination(new.confidential, &grant_types)?;
+        let scopes = valid_scopes(new.scopes)?;
+        let client_id = match new.client_id {
+            Some(id) => valid_client_id(&id)?,
+            None => opaque::random_token(16),
+        };
+        let secret = match (new.confidential, new.secret) {
+            (false, _) => None,
+            (true, Some(s)) if s.chars().count() >= 16 => Some(s),
+            (true, Some(_)) => {
+                return Err(Invalid::new(
+                    "invalid_client_secret",
+                    "client_secret",
+                    "must be at least 16 characters",
+                )
+                .into());
+            }
+            (true, None) => Some(opaque::random_token(32)),
+        };
+        let now = self.store.clock().now();
+        let record = ClientRecord {
+            client_id,
+            owner_id: owner_id.to_string(),
+            name,
+            redirect_uris,
+            grant_types,
+            confidential: new.confidential,
+            secret_hash: secret.as_deref().map(|s| hex(&opaque::digest(s))),
+            scopes,
+            created_at: now,
+            updated_at: now,
+        };
+        let stored = record.clone();
+        if !self.store.run(move |s| s.create_client(&stored)).await? {
+            return Err(ServiceError::ClientIdTaken);
+        }
+        tracing::info!(client_id = %record.client_id, owner = %owner_id, "OAuth client registered");
+        Ok((record, secret))
+    }
+
+    /// The caller's clients (all clients for an admin).
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<ClientRecord>> {
+        require_developer(principal)?;
+        let id = principal.user.id.clone();
+        Ok(self.store.run(move |s| s.clients_of(&id)).await?)
+    }
+
+    /// A client the caller manages; others' clients are "not found", revealing nothing.
+    pub async fn get(&self, principal: &Principal, client_id: &str) -> Result<ClientRecord> {
+        require_developer(principal)?;
+        let id = client_id.to_string();
+        match self.store.run(move |s| s.get_client(&id)).await? {
+            Some(c) if c.owner_id == principal.user.id || principal.user.has_role(Role::Admin) => {
+                Ok(c)
+            }
+            _ => Err(ServiceError::NotFound("client")),
+        }
+    }
+
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+        changes: ClientChanges,
+    ) -> Result<ClientRecord> {
+        let current = self.get(principal, client_id).await?;
+        let name = changes.name.as_deref().map(valid_name).transpose()?;
+        let grant_types = changes.grant_types.map(valid_grants).transpose()?;
+        let effective_grants = grant_types.clone().unwrap_or(current.grant_types.clone());
+        check_combination(current.confidential, &effective_grants)?;
+        let redirect_uris = valid_redirects(
+            changes
+                .redirect_uris
+                .unwrap_or(current.redirect_uris.clone()),
+            &effective_grants,
+        )?;
+        let scopes = changes.scopes.map(valid_scopes).transpose()?;
+        let id = client_id.to_string();
+        self.store
+            .run(move |s| {
+                s.update_client(&id, |c| {
+                    if let Some(n) = name {
+                        c.name = n;
+                    }
+                    if let Some(g) = grant_types {
+                        c.grant_types = g;
+                    }
+                    c.redirect_uris = redirect_uris;
+                    if let Some(sc) = scopes {
+                        c.scopes = sc;
+                    }
+                })
+            })
+            .await?
+            .ok_or(ServiceError::NotFound("client"))
+    }
+
+    pub async fn delete(&self, principal: &Principal, client_id: &str) -> Result<()> {
+        self.get(principal, client_id).await?;
+        let id = client_id.to_string();
+        self.store.run(move |s| s.delete_client(&id)).await?;
+        Ok(())
+    }
+
+    /// Issues a new secret; the old one stops working at once.
+    pub async fn rotate_secret(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+    ) -> Result<(ClientRecord, String)> {
+        let current = self.get(principal, client_id).await?;
+        if !current.confidential {
+            return Err(Invalid::new(
+                "public_client",
+                "client_id",
+                "a public client has no secret",
+            )
+            .into());
+        }
+        let secret = opaque::random_token(32);
+        let hash = hex(&opaque::digest(&secret));
+        let id = client_id.to_string();
+        let record = self
+            .store
+            .run(move |s| s.update_client(&id, |c| c.secret_hash = Some(hash)))
+            .await?
+            .ok_or(ServiceError::NotFound("client"))?;
+        Ok((record, secret))
+    }
+
+    /// Looks up a client and, for confidential ones, checks the secret in constant time.
+    /// `None` means the client does not exist or the secret is wrong or missing.
+    pub async fn authenticate(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<Option<ClientRecord>> {
+        let id = client_id.to_string();
+        let Some(client) = self.store.run(move |s| s.get_client(&id)).await? else {
+            // Spend the same hashing work as a real check.
+            let _ = opaque::digest(secret.unwrap_or_default());
+            return Ok(None);
+        };
+        if !client.confidential {
+            return Ok(Some(client));
+        }
+        let (Some(given), Some(stored)) = (secret, client.secret_hash.as_deref()) else {
+            return Ok(None);
+        };
+        let given = hex(&opaque::digest(given));
+        Ok(bool::from(given.as_bytes().ct_eq(stored.as_bytes())).then_some(client))
+    }
+}
+
+fn require_developer(p: &Principal) -> Result<()> {
+    if p.user.has_role(Role::Developer) || p.user.has_role(Role::Admin) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(
+            "developer_role_required",
+            "managing OAuth clients needs the developer role (POST /api/v1/me/developer)".into(),
+        ))
+    }
+}
+
+fn valid_name(name: &str) -> Result<String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 100 || trimmed.chars().any(char::is_control)
+    {
+        return Err(Invalid::new(
+            "invalid_client_name",
+            "name",
+            "must be 1–100 characters without control characters",
+        )
+        .into());
+    }
+    Ok(trimmed.to_string())
+}
+
+fn valid_client_id(id: &str) -> Result<String> {
+    if (3..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        Ok(id.to_string())
+    } else {
+        Err(Invalid::new(
+            "invalid_client_id",
+            "client_id",
+            "must be 3–64 letters, digits, '-', '_' or '.'",
+        )
+        .into())
+    }
+}
+
+fn valid_grants(grants: Vec<String>) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for g in grants {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return Err(Invalid::new(
+                "invalid_grant_type",
+                "grant_types",
+                format!("`{g}` is not one of {}", GRANT_TYPES.join(", ")),
+            )
+            .into());
+        }
+        if !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    if out.is_empty() {
+        return Err(Invalid::new(
+            "invalid_grant_type",
+            "grant_types",
+            "must name at least one grant type",
+        )
+        .into());
+    }
+    Ok(out)
+}
+
+fn valid_redirects(uris: Vec<String>, grants: &[String]) -> Result<Vec<String>> {
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(Invalid::new(
+            "invalid_redirect_uri",
+            "redirect_uris",
+            format!("at most {MAX_REDIRECT_URIS} redirect URIs"),
+        )
+        .into());
+    }
+    let mut out = Vec::new();
+    for u in &uris {
+        let parsed = RedirectUri::parse(u)?;
+        if !out.contains(&parsed.as_str().to_string()) {
+            out.push(parsed.as_str().to_string());
+        }
+    }
+    if out.is_empty() && grants.iter().any(|g| g == "authorization_code") {
+        return Err(Invalid::new(
+            "invalid_redirect_uri",
+            "redirect_uris",
+            "the authorization_code grant needs at least one redirect URI",
+        )
+        .into());
+    }
+    Ok(out)
+}
+
+fn check_combination(confidential: bool, grants: &[String]) -> Result<()> {
+    if !confidential && grants.iter().any(|g| g == "client_credentials") {
+        return Err(Invalid::new(
+            "invalid_grant_type",
+            "grant_types",
+            "client_credentials needs a confidential client (RFC 6749 §4.4)",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn valid_scopes(scopes: Vec<String>) -> Result<Vec<String>> {
+    let scope = if scopes.is_empty() {
+        Scope::parse(DEFAULT_SCOPES)?
+    } else {
+        Scope::from_tokens(scopes)?
+    };
+    Ok(scope.tokens().map(str::to_string).collect())
+}

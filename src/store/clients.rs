@@ -1,0 +1,104 @@
+//! OAuth client records.
+
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+
+use super::{Store, StoreError, codec, records::ClientRecord, tables};
+
+impl Store {
+    /// Inserts a client unless its id is taken (`Ok(false)`), checked in the same transaction.
+    pub fn create_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+        self.write(|txn| {
+            let mut clients = txn.open_table(tables::CLIENTS)?;
+            if clients.get(client.client_id.as_str())?.is_some() {
+                return Ok(false);
+            }
+            let bytes = codec::encode(client)?;
+            clients.insert(client.client_id.as_str(), bytes.as_slice())?;
+            txn.open_table(tables::CLIENTS_BY_OWNER)?
+                .insert((client.owner_id.as_str(), client.client_id.as_str()), ())?;
+            Ok(true)
+        })
+    }
+
+    pub fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.read(|txn| get_in(txn, client_id))
+    }
+
+    /// A user's clients, by client id.
+    pub fn clients_of(&self, owner_id: &str) -> Result<Vec<ClientRecord>, StoreError> {
+        self.read(|txn| {
+            let index = txn.open_table(tables::CLIENTS_BY_OWNER)?;
+            let mut out = Vec::new();
+            for row in index.range((owner_id, "")..)? {
+                let (k, _) = row?;
+                let (owner, id) = k.value();
+                if owner != owner_id {
+                    break;
+                }
+                if let Some(c) = get_in(txn, id)? {
+                    out.push(c);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every client (CLI).
+    pub fn all_clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.read(|txn| {
+            let mut out = Vec::new();
+            for row in txn.open_table(tables::CLIENTS)?.iter()? {
+                let (_, v) = row?;
+                out.push(codec::decode("clients", v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Applies `change` to a client; `None` if there is no such client.
+    pub fn update_client(
+        &self,
+        client_id: &str,
+        change: impl FnOnce(&mut ClientRecord),
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let Some(mut client) = get_for_update(txn, client_id)? else {
+                return Ok(None);
+            };
+            change(&mut client);
+            client.updated_at = now;
+            let bytes = codec::encode(&client)?;
+            txn.open_table(tables::CLIENTS)?
+                .insert(client_id, bytes.as_slice())?;
+            Ok(Some(client))
+        })
+    }
+
+    /// Deletes a client; returns whether it existed.
+    pub fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        self.write(|txn| {
+            let Some(client) = get_for_update(txn, client_id)? else {
+                return Ok(false);
+            };
+            txn.open_table(tables::CLIENTS)?.remove(client_id)?;
+            txn.open_table(tables::CLIENTS_BY_OWNER)?
+                .remove((client.owner_id.as_str(), client_id))?;
+            Ok(true)
+        })
+    }
+}
+
+fn get_in(txn: &ReadTransaction, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+    match txn.open_table(tables::CLIENTS)?.get(id)? {
+        Some(v) => Ok(Some(codec::decode("clients", v.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn get_for_update(txn: &WriteTransaction, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+    match txn.open_table(tables::CLIENTS)?.get(id)? {
+        Some(v) => Ok(Some(codec::decode("clients", v.value())?)),
+        None => Ok(None),
+    }
+}
