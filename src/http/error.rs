@@ -177,6 +177,7 @@ impl From<ServiceError> for ApiError {
                 Self::from_problem(p)
             }
             E::Forbidden(code, _) => Self::new(StatusCode::FORBIDDEN, code, detail),
+            E::InvalidScope(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_scope", detail),
             E::ClientIdTaken => Self::new(StatusCode::CONFLICT, "client_id_taken", detail),
             E::InvalidCode => Self::new(StatusCode::BAD_REQUEST, "invalid_code", detail),
             E::EmailCodeRequired => {

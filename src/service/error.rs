@@ -31,6 +31,8 @@ pub enum ServiceError {
     RateLimited { retry_after: u64 },
     #[error("{1}")]
     Forbidden(&'static str, String),
+    #[error("{0}")]
+    InvalidScope(String),
     #[error("that client_id is already registered")]
     ClientIdTaken,
     #[error("the code is invalid, expired or already used")]

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod codes;
 pub mod error;
 pub mod limiter;
+pub mod oauth2;
 pub mod passwords;
 pub mod sessions;
 
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 pub use accounts::Accounts;
 pub use error::ServiceError;
-pub use sessions::{Credential, IssuedSession, Principal, Sessions};
+pub use sessions::{Credential, IssuedSession, Principal, Sessions, TokenInfo};
 
 use crate::{
     clock::Clock,
@@ -52,6 +53,7 @@ pub struct Services {
     pub captchas: captcha::Captchas,
     pub avatars: avatars::Avatars,
     pub clients: clients::Clients,
+    pub oauth2: oauth2::OAuth2,
     pub mailer: Mailer,
     /// Public base URL (for links such as `avatar_url`).
     pub public_url: String,
@@ -100,6 +102,11 @@ impl Services {
         );
         Ok(Self {
             avatars: avatars::Avatars::new(store.clone(), settings.max_avatar_bytes),
+            oauth2: oauth2::OAuth2::new(
+                clients::Clients::new(store.clone()),
+                accounts.clone(),
+                sessions.clone(),
+            ),
             clients: clients::Clients::new(store.clone()),
             public_url: settings.issuer,
             dev: settings.dev,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{Result, ServiceError};
 use crate::{
+    domain::Scope,
     store::{
         Store,
         records::{FamilyRecord, UserRecord},
@@ -27,7 +28,40 @@ pub struct IssuedSession {
     pub expires_in: i64,
     pub refresh_token: String,
     pub session_id: String,
+    /// Granted scope (space-separated).
+    pub scope: String,
     pub user: UserRecord,
+}
+
+/// Who a session's tokens are for: first-party (`client_id: None`) or an OAuth client.
+#[derive(Debug, Clone)]
+pub struct SessionGrant {
+    pub client_id: Option<String>,
+    pub scope: String,
+}
+
+impl SessionGrant {
+    pub fn first_party() -> Self {
+        Self {
+            client_id: None,
+            scope: FIRST_PARTY_SCOPE.into(),
+        }
+    }
+}
+
+/// What introspection (RFC 7662 §2.2) reports about a live token.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub token_type: &'static str,
+    pub scope: String,
+    pub client_id: Option<String>,
+    pub sub: String,
+    pub username: Option<String>,
+    pub user: Option<UserRecord>,
+    pub exp: i64,
+    pub iat: i64,
+    pub aud: Option<String>,
+    pub jti: Option<String>,
 }
 
 /// A credential presented with a request.
@@ -68,15 +102,20 @@ impl Sessions {
         &self.tokens
     }
 
-    /// Starts a session (a new refresh-token family) for `user`.
+    /// Starts a first-party session (a new refresh-token family) for `user`.
     pub async fn start(&self, user: UserRecord) -> Result<IssuedSession> {
+        self.start_with(user, SessionGrant::first_party()).await
+    }
+
+    /// Starts a session for `user` with the given client and scope.
+    pub async fn start_with(&self, user: UserRecord, grant: SessionGrant) -> Result<IssuedSession> {
         let family_id = opaque::random_token(16);
         let refresh_token = opaque::random_token(32);
         let now = self.store.clock().now();
         let family = FamilyRecord {
             user_id: user.id.clone(),
-            client_id: None,
-            scope: FIRST_PARTY_SCOPE.into(),
+            client_id: grant.client_id.clone(),
+            scope: grant.scope.clone(),
             created_at: now,
             expires_at: now + self.lifetimes.absolute,
             revoked: false,
@@ -89,26 +128,54 @@ impl Sessions {
         self.store
             .run(move |s| s.create_session(&fid, family, hash, lifetimes))
             .await?;
-        self.issue(user, family_id, refresh_token)
+        self.issue(user, family_id, refresh_token, &grant)
     }
 
     /// Rotates a refresh token (RFC 6749 §6, with the rotation and reuse detection of
     /// RFC 9700 §4.14.2): a reused token revokes its whole family.
     pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedSession> {
+        self.refresh_for(refresh_token, None, None).await
+    }
+
+    /// Rotates a refresh token presented by `client_id` (`None`: first party). With `scope`,
+    /// the new access token carries only that scope, which must be within the session's
+    /// (RFC 6749 §6: a refresh cannot widen scope); the session keeps its original scope.
+    pub async fn refresh_for(
+        &self,
+        refresh_token: &str,
+        client_id: Option<&str>,
+        scope: Option<&Scope>,
+    ) -> Result<IssuedSession> {
         let old = opaque::digest(refresh_token);
+        if let Some(requested) = scope {
+            let info = self.store.run(move |s| s.live_refresh_token(old)).await?;
+            if let Some(info) = info {
+                let granted = Scope::parse(&info.family.scope)?;
+                if !requested.is_subset(&granted) {
+                    return Err(ServiceError::InvalidScope(format!(
+                        "the refresh token was granted `{granted}`; `{requested}` is wider"
+                    )));
+                }
+            }
+        }
         let new_token = opaque::random_token(32);
         let new = opaque::digest(&new_token);
         let lifetimes = self.lifetimes;
+        let client = client_id.map(str::to_string);
         let rotation = self
             .store
-            .run(move |s| s.rotate_refresh_token(old, new, lifetimes))
+            .run(move |s| s.rotate_refresh_token(old, new, client.as_deref(), lifetimes))
             .await?;
         match rotation {
             Rotation::Rotated { family_id, family } => {
                 let uid = family.user_id.clone();
                 let user = self.store.run(move |s| s.get_user(&uid)).await?;
+                let grant = SessionGrant {
+                    client_id: family.client_id.clone(),
+                    scope: scope.map(|s| s.to_string()).unwrap_or(family.scope),
+                };
                 match user {
-                    Some(user) if !user.disabled => self.issue(user, family_id, new_token),
+                    Some(user) if !user.disabled => self.issue(user, family_id, new_token, &grant),
                     _ => Err(ServiceError::InvalidRefreshToken),
                 }
             }
@@ -169,10 +236,11 @@ impl Sessions {
             .store
             .run(move |s| {
                 let user = s.get_user(&claims.sub)?;
-                let live = match &claims.sid {
-                    Some(sid) => s.session_active(sid)?,
-                    None => true,
-                };
+                let live = !s.access_token_revoked(&claims.jti)?
+                    && match &claims.sid {
+                        Some(sid) => s.session_active(sid)?,
+                        None => true,
+                    };
                 Ok((user, live))
             })
             .await?;
@@ -190,20 +258,125 @@ impl Sessions {
         user: UserRecord,
         session_id: String,
         refresh_token: String,
+        grant: &SessionGrant,
     ) -> Result<IssuedSession> {
         let (access_token, _) = self.tokens.issue(AccessGrant {
             subject: user.id.clone(),
-            audience: self.tokens.issuer().to_string(),
-            scope: FIRST_PARTY_SCOPE.into(),
+            // First-party tokens are for this server's API; client tokens name their client.
+            audience: grant
+                .client_id
+                .clone()
+                .unwrap_or_else(|| self.tokens.issuer().to_string()),
+            scope: grant.scope.clone(),
             session_id: Some(session_id.clone()),
-            client_id: None,
+            client_id: grant.client_id.clone(),
         })?;
         Ok(IssuedSession {
             access_token,
             expires_in: self.tokens.ttl(),
             refresh_token,
             session_id,
+            scope: grant.scope.clone(),
             user,
         })
+    }
+
+    /// An access token for a client acting on its own behalf (RFC 6749 §4.4); no refresh token.
+    pub fn issue_for_client(&self, client_id: &str, scope: &str) -> Result<(String, i64)> {
+        let (token, _) = self.tokens.issue(AccessGrant {
+            subject: client_id.to_string(),
+            audience: client_id.to_string(),
+            scope: scope.to_string(),
+            session_id: None,
+            client_id: Some(client_id.to_string()),
+        })?;
+        Ok((token, self.tokens.ttl()))
+    }
+
+    /// Describes a live access or refresh token; `None` for anything inactive — garbage,
+    /// expired, revoked, or of a disabled user (RFC 7662 §2.2).
+    pub async fn introspect(&self, token: &str) -> Result<Option<TokenInfo>> {
+        if let Ok(v) = self.tokens.verify_any_audience(token) {
+            let c = v.claims;
+            let claims = c.clone();
+            let (live, user) = self
+                .store
+                .run(move |s| {
+                    let mut live = !s.access_token_revoked(&claims.jti)?;
+                    if let Some(sid) = &claims.sid {
+                        live = live && s.session_active(sid)?;
+                    }
+                    let user = if claims.client_id.as_deref() == Some(claims.sub.as_str())
+                        && claims.sid.is_none()
+                    {
+                        None
+                    } else {
+                        s.get_user(&claims.sub)?
+                    };
+                    Ok((live, user))
+                })
+                .await?;
+            let client_token = c.sid.is_none() && c.client_id.as_deref() == Some(c.sub.as_str());
+            if !live || (!client_token && user.as_ref().is_none_or(|u| u.disabled)) {
+                return Ok(None);
+            }
+            return Ok(Some(TokenInfo {
+                token_type: "Bearer",
+                scope: c.scope,
+                client_id: c.client_id,
+                username: user.as_ref().map(|u| u.username.clone()),
+                user,
+                sub: c.sub,
+                exp: v.expires_at,
+                iat: v.issued_at,
+                aud: Some(c.aud),
+                jti: Some(c.jti),
+            }));
+        }
+        let hash = opaque::digest(token);
+        let Some(info) = self.store.run(move |s| s.live_refresh_token(hash)).await? else {
+            return Ok(None);
+        };
+        let uid = info.family.user_id.clone();
+        let user = self.store.run(move |s| s.get_user(&uid)).await?;
+        let Some(user) = user.filter(|u| !u.disabled) else {
+            return Ok(None);
+        };
+        Ok(Some(TokenInfo {
+            token_type: "refresh_token",
+            scope: info.family.scope,
+            client_id: info.family.client_id,
+            sub: user.id.clone(),
+            username: Some(user.username.clone()),
+            user: Some(user),
+            exp: info.token.expires_at,
+            iat: info.token.issued_at,
+            aud: None,
+            jti: None,
+        }))
+    }
+
+    /// Revokes a token presented by `client_id` (RFC 7009 §2.1): a refresh token ends its
+    /// session; an access token goes on the revocation list until it expires. Tokens of other
+    /// clients, and unknown tokens, are left alone and reported as done — the caller cannot
+    /// learn anything from the answer.
+    pub async fn revoke(&self, token: &str, client_id: &str) -> Result<()> {
+        if let Ok(v) = self.tokens.verify_any_audience(token) {
+            if v.claims.client_id.as_deref() == Some(client_id) {
+                let (jti, exp) = (v.claims.jti.clone(), v.expires_at);
+                self.store
+                    .run(move |s| s.revoke_access_token(&jti, exp))
+                    .await?;
+            }
+            return Ok(());
+        }
+        let hash = opaque::digest(token);
+        if let Some(info) = self.store.run(move |s| s.live_refresh_token(hash)).await?
+            && info.family.client_id.as_deref() == Some(client_id)
+        {
+            let fid = info.family_id;
+            self.store.run(move |s| s.revoke_session(&fid)).await?;
+        }
+        Ok(())
     }
 }

@@ -25,6 +25,7 @@ pub enum Kind {
     SessionFamily,
     EmailCode,
     Captcha,
+    RevokedToken,
 }
 
 impl Kind {
@@ -34,6 +35,7 @@ impl Kind {
             Kind::SessionFamily => "session_family",
             Kind::EmailCode => "email_code",
             Kind::Captcha => "captcha",
+            Kind::RevokedToken => "revoked_token",
         }
     }
 
@@ -43,6 +45,7 @@ impl Kind {
             "session_family" => Some(Kind::SessionFamily),
             "email_code" => Some(Kind::EmailCode),
             "captcha" => Some(Kind::Captcha),
+            "revoked_token" => Some(Kind::RevokedToken),
             _ => None,
         }
     }
@@ -53,6 +56,7 @@ impl Kind {
             Kind::SessionFamily => tables::SESSION_FAMILIES,
             Kind::EmailCode => tables::EMAIL_CODES,
             Kind::Captcha => tables::CAPTCHAS,
+            Kind::RevokedToken => tables::REVOKED_TOKENS,
         }
     }
 }

@@ -234,6 +234,10 @@ impl Store {
                 ("captchas", txn.open_table(tables::CAPTCHAS)?.len()?),
                 ("avatars", txn.open_table(tables::AVATARS)?.len()?),
                 ("clients", txn.open_table(tables::CLIENTS)?.len()?),
+                (
+                    "revoked_tokens",
+                    txn.open_table(tables::REVOKED_TOKENS)?.len()?,
+                ),
                 ("expiry", txn.open_table(tables::EXPIRY)?.len()?),
             ])
         })
@@ -285,6 +289,7 @@ fn create_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(tables::SECRETS)?;
     txn.open_table(tables::CLIENTS)?;
     txn.open_table(tables::CLIENTS_BY_OWNER)?;
+    txn.open_table(tables::REVOKED_TOKENS)?;
     txn.open_table(tables::EXPIRY)?;
     Ok(())
 }

@@ -57,11 +57,14 @@ impl Store {
     }
 
     /// Exchanges the token with hash `old` for `new`, or detects reuse. All in one
-    /// transaction, so two concurrent uses of one token cannot both rotate it.
+    /// transaction, so two concurrent uses of one token cannot both rotate it. `client` is
+    /// who presents it (`None` for first-party sessions): a token of another client's family
+    /// is refused untouched (RFC 6749 §6: refresh tokens are bound to their client).
     pub fn rotate_refresh_token(
         &self,
         old: [u8; 32],
         new: [u8; 32],
+        client: Option<&str>,
         lifetimes: RefreshLifetimes,
     ) -> Result<Rotation, StoreError> {
         let now = self.clock().now();
@@ -72,6 +75,9 @@ impl Store {
             let Some(family) = get_family(txn, &token.family_id)? else {
                 return Ok(Rotation::Invalid);
             };
+            if family.client_id.as_deref() != client {
+                return Ok(Rotation::Invalid);
+            }
             if family.revoked || family.expires_at <= now {
                 return Ok(Rotation::Invalid);
             }
@@ -202,4 +208,82 @@ fn revoke_family_in(txn: &WriteTransaction, id: &str) -> Result<bool, StoreError
     family.revoked = true;
     expiry::update(txn, Kind::SessionFamily, id.as_bytes(), &family)?;
     Ok(true)
+}
+
+/// What a refresh token is, for introspection.
+#[derive(Debug, Clone)]
+pub struct RefreshTokenInfo {
+    pub family_id: String,
+    pub family: FamilyRecord,
+    pub token: RefreshTokenRecord,
+}
+
+impl Store {
+    /// A refresh token's record and family, if it is live (known, not rotated, not expired,
+    /// family not revoked).
+    pub fn live_refresh_token(
+        &self,
+        hash: [u8; 32],
+    ) -> Result<Option<RefreshTokenInfo>, StoreError> {
+        let now = self.clock().now();
+        self.read(|txn| {
+            let Some(token) = txn
+                .open_table(tables::REFRESH_TOKENS)?
+                .get(hash.as_slice())?
+                .map(|v| codec::decode::<RefreshTokenRecord>("refresh_tokens", v.value()))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            let Some(family) = txn
+                .open_table(tables::SESSION_FAMILIES)?
+                .get(token.family_id.as_bytes())?
+                .map(|v| codec::decode::<FamilyRecord>("session_families", v.value()))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            let live = !token.rotated
+                && token.expires_at > now
+                && !family.revoked
+                && family.expires_at > now;
+            Ok(live.then(|| RefreshTokenInfo {
+                family_id: token.family_id.clone(),
+                family,
+                token,
+            }))
+        })
+    }
+
+    /// Revokes a family by id; returns whether it was live.
+    pub fn revoke_session(&self, family_id: &str) -> Result<bool, StoreError> {
+        self.write(|txn| revoke_family_in(txn, family_id))
+    }
+
+    /// Puts an access token's id on the revocation list until it would expire anyway.
+    pub fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
+        #[derive(serde::Serialize)]
+        struct Revoked {
+            expires_at: i64,
+        }
+        self.write(|txn| {
+            expiry::put(
+                txn,
+                Kind::RevokedToken,
+                jti.as_bytes(),
+                expires_at,
+                &Revoked { expires_at },
+            )
+        })
+    }
+
+    /// Whether an access token's id is on the revocation list.
+    pub fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        self.read(|txn| {
+            Ok(txn
+                .open_table(tables::REVOKED_TOKENS)?
+                .get(jti.as_bytes())?
+                .is_some())
+        })
+    }
 }

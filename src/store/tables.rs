@@ -37,6 +37,8 @@ pub const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("clients"
 /// `clients_by_owner`: (owner user id, client id) → ().
 pub const CLIENTS_BY_OWNER: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("clients_by_owner");
+/// `revoked_tokens`: access-token `jti` → expiry (expiring): revoked before their `exp`.
+pub const REVOKED_TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("revoked_tokens");
 /// `expiry`: (expires_at, kind, key) → (). Written in the same transaction as each expiring
 /// record; the sweeper walks it in order. See `expiry`.
 pub const EXPIRY: TableDefinition<(u64, &str, &[u8]), ()> = TableDefinition::new("expiry");

@@ -195,6 +195,16 @@ impl AccessTokens {
 
     /// Verifies signature, issuer, audience and time window.
     pub fn verify(&self, token: &str, audience: &str) -> Result<VerifiedAccess, TokenError> {
+        let v = self.verify_any_audience(token)?;
+        if v.claims.aud != audience {
+            return Err(TokenError::WrongAudience);
+        }
+        Ok(v)
+    }
+
+    /// Verifies signature, issuer and time window, whatever the audience (introspection and
+    /// revocation accept tokens issued to any client).
+    pub fn verify_any_audience(&self, token: &str) -> Result<VerifiedAccess, TokenError> {
         let untrusted = UntrustedToken::<pasetors::token::Public, V4>::try_from(token)
             .map_err(|_| TokenError::Malformed)?;
         #[derive(Deserialize)]
@@ -214,9 +224,6 @@ impl AccessTokens {
             serde_json::from_str(trusted.payload()).map_err(|_| TokenError::Malformed)?;
         if claims.iss != self.issuer {
             return Err(TokenError::WrongIssuer);
-        }
-        if claims.aud != audience {
-            return Err(TokenError::WrongAudience);
         }
         let now = self.clock.now();
         let expires_at = parse_rfc3339(&claims.exp).ok_or(TokenError::Malformed)?;

@@ -360,6 +360,23 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// POSTs a form to an `/oauth2/...` endpoint, with optional HTTP Basic client credentials.
+    pub async fn oauth_post(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .post(self.url(&format!("/oauth2/{endpoint}")))
+            .form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        req.send().await.expect("request")
+    }
+
     /// POSTs raw bytes with a given content type (for malformed-input tests).
     pub async fn post_raw(
         &self,

@@ -1,0 +1,126 @@
+//! `POST /oauth2/token` (RFC 6749 §3.2), `/oauth2/introspect` (RFC 7662) and
+//! `/oauth2/revoke` (RFC 7009).
+
+use poem::{Endpoint, Request, Response, http::StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::{no_store_json, oauth_error, presented_client, read_form};
+use crate::service::{
+    Services,
+    oauth2::{OAuthError, TokenRequest},
+};
+
+pub struct TokenEndpoint {
+    pub services: Services,
+}
+
+impl Endpoint for TokenEndpoint {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let body = req.take_body();
+        let result = async {
+            let mut params = read_form(&req, body).await?;
+            let client = presented_client(&req, &mut params)?;
+            self.services
+                .oauth2
+                .token(TokenRequest { params, client })
+                .await
+        }
+        .await;
+        Ok(match result {
+            Ok(t) => {
+                let mut body = json!({
+                    "access_token": t.access_token,
+                    "token_type": "Bearer",
+                    "expires_in": t.expires_in,
+                    "scope": t.scope,
+                });
+                if let Some(r) = t.refresh_token {
+                    body["refresh_token"] = json!(r);
+                }
+                if let Some(id) = t.id_token {
+                    body["id_token"] = json!(id);
+                }
+                no_store_json(StatusCode::OK, &body)
+            }
+            Err(e) => oauth_error(&e),
+        })
+    }
+}
+
+pub struct IntrospectEndpoint {
+    pub services: Services,
+}
+
+impl Endpoint for IntrospectEndpoint {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let body = req.take_body();
+        let result = async {
+            let mut params = read_form(&req, body).await?;
+            let client = presented_client(&req, &mut params)?;
+            let token = params
+                .get("token")
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| OAuthError::InvalidRequest("missing `token`".into()))?;
+            self.services.oauth2.introspect(&client, token).await
+        }
+        .await;
+        Ok(match result {
+            Ok(None) => no_store_json(StatusCode::OK, &json!({"active": false})),
+            Ok(Some(info)) => {
+                let mut body = Map::new();
+                body.insert("active".into(), json!(true));
+                body.insert("scope".into(), json!(info.scope));
+                body.insert("sub".into(), json!(info.sub));
+                body.insert("exp".into(), json!(info.exp));
+                body.insert("iat".into(), json!(info.iat));
+                body.insert("token_type".into(), json!(info.token_type));
+                body.insert("iss".into(), json!(self.services.public_url));
+                if let Some(c) = info.client_id {
+                    body.insert("client_id".into(), json!(c));
+                }
+                if let Some(u) = info.username {
+                    body.insert("username".into(), json!(u));
+                }
+                if let Some(a) = info.aud {
+                    body.insert("aud".into(), json!(a));
+                }
+                if let Some(j) = info.jti {
+                    body.insert("jti".into(), json!(j));
+                }
+                no_store_json(StatusCode::OK, &Value::Object(body))
+            }
+            Err(e) => oauth_error(&e),
+        })
+    }
+}
+
+pub struct RevokeEndpoint {
+    pub services: Services,
+}
+
+impl Endpoint for RevokeEndpoint {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let body = req.take_body();
+        let result = async {
+            let mut params = read_form(&req, body).await?;
+            let client = presented_client(&req, &mut params)?;
+            let token = params
+                .get("token")
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| OAuthError::InvalidRequest("missing `token`".into()))?;
+            self.services.oauth2.revoke(&client, token).await
+        }
+        .await;
+        Ok(match result {
+            // RFC 7009 §2.2: 200 whether or not the token was known.
+            Ok(()) => no_store_json(StatusCode::OK, &json!({})),
+            Err(e) => oauth_error(&e),
+        })
+    }
+}

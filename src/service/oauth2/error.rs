@@ -1,0 +1,73 @@
+//! OAuth 2.0 error responses (RFC 6749 §5.2).
+
+use crate::service::ServiceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Unknown client, wrong or missing secret (401; with `WWW-Authenticate` when the client
+    /// used HTTP Basic).
+    #[error("client authentication failed")]
+    InvalidClient { basic: bool },
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    #[error("unsupported grant_type `{0}`")]
+    UnsupportedGrantType(String),
+    #[error("{0}")]
+    InvalidScope(String),
+    /// Too many failed password attempts: `invalid_grant` with `Retry-After`.
+    #[error("too many failed attempts; retry in {0} seconds")]
+    Throttled(u64),
+    #[error("internal error")]
+    ServerError(String),
+}
+
+impl OAuthError {
+    /// The `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) | Self::Throttled(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::ServerError(_) => "server_error",
+        }
+    }
+
+    /// The HTTP status: 401 for `invalid_client`, 500 for server errors, else 400.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidClient { .. } => 401,
+            Self::ServerError(_) => 500,
+            _ => 400,
+        }
+    }
+}
+
+impl From<ServiceError> for OAuthError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::InvalidCredentials => {
+                Self::InvalidGrant("the username or password is incorrect".into())
+            }
+            ServiceError::InvalidRefreshToken => Self::InvalidGrant(
+                "the refresh token is invalid, expired, revoked or not this client's".into(),
+            ),
+            ServiceError::RateLimited { retry_after } => Self::Throttled(retry_after),
+            ServiceError::InvalidScope(m) => Self::InvalidScope(m),
+            ServiceError::Invalid(inv) => Self::InvalidRequest(inv.to_string()),
+            ServiceError::CaptchaRequired | ServiceError::CaptchaInvalid => {
+                Self::InvalidGrant(e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "token endpoint failure");
+                Self::ServerError(other.to_string())
+            }
+        }
+    }
+}

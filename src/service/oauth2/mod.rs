@@ -1,0 +1,173 @@
+//! The OAuth 2.0 token endpoint's logic (RFC 6749 §3.2, §4, §5), introspection (RFC 7662)
+//! and revocation (RFC 7009). One file per grant type. The HTTP layer parses the form and
+//! renders [`OAuthError`]; everything else happens here.
+
+mod client_credentials;
+pub mod error;
+mod password;
+mod refresh_token;
+
+use std::collections::HashMap;
+
+pub use error::OAuthError;
+
+use super::{Accounts, Sessions, TokenInfo, clients::Clients};
+use crate::{domain::Scope, store::records::ClientRecord};
+
+/// Client credentials as presented (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Default)]
+pub struct PresentedClient {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// The credentials came in an `Authorization: Basic` header (errors then carry
+    /// `WWW-Authenticate`, RFC 6749 §5.2).
+    pub via_basic: bool,
+}
+
+/// A token request: the form parameters (each at most once) and the client credentials.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub params: HashMap<String, String>,
+    pub client: PresentedClient,
+}
+
+impl TokenRequest {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.param(name)
+            .ok_or_else(|| OAuthError::InvalidRequest(format!("missing `{name}`")))
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: Option<String>,
+    pub scope: String,
+    pub id_token: Option<String>,
+    /// The user the tokens act for (none for `client_credentials`).
+    pub user: Option<crate::store::records::UserRecord>,
+}
+
+#[derive(Clone)]
+pub struct OAuth2 {
+    clients: Clients,
+    accounts: Accounts,
+    sessions: Sessions,
+}
+
+impl OAuth2 {
+    pub fn new(clients: Clients, accounts: Accounts, sessions: Sessions) -> Self {
+        Self {
+            clients,
+            accounts,
+            sessions,
+        }
+    }
+
+    /// Authenticates the client (RFC 6749 §2.3): confidential clients by secret, public
+    /// clients by id alone.
+    pub async fn authenticate_client(
+        &self,
+        presented: &PresentedClient,
+    ) -> Result<ClientRecord, OAuthError> {
+        let invalid = || OAuthError::InvalidClient {
+            basic: presented.via_basic,
+        };
+        let id = presented
+            .client_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(invalid)?;
+        let client = self
+            .clients
+            .authenticate(id, presented.client_secret.as_deref())
+            .await?
+            .ok_or_else(invalid)?;
+        // A public client sending a secret is confused, not authenticated.
+        if !client.confidential && presented.client_secret.is_some() {
+            return Err(invalid());
+        }
+        Ok(client)
+    }
+
+    /// `POST /oauth2/token`.
+    pub async fn token(&self, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
+        let grant_type = request.required("grant_type")?.to_string();
+        let client = self.authenticate_client(&request.client).await?;
+        if !crate::service::clients::GRANT_TYPES.contains(&grant_type.as_str()) {
+            return Err(OAuthError::UnsupportedGrantType(grant_type));
+        }
+        if !client.grant_types.contains(&grant_type) {
+            return Err(OAuthError::UnauthorizedClient(format!(
+                "this client may not use the `{grant_type}` grant"
+            )));
+        }
+        match grant_type.as_str() {
+            "client_credentials" => client_credentials::grant(self, &client, &request).await,
+            "password" => password::grant(self, &client, &request).await,
+            "refresh_token" => refresh_token::grant(self, &client, &request).await,
+            // authorization_code arrives with the authorization endpoint.
+            other => Err(OAuthError::UnsupportedGrantType(other.to_string())),
+        }
+    }
+
+    /// `POST /oauth2/introspect` (RFC 7662): only authenticated confidential clients (resource
+    /// servers) may ask; anything not live is just inactive.
+    pub async fn introspect(
+        &self,
+        presented: &PresentedClient,
+        token: &str,
+    ) -> Result<Option<TokenInfo>, OAuthError> {
+        let client = self.authenticate_client(presented).await?;
+        if !client.confidential {
+            return Err(OAuthError::InvalidClient {
+                basic: presented.via_basic,
+            });
+        }
+        Ok(self.sessions.introspect(token).await?)
+    }
+
+    /// `POST /oauth2/revoke` (RFC 7009).
+    pub async fn revoke(&self, presented: &PresentedClient, token: &str) -> Result<(), OAuthError> {
+        let client = self.authenticate_client(presented).await?;
+        Ok(self.sessions.revoke(token, &client.client_id).await?)
+    }
+}
+
+/// The scope to grant: the requested one if it is within what the client may have (RFC 6749
+/// §3.3), otherwise the client's default.
+fn grant_scope(
+    client: &ClientRecord,
+    requested: Option<&str>,
+    exclude_user_scopes: bool,
+) -> Result<Scope, OAuthError> {
+    let allowed = Scope::from_tokens(
+        client
+            .scopes
+            .iter()
+            .filter(|s| !exclude_user_scopes || !crate::domain::OIDC_SCOPES.contains(&s.as_str())),
+    )
+    .map_err(|e| OAuthError::ServerError(e.to_string()))?;
+    match requested {
+        None => Ok(allowed),
+        Some(r) => {
+            let scope = Scope::parse(r).map_err(|e| OAuthError::InvalidScope(e.message))?;
+            if scope.is_subset(&allowed) {
+                Ok(scope)
+            } else {
+                Err(OAuthError::InvalidScope(format!(
+                    "this client may request only `{allowed}`"
+                )))
+            }
+        }
+    }
+}
