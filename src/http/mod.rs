@@ -5,6 +5,7 @@ pub mod api;
 pub mod error;
 pub mod middleware;
 pub mod oauth2;
+pub mod pages;
 pub mod security;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route, endpoint::make_sync};
@@ -90,7 +91,11 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
             }),
         )
         .nest("/swagger", swagger)
-        .nest("/oauth2", oauth2::routes(services.clone()))
+        .nest(
+            "/oauth2",
+            oauth2::routes(services.clone()).at("/authorize", pages::authorize(services.clone())),
+        )
+        .nest("/ui", pages::ui_routes(services.clone()))
         .nest("/", api.into_endpoint())
         .around(move |ep, req| async move { middleware::outer(ep.as_ref(), req, limits).await })
 }

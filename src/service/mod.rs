@@ -106,6 +106,8 @@ impl Services {
                 clients::Clients::new(store.clone()),
                 accounts.clone(),
                 sessions.clone(),
+                store.clone(),
+                store.ensure_secret("csrf_hmac")?,
             ),
             clients: clients::Clients::new(store.clone()),
             public_url: settings.issuer,

@@ -97,6 +97,22 @@ impl Sessions {
         }
     }
 
+    /// Refresh-token lifetimes in force.
+    pub fn lifetimes(&self) -> RefreshLifetimes {
+        self.lifetimes
+    }
+
+    /// Issues the tokens of a session the store already created (authorization code grant).
+    pub fn issue_existing(
+        &self,
+        user: UserRecord,
+        family_id: String,
+        refresh_token: String,
+        grant: &SessionGrant,
+    ) -> Result<IssuedSession> {
+        self.issue(user, family_id, refresh_token, grant)
+    }
+
     /// The access-token issuer and key set (for publishing keys and offline checks).
     pub fn tokens(&self) -> &Arc<AccessTokens> {
         &self.tokens

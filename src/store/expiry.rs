@@ -26,6 +26,9 @@ pub enum Kind {
     EmailCode,
     Captcha,
     RevokedToken,
+    AuthRequest,
+    AuthCode,
+    BrowserSession,
 }
 
 impl Kind {
@@ -36,6 +39,9 @@ impl Kind {
             Kind::EmailCode => "email_code",
             Kind::Captcha => "captcha",
             Kind::RevokedToken => "revoked_token",
+            Kind::AuthRequest => "auth_request",
+            Kind::AuthCode => "auth_code",
+            Kind::BrowserSession => "browser_session",
         }
     }
 
@@ -46,6 +52,9 @@ impl Kind {
             "email_code" => Some(Kind::EmailCode),
             "captcha" => Some(Kind::Captcha),
             "revoked_token" => Some(Kind::RevokedToken),
+            "auth_request" => Some(Kind::AuthRequest),
+            "auth_code" => Some(Kind::AuthCode),
+            "browser_session" => Some(Kind::BrowserSession),
             _ => None,
         }
     }
@@ -57,6 +66,9 @@ impl Kind {
             Kind::EmailCode => tables::EMAIL_CODES,
             Kind::Captcha => tables::CAPTCHAS,
             Kind::RevokedToken => tables::REVOKED_TOKENS,
+            Kind::AuthRequest => tables::AUTH_REQUESTS,
+            Kind::AuthCode => tables::AUTH_CODES,
+            Kind::BrowserSession => tables::BROWSER_SESSIONS,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! [`Store::run`], which moves the work onto tokio's blocking pool. Every write commits with
 //! `Durability::Immediate`, so an acknowledged write survives a crash.
 
+pub mod authz;
 pub mod avatars;
 pub mod clients;
 pub mod codec;
@@ -290,6 +291,10 @@ fn create_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(tables::CLIENTS)?;
     txn.open_table(tables::CLIENTS_BY_OWNER)?;
     txn.open_table(tables::REVOKED_TOKENS)?;
+    txn.open_table(tables::AUTH_REQUESTS)?;
+    txn.open_table(tables::AUTH_CODES)?;
+    txn.open_table(tables::BROWSER_SESSIONS)?;
+    txn.open_table(tables::CONSENTS)?;
     txn.open_table(tables::EXPIRY)?;
     Ok(())
 }

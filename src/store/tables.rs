@@ -39,6 +39,16 @@ pub const CLIENTS_BY_OWNER: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("clients_by_owner");
 /// `revoked_tokens`: access-token `jti` → expiry (expiring): revoked before their `exp`.
 pub const REVOKED_TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("revoked_tokens");
+/// `auth_requests`: id → `AuthRequestRecord` (expiring): an authorization request waiting
+/// for login and consent.
+pub const AUTH_REQUESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("auth_requests");
+/// `auth_codes`: SHA-256 of an authorization code → `AuthCodeRecord` (expiring).
+pub const AUTH_CODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("auth_codes");
+/// `browser_sessions`: SHA-256 of the session cookie → `BrowserSessionRecord` (expiring).
+pub const BROWSER_SESSIONS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("browser_sessions");
+/// `consents`: (user id, client id) → granted scope (space-separated).
+pub const CONSENTS: TableDefinition<(&str, &str), &str> = TableDefinition::new("consents");
 /// `expiry`: (expires_at, kind, key) → (). Written in the same transaction as each expiring
 /// record; the sweeper walks it in order. See `expiry`.
 pub const EXPIRY: TableDefinition<(u64, &str, &[u8]), ()> = TableDefinition::new("expiry");

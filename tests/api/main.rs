@@ -12,6 +12,7 @@ mod clients;
 mod codes;
 mod dev;
 mod me;
+mod oauth_flow;
 mod oauth_token;
 mod openapi;
 mod policy;

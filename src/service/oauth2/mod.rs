@@ -2,6 +2,8 @@
 //! and revocation (RFC 7009). One file per grant type. The HTTP layer parses the form and
 //! renders [`OAuthError`]; everything else happens here.
 
+mod authorization_code;
+pub mod authorize;
 mod client_credentials;
 pub mod error;
 mod password;
@@ -12,6 +14,7 @@ use std::collections::HashMap;
 pub use error::OAuthError;
 
 use super::{Accounts, Sessions, TokenInfo, clients::Clients};
+use crate::store::Store;
 use crate::{domain::Scope, store::records::ClientRecord};
 
 /// Client credentials as presented (RFC 6749 §2.3.1).
@@ -62,15 +65,39 @@ pub struct OAuth2 {
     clients: Clients,
     accounts: Accounts,
     sessions: Sessions,
+    store: Store,
+    csrf_key: [u8; 32],
 }
 
 impl OAuth2 {
-    pub fn new(clients: Clients, accounts: Accounts, sessions: Sessions) -> Self {
+    pub fn new(
+        clients: Clients,
+        accounts: Accounts,
+        sessions: Sessions,
+        store: Store,
+        csrf_key: [u8; 32],
+    ) -> Self {
         Self {
             clients,
             accounts,
             sessions,
+            store,
+            csrf_key,
         }
+    }
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The issuer identifier (RFC 9207 `iss` on authorization responses).
+    pub fn issuer(&self) -> &str {
+        self.sessions.tokens().issuer()
+    }
+
+    /// Accounts (the login page checks passwords and captchas through it).
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
     }
 
     /// Authenticates the client (RFC 6749 §2.3): confidential clients by secret, public
@@ -115,7 +142,7 @@ impl OAuth2 {
             "client_credentials" => client_credentials::grant(self, &client, &request).await,
             "password" => password::grant(self, &client, &request).await,
             "refresh_token" => refresh_token::grant(self, &client, &request).await,
-            // authorization_code arrives with the authorization endpoint.
+            "authorization_code" => authorization_code::grant(self, &client, &request).await,
             other => Err(OAuthError::UnsupportedGrantType(other.to_string())),
         }
     }

@@ -1,0 +1,446 @@
+//! The browser side of the authorization code flow: `GET /oauth2/authorize`, the login page
+//! (`/ui/login`) and the consent page (`/ui/consent`).
+//!
+//! Browser sessions use an `HttpOnly`, `SameSite=Lax` cookie (`Secure` when the public URL
+//! is https). Every form carries a CSRF token bound to the browser (its session cookie, or
+//! before login a dedicated cookie) and to the pending request. Pages are never framed
+//! (`frame-ancestors 'none'`) and never cached. Form answers redirect with 303.
+
+pub mod templates;
+
+use std::collections::HashMap;
+
+use poem::{
+    Endpoint, Request, Response, Route, get,
+    http::{HeaderValue, StatusCode, header},
+};
+
+use crate::service::{
+    Services,
+    accounts::CaptchaAnswer,
+    oauth2::authorize::{AuthorizeError, AuthorizeParams, Pending},
+};
+
+const SESSION_COOKIE: &str = "portcullis_session";
+const CSRF_COOKIE: &str = "portcullis_csrf";
+
+/// `GET /oauth2/authorize`.
+pub fn authorize(services: Services) -> impl Endpoint<Output = Response> {
+    get(Authorize { services })
+}
+
+/// The `/ui` pages (nested under `/ui`).
+pub fn ui_routes(services: Services) -> Route {
+    let s = || services.clone();
+    Route::new()
+        .at(
+            "/login",
+            get(LoginPageEp { services: s() }).post(LoginSubmit { services: s() }),
+        )
+        .at(
+            "/consent",
+            get(ConsentPageEp { services: s() }).post(ConsentSubmit { services: s() }),
+        )
+}
+
+fn page(status: StatusCode, html: String) -> Response {
+    let mut resp = Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
+        )
+        .body(html);
+    resp.headers_mut()
+        .insert("x-frame-options", HeaderValue::from_static("DENY"));
+    resp
+}
+
+fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .finish()
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    page(status, templates::error(message))
+}
+
+fn cookie(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn set_cookie(resp: &mut Response, services: &Services, name: &str, value: &str, max_age: i64) {
+    let secure = if services.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let header =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    if let Ok(v) = HeaderValue::from_str(&header) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn query(req: &Request) -> HashMap<String, String> {
+    url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn form(req: &mut Request) -> Option<HashMap<String, String>> {
+    let form_type = req
+        .content_type()
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return None;
+    }
+    let bytes = req.take_body().into_bytes().await.ok()?;
+    Some(
+        url::form_urlencoded::parse(&bytes)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    )
+}
+
+/// The signed-in user of this browser, with the session cookie.
+async fn signed_in(
+    services: &Services,
+    req: &Request,
+) -> Option<(
+    String,
+    crate::store::authz::BrowserSessionRecord,
+    crate::store::records::UserRecord,
+)> {
+    let c = cookie(req, SESSION_COOKIE)?;
+    let (session, user) = services.oauth2.browser_session(&c).await.ok()??;
+    Some((c, session, user))
+}
+
+async fn pending(services: &Services, id: Option<&String>) -> Result<Pending, Response> {
+    let Some(id) = id else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "The sign-in request is missing.",
+        ));
+    };
+    match services.oauth2.pending(id).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired or was already used. Start again from the application.",
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "loading a pending authorization request failed");
+            Err(error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; try again.",
+            ))
+        }
+    }
+}
+
+/// `GET /oauth2/authorize` (RFC 6749 §4.1.1).
+struct Authorize {
+    services: Services,
+}
+
+impl Endpoint for Authorize {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let q = query(&req);
+        let get = |k: &str| q.get(k).cloned();
+        let params = AuthorizeParams {
+            response_type: get("response_type"),
+            client_id: get("client_id"),
+            redirect_uri: get("redirect_uri"),
+            scope: get("scope"),
+            state: get("state"),
+            nonce: get("nonce"),
+            code_challenge: get("code_challenge"),
+            code_challenge_method: get("code_challenge_method"),
+        };
+        Ok(
+            match self.services.oauth2.begin_authorization(params).await {
+                Ok(p) => see_other(&format!("/ui/login?request={}", p.id)),
+                Err(AuthorizeError::Page(msg)) => error_page(StatusCode::BAD_REQUEST, &msg),
+                Err(AuthorizeError::Redirect(url)) => Response::builder()
+                    .status(StatusCode::FOUND)
+                    .header(header::LOCATION, url)
+                    .finish(),
+            },
+        )
+    }
+}
+
+/// Renders the login form (or skips it when the browser is already signed in).
+async fn render_login(
+    services: &Services,
+    req: &Request,
+    p: &Pending,
+    login: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let binding =
+        cookie(req, CSRF_COOKIE).unwrap_or_else(|| crate::token::opaque::random_token(16));
+    let csrf = services.oauth2.csrf_token(&binding, &p.id);
+    let challenge = if services.accounts.policy().captcha.on_login() {
+        services.captchas.create().await.ok()
+    } else {
+        None
+    };
+    let html = templates::login(&templates::LoginPage {
+        request_id: &p.id,
+        csrf: &csrf,
+        client_name: &p.client.name,
+        login,
+        error,
+        captcha: challenge
+            .as_ref()
+            .map(|c| (c.id.as_str(), c.image.as_str())),
+    });
+    let mut resp = page(status, html);
+    set_cookie(&mut resp, services, CSRF_COOKIE, &binding, 3600);
+    resp
+}
+
+struct LoginPageEp {
+    services: Services,
+}
+
+impl Endpoint for LoginPageEp {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let q = query(&req);
+        let p = match pending(&self.services, q.get("request")).await {
+            Ok(p) => p,
+            Err(resp) => return Ok(resp),
+        };
+        if signed_in(&self.services, &req).await.is_some() {
+            return Ok(see_other(&format!("/ui/consent?request={}", p.id)));
+        }
+        Ok(render_login(&self.services, &req, &p, "", None, StatusCode::OK).await)
+    }
+}
+
+struct LoginSubmit {
+    services: Services,
+}
+
+impl Endpoint for LoginSubmit {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let Some(f) = form(&mut req).await else {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "The form was not sent correctly.",
+            ));
+        };
+        let p = match pending(&self.services, f.get("request")).await {
+            Ok(p) => p,
+            Err(resp) => return Ok(resp),
+        };
+        let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
+        if !self.services.oauth2.csrf_valid(
+            &binding,
+            &p.id,
+            f.get("csrf").map(String::as_str).unwrap_or_default(),
+        ) {
+            return Ok(error_page(
+                StatusCode::FORBIDDEN,
+                "The form expired or did not come from this browser. Start again from the application.",
+            ));
+        }
+        let login = f.get("login").cloned().unwrap_or_default();
+        let password = f.get("password").cloned().unwrap_or_default();
+        let captcha = CaptchaAnswer {
+            id: f.get("captcha_id").cloned(),
+            answer: f.get("captcha_answer").cloned(),
+        };
+        let accounts = self.services.oauth2.accounts();
+        let result = match accounts.check_login_captcha(&captcha).await {
+            Ok(()) => accounts.authenticate_password(&login, &password).await,
+            Err(e) => Err(e),
+        };
+        let user = match result {
+            Ok(user) => user,
+            Err(e) => {
+                use crate::service::ServiceError as E;
+                let (status, message) = match e {
+                    E::RateLimited { retry_after } => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!("Too many failed attempts. Try again in {retry_after} seconds."),
+                    ),
+                    E::CaptchaRequired | E::CaptchaInvalid => (
+                        StatusCode::BAD_REQUEST,
+                        "The characters did not match; try the new image.".into(),
+                    ),
+                    E::InvalidCredentials => (
+                        StatusCode::UNAUTHORIZED,
+                        "The username, email or password is incorrect.".into(),
+                    ),
+                    other => {
+                        tracing::error!(error = %other, "login page failure");
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "Something went wrong; try again.".into(),
+                        )
+                    }
+                };
+                return Ok(
+                    render_login(&self.services, &req, &p, &login, Some(&message), status).await,
+                );
+            }
+        };
+        let (session_cookie, _) = match self.services.oauth2.start_browser_session(&user).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "could not start a browser session");
+                return Ok(error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong; try again.",
+                ));
+            }
+        };
+        let mut resp = see_other(&format!("/ui/consent?request={}", p.id));
+        set_cookie(
+            &mut resp,
+            &self.services,
+            SESSION_COOKIE,
+            &session_cookie,
+            crate::service::oauth2::authorize::BROWSER_SESSION_TTL,
+        );
+        Ok(resp)
+    }
+}
+
+/// Issues the code and redirects, or explains why not.
+async fn approve(
+    services: &Services,
+    p: &Pending,
+    user: &crate::store::records::UserRecord,
+    auth_time: i64,
+) -> Response {
+    match services.oauth2.approve(p, user, auth_time).await {
+        Ok(Some(url)) => see_other(&url),
+        Ok(None) => error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request was already completed.",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "issuing an authorization code failed");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; try again.",
+            )
+        }
+    }
+}
+
+struct ConsentPageEp {
+    services: Services,
+}
+
+impl Endpoint for ConsentPageEp {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let q = query(&req);
+        let p = match pending(&self.services, q.get("request")).await {
+            Ok(p) => p,
+            Err(resp) => return Ok(resp),
+        };
+        let Some((session_cookie, session, user)) = signed_in(&self.services, &req).await else {
+            return Ok(see_other(&format!("/ui/login?request={}", p.id)));
+        };
+        // Consent is remembered per user, client and scope: a repeat visit goes straight back.
+        if self
+            .services
+            .oauth2
+            .has_consent(&user.id, &p)
+            .await
+            .unwrap_or(false)
+        {
+            return Ok(approve(&self.services, &p, &user, session.auth_time).await);
+        }
+        let csrf = self.services.oauth2.csrf_token(&session_cookie, &p.id);
+        let html = templates::consent(&templates::ConsentPage {
+            request_id: &p.id,
+            csrf: &csrf,
+            client_name: &p.client.name,
+            username: &user.username,
+            scopes: p
+                .request
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .collect(),
+        });
+        Ok(page(StatusCode::OK, html))
+    }
+}
+
+struct ConsentSubmit {
+    services: Services,
+}
+
+impl Endpoint for ConsentSubmit {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let Some(f) = form(&mut req).await else {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "The form was not sent correctly.",
+            ));
+        };
+        let p = match pending(&self.services, f.get("request")).await {
+            Ok(p) => p,
+            Err(resp) => return Ok(resp),
+        };
+        let Some((session_cookie, session, user)) = signed_in(&self.services, &req).await else {
+            return Ok(see_other(&format!("/ui/login?request={}", p.id)));
+        };
+        if !self.services.oauth2.csrf_valid(
+            &session_cookie,
+            &p.id,
+            f.get("csrf").map(String::as_str).unwrap_or_default(),
+        ) {
+            return Ok(error_page(
+                StatusCode::FORBIDDEN,
+                "The form expired or did not come from this browser. Start again from the application.",
+            ));
+        }
+        match f.get("decision").map(String::as_str) {
+            Some("allow") => Ok(approve(&self.services, &p, &user, session.auth_time).await),
+            Some("deny") => Ok(match self.services.oauth2.deny(&p).await {
+                Ok(url) => see_other(&url),
+                Err(e) => {
+                    tracing::error!(error = %e, "recording a denial failed");
+                    error_page(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Something went wrong; try again.",
+                    )
+                }
+            }),
+            _ => Ok(error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny.")),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Server-rendered pages: one layout and a function per page. Every value that reaches the
+//! HTML passes through [`escape`]; no JavaScript.
+
+/// HTML-escapes text for element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;padding:1rem}\
+main{max-width:24rem;margin:3rem auto;background:#fff;border-radius:.5rem;padding:1.5rem;box-shadow:0 1px 4px #0002}\
+h1{font-size:1.3rem;margin-top:0}label{display:block;margin:.8rem 0 .3rem}\
+input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem}\
+button{padding:.6rem 1.2rem;font-size:1rem;margin-top:1rem;margin-right:.5rem;cursor:pointer}\
+.error{background:#fde8e8;color:#8a1c1c;padding:.6rem;border-radius:.3rem}ul{padding-left:1.2rem}";
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
+        escape(title)
+    )
+}
+
+/// What the login page needs.
+pub struct LoginPage<'a> {
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    pub client_name: &'a str,
+    pub login: &'a str,
+    pub error: Option<&'a str>,
+    /// (captcha id, PNG data URL) when the captcha policy covers login.
+    pub captcha: Option<(&'a str, &'a str)>,
+}
+
+pub fn login(p: &LoginPage) -> String {
+    let error = p
+        .error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    let captcha = p
+        .captcha
+        .map(|(id, image)| {
+            format!(
+                "<label for=\"captcha_answer\">Type the characters</label><img alt=\"captcha\" src=\"{}\">\
+                 <input type=\"hidden\" name=\"captcha_id\" value=\"{}\">\
+                 <input type=\"text\" id=\"captcha_answer\" name=\"captcha_answer\" autocomplete=\"off\" required>",
+                escape(image),
+                escape(id)
+            )
+        })
+        .unwrap_or_default();
+    layout(
+        "Sign in",
+        &format!(
+            "<h1>Sign in to continue to {client}</h1>{error}\
+             <form method=\"post\" action=\"/ui/login\">\
+             <input type=\"hidden\" name=\"request\" value=\"{request}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"login\">Username or email</label>\
+             <input type=\"text\" id=\"login\" name=\"login\" value=\"{login}\" autocomplete=\"username\" required autofocus>\
+             <label for=\"password\">Password</label>\
+             <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+             {captcha}<button type=\"submit\">Sign in</button></form>",
+            client = escape(p.client_name),
+            request = escape(p.request_id),
+            csrf = escape(p.csrf),
+            login = escape(p.login),
+        ),
+    )
+}
+
+/// Human descriptions of the scopes we know.
+fn describe(scope: &str) -> String {
+    match scope {
+        "openid" => "Know who you are (your account id)".into(),
+        "profile" => "See your username and display name".into(),
+        "email" => "See your email address".into(),
+        "offline_access" => "Stay signed in when you are away".into(),
+        other => format!("Use the permission “{other}”"),
+    }
+}
+
+pub struct ConsentPage<'a> {
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    pub client_name: &'a str,
+    pub username: &'a str,
+    pub scopes: Vec<&'a str>,
+}
+
+pub fn consent(p: &ConsentPage) -> String {
+    let items: String = p
+        .scopes
+        .iter()
+        .map(|s| format!("<li>{}</li>", escape(&describe(s))))
+        .collect();
+    layout(
+        "Allow access?",
+        &format!(
+            "<h1>{client} wants to access your account</h1>\
+             <p>Signed in as <strong>{user}</strong>. {client} will be able to:</p><ul>{items}</ul>\
+             <form method=\"post\" action=\"/ui/consent\">\
+             <input type=\"hidden\" name=\"request\" value=\"{request}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
+             <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+            client = escape(p.client_name),
+            user = escape(p.username),
+            request = escape(p.request_id),
+            csrf = escape(p.csrf),
+        ),
+    )
+}
+
+/// An error shown on our own page (never a redirect to an untrusted URI).
+pub fn error(message: &str) -> String {
+    layout(
+        "Cannot continue",
+        &format!(
+            "<h1>Cannot continue</h1><p class=\"error\">{}</p><p>Go back to the application and try again.</p>",
+            escape(message)
+        ),
+    )
+}
+
+/// Shown after RP-initiated logout without a redirect.
+pub fn signed_out() -> String {
+    layout(
+        "Signed out",
+        "<h1>You are signed out</h1><p>You can close this window.</p>",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_supplied_strings_are_escaped() {
+        let html = consent(&ConsentPage {
+            request_id: "r\"><script>",
+            csrf: "c",
+            client_name: "<img src=x onerror=alert(1)>",
+            username: "bob",
+            scopes: vec!["openid", "<b>"],
+        });
+        assert!(!html.contains("<img src=x"));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    }
+}

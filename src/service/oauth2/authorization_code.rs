@@ -1,0 +1,85 @@
+//! The authorization code grant's token request (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.6).
+//! Single use: a replay is refused and revokes what the first redemption issued (§4.1.2).
+
+use super::{OAuth2, OAuthError, TokenRequest, TokenResponse, authorize::pkce_matches};
+use crate::{
+    service::sessions::SessionGrant,
+    store::{
+        authz::{NewSession, Redemption},
+        records::ClientRecord,
+    },
+    token::opaque,
+};
+
+pub(super) async fn grant(
+    oauth: &OAuth2,
+    client: &ClientRecord,
+    request: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    let code = request.required("code")?.to_string();
+    let redirect_uri = request.param("redirect_uri").map(str::to_string);
+    let verifier = request.param("code_verifier").map(str::to_string);
+    let family_id = opaque::random_token(16);
+    let refresh_token = opaque::random_token(32);
+    let session = NewSession {
+        family_id: family_id.clone(),
+        refresh_hash: opaque::digest(&refresh_token),
+        lifetimes: oauth.sessions.lifetimes(),
+    };
+    let (hash, client_id) = (opaque::digest(&code), client.client_id.clone());
+    let redemption = oauth
+        .store()
+        .run(move |s| {
+            s.redeem_code(
+                hash,
+                &client_id,
+                redirect_uri.as_deref(),
+                |c| match (&c.code_challenge, &verifier) {
+                    (Some(ch), Some(v)) if pkce_matches(v, ch) => Ok(()),
+                    (Some(_), Some(_)) => Err("code_verifier does not match the code_challenge"),
+                    (Some(_), None) => Err("code_verifier is required"),
+                    (None, Some(_)) => {
+                        Err("code_verifier sent for a code issued without code_challenge")
+                    }
+                    (None, None) => Ok(()),
+                },
+                session,
+            )
+        })
+        .await
+        .map_err(|e| OAuthError::ServerError(e.to_string()))?;
+    let code = match redemption {
+        Redemption::Redeemed(code) => code,
+        Redemption::Replayed => {
+            tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens were revoked");
+            return Err(OAuthError::InvalidGrant(
+                "the authorization code was already used".into(),
+            ));
+        }
+        Redemption::Invalid(reason) => return Err(OAuthError::InvalidGrant(reason.into())),
+    };
+    let uid = code.user_id.clone();
+    let user = oauth
+        .store()
+        .run(move |s| s.get_user(&uid))
+        .await
+        .map_err(|e| OAuthError::ServerError(e.to_string()))?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
+    let grant = SessionGrant {
+        client_id: Some(client.client_id.clone()),
+        scope: code.scope.clone(),
+    };
+    let issued = oauth
+        .sessions
+        .issue_existing(user, family_id, refresh_token, &grant)?;
+    let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
+    Ok(TokenResponse {
+        access_token: issued.access_token,
+        expires_in: issued.expires_in,
+        refresh_token: refresh.then_some(issued.refresh_token),
+        scope: issued.scope,
+        id_token: None,
+        user: Some(issued.user),
+    })
+}

@@ -1,0 +1,426 @@
+//! The authorization endpoint's logic (RFC 6749 §4.1.1–§4.1.2, PKCE per RFC 7636).
+//!
+//! Until the client and redirect URI are trusted, errors are shown on our own page and never
+//! redirect (RFC 6749 §4.1.2.1: an open redirector otherwise). After that, errors go back to
+//! the client as `error=` with the original `state`.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::OAuth2;
+use crate::{
+    domain::Scope,
+    service::ServiceError,
+    store::{
+        authz::{AuthCodeRecord, AuthRequestRecord, BrowserSessionRecord},
+        records::{ClientRecord, UserRecord},
+    },
+    token::opaque,
+};
+
+/// Seconds a pending authorization request waits for login and consent.
+const REQUEST_TTL: i64 = 600;
+/// Seconds an authorization code lives (RFC 6749 §4.1.2 recommends at most 10 minutes; we
+/// allow one).
+pub const CODE_TTL: i64 = 60;
+/// Seconds a browser session lasts.
+pub const BROWSER_SESSION_TTL: i64 = 12 * 3600;
+
+/// The query of `GET /oauth2/authorize`, as sent.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizeParams {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+}
+
+/// Why an authorization request failed, and how to tell the user.
+#[derive(Debug, Clone)]
+pub enum AuthorizeError {
+    /// The client or redirect URI cannot be trusted: show this on our page, do not redirect.
+    Page(String),
+    /// Tell the client: redirect to this URL (which carries `error` and `state`).
+    Redirect(String),
+}
+
+/// A validated pending request.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: String,
+    pub request: AuthRequestRecord,
+    pub client: ClientRecord,
+}
+
+/// Appends query parameters to a redirect URI that may already have a query.
+pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut url = uri.to_string();
+    let mut sep = if uri.contains('?') { '&' } else { '?' };
+    for (k, v) in params {
+        url.push(sep);
+        sep = '&';
+        url.push_str(&url::form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>());
+        url.push('=');
+        url.push_str(&url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>());
+    }
+    url
+}
+
+fn error_redirect(
+    uri: &str,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+) -> AuthorizeError {
+    let mut params = vec![("error", error), ("error_description", description)];
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    AuthorizeError::Redirect(with_query(uri, &params))
+}
+
+/// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.
+fn valid_pkce_value(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) == challenge.
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    use sha2::Digest;
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    valid_pkce_value(verifier) && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+}
+
+impl OAuth2 {
+    /// Validates an authorization request and stores it as pending.
+    pub async fn begin_authorization(&self, p: AuthorizeParams) -> Result<Pending, AuthorizeError> {
+        let client_id = p
+            .client_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
+        let id = client_id.to_string();
+        let client = self
+            .store()
+            .run(move |s| s.get_client(&id))
+            .await
+            .map_err(|_| {
+                AuthorizeError::Page(
+                    "The server could not look up the application; try again.".into(),
+                )
+            })?
+            .ok_or_else(|| {
+                AuthorizeError::Page(
+                    "The application asking you to sign in is not registered here.".into(),
+                )
+            })?;
+        // RFC 6749 §3.1.2.3: exact string match against a registered URI; may be omitted only
+        // when exactly one is registered.
+        let redirect_uri = match p.redirect_uri.as_deref() {
+            Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_string(),
+            Some(_) => {
+                return Err(AuthorizeError::Page(
+                    "The redirect_uri is not registered for this application.".into(),
+                ));
+            }
+            None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+            None => {
+                return Err(AuthorizeError::Page(
+                    "The request has no redirect_uri.".into(),
+                ));
+            }
+        };
+        let state = p.state.as_deref();
+        let fail = |error: &str, description: &str| {
+            error_redirect(&redirect_uri, error, description, state)
+        };
+        if p.response_type.as_deref() != Some("code") {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+        if !client.grant_types.iter().any(|g| g == "authorization_code") {
+            return Err(fail(
+                "unauthorized_client",
+                "this client may not use the authorization code grant",
+            ));
+        }
+        let allowed = Scope::from_tokens(&client.scopes)
+            .map_err(|_| fail("server_error", "the client's scopes are invalid"))?;
+        let scope = match p.scope.as_deref().filter(|s| !s.trim().is_empty()) {
+            None => allowed.clone(),
+            Some(s) => Scope::parse(s).map_err(|e| fail("invalid_scope", &e.message))?,
+        };
+        if !scope.is_subset(&allowed) {
+            return Err(fail(
+                "invalid_scope",
+                &format!("this client may request only `{allowed}`"),
+            ));
+        }
+        let challenge = p.code_challenge.as_deref().filter(|s| !s.is_empty());
+        match (challenge, p.code_challenge_method.as_deref()) {
+            (None, _) if !client.confidential => {
+                return Err(fail(
+                    "invalid_request",
+                    "public clients must use PKCE (code_challenge with S256)",
+                ));
+            }
+            (None, _) => {}
+            (Some(_), Some("plain")) => {
+                return Err(fail(
+                    "invalid_request",
+                    "code_challenge_method plain is not allowed; use S256",
+                ));
+            }
+            (Some(_), Some(m)) if m != "S256" => {
+                return Err(fail(
+                    "invalid_request",
+                    "code_challenge_method must be S256",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(fail(
+                    "invalid_request",
+                    "code_challenge_method must be S256 (the default, plain, is not allowed)",
+                ));
+            }
+            (Some(c), Some(_)) if !valid_pkce_value(c) => {
+                return Err(fail(
+                    "invalid_request",
+                    "code_challenge must be 43–128 unreserved characters",
+                ));
+            }
+            (Some(_), Some(_)) => {}
+        }
+        let now = self.store().clock().now();
+        let request = AuthRequestRecord {
+            client_id: client.client_id.clone(),
+            redirect_uri,
+            scope: scope.to_string(),
+            state: p.state.clone(),
+            nonce: p.nonce.clone().filter(|n| !n.is_empty()),
+            code_challenge: challenge.map(str::to_string),
+            expires_at: now + REQUEST_TTL,
+        };
+        let id = opaque::random_token(16);
+        let (rid, rec) = (id.clone(), request.clone());
+        self.store()
+            .run(move |s| s.put_auth_request(&rid, &rec))
+            .await
+            .map_err(|_| {
+                AuthorizeError::Page("The server could not save the request; try again.".into())
+            })?;
+        Ok(Pending {
+            id,
+            request,
+            client,
+        })
+    }
+
+    /// A pending request and its client, if it is still waiting.
+    pub async fn pending(&self, id: &str) -> Result<Option<Pending>, ServiceError> {
+        let rid = id.to_string();
+        let Some(request) = self.store().run(move |s| s.get_auth_request(&rid)).await? else {
+            return Ok(None);
+        };
+        let cid = request.client_id.clone();
+        let Some(client) = self.store().run(move |s| s.get_client(&cid)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Pending {
+            id: id.to_string(),
+            request,
+            client,
+        }))
+    }
+
+    /// Whether the user already granted (at least) this scope to this client.
+    pub async fn has_consent(
+        &self,
+        user_id: &str,
+        pending: &Pending,
+    ) -> Result<bool, ServiceError> {
+        let (u, c) = (user_id.to_string(), pending.client.client_id.clone());
+        let granted: Option<String> = self.store().run(move |s| s.consent(&u, &c)).await?;
+        let Some(granted) = granted else {
+            return Ok(false);
+        };
+        let granted = Scope::parse(&granted)?;
+        Ok(Scope::parse(&pending.request.scope)?.is_subset(&granted))
+    }
+
+    /// The user approved: remember the consent, issue a code, and return where to send the
+    /// browser. `None` if the request was already completed (double submit).
+    pub async fn approve(
+        &self,
+        pending: &Pending,
+        user: &UserRecord,
+        auth_time: i64,
+    ) -> Result<Option<String>, ServiceError> {
+        let (u, c) = (user.id.clone(), pending.client.client_id.clone());
+        let old: Option<String> = self
+            .store()
+            .run({
+                let (u, c) = (u.clone(), c.clone());
+                move |s| s.consent(&u, &c)
+            })
+            .await?;
+        let mut scope = Scope::parse(&pending.request.scope)?;
+        if let Some(old) = old {
+            scope = Scope::from_tokens(
+                scope
+                    .tokens()
+                    .chain(Scope::parse(&old)?.tokens())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            )?;
+        }
+        let merged = scope.to_string();
+        self.store()
+            .run(move |s| s.set_consent(&u, &c, &merged))
+            .await?;
+        let code = opaque::random_token(32);
+        let now = self.store().clock().now();
+        let record = AuthCodeRecord {
+            client_id: pending.client.client_id.clone(),
+            redirect_uri: pending.request.redirect_uri.clone(),
+            user_id: user.id.clone(),
+            scope: pending.request.scope.clone(),
+            nonce: pending.request.nonce.clone(),
+            code_challenge: pending.request.code_challenge.clone(),
+            auth_time,
+            expires_at: now + CODE_TTL,
+            redeemed_family: None,
+        };
+        let (id, hash) = (pending.id.clone(), opaque::digest(&code));
+        if !self
+            .store()
+            .run(move |s| s.complete_auth_request(&id, Some((hash, record))))
+            .await?
+        {
+            return Ok(None);
+        }
+        let mut params = vec![("code", code.as_str())];
+        if let Some(s) = pending.request.state.as_deref() {
+            params.push(("state", s));
+        }
+        params.push(("iss", self.issuer()));
+        Ok(Some(with_query(&pending.request.redirect_uri, &params)))
+    }
+
+    /// The user said no: RFC 6749 §4.1.2.1 `access_denied`.
+    pub async fn deny(&self, pending: &Pending) -> Result<String, ServiceError> {
+        let id = pending.id.clone();
+        self.store()
+            .run(move |s| s.complete_auth_request(&id, None))
+            .await?;
+        let AuthorizeError::Redirect(url) = error_redirect(
+            &pending.request.redirect_uri,
+            "access_denied",
+            "the user denied the request",
+            pending.request.state.as_deref(),
+        ) else {
+            unreachable!("error_redirect always redirects")
+        };
+        Ok(url)
+    }
+
+    /// Starts a browser session; returns the cookie value.
+    pub async fn start_browser_session(
+        &self,
+        user: &UserRecord,
+    ) -> Result<(String, BrowserSessionRecord), ServiceError> {
+        let cookie = opaque::random_token(32);
+        let now = self.store().clock().now();
+        let record = BrowserSessionRecord {
+            user_id: user.id.clone(),
+            auth_time: now,
+            expires_at: now + BROWSER_SESSION_TTL,
+        };
+        let (hash, rec) = (opaque::digest(&cookie), record.clone());
+        self.store()
+            .run(move |s| s.put_browser_session(hash, &rec))
+            .await?;
+        Ok((cookie, record))
+    }
+
+    /// The signed-in user of a browser session cookie, if live and enabled.
+    pub async fn browser_session(
+        &self,
+        cookie: &str,
+    ) -> Result<Option<(BrowserSessionRecord, UserRecord)>, ServiceError> {
+        let hash = opaque::digest(cookie);
+        let Some(session) = self
+            .store()
+            .run(move |s| s.get_browser_session(hash))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let uid = session.user_id.clone();
+        let user = self.store().run(move |s| s.get_user(&uid)).await?;
+        Ok(user.filter(|u| !u.disabled).map(|u| (session, u)))
+    }
+
+    pub async fn end_browser_session(&self, cookie: &str) -> Result<(), ServiceError> {
+        let hash = opaque::digest(cookie);
+        Ok(self
+            .store()
+            .run(move |s| s.delete_browser_session(hash))
+            .await?)
+    }
+
+    /// A CSRF token bound to `binding` (the browser's cookie) and the pending request.
+    pub fn csrf_token(&self, binding: &str, request_id: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.csrf_key)
+            .expect("HMAC takes any key length");
+        mac.update(binding.as_bytes());
+        mac.update(&[0]);
+        mac.update(request_id.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    pub fn csrf_valid(&self, binding: &str, request_id: &str, token: &str) -> bool {
+        let expected = self.csrf_token(binding, request_id);
+        !token.is_empty() && bool::from(expected.as_bytes().ct_eq(token.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_the_rfc_example() {
+        // RFC 7636 Appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX",
+            challenge
+        ));
+        assert!(!pkce_matches("short", challenge));
+    }
+
+    #[test]
+    fn query_is_appended_and_escaped() {
+        assert_eq!(
+            with_query("https://a.test/cb", &[("code", "x y"), ("state", "&s")]),
+            "https://a.test/cb?code=x+y&state=%26s"
+        );
+        assert_eq!(
+            with_query("https://a.test/cb?t=1", &[("code", "c")]),
+            "https://a.test/cb?t=1&code=c"
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! Authorization-code flow state: pending requests, codes, browser sessions and consents.
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Store, StoreError, codec,
+    expiry::{self, Kind},
+    records::{FamilyRecord, RefreshTokenRecord},
+    sessions::RefreshLifetimes,
+    tables,
+};
+
+/// An authorization request that passed validation and waits for login and consent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthRequestRecord {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    pub expires_at: i64,
+}
+
+/// An issued authorization code (stored under its SHA-256).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthCodeRecord {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub user_id: String,
+    pub scope: String,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    /// Set at the first redemption: the session it created, revoked if the code is replayed.
+    #[serde(default)]
+    pub redeemed_family: Option<String>,
+}
+
+/// A signed-in browser.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BrowserSessionRecord {
+    pub user_id: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+/// What redeeming a code did.
+#[derive(Debug)]
+pub enum Redemption {
+    /// The code was good; the session `family_id` now exists with its first refresh token.
+    Redeemed(AuthCodeRecord),
+    /// The code had been redeemed before: that session has been revoked (RFC 6749 §4.1.2).
+    Replayed,
+    /// Unknown, expired, or issued to another client or redirect URI, or a PKCE mismatch.
+    Invalid(&'static str),
+}
+
+/// The session a successful redemption creates, in the same transaction.
+pub struct NewSession {
+    pub family_id: String,
+    pub refresh_hash: [u8; 32],
+    pub lifetimes: RefreshLifetimes,
+}
+
+impl Store {
+    pub fn put_auth_request(&self, id: &str, record: &AuthRequestRecord) -> Result<(), StoreError> {
+        self.write(|txn| {
+            expiry::put(
+                txn,
+                Kind::AuthRequest,
+                id.as_bytes(),
+                record.expires_at,
+                record,
+            )
+        })
+    }
+
+    pub fn get_auth_request(&self, id: &str) -> Result<Option<AuthRequestRecord>, StoreError> {
+        let now = self.clock().now();
+        self.read(|txn| {
+            Ok(txn
+                .open_table(tables::AUTH_REQUESTS)?
+                .get(id.as_bytes())?
+                .map(|v| codec::decode::<AuthRequestRecord>("auth_requests", v.value()))
+                .transpose()?
+                .filter(|r| r.expires_at > now))
+        })
+    }
+
+    /// Ends a pending request and stores the code it produced, in one transaction, so a
+    /// request yields at most one code.
+    pub fn complete_auth_request(
+        &self,
+        id: &str,
+        code_hash: Option<([u8; 32], AuthCodeRecord)>,
+    ) -> Result<bool, StoreError> {
+        self.write(|txn| {
+            let existed = txn
+                .open_table(tables::AUTH_REQUESTS)?
+                .remove(id.as_bytes())?
+                .is_some();
+            if existed && let Some((hash, record)) = code_hash {
+                expiry::put(txn, Kind::AuthCode, &hash, record.expires_at, &record)?;
+            }
+            Ok(existed)
+        })
+    }
+
+    /// Redeems a code: checks it (client, redirect URI, expiry, and `check` for PKCE), marks it
+    /// used and creates the session, all in one transaction, so of concurrent redemptions
+    /// exactly one succeeds and a replay always finds the session to revoke.
+    pub fn redeem_code(
+        &self,
+        hash: [u8; 32],
+        client_id: &str,
+        redirect_uri: Option<&str>,
+        check: impl FnOnce(&AuthCodeRecord) -> Result<(), &'static str>,
+        session: NewSession,
+    ) -> Result<Redemption, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let Some(mut code) = txn
+                .open_table(tables::AUTH_CODES)?
+                .get(hash.as_slice())?
+                .map(|v| codec::decode::<AuthCodeRecord>("auth_codes", v.value()))
+                .transpose()?
+            else {
+                return Ok(Redemption::Invalid("unknown authorization code"));
+            };
+            if let Some(family) = &code.redeemed_family {
+                let family = family.clone();
+                revoke_family(txn, &family)?;
+                return Ok(Redemption::Replayed);
+            }
+            if code.expires_at <= now {
+                return Ok(Redemption::Invalid("the authorization code has expired"));
+            }
+            if code.client_id != client_id {
+                return Ok(Redemption::Invalid(
+                    "the authorization code was issued to another client",
+                ));
+            }
+            // RFC 6749 §4.1.3: redirect_uri must be identical when the request had one.
+            if redirect_uri != Some(code.redirect_uri.as_str()) {
+                return Ok(Redemption::Invalid(
+                    "redirect_uri does not match the authorization request",
+                ));
+            }
+            if let Err(reason) = check(&code) {
+                return Ok(Redemption::Invalid(reason));
+            }
+            code.redeemed_family = Some(session.family_id.clone());
+            expiry::update(txn, Kind::AuthCode, &hash, &code)?;
+            let family = FamilyRecord {
+                user_id: code.user_id.clone(),
+                client_id: Some(code.client_id.clone()),
+                scope: code.scope.clone(),
+                created_at: now,
+                expires_at: now + session.lifetimes.absolute,
+                revoked: false,
+            };
+            expiry::put(
+                txn,
+                Kind::SessionFamily,
+                session.family_id.as_bytes(),
+                family.expires_at,
+                &family,
+            )?;
+            txn.open_table(tables::USER_SESSIONS)?
+                .insert((family.user_id.as_str(), session.family_id.as_bytes()), ())?;
+            let token = RefreshTokenRecord {
+                family_id: session.family_id.clone(),
+                user_id: family.user_id.clone(),
+                issued_at: now,
+                expires_at: (now + session.lifetimes.idle).min(family.expires_at),
+                rotated: false,
+            };
+            expiry::put(
+                txn,
+                Kind::RefreshToken,
+                &session.refresh_hash,
+                token.expires_at,
+                &token,
+            )?;
+            Ok(Redemption::Redeemed(code))
+        })
+    }
+
+    pub fn put_browser_session(
+        &self,
+        hash: [u8; 32],
+        record: &BrowserSessionRecord,
+    ) -> Result<(), StoreError> {
+        self.write(|txn| expiry::put(txn, Kind::BrowserSession, &hash, record.expires_at, record))
+    }
+
+    pub fn get_browser_session(
+        &self,
+        hash: [u8; 32],
+    ) -> Result<Option<BrowserSessionRecord>, StoreError> {
+        let now = self.clock().now();
+        self.read(|txn| {
+            Ok(txn
+                .open_table(tables::BROWSER_SESSIONS)?
+                .get(hash.as_slice())?
+                .map(|v| codec::decode::<BrowserSessionRecord>("browser_sessions", v.value()))
+                .transpose()?
+                .filter(|r| r.expires_at > now))
+        })
+    }
+
+    pub fn delete_browser_session(&self, hash: [u8; 32]) -> Result<(), StoreError> {
+        self.write(|txn| {
+            txn.open_table(tables::BROWSER_SESSIONS)?
+                .remove(hash.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// The scope a user has already granted a client.
+    pub fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>, StoreError> {
+        self.read(|txn| {
+            Ok(txn
+                .open_table(tables::CONSENTS)?
+                .get((user_id, client_id))?
+                .map(|v| v.value().to_string()))
+        })
+    }
+
+    pub fn set_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|txn| {
+            txn.open_table(tables::CONSENTS)?
+                .insert((user_id, client_id), scope)?;
+            Ok(())
+        })
+    }
+}
+
+fn revoke_family(txn: &redb::WriteTransaction, id: &str) -> Result<(), StoreError> {
+    let Some(mut family) = txn
+        .open_table(tables::SESSION_FAMILIES)?
+        .get(id.as_bytes())?
+        .map(|v| codec::decode::<FamilyRecord>("session_families", v.value()))
+        .transpose()?
+    else {
+        return Ok(());
+    };
+    family.revoked = true;
+    expiry::update(txn, Kind::SessionFamily, id.as_bytes(), &family)
+}

@@ -1,0 +1,664 @@
+//! The authorization code flow through the real login and consent pages (cookie jar, CSRF
+//! tokens scraped from the forms), PKCE, and the attacks on it.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{PASSWORD, TestApp, spawn_app};
+
+const REDIRECT: &str = "https://app.example.com/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-extra-entropy";
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(resp: &Response) -> String {
+    resp.headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location on {}", resp.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn scrape(html: &str, field: &str) -> String {
+    let marker = format!("name=\"{field}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {field} in {html}"))
+        + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+struct Flow {
+    app: TestApp,
+    public: String,
+    confidential: (String, String),
+}
+
+async fn flow() -> Flow {
+    let app = spawn_app().await;
+    let dev = app.register_developer("owner").await;
+    app.register_user("alice").await;
+    let public: Value = app
+        .create_client(&dev.access_token, &json!({"name": "Notes <SPA>", "redirect_uris": [REDIRECT, "http://127.0.0.1:9999/cb"], "confidential": false}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let conf: Value = app
+        .create_client(
+            &dev.access_token,
+            &json!({"name": "Grafana", "redirect_uris": [REDIRECT]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    Flow {
+        public: public["client_id"].as_str().unwrap().to_string(),
+        confidential: (
+            conf["client_id"].as_str().unwrap().to_string(),
+            conf["client_secret"].as_str().unwrap().to_string(),
+        ),
+        app,
+    }
+}
+
+impl Flow {
+    fn authorize_url(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
+        let mut params = vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid profile"),
+            ("state", "st-123"),
+        ];
+        params.extend_from_slice(extra);
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        self.app.url(&format!("/oauth2/authorize?{q}"))
+    }
+
+    fn pkce() -> [(&'static str, String); 2] {
+        [
+            ("code_challenge", challenge(VERIFIER)),
+            ("code_challenge_method", "S256".into()),
+        ]
+    }
+
+    /// Runs authorize → login → consent(allow) in `browser`; returns the final redirect.
+    async fn sign_in(&self, browser: &reqwest::Client, url: &str) -> String {
+        let resp = browser.get(url).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "authorize");
+        let mut next = self.app.url(&location(&resp));
+        loop {
+            let resp = browser.get(&next).send().await.unwrap();
+            if resp.status() == StatusCode::SEE_OTHER {
+                let loc = location(&resp);
+                if loc.starts_with('/') {
+                    next = self.app.url(&loc);
+                    continue;
+                }
+                return loc;
+            }
+            assert_eq!(resp.status(), StatusCode::OK);
+            let path = next.clone();
+            let html = resp.text().await.unwrap();
+            let (request, csrf) = (scrape(&html, "request"), scrape(&html, "csrf"));
+            let post = if path.contains("/ui/login") {
+                browser.post(self.app.url("/ui/login")).form(&[
+                    ("request", request.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("login", "alice"),
+                    ("password", PASSWORD),
+                ])
+            } else {
+                browser.post(self.app.url("/ui/consent")).form(&[
+                    ("request", request.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("decision", "allow"),
+                ])
+            };
+            let resp = post.send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::SEE_OTHER, "form answers are 303");
+            let loc = location(&resp);
+            if !loc.starts_with('/') {
+                return loc;
+            }
+            next = self.app.url(&loc);
+        }
+    }
+
+    async fn code(&self, extra: &[(&str, &str)]) -> String {
+        let mut params: Vec<(&str, &str)> = extra.to_vec();
+        let pkce = Self::pkce();
+        for (k, v) in &pkce {
+            if !extra.iter().any(|(e, _)| e == k) {
+                params.push((k, v.as_str()));
+            }
+        }
+        let redirect = self
+            .sign_in(&browser(), &self.authorize_url(&self.public, &params))
+            .await;
+        assert!(redirect.starts_with(REDIRECT), "{redirect}");
+        query_param(&redirect, "code").expect("code")
+    }
+
+    async fn redeem(
+        &self,
+        code: &str,
+        client_id: &str,
+        verifier: Option<&str>,
+        redirect: &str,
+    ) -> Response {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("client_id", client_id),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        self.app.oauth_post("token", &form, None).await
+    }
+
+    async fn introspect(&self, token: &str) -> Value {
+        let basic = Some((self.confidential.0.as_str(), self.confidential.1.as_str()));
+        self.app
+            .oauth_post("introspect", &[("token", token)], basic)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+async fn grant_error(resp: Response) -> String {
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    resp.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn full_pkce_flow_then_refresh_introspect_and_revoke() {
+    let f = flow().await;
+    let b = browser();
+    let url = f.authorize_url(
+        &f.public,
+        &[
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+
+    // The login page: framing forbidden, client name escaped, CSRF in the form.
+    let resp = b.get(&url).send().await.unwrap();
+    let login_url = f.app.url(&location(&resp));
+    let page = b.get(&login_url).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Notes &lt;SPA&gt;") && !html.contains("Notes <SPA>"));
+
+    let redirect = f.sign_in(&b, &url).await;
+    assert_eq!(query_param(&redirect, "state").as_deref(), Some("st-123"));
+    assert_eq!(
+        query_param(&redirect, "iss").as_deref(),
+        Some("http://portcullis.test")
+    );
+    let code = query_param(&redirect, "code").unwrap();
+
+    let resp = f.redeem(&code, &f.public, Some(VERIFIER), REDIRECT).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let tokens: Value = resp.json().await.unwrap();
+    assert_eq!(tokens["scope"], "openid profile");
+    let info = f.introspect(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["username"], "alice");
+    assert_eq!(info["client_id"], f.public.as_str());
+
+    let refreshed = f
+        .app
+        .oauth_post(
+            "token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                ("client_id", &f.public),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let refreshed: Value = refreshed.json().await.unwrap();
+    let revoke = f
+        .app
+        .oauth_post(
+            "revoke",
+            &[
+                ("token", refreshed["refresh_token"].as_str().unwrap()),
+                ("client_id", &f.public),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status(), StatusCode::OK);
+    assert_eq!(
+        f.introspect(refreshed["access_token"].as_str().unwrap())
+            .await,
+        json!({"active": false})
+    );
+
+    // Consent is remembered: the same browser goes straight back with a new code.
+    let again = f.sign_in(&b, &url).await;
+    assert!(query_param(&again, "code").is_some());
+}
+
+#[tokio::test]
+async fn untrusted_client_or_redirect_uri_gets_our_page_never_a_redirect() {
+    let f = flow().await;
+    let b = browser();
+    for uri in [
+        "https://APP.example.com/callback",
+        "https://app.example.com/callback/",
+        "https://app.example.com/callback?x=1",
+        "https://app.example.com/callback/../callback",
+        "https://app.example.com@evil.example/callback",
+        "http://app.example.com/callback",
+        "https://evil.example/callback",
+    ] {
+        let url = f.authorize_url(&f.public, &[]).replace(
+            &url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+            &url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>(),
+        );
+        let resp = b.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{uri}");
+        assert!(
+            resp.headers().get("location").is_none(),
+            "{uri} must not redirect"
+        );
+        assert!(
+            resp.text().await.unwrap().contains("not registered"),
+            "{uri}"
+        );
+    }
+    let resp = b
+        .get(f.authorize_url("no-such-client", &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn errors_after_the_redirect_is_trusted_go_back_with_state() {
+    let f = flow().await;
+    let b = browser();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            f.authorize_url(&f.public, &[])
+                .replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (
+            f.authorize_url(
+                &f.public,
+                &[
+                    ("code_challenge", &challenge(VERIFIER)),
+                    ("code_challenge_method", "S256"),
+                ],
+            )
+            .replace("scope=openid+profile", "scope=admin"),
+            "invalid_scope",
+        ),
+        (f.authorize_url(&f.public, &[]), "invalid_request"),
+        (
+            f.authorize_url(
+                &f.public,
+                &[
+                    ("code_challenge", VERIFIER),
+                    ("code_challenge_method", "plain"),
+                ],
+            ),
+            "invalid_request",
+        ),
+    ];
+    for (url, error) in cases {
+        let resp = b.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FOUND, "{error}");
+        let loc = location(&resp);
+        assert!(loc.starts_with(REDIRECT), "{loc}");
+        assert_eq!(query_param(&loc, "error").as_deref(), Some(error), "{loc}");
+        assert_eq!(query_param(&loc, "state").as_deref(), Some("st-123"));
+    }
+}
+
+#[tokio::test]
+async fn denying_consent_redirects_with_access_denied() {
+    let f = flow().await;
+    let b = browser();
+    let resp = b
+        .get(f.authorize_url(&f.confidential.0, &[]))
+        .send()
+        .await
+        .unwrap();
+    let login = b
+        .get(f.app.url(&location(&resp)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let request = scrape(&login, "request");
+    let resp = b
+        .post(f.app.url("/ui/login"))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", scrape(&login, "csrf").as_str()),
+            ("login", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let consent = b
+        .get(f.app.url(&location(&resp)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = b
+        .post(f.app.url("/ui/consent"))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", scrape(&consent, "csrf").as_str()),
+            ("decision", "deny"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let loc = location(&resp);
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("st-123"));
+    assert!(query_param(&loc, "code").is_none());
+}
+
+#[tokio::test]
+async fn csrf_missing_or_from_another_browser_is_refused() {
+    let f = flow().await;
+    let (a, b) = (browser(), browser());
+    let url = f.authorize_url(&f.confidential.0, &[]);
+    let resp = a.get(&url).send().await.unwrap();
+    let login = a
+        .get(f.app.url(&location(&resp)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let request = scrape(&login, "request");
+
+    let missing = a
+        .post(f.app.url("/ui/login"))
+        .form(&[
+            ("request", request.as_str()),
+            ("login", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+    // B (another cookie jar) replays A's token.
+    let foreign = b
+        .post(f.app.url("/ui/login"))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", scrape(&login, "csrf").as_str()),
+            ("login", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+
+    // A logs in properly; B, signed in as well, cannot submit A's consent token.
+    let resp = a
+        .post(f.app.url("/ui/login"))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", scrape(&login, "csrf").as_str()),
+            ("login", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let consent = a
+        .get(f.app.url(&location(&resp)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    f.sign_in(&b, &url).await;
+    let cross = b
+        .post(f.app.url("/ui/consent"))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", scrape(&consent, "csrf").as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn wrong_password_on_the_login_page_is_a_generic_error() {
+    let f = flow().await;
+    let b = browser();
+    let resp = b
+        .get(f.authorize_url(&f.confidential.0, &[]))
+        .send()
+        .await
+        .unwrap();
+    let login = b
+        .get(f.app.url(&location(&resp)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = b
+        .post(f.app.url("/ui/login"))
+        .form(&[
+            ("request", scrape(&login, "request").as_str()),
+            ("csrf", scrape(&login, "csrf").as_str()),
+            ("login", "alice"),
+            ("password", "Wrong-password-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("username, email or password is incorrect")
+    );
+}
+
+#[tokio::test]
+async fn pkce_verifier_must_match_and_be_present_exactly_when_required() {
+    let f = flow().await;
+    let code = f.code(&[]).await;
+    assert_eq!(
+        grant_error(
+            f.redeem(&code, &f.public, Some(&format!("{VERIFIER}x")), REDIRECT)
+                .await
+        )
+        .await,
+        "invalid_grant"
+    );
+    let code = f.code(&[]).await;
+    assert_eq!(
+        grant_error(f.redeem(&code, &f.public, None, REDIRECT).await).await,
+        "invalid_grant"
+    );
+
+    // A confidential client without PKCE may not send a verifier for that code.
+    let redirect = f
+        .sign_in(&browser(), &f.authorize_url(&f.confidential.0, &[]))
+        .await;
+    let code = query_param(&redirect, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let resp = f
+        .app
+        .oauth_post("token", &form, Some((&f.confidential.0, &f.confidential.1)))
+        .await;
+    assert_eq!(grant_error(resp).await, "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_replayed_code_fails_and_revokes_what_it_issued() {
+    let f = flow().await;
+    let code = f.code(&[]).await;
+    let tokens: Value = f
+        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        grant_error(f.redeem(&code, &f.public, Some(VERIFIER), REDIRECT).await).await,
+        "invalid_grant"
+    );
+    assert_eq!(
+        f.introspect(tokens["access_token"].as_str().unwrap()).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        f.introspect(tokens["refresh_token"].as_str().unwrap())
+            .await,
+        json!({"active": false})
+    );
+}
+
+#[tokio::test]
+async fn fifty_parallel_redemptions_of_one_code_yield_one_token() {
+    let f = flow().await;
+    let code = f.code(&[]).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (client, url, code, id) = (
+                f.app.client.clone(),
+                f.app.url("/oauth2/token"),
+                code.clone(),
+                f.public.clone(),
+            );
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", REDIRECT),
+                        ("client_id", &id),
+                        ("code_verifier", VERIFIER),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap() == StatusCode::OK {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn codes_are_bound_to_client_redirect_uri_and_time() {
+    let f = flow().await;
+    let code = f.code(&[]).await;
+    let other_client = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let resp = f
+        .app
+        .oauth_post(
+            "token",
+            &other_client,
+            Some((&f.confidential.0, &f.confidential.1)),
+        )
+        .await;
+    assert_eq!(grant_error(resp).await, "invalid_grant");
+
+    let code = f.code(&[]).await;
+    assert_eq!(
+        grant_error(
+            f.redeem(&code, &f.public, Some(VERIFIER), "http://127.0.0.1:9999/cb")
+                .await
+        )
+        .await,
+        "invalid_grant"
+    );
+
+    let code = f.code(&[]).await;
+    f.app.clock.advance(61);
+    assert_eq!(
+        grant_error(f.redeem(&code, &f.public, Some(VERIFIER), REDIRECT).await).await,
+        "invalid_grant"
+    );
+}
