@@ -319,6 +319,7 @@ async fn client(cmd: ClientCommand) -> CliResult {
                         confidential: !public,
                         scopes,
                         secret: None,
+                        id_token_alg: None,
                     },
                 )
                 .await?;

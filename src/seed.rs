@@ -35,6 +35,8 @@ struct SeedClient {
     grant_types: Vec<String>,
     #[serde(default)]
     scopes: Vec<String>,
+    #[serde(default)]
+    id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +136,7 @@ pub async fn load(services: &Services, path: &Path) -> Result<SeedReport, String
             confidential: c.client_secret.is_some(),
             scopes: c.scopes,
             secret: c.client_secret,
+            id_token_alg: c.id_token_signed_response_alg,
         };
         services
             .clients

@@ -96,6 +96,18 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
             oauth2::routes(services.clone()).at("/authorize", pages::authorize(services.clone())),
         )
         .nest("/ui", pages::ui_routes(services.clone()))
+        .at(
+            "/.well-known/openid-configuration",
+            poem::get(oauth2::oidc::Discovery {
+                services: services.clone(),
+            }),
+        )
+        .at(
+            "/.well-known/oauth-authorization-server",
+            poem::get(oauth2::oidc::Discovery {
+                services: services.clone(),
+            }),
+        )
         .nest("/", api.into_endpoint())
         .around(move |ep, req| async move { middleware::outer(ep.as_ref(), req, limits).await })
 }

@@ -35,6 +35,8 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     /// Chosen secret (seed files); random when `None`.
     pub secret: Option<String>,
+    /// id_token signing algorithm: `RS256` (default) or `EdDSA`.
+    pub id_token_alg: Option<String>,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -81,6 +83,7 @@ impl Clients {
         let redirect_uris = valid_redirects(new.redirect_uris, &grant_types)?;
         check_combination(new.confidential, &grant_types)?;
         let scopes = valid_scopes(new.scopes)?;
+        let id_token_alg = valid_alg(new.id_token_alg)?;
         let client_id = match new.client_id {
             Some(id) => valid_client_id(&id)?,
             None => opaque::random_token(16),
@@ -108,6 +111,7 @@ impl Clients {
             confidential: new.confidential,
             secret_hash: secret.as_deref().map(|s| hex(&opaque::digest(s))),
             scopes,
+            id_token_alg,
             created_at: now,
             updated_at: now,
         };
@@ -338,6 +342,19 @@ fn check_combination(confidential: bool, grants: &[String]) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+fn valid_alg(alg: Option<String>) -> Result<Option<String>> {
+    match alg.as_deref() {
+        None | Some("") => Ok(None),
+        Some(a) if crate::token::jwt::ID_TOKEN_ALGS.contains(&a) => Ok(Some(a.to_string())),
+        Some(a) => Err(Invalid::new(
+            "invalid_id_token_alg",
+            "id_token_signed_response_alg",
+            format!("`{a}` is not RS256 or EdDSA"),
+        )
+        .into()),
+    }
 }
 
 fn valid_scopes(scopes: Vec<String>) -> Result<Vec<String>> {

@@ -77,3 +77,53 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// The active id_token key for `alg`, created with `generate` if there is none.
+    pub fn ensure_jwt_key(
+        &self,
+        alg: &str,
+        generate: impl FnOnce(i64) -> Result<crate::token::jwt::JwtKeyRecord, StoreError>,
+    ) -> Result<crate::token::jwt::JwtKeyRecord, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let mut table = txn.open_table(tables::JWT_KEYS)?;
+            let mut newest: Option<crate::token::jwt::JwtKeyRecord> = None;
+            for row in table.iter()? {
+                let (_, v) = row?;
+                let key: crate::token::jwt::JwtKeyRecord = codec::decode("jwt_keys", v.value())?;
+                if key.alg == alg
+                    && key.retired_at.is_none()
+                    && newest
+                        .as_ref()
+                        .is_none_or(|n| key.created_at > n.created_at)
+                {
+                    newest = Some(key);
+                }
+            }
+            if let Some(key) = newest {
+                return Ok(key);
+            }
+            let key = generate(now)?;
+            let bytes = codec::encode(&key)?;
+            table.insert(key.kid.as_str(), bytes.as_slice())?;
+            Ok(key)
+        })
+    }
+
+    /// Every id_token key, newest first.
+    pub fn jwt_keys(&self) -> Result<Vec<crate::token::jwt::JwtKeyRecord>, StoreError> {
+        self.read(|txn| {
+            let mut keys = Vec::new();
+            for row in txn.open_table(tables::JWT_KEYS)?.iter()? {
+                let (_, v) = row?;
+                keys.push(codec::decode::<crate::token::jwt::JwtKeyRecord>(
+                    "jwt_keys",
+                    v.value(),
+                )?);
+            }
+            keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+            Ok(keys)
+        })
+    }
+}

@@ -295,6 +295,7 @@ fn create_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(tables::AUTH_CODES)?;
     txn.open_table(tables::BROWSER_SESSIONS)?;
     txn.open_table(tables::CONSENTS)?;
+    txn.open_table(tables::JWT_KEYS)?;
     txn.open_table(tables::EXPIRY)?;
     Ok(())
 }

@@ -106,6 +106,9 @@ pub struct ClientRecord {
     #[serde(default)]
     pub secret_hash: Option<String>,
     pub scopes: Vec<String>,
+    /// `RS256` (default) or `EdDSA` (OIDC `id_token_signed_response_alg`).
+    #[serde(default)]
+    pub id_token_alg: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

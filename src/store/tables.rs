@@ -49,6 +49,8 @@ pub const BROWSER_SESSIONS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("browser_sessions");
 /// `consents`: (user id, client id) → granted scope (space-separated).
 pub const CONSENTS: TableDefinition<(&str, &str), &str> = TableDefinition::new("consents");
+/// `jwt_keys`: key id → `JwtKeyRecord` (OpenID Connect id_token keys).
+pub const JWT_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("jwt_keys");
 /// `expiry`: (expires_at, kind, key) → (). Written in the same transaction as each expiring
 /// record; the sweeper walks it in order. See `expiry`.
 pub const EXPIRY: TableDefinition<(u64, &str, &[u8]), ()> = TableDefinition::new("expiry");

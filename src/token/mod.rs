@@ -1,5 +1,6 @@
 //! Tokens: PASETO v4.public access tokens and opaque secrets (refresh tokens, API keys).
 
+pub mod jwt;
 pub mod opaque;
 pub mod paseto;
 

@@ -662,3 +662,318 @@ async fn codes_are_bound_to_client_redirect_uri_and_time() {
         "invalid_grant"
     );
 }
+
+// ---- OpenID Connect ----
+
+async fn get_json(app: &TestApp, path: &str) -> Value {
+    let resp = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    resp.json().await.unwrap()
+}
+
+/// Verifies an id_token against the published JWKS and returns its claims.
+async fn verify_id_token(app: &TestApp, id_token: &str, audience: &str) -> (String, Value) {
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    let jwks = get_json(app, "/oauth2/jwks").await;
+    let kid = header.kid.clone().expect("kid");
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("key published");
+    let key = match jwk["kty"].as_str().unwrap() {
+        "RSA" => jsonwebtoken::DecodingKey::from_rsa_components(
+            jwk["n"].as_str().unwrap(),
+            jwk["e"].as_str().unwrap(),
+        )
+        .unwrap(),
+        _ => jsonwebtoken::DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap(),
+    };
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&["http://portcullis.test"]);
+    let data =
+        jsonwebtoken::decode::<Value>(id_token, &key, &validation).expect("id_token verifies");
+    (format!("{:?}", header.alg), data.claims)
+}
+
+#[tokio::test]
+async fn openid_scope_yields_a_verifiable_id_token_with_nonce_and_claims_by_scope() {
+    let f = flow().await;
+    let code = f
+        .code(&[("nonce", "n-42"), ("scope", "openid profile email")])
+        .await;
+    let tokens: Value = f
+        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (alg, claims) = verify_id_token(
+        &f.app,
+        tokens["id_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{tokens}")),
+        &f.public,
+    )
+    .await;
+    assert_eq!(alg, "RS256");
+    assert_eq!(claims["nonce"], "n-42");
+    assert_eq!(claims["preferred_username"], "alice");
+    assert_eq!(claims["email"], "alice@example.test");
+    assert!(claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap());
+
+    let info = f
+        .app
+        .client
+        .get(f.app.url("/oauth2/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), StatusCode::OK);
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["sub"], claims["sub"]);
+    assert_eq!(info["email"], "alice@example.test");
+
+    // Without `email` in the scope, no email claims.
+    let code = f.code(&[("scope", "openid")]).await;
+    let tokens: Value = f
+        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (_, claims) =
+        verify_id_token(&f.app, tokens["id_token"].as_str().unwrap(), &f.public).await;
+    assert!(claims.get("email").is_none() && claims.get("preferred_username").is_none());
+    // Without `openid`, no id_token at all.
+    let code = f.code(&[("scope", "profile")]).await;
+    let tokens: Value = f
+        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens.get("id_token").is_none());
+}
+
+#[tokio::test]
+async fn clients_may_ask_for_eddsa_id_tokens_and_keys_survive_restarts() {
+    let f = flow().await;
+    let dev: Value = f.app.login("owner", PASSWORD).await.json().await.unwrap();
+    let ed: Value = f
+        .app
+        .create_client(
+            dev["access_token"].as_str().unwrap(),
+            &json!({"name": "Ed", "redirect_uris": [REDIRECT], "confidential": false, "id_token_signed_response_alg": "EdDSA"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ed_id = ed["client_id"].as_str().unwrap();
+    let pkce = Flow::pkce();
+    let url = f.authorize_url(
+        ed_id,
+        &[
+            (pkce[0].0, pkce[0].1.as_str()),
+            (pkce[1].0, pkce[1].1.as_str()),
+        ],
+    );
+    let code = query_param(&f.sign_in(&browser(), &url).await, "code").unwrap();
+    let tokens: Value = f
+        .redeem(&code, ed_id, Some(VERIFIER), REDIRECT)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (alg, _) = verify_id_token(&f.app, tokens["id_token"].as_str().unwrap(), ed_id).await;
+    assert_eq!(alg, "EdDSA");
+
+    let before = get_json(&f.app, "/oauth2/jwks").await;
+    let app = f.app.restart().await;
+    assert_eq!(
+        get_json(&app, "/oauth2/jwks").await,
+        before,
+        "keys are persisted"
+    );
+    assert_eq!(before["keys"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn userinfo_refuses_missing_bad_and_non_openid_tokens() {
+    let f = flow().await;
+    let none = f
+        .app
+        .client
+        .get(f.app.url("/oauth2/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        none.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let bad = f
+        .app
+        .client
+        .get(f.app.url("/oauth2/userinfo"))
+        .bearer_auth("garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        bad.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let code = f.code(&[("scope", "profile")]).await;
+    let tokens: Value = f
+        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let no_openid = f
+        .app
+        .client
+        .post(f.app.url("/oauth2/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_openid.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn discovery_documents_list_exactly_what_is_enabled() {
+    let f = flow().await;
+    let oidc = get_json(&f.app, "/.well-known/openid-configuration").await;
+    let oauth = get_json(&f.app, "/.well-known/oauth-authorization-server").await;
+    assert_eq!(oidc, oauth);
+    let base = "http://portcullis.test";
+    assert_eq!(oidc["issuer"], base);
+    for (field, path) in [
+        ("authorization_endpoint", "/oauth2/authorize"),
+        ("token_endpoint", "/oauth2/token"),
+        ("userinfo_endpoint", "/oauth2/userinfo"),
+        ("jwks_uri", "/oauth2/jwks"),
+        ("introspection_endpoint", "/oauth2/introspect"),
+        ("revocation_endpoint", "/oauth2/revoke"),
+        ("end_session_endpoint", "/oauth2/logout"),
+        ("paserk_uri", "/oauth2/paserk"),
+    ] {
+        assert_eq!(oidc[field], format!("{base}{path}"), "{field}");
+    }
+    assert_eq!(oidc["response_types_supported"], json!(["code"]));
+    assert_eq!(
+        oidc["grant_types_supported"],
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "password"
+        ])
+    );
+    assert_eq!(oidc["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        oidc["id_token_signing_alg_values_supported"],
+        json!(["RS256", "EdDSA"])
+    );
+    assert_eq!(
+        oidc["scopes_supported"],
+        json!(["openid", "profile", "email", "offline_access"])
+    );
+    assert_eq!(
+        oidc["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post", "none"])
+    );
+    assert_eq!(oidc["subject_types_supported"], json!(["public"]));
+    assert_eq!(oidc["authorization_response_iss_parameter_supported"], true);
+}
+
+#[tokio::test]
+async fn access_tokens_verify_offline_with_the_published_paserk_key() {
+    use pasetors::{
+        keys::AsymmetricPublicKey,
+        token::UntrustedToken,
+        version4::{PublicToken, V4},
+    };
+    let f = flow().await;
+    let code = f.code(&[]).await;
+    let tokens: Value = f
+        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let published = get_json(&f.app, "/oauth2/paserk").await;
+    let key = &published["keys"][0];
+    assert!(key["kid"].as_str().unwrap().starts_with("k4.pid."));
+    let public = AsymmetricPublicKey::<V4>::try_from(key["paserk"].as_str().unwrap()).unwrap();
+    let untrusted = UntrustedToken::<pasetors::token::Public, V4>::try_from(access).unwrap();
+    let trusted = PublicToken::verify(
+        &public,
+        &untrusted,
+        Some(untrusted.untrusted_footer()),
+        None,
+    )
+    .expect("verifies offline");
+    let claims: Value = serde_json::from_str(trusted.payload()).unwrap();
+    assert_eq!(claims["iss"], "http://portcullis.test");
+    assert_eq!(claims["aud"], f.public.as_str());
+    assert!(
+        String::from_utf8_lossy(untrusted.untrusted_footer())
+            .contains(key["kid"].as_str().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_ends_the_browser_session() {
+    let f = flow().await;
+    let b = browser();
+    let url = f.authorize_url(&f.confidential.0, &[]);
+    f.sign_in(&b, &url).await;
+    // Signed in: the login page forwards straight to consent.
+    let resp = b.get(&url).send().await.unwrap();
+    let login = b.get(f.app.url(&location(&resp))).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("client_id", f.confidential.0.as_str()),
+            ("post_logout_redirect_uri", REDIRECT),
+            ("state", "bye"),
+        ])
+        .finish();
+    let out = b
+        .get(f.app.url(&format!("/oauth2/logout?{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&out), format!("{REDIRECT}?state=bye"));
+
+    let resp = b.get(&url).send().await.unwrap();
+    let login = b.get(f.app.url(&location(&resp))).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::OK, "the login form again");
+
+    // An unregistered return address is not followed.
+    let q = "client_id=x&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F";
+    let out = b
+        .get(f.app.url(&format!("/oauth2/logout?{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::OK);
+    assert!(out.headers().get("location").is_none());
+}

@@ -30,6 +30,8 @@ pub struct Client {
     pub confidential: bool,
     /// Scopes the client may request.
     pub scopes: Vec<String>,
+    /// How id_tokens for this client are signed: `RS256` or `EdDSA`.
+    pub id_token_signed_response_alg: String,
     pub created_at: String,
     /// Only in the answers to create and secret rotation: store it now, it is not shown again.
     #[oai(skip_serializing_if_is_none)]
@@ -45,6 +47,7 @@ impl Client {
             grant_types: c.grant_types.clone(),
             confidential: c.confidential,
             scopes: c.scopes.clone(),
+            id_token_signed_response_alg: c.id_token_alg.clone().unwrap_or_else(|| "RS256".into()),
             created_at: rfc3339(c.created_at),
             client_secret: secret,
         }
@@ -67,6 +70,8 @@ pub struct CreateClientRequest {
     /// Defaults to `["openid", "profile", "email", "offline_access"]`.
     #[oai(default)]
     pub scopes: Vec<Text>,
+    /// `RS256` (default) or `EdDSA`.
+    pub id_token_signed_response_alg: Option<Text>,
 }
 
 /// Client changes; absent fields are left as they are.
@@ -132,6 +137,7 @@ impl ClientsApi {
                     grant_types: strings(body.grant_types),
                     confidential: body.confidential.unwrap_or(true),
                     scopes: strings(body.scopes),
+                    id_token_alg: body.id_token_signed_response_alg.map(String::from),
                     ..NewClient::default()
                 },
             )

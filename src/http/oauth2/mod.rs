@@ -1,13 +1,14 @@
 //! OAuth 2.0 endpoints under `/oauth2`. They speak the RFCs' wire formats (form-encoded
 //! requests, `{error, error_description}` answers), not the native API's problem+json.
 
+pub mod oidc;
 mod token;
 
 use std::collections::HashMap;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use poem::{
-    Request, Response, Route,
+    Request, Response, Route, get,
     http::{StatusCode, header},
     post,
 };
@@ -28,6 +29,13 @@ pub fn routes(services: Services) -> Route {
             post(token::IntrospectEndpoint { services: s() }),
         )
         .at("/revoke", post(token::RevokeEndpoint { services: s() }))
+        .at("/jwks", get(oidc::Jwks { services: s() }))
+        .at("/paserk", get(oidc::Paserk { services: s() }))
+        .at(
+            "/userinfo",
+            get(oidc::UserInfo { services: s() }).post(oidc::UserInfo { services: s() }),
+        )
+        .at("/logout", get(oidc::Logout { services: s() }))
 }
 
 /// A JSON answer that must never be cached (RFC 6749 §5.1).

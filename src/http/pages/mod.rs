@@ -95,6 +95,21 @@ fn set_cookie(resp: &mut Response, services: &Services, name: &str, value: &str,
     }
 }
 
+/// The browser session cookie, if any.
+pub fn session_cookie(req: &Request) -> Option<String> {
+    cookie(req, SESSION_COOKIE)
+}
+
+/// Deletes the browser session cookie.
+pub fn clear_session_cookie(resp: &mut Response, services: &Services) {
+    set_cookie(resp, services, SESSION_COOKIE, "", 0);
+}
+
+/// The "you are signed out" page.
+pub fn signed_out_page() -> Response {
+    page(StatusCode::OK, templates::signed_out())
+}
+
 fn query(req: &Request) -> HashMap<String, String> {
     url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))

@@ -73,13 +73,31 @@ pub(super) async fn grant(
     let issued = oauth
         .sessions
         .issue_existing(user, family_id, refresh_token, &grant)?;
+    let scope = crate::domain::Scope::parse(&issued.scope)
+        .map_err(|e| OAuthError::ServerError(e.to_string()))?;
+    // OIDC Core §3.1.3.3: an id_token when the request had the openid scope.
+    let id_token = if scope.contains("openid") {
+        Some(
+            oauth
+                .id_token(
+                    client,
+                    &issued.user,
+                    &scope,
+                    code.nonce.as_deref(),
+                    code.auth_time,
+                )
+                .await?,
+        )
+    } else {
+        None
+    };
     let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
     Ok(TokenResponse {
         access_token: issued.access_token,
         expires_in: issued.expires_in,
         refresh_token: refresh.then_some(issued.refresh_token),
         scope: issued.scope,
-        id_token: None,
+        id_token,
         user: Some(issued.user),
     })
 }

@@ -67,6 +67,7 @@ pub struct OAuth2 {
     sessions: Sessions,
     store: Store,
     csrf_key: [u8; 32],
+    id_tokens: std::sync::Arc<crate::token::jwt::IdTokenSigner>,
 }
 
 impl OAuth2 {
@@ -81,9 +82,47 @@ impl OAuth2 {
             clients,
             accounts,
             sessions,
+            id_tokens: std::sync::Arc::new(crate::token::jwt::IdTokenSigner::new(store.clone())),
             store,
             csrf_key,
         }
+    }
+
+    /// The id_token signer (also serves the JWKS).
+    pub fn id_tokens(&self) -> &crate::token::jwt::IdTokenSigner {
+        &self.id_tokens
+    }
+
+    /// Builds and signs an OpenID Connect id_token (OIDC Core §2, §5.4 claims by scope).
+    pub async fn id_token(
+        &self,
+        client: &ClientRecord,
+        user: &crate::store::records::UserRecord,
+        scope: &Scope,
+        nonce: Option<&str>,
+        auth_time: i64,
+    ) -> Result<String, OAuthError> {
+        let now = self.store.clock().now();
+        let mut claims = serde_json::json!({
+            "iss": self.issuer(),
+            "sub": user.id,
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "exp": now + self.sessions.tokens().ttl(),
+            "iat": now,
+            "auth_time": auth_time,
+        });
+        if let Some(n) = nonce {
+            claims["nonce"] = serde_json::json!(n);
+        }
+        for (k, v) in user_claims(user, scope) {
+            claims[k] = v;
+        }
+        let alg = client.id_token_alg.as_deref().unwrap_or("RS256");
+        self.id_tokens
+            .sign(alg, &claims)
+            .await
+            .map_err(|e| OAuthError::ServerError(e.to_string()))
     }
 
     fn store(&self) -> &Store {
@@ -197,4 +236,30 @@ fn grant_scope(
             }
         }
     }
+}
+
+/// Profile and email claims a scope releases (OIDC Core §5.4).
+pub fn user_claims(
+    user: &crate::store::records::UserRecord,
+    scope: &Scope,
+) -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    let mut out = Vec::new();
+    if scope.contains("profile") {
+        out.push((
+            "name",
+            json!(
+                user.display_name
+                    .clone()
+                    .unwrap_or_else(|| user.username.clone())
+            ),
+        ));
+        out.push(("preferred_username", json!(user.username)));
+        out.push(("updated_at", json!(user.updated_at)));
+    }
+    if scope.contains("email") {
+        out.push(("email", json!(user.email)));
+        out.push(("email_verified", json!(user.email_verified)));
+    }
+    out
 }

@@ -1,0 +1,228 @@
+//! OpenID Connect and discovery: `/oauth2/jwks`, `/oauth2/paserk`, `/oauth2/userinfo`,
+//! `/oauth2/logout`, `/.well-known/openid-configuration` and
+//! `/.well-known/oauth-authorization-server` (RFC 8414).
+
+use poem::{
+    Endpoint, Request, Response,
+    http::{StatusCode, header},
+};
+use serde_json::{Value, json};
+
+use super::no_store_json;
+use crate::{domain::Scope, service::Services};
+
+/// Public JSON that caches may keep briefly.
+fn public_json(body: &Value) -> Response {
+    Response::builder()
+        .content_type("application/json")
+        .header(header::CACHE_CONTROL, "public, max-age=300")
+        .body(body.to_string())
+}
+
+/// The discovery metadata: exactly what this server does.
+pub fn metadata(services: &Services) -> Value {
+    let issuer = &services.public_url;
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "jwks_uri": format!("{issuer}/oauth2/jwks"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "end_session_endpoint": format!("{issuer}/oauth2/logout"),
+        "paserk_uri": format!("{issuer}/oauth2/paserk"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": crate::service::clients::GRANT_TYPES,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": crate::token::jwt::ID_TOKEN_ALGS,
+        "scopes_supported": crate::domain::OIDC_SCOPES,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "name", "preferred_username", "updated_at", "email", "email_verified"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+pub struct Discovery {
+    pub services: Services,
+}
+
+impl Endpoint for Discovery {
+    type Output = Response;
+    async fn call(&self, _req: Request) -> poem::Result<Response> {
+        Ok(public_json(&metadata(&self.services)))
+    }
+}
+
+pub struct Jwks {
+    pub services: Services,
+}
+
+impl Endpoint for Jwks {
+    type Output = Response;
+    async fn call(&self, _req: Request) -> poem::Result<Response> {
+        Ok(match self.services.oauth2.id_tokens().jwks().await {
+            Ok(keys) => public_json(&keys),
+            Err(e) => {
+                tracing::error!(error = %e, "JWKS failed");
+                no_store_json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"error": "server_error"}),
+                )
+            }
+        })
+    }
+}
+
+/// The PASETO v4.public keys access tokens are signed with, as PASERK, for offline checks.
+pub struct Paserk {
+    pub services: Services,
+}
+
+impl Endpoint for Paserk {
+    type Output = Response;
+    async fn call(&self, _req: Request) -> poem::Result<Response> {
+        Ok(match self.services.store.run(|s| s.signing_keys()).await {
+            Ok(keys) => {
+                let keys: Vec<Value> = keys
+                    .iter()
+                    .filter_map(|k| {
+                        crate::token::paseto::paserk_public(&k.public).map(|p| {
+                            json!({"kid": k.kid, "paserk": p, "version": "v4", "purpose": "public", "active": k.retired_at.is_none()})
+                        })
+                    })
+                    .collect();
+                public_json(&json!({"issuer": self.services.public_url, "keys": keys}))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "PASERK listing failed");
+                no_store_json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"error": "server_error"}),
+                )
+            }
+        })
+    }
+}
+
+/// `GET|POST /oauth2/userinfo` (OIDC Core §5.3) with the access token as a Bearer token.
+pub struct UserInfo {
+    pub services: Services,
+}
+
+fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {
+    // RFC 6750 §3.
+    let mut resp = no_store_json(
+        status,
+        &json!({"error": error, "error_description": description}),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&format!(
+        "Bearer error=\"{error}\", error_description=\"{description}\""
+    )) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+impl Endpoint for UserInfo {
+    type Output = Response;
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let token = req
+            .header(header::AUTHORIZATION)
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string();
+        if token.is_empty() {
+            let mut resp = no_store_json(
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": "invalid_request", "error_description": "send the access token as Authorization: Bearer"}),
+            );
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return Ok(resp);
+        }
+        let info = match self.services.sessions.introspect(&token).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(error = %e, "userinfo failed");
+                return Ok(no_store_json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"error": "server_error"}),
+                ));
+            }
+        };
+        let Some(info) = info.filter(|i| i.token_type == "Bearer") else {
+            return Ok(bearer_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is invalid, expired or revoked",
+            ));
+        };
+        let scope = Scope::parse(&info.scope).unwrap_or_default();
+        let Some(user) = info.user.filter(|_| scope.contains("openid")) else {
+            return Ok(bearer_error(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "the token was not granted the openid scope",
+            ));
+        };
+        let mut body = json!({"sub": user.id});
+        for (k, v) in crate::service::oauth2::user_claims(&user, &scope) {
+            body[k] = v;
+        }
+        Ok(no_store_json(StatusCode::OK, &body))
+    }
+}
+
+/// `GET /oauth2/logout`: RP-initiated logout (OIDC RP-Initiated Logout 1.0). Ends the browser
+/// session; returns to `post_logout_redirect_uri` only when it is registered for `client_id`.
+pub struct Logout {
+    pub services: Services,
+}
+
+impl Endpoint for Logout {
+    type Output = Response;
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let q: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        if let Some(cookie) = super::super::pages::session_cookie(&req) {
+            let _ = self.services.oauth2.end_browser_session(&cookie).await;
+        }
+        let mut target = None;
+        if let (Some(uri), Some(client_id)) =
+            (q.get("post_logout_redirect_uri"), q.get("client_id"))
+        {
+            let id = client_id.clone();
+            if let Ok(Some(client)) = self.services.store.run(move |s| s.get_client(&id)).await
+                && client.redirect_uris.iter().any(|r| r == uri)
+            {
+                let mut params = vec![];
+                if let Some(state) = q.get("state") {
+                    params.push(("state", state.as_str()));
+                }
+                target = Some(crate::service::oauth2::authorize::with_query(uri, &params));
+            }
+        }
+        let mut resp = match target {
+            Some(url) => Response::builder()
+                .status(StatusCode::SEE_OTHER)
+                .header(header::LOCATION, url)
+                .finish(),
+            None => super::super::pages::signed_out_page(),
+        };
+        super::super::pages::clear_session_cookie(&mut resp, &self.services);
+        Ok(resp)
+    }
+}

@@ -1,0 +1,150 @@
+//! OpenID Connect id_tokens as JWTs (RS256 by default, EdDSA for clients that ask for it)
+//! and the JWKS that publishes their keys.
+//!
+//! Keys are generated on first use — not at start, so an instance that never serves OIDC
+//! never pays for an RSA key — and persisted, so tokens verify across restarts.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::store::{Store, StoreError};
+
+/// The signing algorithms offered for id_tokens.
+pub const ID_TOKEN_ALGS: [&str; 2] = ["RS256", "EdDSA"];
+
+/// A persisted id_token signing key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JwtKeyRecord {
+    pub kid: String,
+    /// `RS256` or `EdDSA`.
+    pub alg: String,
+    /// Private key: PKCS#1 DER (RSA) or PKCS#8 DER (Ed25519), base64url.
+    pub private_der: String,
+    /// The public JWK.
+    pub jwk: Value,
+    pub created_at: i64,
+    #[serde(default)]
+    pub retired_at: Option<i64>,
+}
+
+/// Signs id_tokens and lists the public keys.
+pub struct IdTokenSigner {
+    store: Store,
+    /// Loaded keys by algorithm.
+    cache: Mutex<HashMap<String, (String, EncodingKey)>>,
+}
+
+fn generate(alg: &str, now: i64) -> Result<JwtKeyRecord, StoreError> {
+    let kid = crate::token::opaque::random_token(12);
+    let (der, jwk) = match alg {
+        "RS256" => {
+            use rsa::{pkcs1::EncodeRsaPrivateKey, traits::PublicKeyParts};
+            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+                .map_err(|e| StoreError::Encode(format!("RSA key generation failed: {e}")))?;
+            let der = key
+                .to_pkcs1_der()
+                .map_err(|e| StoreError::Encode(format!("RSA key encoding failed: {e}")))?;
+            let public = key.to_public_key();
+            let jwk = json!({
+                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+                "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+                "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+            });
+            (der.as_bytes().to_vec(), jwk)
+        }
+        _ => {
+            let pair = ed25519_compact::KeyPair::generate();
+            let seed = pair.sk.seed();
+            // PKCS#8 v1 wrapping of an Ed25519 seed (RFC 8410 §7).
+            let mut der = vec![
+                0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+                0x04, 0x20,
+            ];
+            der.extend_from_slice(seed.as_ref());
+            let jwk = json!({
+                "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": kid,
+                "x": URL_SAFE_NO_PAD.encode(pair.pk.as_ref()),
+            });
+            (der, jwk)
+        }
+    };
+    Ok(JwtKeyRecord {
+        kid,
+        alg: alg.to_string(),
+        private_der: URL_SAFE_NO_PAD.encode(der),
+        jwk,
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+impl IdTokenSigner {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Signs `claims` with the active key for `alg` (generated on first use).
+    pub async fn sign(&self, alg: &str, claims: &Value) -> Result<String, StoreError> {
+        let alg = if alg == "EdDSA" { "EdDSA" } else { "RS256" };
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(alg)
+            .cloned();
+        let (kid, key) = match cached {
+            Some(k) => k,
+            None => {
+                let a = alg.to_string();
+                let record = self
+                    .store
+                    .run(move |s| s.ensure_jwt_key(&a, |now| generate(&a, now)))
+                    .await?;
+                let der = URL_SAFE_NO_PAD.decode(&record.private_der).map_err(|e| {
+                    StoreError::Corrupt {
+                        table: "jwt_keys",
+                        detail: e.to_string(),
+                    }
+                })?;
+                let key = if alg == "EdDSA" {
+                    EncodingKey::from_ed_der(&der)
+                } else {
+                    EncodingKey::from_rsa_der(&der)
+                };
+                self.cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(alg.to_string(), (record.kid.clone(), key.clone()));
+                (record.kid, key)
+            }
+        };
+        let mut header = Header::new(if alg == "EdDSA" {
+            Algorithm::EdDSA
+        } else {
+            Algorithm::RS256
+        });
+        header.kid = Some(kid);
+        jsonwebtoken::encode(&header, claims, &key)
+            .map_err(|e| StoreError::Encode(format!("id_token signing failed: {e}")))
+    }
+
+    /// The JWKS document: every id_token key, active or retired (retired keys stay published
+    /// until the tokens they signed have expired). Ensures an RS256 key exists.
+    pub async fn jwks(&self) -> Result<Value, StoreError> {
+        let keys = self
+            .store
+            .run(|s| {
+                s.ensure_jwt_key("RS256", |now| generate("RS256", now))?;
+                s.jwt_keys()
+            })
+            .await?;
+        Ok(json!({ "keys": keys.into_iter().map(|k| k.jwk).collect::<Vec<_>>() }))
+    }
+}
