@@ -8,7 +8,9 @@ pub mod oauth2;
 pub mod pages;
 pub mod security;
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route, endpoint::make_sync};
+use poem::{
+    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route, endpoint::make_sync,
+};
 use poem_openapi::OpenApiService;
 
 use self::{
@@ -90,7 +92,10 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
                     .body(spec.clone())
             }),
         )
-        .nest("/swagger", swagger)
+        .nest(
+            "/swagger",
+            swagger.around(|ep, req| async move { swagger_with_oauth(ep.as_ref(), req).await }),
+        )
         .nest(
             "/oauth2",
             oauth2::routes(services.clone()).at("/authorize", pages::authorize(services.clone())),
@@ -110,4 +115,24 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
         )
         .nest("/", api.into_endpoint())
         .around(move |ep, req| async move { middleware::outer(ep.as_ref(), req, limits).await })
+}
+
+/// Pre-configures Swagger UI's "Authorize" dialog for the built-in PKCE client, so a
+/// developer signs in on our login page and "Try it out" sends the resulting token.
+async fn swagger_with_oauth<E: Endpoint>(ep: &E, req: poem::Request) -> poem::Result<Response> {
+    let is_page = !req.uri().path().ends_with(".html");
+    let resp = ep.call(req).await?.into_response();
+    if !is_page || !resp.status().is_success() {
+        return Ok(resp);
+    }
+    let (parts, body) = resp.into_parts();
+    let html = body.into_string().await.map_err(poem::Error::from)?;
+    let init = format!(
+        "    window.ui.initOAuth({{clientId: \"{}\", usePkceWithAuthorizationCodeGrant: true, scopes: \"api\"}});\n</script>",
+        crate::service::clients::SWAGGER_CLIENT_ID
+    );
+    let html = html
+        .replacen("SwaggerUIBundle({", "window.ui = SwaggerUIBundle({", 1)
+        .replacen("})\n</script>", &format!("}})\n{init}"), 1);
+    Ok(Response::from_parts(parts, poem::Body::from_string(html)))
 }

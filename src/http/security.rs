@@ -2,7 +2,7 @@
 //! it is the sessions service's job, so every failure gets the same precise problem answer.
 
 use poem_openapi::{
-    SecurityScheme,
+    OAuthScopes, SecurityScheme,
     auth::{ApiKey, Bearer},
 };
 
@@ -21,11 +21,34 @@ pub struct BearerAuth(Bearer);
 #[oai(ty = "api_key", key_name = "X-Api-Key", key_in = "header")]
 pub struct ApiKeyAuth(ApiKey);
 
-/// Either credential. When both are missing the request is answered `401 missing_credentials`.
+/// Scopes the Swagger UI sign-in asks for.
+#[derive(OAuthScopes)]
+pub enum SwaggerScopes {
+    /// Call the native API as yourself.
+    #[oai(rename = "api")]
+    Api,
+}
+
+/// Sign in through this server from Swagger UI ("Authorize"): the authorization code flow
+/// with PKCE, using the built-in public client `portcullis-swagger`.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "oauth2",
+    flows(authorization_code(
+        authorization_url = "/oauth2/authorize",
+        token_url = "/oauth2/token",
+        scopes = "SwaggerScopes"
+    ))
+)]
+pub struct OAuth2Auth(Bearer);
+
+/// Any of the credentials. When all are missing the request is answered
+/// `401 missing_credentials`.
 #[derive(SecurityScheme)]
 pub enum Auth {
     Bearer(BearerAuth),
     ApiKey(ApiKeyAuth),
+    OAuth2(OAuth2Auth),
 }
 
 impl Auth {
@@ -33,6 +56,7 @@ impl Auth {
         match self {
             Auth::Bearer(b) => Credential::Bearer(b.0.token),
             Auth::ApiKey(k) => Credential::ApiKey(k.0.key),
+            Auth::OAuth2(b) => Credential::Bearer(b.0.token),
         }
     }
 }

@@ -11,6 +11,10 @@ use crate::{
     token::opaque,
 };
 
+/// The built-in public client Swagger UI signs in with. Its tokens are first-party (their
+/// audience is this server), so "Try it out" works on the native API.
+pub const SWAGGER_CLIENT_ID: &str = "portcullis-swagger";
+
 /// Grant types a client may be allowed (RFC 6749 §4).
 pub const GRANT_TYPES: [&str; 4] = [
     "authorization_code",
@@ -56,6 +60,33 @@ pub struct Clients {
 impl Clients {
     pub fn new(store: Store) -> Self {
         Self { store }
+    }
+
+    /// Creates or refreshes the built-in Swagger UI client for the current public URL.
+    pub fn ensure_swagger_client(
+        &self,
+        public_url: &str,
+    ) -> Result<ClientRecord, crate::store::StoreError> {
+        let now = self.store.clock().now();
+        let record = ClientRecord {
+            client_id: SWAGGER_CLIENT_ID.into(),
+            owner_id: "system".into(),
+            name: "Swagger UI (built in)".into(),
+            redirect_uris: vec![format!("{public_url}/swagger/oauth-receiver.html")],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            confidential: false,
+            secret_hash: None,
+            scopes: vec![
+                "api".into(),
+                "email".into(),
+                "openid".into(),
+                "profile".into(),
+            ],
+            id_token_alg: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.upsert_builtin_client(record)
     }
 
     /// Registers a client for the signed-in developer; returns it and its secret (shown once).

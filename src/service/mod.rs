@@ -85,6 +85,7 @@ impl Services {
             settings.login_window,
             clock,
         ));
+        clients::Clients::new(store.clone()).ensure_swagger_client(&settings.issuer)?;
         let codes = codes::EmailCodes::new(
             store.clone(),
             mailer.clone(),

@@ -279,10 +279,10 @@ impl Sessions {
         let (access_token, _) = self.tokens.issue(AccessGrant {
             subject: user.id.clone(),
             // First-party tokens are for this server's API; client tokens name their client.
-            audience: grant
-                .client_id
-                .clone()
-                .unwrap_or_else(|| self.tokens.issuer().to_string()),
+            audience: match grant.client_id.as_deref() {
+                Some(c) if c != super::clients::SWAGGER_CLIENT_ID => c.to_string(),
+                _ => self.tokens.issuer().to_string(),
+            },
             scope: grant.scope.clone(),
             session_id: Some(session_id.clone()),
             client_id: grant.client_id.clone(),

@@ -20,6 +20,30 @@ impl Store {
         })
     }
 
+    /// Inserts a built-in client, or refreshes its redirect URIs and scopes (the public URL
+    /// may have changed since the last start). Bypasses validation: it is ours.
+    pub fn upsert_builtin_client(&self, client: ClientRecord) -> Result<ClientRecord, StoreError> {
+        self.write(|txn| {
+            let mut clients = txn.open_table(tables::CLIENTS)?;
+            let existing = clients
+                .get(client.client_id.as_str())?
+                .map(|v| codec::decode::<ClientRecord>("clients", v.value()))
+                .transpose()?;
+            let record = match existing {
+                Some(mut old) => {
+                    old.redirect_uris = client.redirect_uris;
+                    old.scopes = client.scopes;
+                    old.grant_types = client.grant_types;
+                    old
+                }
+                None => client,
+            };
+            let bytes = codec::encode(&record)?;
+            clients.insert(record.client_id.as_str(), bytes.as_slice())?;
+            Ok(record)
+        })
+    }
+
     pub fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
         self.read(|txn| get_in(txn, client_id))
     }

@@ -314,6 +314,9 @@ redirect_uris = ["http://localhost:5173/callback"]
         .unwrap()
         .expect("public client");
     assert!(!spa.confidential);
+    // The two seeded clients plus the built-in Swagger UI client; loading again adds none.
+    let before = app.table_count("clients").await;
+    assert_eq!(before, 3);
     let app = app.restart().await;
-    assert_eq!(app.table_count("clients").await, 2);
+    assert_eq!(app.table_count("clients").await, before);
 }

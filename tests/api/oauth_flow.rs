@@ -977,3 +977,74 @@ async fn rp_initiated_logout_ends_the_browser_session() {
     assert_eq!(out.status(), StatusCode::OK);
     assert!(out.headers().get("location").is_none());
 }
+
+#[tokio::test]
+async fn swagger_ui_signs_in_here_and_its_token_works_on_the_native_api() {
+    let f = flow().await;
+    let spec = get_json(&f.app, "/openapi.json").await;
+    let code_flow =
+        &spec["components"]["securitySchemes"]["OAuth2Auth"]["flows"]["authorizationCode"];
+    assert_eq!(code_flow["authorizationUrl"], "/oauth2/authorize");
+    assert_eq!(code_flow["tokenUrl"], "/oauth2/token");
+    let me_security = spec["paths"]["/api/v1/me"]["get"]["security"]
+        .as_array()
+        .unwrap();
+    assert!(me_security.iter().any(|s| s.get("OAuth2Auth").is_some()));
+
+    let html = f
+        .app
+        .client
+        .get(f.app.url("/swagger"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(
+            "initOAuth({clientId: \"portcullis-swagger\", usePkceWithAuthorizationCodeGrant: true"
+        ),
+        "Swagger UI is pre-configured"
+    );
+    let receiver = f
+        .app
+        .client
+        .get(f.app.url("/swagger/oauth-receiver.html"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(receiver.status(), StatusCode::OK);
+
+    let redirect = "http://portcullis.test/swagger/oauth-receiver.html";
+    let challenge = challenge(VERIFIER);
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", "portcullis-swagger"),
+            ("redirect_uri", redirect),
+            ("scope", "api"),
+            ("state", "sw"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    let back = f
+        .sign_in(&browser(), &f.app.url(&format!("/oauth2/authorize?{q}")))
+        .await;
+    assert!(back.starts_with(redirect), "{back}");
+    let code = query_param(&back, "code").unwrap();
+    let tokens: Value = f
+        .redeem(&code, "portcullis-swagger", Some(VERIFIER), redirect)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let me = f.app.get_me(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        me.status(),
+        StatusCode::OK,
+        "Try it out works with the Swagger sign-in token"
+    );
+    assert_eq!(me.json::<Value>().await.unwrap()["username"], "alice");
+}
