@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Open the database, decode every record and report table sizes.
     Check(ServeConfig),
     /// Send one test message with the configured mail settings; on failure, say why.
@@ -89,6 +92,16 @@ pub enum UserCommand {
     /// Re-enable a disabled user.
     Enable {
         login: String,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Retire the active access-token and id_token keys and start signing with new ones.
+    /// Run it while the server is stopped; old keys stay published until their tokens expire.
+    Rotate {
         #[command(flatten)]
         config: ServeConfig,
     },
@@ -154,6 +167,19 @@ pub async fn run(command: Command) -> CliResult {
         Command::ExportOpenapi { path } => export_openapi(path).await,
         Command::User(cmd) => user(cmd).await,
         Command::Client(cmd) => client(cmd).await,
+        Command::Keys(KeysCommand::Rotate { config }) => {
+            let path = config.database_path();
+            let store =
+                tokio::task::spawn_blocking(move || Store::open(&path, Clock::system())).await??;
+            let fresh = store
+                .run(|s| s.rotate_keys(crate::token::paseto::generate_signing_key))
+                .await?;
+            println!(
+                "new access-token key {}; id_token keys will be generated on first use",
+                fresh.kid
+            );
+            Ok(())
+        }
         Command::Check(config) => check(config).await,
         Command::SendTestEmail { to, config } => send_test_email(&to, &config).await,
     }

@@ -66,6 +66,11 @@ impl Services {
     pub fn build(store: Store, settings: Settings, mailer: Mailer) -> Result<Self, StoreError> {
         let clock: Clock = store.clock().clone();
         let now = clock.now();
+        // Tokens live at most access_token_ttl; keys retired longer ago than that verify nothing.
+        let pruned = store.prune_retired_keys(settings.access_token_ttl)?;
+        if pruned > 0 {
+            tracing::info!(pruned, "retired signing keys removed");
+        }
         let active = store.ensure_signing_key(|| generate_signing_key(now))?;
         let all = store.signing_keys()?;
         let tokens = Arc::new(AccessTokens::new(

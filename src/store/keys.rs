@@ -127,3 +127,86 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Retires the active PASETO and id_token keys and adds a new PASETO key from `generate`.
+    /// Retired keys keep verifying (and stay published) until [`Store::prune_retired_keys`]
+    /// drops them; new id_token keys are generated on first use.
+    pub fn rotate_keys(
+        &self,
+        generate: impl FnOnce(i64) -> Result<SigningKeyRecord, StoreError>,
+    ) -> Result<SigningKeyRecord, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let mut paseto = txn.open_table(tables::SIGNING_KEYS)?;
+            let mut retire = Vec::new();
+            for row in paseto.iter()? {
+                let (_, v) = row?;
+                let key: SigningKeyRecord = codec::decode("signing_keys", v.value())?;
+                if key.retired_at.is_none() {
+                    retire.push(key);
+                }
+            }
+            for mut key in retire {
+                key.retired_at = Some(now);
+                let bytes = codec::encode(&key)?;
+                paseto.insert(key.kid.as_str(), bytes.as_slice())?;
+            }
+            let fresh = generate(now)?;
+            let bytes = codec::encode(&fresh)?;
+            paseto.insert(fresh.kid.as_str(), bytes.as_slice())?;
+
+            let mut jwt = txn.open_table(tables::JWT_KEYS)?;
+            let mut retire = Vec::new();
+            for row in jwt.iter()? {
+                let (_, v) = row?;
+                let key: crate::token::jwt::JwtKeyRecord = codec::decode("jwt_keys", v.value())?;
+                if key.retired_at.is_none() {
+                    retire.push(key);
+                }
+            }
+            for mut key in retire {
+                key.retired_at = Some(now);
+                let bytes = codec::encode(&key)?;
+                jwt.insert(key.kid.as_str(), bytes.as_slice())?;
+            }
+            Ok(fresh)
+        })
+    }
+
+    /// Deletes keys retired more than `max_token_lifetime` seconds ago: nothing they signed
+    /// can still be valid. Returns how many went.
+    pub fn prune_retired_keys(&self, max_token_lifetime: i64) -> Result<usize, StoreError> {
+        let cutoff = self.clock().now() - max_token_lifetime;
+        self.write(|txn| {
+            let mut removed = 0;
+            let mut paseto = txn.open_table(tables::SIGNING_KEYS)?;
+            let mut old = Vec::new();
+            for row in paseto.iter()? {
+                let (k, v) = row?;
+                let key: SigningKeyRecord = codec::decode("signing_keys", v.value())?;
+                if key.retired_at.is_some_and(|t| t < cutoff) {
+                    old.push(k.value().to_string());
+                }
+            }
+            for kid in old {
+                paseto.remove(kid.as_str())?;
+                removed += 1;
+            }
+            let mut jwt = txn.open_table(tables::JWT_KEYS)?;
+            let mut old = Vec::new();
+            for row in jwt.iter()? {
+                let (k, v) = row?;
+                let key: crate::token::jwt::JwtKeyRecord = codec::decode("jwt_keys", v.value())?;
+                if key.retired_at.is_some_and(|t| t < cutoff) {
+                    old.push(k.value().to_string());
+                }
+            }
+            for kid in old {
+                jwt.remove(kid.as_str())?;
+                removed += 1;
+            }
+            Ok(removed)
+        })
+    }
+}

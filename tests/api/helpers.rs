@@ -53,7 +53,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
     start(config, dir, Clock::manual()).await
 }
 
-async fn start(config: ServeConfig, data_dir: Arc<TempDir>, clock: Clock) -> TestApp {
+pub async fn start(config: ServeConfig, data_dir: Arc<TempDir>, clock: Clock) -> TestApp {
     let app = Application::build_with_clock(&config, clock.clone())
         .await
         .expect("app builds");

@@ -218,3 +218,70 @@ async fn health_and_readiness_probes_answer() {
         .unwrap();
     assert_eq!(ready["status"], "ready");
 }
+
+fn footer_kid(token: &str) -> String {
+    use base64::Engine;
+    let footer = token.rsplit('.').next().unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(footer)
+        .unwrap();
+    serde_json::from_slice::<Value>(&json).unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn rotated_keys_keep_verifying_until_their_tokens_expire() {
+    let app = spawn_app().await;
+    let user = app.register_user("rosa").await;
+    let (config, dir, clock) = app.stop().await;
+    {
+        // What `portcullis keys rotate` does, with the server stopped.
+        let store = portcullis::store::Store::open(&config.database_path(), clock.clone()).unwrap();
+        store
+            .rotate_keys(portcullis::token::paseto::generate_signing_key)
+            .unwrap();
+    }
+    let app = crate::helpers::start(config, dir, clock).await;
+
+    assert_eq!(
+        app.get_me(&user.access_token).await.status(),
+        StatusCode::OK,
+        "old key still verifies"
+    );
+    let fresh: Value = app.login("rosa", PASSWORD).await.json().await.unwrap();
+    let fresh = fresh["access_token"].as_str().unwrap().to_string();
+    assert_ne!(
+        footer_kid(&fresh),
+        footer_kid(&user.access_token),
+        "new tokens use the new key"
+    );
+
+    let keys: Value = app
+        .client
+        .get(app.url("/oauth2/paserk"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = keys["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "the retired key stays published");
+    assert_eq!(keys.iter().filter(|k| k["active"] == true).count(), 1);
+
+    // Once every token of the old key has expired, a restart drops it.
+    app.clock.advance(901);
+    let app = app.restart().await;
+    let keys: Value = app
+        .client
+        .get(app.url("/oauth2/paserk"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
+}
