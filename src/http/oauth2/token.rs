@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::{no_store_json, oauth_error, presented_client, read_form};
 use crate::service::{
     Services,
-    oauth2::{OAuthError, TokenRequest},
+    oauth2::{OAuthError, PresentedClient, TokenRequest},
 };
 
 pub struct TokenEndpoint {
@@ -49,6 +49,19 @@ impl Endpoint for TokenEndpoint {
     }
 }
 
+/// The shared shape of introspection and revocation requests: client credentials and a
+/// required `token` parameter (RFC 7662 §2.1, RFC 7009 §2.1).
+async fn token_request(req: &mut Request) -> Result<(PresentedClient, String), OAuthError> {
+    let body = req.take_body();
+    let mut params = read_form(req, body).await?;
+    let client = presented_client(req, &mut params)?;
+    let token = params
+        .remove("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::InvalidRequest("missing `token`".into()))?;
+    Ok((client, token))
+}
+
 pub struct IntrospectEndpoint {
     pub services: Services,
 }
@@ -57,15 +70,9 @@ impl Endpoint for IntrospectEndpoint {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let body = req.take_body();
         let result = async {
-            let mut params = read_form(&req, body).await?;
-            let client = presented_client(&req, &mut params)?;
-            let token = params
-                .get("token")
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| OAuthError::InvalidRequest("missing `token`".into()))?;
-            self.services.oauth2.introspect(&client, token).await
+            let (client, token) = token_request(&mut req).await?;
+            self.services.oauth2.introspect(&client, &token).await
         }
         .await;
         Ok(match result {
@@ -106,15 +113,9 @@ impl Endpoint for RevokeEndpoint {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let body = req.take_body();
         let result = async {
-            let mut params = read_form(&req, body).await?;
-            let client = presented_client(&req, &mut params)?;
-            let token = params
-                .get("token")
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| OAuthError::InvalidRequest("missing `token`".into()))?;
-            self.services.oauth2.revoke(&client, token).await
+            let (client, token) = token_request(&mut req).await?;
+            self.services.oauth2.revoke(&client, &token).await
         }
         .await;
         Ok(match result {

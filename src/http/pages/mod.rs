@@ -131,6 +131,21 @@ async fn form(req: &mut Request) -> Option<HashMap<String, String>> {
     )
 }
 
+/// A posted login or consent form and the pending request it belongs to.
+async fn posted_form(
+    services: &Services,
+    req: &mut Request,
+) -> Result<(HashMap<String, String>, Pending), Response> {
+    let Some(f) = form(req).await else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "The form was not sent correctly.",
+        ));
+    };
+    let p = pending(services, f.get("request")).await?;
+    Ok((f, p))
+}
+
 /// The signed-in user of this browser, with the session cookie.
 async fn signed_in(
     services: &Services,
@@ -262,14 +277,8 @@ impl Endpoint for LoginSubmit {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let Some(f) = form(&mut req).await else {
-            return Ok(error_page(
-                StatusCode::BAD_REQUEST,
-                "The form was not sent correctly.",
-            ));
-        };
-        let p = match pending(&self.services, f.get("request")).await {
-            Ok(p) => p,
+        let (f, p) = match posted_form(&self.services, &mut req).await {
+            Ok(v) => v,
             Err(resp) => return Ok(resp),
         };
         let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
@@ -420,14 +429,8 @@ impl Endpoint for ConsentSubmit {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let Some(f) = form(&mut req).await else {
-            return Ok(error_page(
-                StatusCode::BAD_REQUEST,
-                "The form was not sent correctly.",
-            ));
-        };
-        let p = match pending(&self.services, f.get("request")).await {
-            Ok(p) => p,
+        let (f, p) = match posted_form(&self.services, &mut req).await {
+            Ok(v) => v,
             Err(resp) => return Ok(resp),
         };
         let Some((session_cookie, session, user)) = signed_in(&self.services, &req).await else {
