@@ -1048,3 +1048,77 @@ async fn swagger_ui_signs_in_here_and_its_token_works_on_the_native_api() {
     );
     assert_eq!(me.json::<Value>().await.unwrap()["username"], "alice");
 }
+
+#[tokio::test]
+async fn the_login_page_shows_and_checks_the_captcha_when_configured() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.dev = true;
+        c.captcha = portcullis::config::CaptchaPolicy::Login;
+    })
+    .await;
+    let dev = app.register_developer("owner").await;
+    app.register_user("alice").await;
+    let client: Value = app
+        .create_client(
+            &dev.access_token,
+            &json!({"name": "Grafana", "redirect_uris": [REDIRECT]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let q = format!(
+        "response_type=code&client_id={}&redirect_uri={}",
+        client["client_id"].as_str().unwrap(),
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let b = browser();
+    let resp = b
+        .get(app.url(&format!("/oauth2/authorize?{q}")))
+        .send()
+        .await
+        .unwrap();
+    let login_url = app.url(&location(&resp));
+    let html = b
+        .get(&login_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("data:image/png;base64,"),
+        "the captcha image is on the page"
+    );
+    let form = |html: &str, answer: &str| {
+        vec![
+            ("request", scrape(html, "request")),
+            ("csrf", scrape(html, "csrf")),
+            ("captcha_id", scrape(html, "captcha_id")),
+            ("captcha_answer", answer.to_string()),
+            ("login", "alice".to_string()),
+            ("password", PASSWORD.to_string()),
+        ]
+    };
+    let wrong = b
+        .post(app.url("/ui/login"))
+        .form(&form(&html, "nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    let html = wrong.text().await.unwrap();
+    assert!(html.contains("did not match"));
+    let marker = "<code id=\"dev-captcha-answer\">";
+    let start = html.find(marker).unwrap() + marker.len();
+    let answer = html[start..start + html[start..].find('<').unwrap()].to_string();
+    let ok = b
+        .post(app.url("/ui/login"))
+        .form(&form(&html, &answer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    assert!(location(&ok).starts_with("/ui/consent"));
+}

@@ -243,6 +243,10 @@ async fn render_login(
         captcha: challenge
             .as_ref()
             .map(|c| (c.id.as_str(), c.image.as_str())),
+        dev_answer: challenge
+            .as_ref()
+            .filter(|_| services.dev)
+            .map(|c| c.answer.as_str()),
     });
     let mut resp = page(status, html);
     set_cookie(&mut resp, services, CSRF_COOKIE, &binding, 3600);

@@ -28,6 +28,8 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
     /// (captcha id, PNG data URL) when the captcha policy covers login.
     pub captcha: Option<(&'a str, &'a str)>,
+    /// Dev mode only: the captcha's answer, shown beside it.
+    pub dev_answer: Option<&'a str>,
 }
 
 pub fn login(p: &LoginPage) -> String {
@@ -47,6 +49,13 @@ pub fn login(p: &LoginPage) -> String {
             )
         })
         .unwrap_or_default();
+    let captcha = match p.dev_answer {
+        Some(answer) => format!(
+            "{captcha}<p>Development mode: the answer is <code id=\"dev-captcha-answer\">{}</code></p>",
+            escape(answer)
+        ),
+        None => captcha,
+    };
     layout(
         "Sign in",
         &format!(
