@@ -8,7 +8,8 @@
 //! with a temporary data dir and the production scrypt cost, then measures, each for SECONDS
 //! (default 5) with CONCURRENCY (default 32) client tasks:
 //! start-up time to the first 200, idle memory (RSS), `/healthz` (the floor: poem plus our
-//! middleware), authenticated `GET /api/v1/me`, token refresh, login (scrypt-bound), and
+//! middleware), authenticated `GET /api/v1/me`, `client_credentials` issuance and
+//! introspection, token refresh, login (scrypt-bound), and
 //! `/healthz` latency while logins flood the hashing pool. Client and server share the
 //! machine, so absolute numbers are a lower bound; compare them with each other.
 
@@ -207,6 +208,27 @@ async fn main() {
     }
     let access = Arc::new(access);
     let refresh = Arc::new(refresh);
+
+    // A developer's confidential client for the OAuth scenarios.
+    let developer = access[0].clone();
+    client
+        .post(format!("{base}/api/v1/me/developer"))
+        .bearer_auth(&developer)
+        .send()
+        .await
+        .expect("developer role");
+    let oauth_client: Value = client
+        .post(format!("{base}/api/v1/clients"))
+        .bearer_auth(&developer)
+        .json(&json!({"name": "bench", "grant_types": ["client_credentials"], "scopes": ["bench"]}))
+        .send()
+        .await
+        .expect("client")
+        .json()
+        .await
+        .expect("json");
+    let client_id = oauth_client["client_id"].as_str().expect("client_id").to_string();
+    let client_secret = oauth_client["client_secret"].as_str().expect("secret").to_string();
     println!("running each scenario for {seconds} s with {concurrency} concurrent clients\n");
 
     let (c, b) = (client.clone(), base.clone());
@@ -235,6 +257,36 @@ async fn main() {
     })
     .await
     .print("GET /api/v1/me (token verify)");
+
+    let (c, b, id, secret) = (client.clone(), base.clone(), client_id.clone(), client_secret.clone());
+    load(concurrency, seconds, move |_| {
+        let (c, b, id, secret) = (c.clone(), b.clone(), id.clone(), secret.clone());
+        async move {
+            c.post(format!("{b}/oauth2/token"))
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+    .print("POST /oauth2/token client_credentials");
+
+    let (c, b, id, secret, a) = (client.clone(), base.clone(), client_id.clone(), client_secret.clone(), access.clone());
+    load(concurrency, seconds, move |w| {
+        let (c, b, id, secret, token) = (c.clone(), b.clone(), id.clone(), secret.clone(), a[w].clone());
+        async move {
+            c.post(format!("{b}/oauth2/introspect"))
+                .basic_auth(id, Some(secret))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+    .print("POST /oauth2/introspect");
 
     let (c, b, r) = (client.clone(), base.clone(), refresh.clone());
     load(concurrency, seconds, move |w| {
