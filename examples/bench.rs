@@ -227,8 +227,14 @@ async fn main() {
         .json()
         .await
         .expect("json");
-    let client_id = oauth_client["client_id"].as_str().expect("client_id").to_string();
-    let client_secret = oauth_client["client_secret"].as_str().expect("secret").to_string();
+    let client_id = oauth_client["client_id"]
+        .as_str()
+        .expect("client_id")
+        .to_string();
+    let client_secret = oauth_client["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
     println!("running each scenario for {seconds} s with {concurrency} concurrent clients\n");
 
     let (c, b) = (client.clone(), base.clone());
@@ -258,7 +264,12 @@ async fn main() {
     .await
     .print("GET /api/v1/me (token verify)");
 
-    let (c, b, id, secret) = (client.clone(), base.clone(), client_id.clone(), client_secret.clone());
+    let (c, b, id, secret) = (
+        client.clone(),
+        base.clone(),
+        client_id.clone(),
+        client_secret.clone(),
+    );
     load(concurrency, seconds, move |_| {
         let (c, b, id, secret) = (c.clone(), b.clone(), id.clone(), secret.clone());
         async move {
@@ -273,9 +284,21 @@ async fn main() {
     .await
     .print("POST /oauth2/token client_credentials");
 
-    let (c, b, id, secret, a) = (client.clone(), base.clone(), client_id.clone(), client_secret.clone(), access.clone());
+    let (c, b, id, secret, a) = (
+        client.clone(),
+        base.clone(),
+        client_id.clone(),
+        client_secret.clone(),
+        access.clone(),
+    );
     load(concurrency, seconds, move |w| {
-        let (c, b, id, secret, token) = (c.clone(), b.clone(), id.clone(), secret.clone(), a[w].clone());
+        let (c, b, id, secret, token) = (
+            c.clone(),
+            b.clone(),
+            id.clone(),
+            secret.clone(),
+            a[w].clone(),
+        );
         async move {
             c.post(format!("{b}/oauth2/introspect"))
                 .basic_auth(id, Some(secret))

@@ -69,6 +69,7 @@ pub fn settings(config: &ServeConfig, public_url: &str) -> Settings {
             ..ScryptCost::default()
         },
         login_max_failures: config.login_max_failures,
+        login_max_failures_per_ip: config.login_max_failures_per_ip,
         login_window: i64::from(config.login_failure_window),
         policy: Policy {
             registration: config.registration,
@@ -77,6 +78,7 @@ pub fn settings(config: &ServeConfig, public_url: &str) -> Settings {
             email_verification: config.effective_email_verification(),
         },
         max_avatar_bytes: config.max_avatar_bytes,
+        trust_forwarded_for: config.trust_forwarded_for,
         dev: config.dev,
     }
 }

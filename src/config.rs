@@ -161,6 +161,20 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
 
+    /// Failed logins from one client address within the window before further attempts
+    /// from it get 429.
+    #[arg(
+        long,
+        env = "PORTCULLIS_LOGIN_MAX_FAILURES_PER_IP",
+        default_value_t = 50
+    )]
+    pub login_max_failures_per_ip: u32,
+
+    /// Take the client address from the last `X-Forwarded-For` entry. Enable only behind a
+    /// reverse proxy that sets it; otherwise clients could pick their own address.
+    #[arg(long, env = "PORTCULLIS_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
     /// Window, in seconds, over which failed logins are counted.
     #[arg(long, env = "PORTCULLIS_LOGIN_FAILURE_WINDOW", default_value_t = 900)]
     pub login_failure_window: u32,

@@ -136,3 +136,17 @@ async fn swagger_with_oauth<E: Endpoint>(ep: &E, req: poem::Request) -> poem::Re
         .replacen("})\n</script>", &format!("}})\n{init}"), 1);
     Ok(Response::from_parts(parts, poem::Body::from_string(html)))
 }
+
+/// The client's address: the TCP peer, or with `--trust-forwarded-for` the last
+/// `X-Forwarded-For` entry (the one our proxy added).
+pub fn client_ip(req: &poem::Request, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
+    if trust_forwarded_for
+        && let Some(ip) = req
+            .header("x-forwarded-for")
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return Some(ip);
+    }
+    req.remote_addr().as_socket_addr().map(|a| a.ip())
+}

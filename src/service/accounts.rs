@@ -1,6 +1,6 @@
 //! Registration, login and self-service account changes.
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use subtle::ConstantTimeEq;
 
@@ -8,7 +8,7 @@ use super::{
     IssuedSession, Principal, Result, ServiceError, Sessions,
     captcha::Captchas,
     codes::{CodePurpose, EmailCodes},
-    limiter::LoginLimiter,
+    limiter::LoginLimits,
     passwords::PasswordHasher,
 };
 use crate::{
@@ -83,7 +83,7 @@ impl Registration {
 pub struct Accounts {
     store: Store,
     passwords: Arc<PasswordHasher>,
-    limiter: Arc<LoginLimiter>,
+    limits: Arc<LoginLimits>,
     sessions: Sessions,
     codes: EmailCodes,
     captchas: Captchas,
@@ -94,7 +94,7 @@ impl Accounts {
     pub fn new(
         store: Store,
         passwords: Arc<PasswordHasher>,
-        limiter: Arc<LoginLimiter>,
+        limits: Arc<LoginLimits>,
         sessions: Sessions,
         codes: EmailCodes,
         captchas: Captchas,
@@ -103,7 +103,7 @@ impl Accounts {
         Self {
             store,
             passwords,
-            limiter,
+            limits,
             sessions,
             codes,
             captchas,
@@ -255,9 +255,23 @@ impl Accounts {
         Ok(!self.store.run(move |s| s.username_taken(&key)).await?)
     }
 
-    /// Checks a login name (username or email) and password, throttled per account.
-    /// Every failure — unknown account, wrong password, disabled account — looks the same.
-    pub async fn authenticate_password(&self, login: &str, password: &str) -> Result<UserRecord> {
+    /// Checks a login name (username or email) and password, throttled per account and per
+    /// client address (`from`, when known). Every failure — unknown account, wrong password,
+    /// disabled account — looks the same.
+    pub async fn authenticate_password(
+        &self,
+        login: &str,
+        password: &str,
+        from: Option<IpAddr>,
+    ) -> Result<UserRecord> {
+        // The per-address limit first: it is what stops one client spraying many accounts.
+        let ip_key = from.map(|ip| format!("ip:{ip}"));
+        if let Some(key) = &ip_key {
+            self.limits
+                .address
+                .check(key)
+                .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
+        }
         let name = LoginName::parse(login);
         let lookup = match &name {
             LoginName::Username(u) => Some(UserLookup::UsernameKey(u.key())),
@@ -272,7 +286,8 @@ impl Accounts {
             Some(u) => format!("id:{}", u.id),
             None => name.limiter_key(),
         };
-        self.limiter
+        self.limits
+            .account
             .check(&limiter_key)
             .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
         let ok = self
@@ -282,11 +297,16 @@ impl Accounts {
         let user = match user {
             Some(user) if ok && !user.disabled => user,
             _ => {
-                self.limiter.record_failure(&limiter_key);
+                self.limits.account.record_failure(&limiter_key);
+                if let Some(key) = &ip_key {
+                    self.limits.address.record_failure(key);
+                }
                 return Err(ServiceError::InvalidCredentials);
             }
         };
-        self.limiter.clear(&limiter_key);
+        // A success clears the account's count, never the address's: one valid account must
+        // not reset a spraying client.
+        self.limits.account.clear(&limiter_key);
         self.rehash_if_needed(user, password).await
     }
 
@@ -297,9 +317,10 @@ impl Accounts {
         login: &str,
         password: &str,
         captcha: &CaptchaAnswer,
+        from: Option<IpAddr>,
     ) -> Result<IssuedSession> {
         self.check_login_captcha(captcha).await?;
-        let user = self.authenticate_password(login, password).await?;
+        let user = self.authenticate_password(login, password, from).await?;
         self.sessions.start(user).await
     }
 
@@ -345,7 +366,7 @@ impl Accounts {
             .await?
             .ok_or(ServiceError::InvalidCode)?;
         self.sessions.revoke_others(&user.id, None).await?;
-        self.limiter.clear(&format!("id:{}", user.id));
+        self.limits.account.clear(&format!("id:{}", user.id));
         self.codes
             .mailer()
             .send_in_background(templates::password_changed(&user.email, &user.username));
@@ -397,7 +418,8 @@ impl Accounts {
     ) -> Result<()> {
         let user = &principal.user;
         let limiter_key = format!("id:{}", user.id);
-        self.limiter
+        self.limits
+            .account
             .check(&limiter_key)
             .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
         if !self
@@ -405,7 +427,7 @@ impl Accounts {
             .verify(Some(&user.password_hash), current)
             .await?
         {
-            self.limiter.record_failure(&limiter_key);
+            self.limits.account.record_failure(&limiter_key);
             return Err(ServiceError::WrongPassword);
         }
         let new = Password::parse(new)?;

@@ -12,6 +12,12 @@ use crate::clock::Clock;
 /// Bound on tracked keys; past it, keys whose failures have all aged out are dropped.
 const PRUNE_ABOVE: usize = 50_000;
 
+/// The two login throttles: per account and per client address.
+pub struct LoginLimits {
+    pub account: LoginLimiter,
+    pub address: LoginLimiter,
+}
+
 pub struct LoginLimiter {
     max_failures: usize,
     window: i64,

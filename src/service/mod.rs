@@ -37,9 +37,12 @@ pub struct Settings {
     pub refresh: RefreshLifetimes,
     pub scrypt: passwords::ScryptCost,
     pub login_max_failures: u32,
+    /// Failed logins from one client address within the window before it is refused.
+    pub login_max_failures_per_ip: u32,
     pub login_window: i64,
     pub policy: accounts::Policy,
     pub max_avatar_bytes: usize,
+    pub trust_forwarded_for: bool,
     /// Dev mode: codes and captcha answers may be shown to the caller.
     pub dev: bool,
 }
@@ -57,6 +60,8 @@ pub struct Services {
     pub mailer: Mailer,
     /// Public base URL (for links such as `avatar_url`).
     pub public_url: String,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
     pub dev: bool,
 }
 
@@ -85,11 +90,18 @@ impl Services {
             passwords::PasswordHasher::new(settings.scrypt)
                 .map_err(|e| StoreError::Encode(format!("invalid scrypt parameters: {e}")))?,
         );
-        let limiter = Arc::new(limiter::LoginLimiter::new(
-            settings.login_max_failures,
-            settings.login_window,
-            clock,
-        ));
+        let limits = Arc::new(limiter::LoginLimits {
+            account: limiter::LoginLimiter::new(
+                settings.login_max_failures,
+                settings.login_window,
+                clock.clone(),
+            ),
+            address: limiter::LoginLimiter::new(
+                settings.login_max_failures_per_ip,
+                settings.login_window,
+                clock,
+            ),
+        });
         clients::Clients::new(store.clone()).ensure_swagger_client(&settings.issuer)?;
         let codes = codes::EmailCodes::new(
             store.clone(),
@@ -100,7 +112,7 @@ impl Services {
         let accounts = Accounts::new(
             store.clone(),
             passwords,
-            limiter,
+            limits,
             sessions.clone(),
             codes,
             captchas.clone(),
@@ -117,6 +129,7 @@ impl Services {
             ),
             clients: clients::Clients::new(store.clone()),
             public_url: settings.issuer,
+            trust_forwarded_for: settings.trust_forwarded_for,
             dev: settings.dev,
             store,
             accounts,

@@ -224,3 +224,89 @@ async fn access_token_expires_after_its_ttl() {
     .await;
     assert_eq!(p["code"], "invalid_token");
 }
+
+#[tokio::test]
+async fn one_address_spraying_many_accounts_is_throttled() {
+    let app = crate::helpers::spawn_app_with(|c| c.login_max_failures_per_ip = 3).await;
+    app.register_user("real").await;
+    for name in ["spray1", "spray2", "spray3"] {
+        assert_eq!(
+            app.login(name, "Wrong-password-123!").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Even the right password for an untouched account is refused from this address now.
+    let resp = app.login("real", PASSWORD).await;
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(
+        problem(resp, StatusCode::TOO_MANY_REQUESTS).await["code"],
+        "rate_limited"
+    );
+    app.clock.advance(901);
+    assert_eq!(app.login("real", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_when_trusted() {
+    let login_from =
+        |app: &crate::helpers::TestApp, forwarded: &'static str, name: &'static str| {
+            app.client
+                .post(app.url("/api/v1/sessions"))
+                .header("x-forwarded-for", forwarded)
+                .json(&serde_json::json!({"login": name, "password": "Wrong-password-123!"}))
+                .send()
+        };
+    let trusted = crate::helpers::spawn_app_with(|c| {
+        c.login_max_failures_per_ip = 2;
+        c.trust_forwarded_for = true;
+    })
+    .await;
+    for name in ["p1", "p2"] {
+        assert_eq!(
+            login_from(&trusted, "127.0.0.2", name)
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(&trusted, "127.0.0.2", "p3")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_from(&trusted, "127.0.0.3", "p3")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "another client"
+    );
+
+    // Untrusted (the default): the header is ignored, so changing it does not escape the limit.
+    let untrusted = crate::helpers::spawn_app_with(|c| c.login_max_failures_per_ip = 2).await;
+    assert_eq!(
+        login_from(&untrusted, "127.0.0.2", "q1")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_from(&untrusted, "127.0.0.3", "q2")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_from(&untrusted, "127.0.0.4", "q3")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

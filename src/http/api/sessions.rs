@@ -32,7 +32,12 @@ impl SessionsApi {
     /// account is answered 429 with `Retry-After`. When the captcha policy covers login,
     /// `captcha_id` and `captcha_answer` are required.
     #[oai(path = "/api/v1/sessions", method = "post", operation_id = "login")]
-    async fn login(&self, body: Json<LoginRequest>) -> Result<Json<TokenPair>> {
+    async fn login(
+        &self,
+        req: &poem::Request,
+        body: Json<LoginRequest>,
+    ) -> Result<Json<TokenPair>> {
+        let from = crate::http::client_ip(req, self.services.trust_forwarded_for);
         let body = body.0;
         let captcha = CaptchaAnswer {
             id: opt(body.captcha_id),
@@ -41,7 +46,7 @@ impl SessionsApi {
         let session = self
             .services
             .accounts
-            .login(&body.login, &body.password, &captcha)
+            .login(&body.login, &body.password, &captcha, from)
             .await?;
         Ok(Json(TokenPair::of(session, &self.services.public_url)))
     }

@@ -22,9 +22,14 @@ impl Endpoint for TokenEndpoint {
         let result = async {
             let mut params = read_form(&req, body).await?;
             let client = presented_client(&req, &mut params)?;
+            let from = crate::http::client_ip(&req, self.services.trust_forwarded_for);
             self.services
                 .oauth2
-                .token(TokenRequest { params, client })
+                .token(TokenRequest {
+                    params,
+                    client,
+                    from,
+                })
                 .await
         }
         .await;

@@ -304,7 +304,12 @@ impl Endpoint for LoginSubmit {
         };
         let accounts = self.services.oauth2.accounts();
         let result = match accounts.check_login_captcha(&captcha).await {
-            Ok(()) => accounts.authenticate_password(&login, &password).await,
+            Ok(()) => {
+                let from = crate::http::client_ip(&req, self.services.trust_forwarded_for);
+                accounts
+                    .authenticate_password(&login, &password, from)
+                    .await
+            }
             Err(e) => Err(e),
         };
         let user = match result {

@@ -32,6 +32,8 @@ pub struct PresentedClient {
 pub struct TokenRequest {
     pub params: HashMap<String, String>,
     pub client: PresentedClient,
+    /// The caller's address, for the per-address login limit of the password grant.
+    pub from: Option<std::net::IpAddr>,
 }
 
 impl TokenRequest {

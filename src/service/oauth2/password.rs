@@ -15,7 +15,7 @@ pub(super) async fn grant(
     let scope = grant_scope(client, request.param("scope"), false)?;
     let user = oauth
         .accounts
-        .authenticate_password(username, password)
+        .authenticate_password(username, password, request.from)
         .await?;
     let session = oauth
         .sessions
