@@ -5,8 +5,6 @@ use captcha::{
     Captcha,
     filters::{Noise, Wave},
 };
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::{Result, ServiceError};
@@ -90,11 +88,6 @@ impl Captchas {
     }
 
     fn mac(&self, id: &str, answer: &str) -> [u8; 32] {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(id.as_bytes());
-        mac.update(&[0]);
-        mac.update(answer.to_lowercase().as_bytes());
-        mac.finalize().into_bytes().into()
+        crate::token::opaque::keyed_digest(&self.key, &[id, &answer.to_lowercase()])
     }
 }

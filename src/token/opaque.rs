@@ -17,6 +17,22 @@ pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// HMAC-SHA256 under a server secret of `parts`, each followed by a 0 byte so that
+/// ("ab", "c") and ("a", "bc") differ. Used for short codes, captcha answers and CSRF tokens,
+/// whose small input space a plain hash would not protect.
+pub fn keyed_digest(key: &[u8; 32], parts: &[&str]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    // HMAC accepts keys of any length, so construction cannot fail.
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        unreachable!("HMAC-SHA256 accepts any key length")
+    };
+    for part in parts {
+        mac.update(part.as_bytes());
+        mac.update(&[0]);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 /// Prefix that marks a personal API key, so a bearer credential is routed without guessing.
 pub const API_KEY_PREFIX: &str = "pcl_";
 
@@ -35,6 +51,17 @@ mod tests {
         assert_eq!(a.len(), 43);
         assert_ne!(a, random_token(32));
         assert!(new_api_key().starts_with(API_KEY_PREFIX));
+    }
+
+    #[test]
+    fn keyed_digest_separates_parts_and_keys() {
+        let k = [7u8; 32];
+        assert_ne!(
+            keyed_digest(&k, &["ab", "c"]),
+            keyed_digest(&k, &["a", "bc"])
+        );
+        assert_ne!(keyed_digest(&k, &["x"]), keyed_digest(&[8u8; 32], &["x"]));
+        assert_eq!(keyed_digest(&k, &["x"]), keyed_digest(&k, &["x"]));
     }
 
     #[test]

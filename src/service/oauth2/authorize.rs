@@ -5,7 +5,6 @@
 //! the client as `error=` with the original `state`.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -72,17 +71,13 @@ pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     url
 }
 
-fn error_redirect(
-    uri: &str,
-    error: &str,
-    description: &str,
-    state: Option<&str>,
-) -> AuthorizeError {
+/// The redirect URI with an RFC 6749 §4.1.2.1 error and the original `state`.
+fn error_redirect(uri: &str, error: &str, description: &str, state: Option<&str>) -> String {
     let mut params = vec![("error", error), ("error_description", description)];
     if let Some(s) = state {
         params.push(("state", s));
     }
-    AuthorizeError::Redirect(with_query(uri, &params))
+    with_query(uri, &params)
 }
 
 /// RFC 7636 §4.1: 43–128 characters of `[A-Za-z0-9-._~]`.
@@ -140,7 +135,7 @@ impl OAuth2 {
         };
         let state = p.state.as_deref();
         let fail = |error: &str, description: &str| {
-            error_redirect(&redirect_uri, error, description, state)
+            AuthorizeError::Redirect(error_redirect(&redirect_uri, error, description, state))
         };
         if p.response_type.as_deref() != Some("code") {
             return Err(fail(
@@ -323,15 +318,12 @@ impl OAuth2 {
         self.store()
             .run(move |s| s.complete_auth_request(&id, None))
             .await?;
-        let AuthorizeError::Redirect(url) = error_redirect(
+        Ok(error_redirect(
             &pending.request.redirect_uri,
             "access_denied",
             "the user denied the request",
             pending.request.state.as_deref(),
-        ) else {
-            unreachable!("error_redirect always redirects")
-        };
-        Ok(url)
+        ))
     }
 
     /// Starts a browser session; returns the cookie value.
@@ -381,12 +373,10 @@ impl OAuth2 {
 
     /// A CSRF token bound to `binding` (the browser's cookie) and the pending request.
     pub fn csrf_token(&self, binding: &str, request_id: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.csrf_key)
-            .expect("HMAC takes any key length");
-        mac.update(binding.as_bytes());
-        mac.update(&[0]);
-        mac.update(request_id.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        URL_SAFE_NO_PAD.encode(crate::token::opaque::keyed_digest(
+            &self.csrf_key,
+            &[binding, request_id],
+        ))
     }
 
     pub fn csrf_valid(&self, binding: &str, request_id: &str, token: &str) -> bool {
