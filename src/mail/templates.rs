@@ -67,7 +67,7 @@ pub fn reset_code(to: &str, code: &str, minutes: i64) -> OutgoingMail {
 /// Tells the owner their password was changed.
 pub fn password_changed(to: &str, username: &str) -> OutgoingMail {
     let text = format!(
-        "The password of the account {username} was just changed, and every session was signed out.\nIf you did not do this, reset your password now and contact your administrator.\n"
+        "The password of the account {username} was just changed, and your other sessions were signed out.\nIf you did not do this, reset your password now and contact your administrator.\n"
     );
     OutgoingMail {
         to: to.into(),

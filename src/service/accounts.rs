@@ -447,6 +447,10 @@ impl Accounts {
             .revoke_others(&user.id, principal.session_id.clone())
             .await?;
         tracing::info!(user_id = %user.id, other_sessions_revoked = revoked, "password changed");
+        // Tell the owner, so a change they did not make does not go unnoticed.
+        self.codes
+            .mailer()
+            .send_in_background(templates::password_changed(&user.email, &user.username));
         Ok(())
     }
 

@@ -537,3 +537,30 @@ async fn send_test_email_delivers_or_explains_why_not() {
     assert!(err.contains("hint: timed out"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(10), "no hang");
 }
+
+#[tokio::test]
+async fn changing_the_password_mails_a_notice() {
+    let (app, sink) = app_with_smtp().await;
+    app.request_code("pia@example.test", "register").await;
+    let code = sink
+        .wait_for("pia@example.test", "verification code")
+        .await
+        .registration_code();
+    let session: Value = register_with_code(&app, "pia", &code)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let resp = app
+        .change_password(
+            session["access_token"].as_str().unwrap(),
+            PASSWORD,
+            NEW_PASSWORD,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let notice = sink
+        .wait_for("pia@example.test", "password was changed")
+        .await;
+    assert!(notice.data.contains("pia"));
+}
