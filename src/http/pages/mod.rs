@@ -66,6 +66,15 @@ fn see_other(location: &str) -> Response {
         .finish()
 }
 
+/// Logs an unexpected failure and shows a generic page (details stay in the log).
+fn internal_error_page(what: &str, error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %error, "{what}");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong; try again.",
+    )
+}
+
 fn error_page(status: StatusCode, message: &str) -> Response {
     page(status, templates::error(message))
 }
@@ -173,13 +182,10 @@ async fn pending(services: &Services, id: Option<&String>) -> Result<Pending, Re
             StatusCode::BAD_REQUEST,
             "This sign-in request has expired or was already used. Start again from the application.",
         )),
-        Err(e) => {
-            tracing::error!(error = %e, "loading a pending authorization request failed");
-            Err(error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong; try again.",
-            ))
-        }
+        Err(e) => Err(internal_error_page(
+            "loading a pending authorization request failed",
+            &e,
+        )),
     }
 }
 
@@ -345,11 +351,7 @@ impl Endpoint for LoginSubmit {
         let (session_cookie, _) = match self.services.oauth2.start_browser_session(&user).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(error = %e, "could not start a browser session");
-                return Ok(error_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong; try again.",
-                ));
+                return Ok(internal_error_page("could not start a browser session", &e));
             }
         };
         let mut resp = see_other(&format!("/ui/consent?request={}", p.id));
@@ -377,13 +379,7 @@ async fn approve(
             StatusCode::BAD_REQUEST,
             "This sign-in request was already completed.",
         ),
-        Err(e) => {
-            tracing::error!(error = %e, "issuing an authorization code failed");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong; try again.",
-            )
-        }
+        Err(e) => internal_error_page("issuing an authorization code failed", &e),
     }
 }
 
@@ -459,13 +455,7 @@ impl Endpoint for ConsentSubmit {
             Some("allow") => Ok(approve(&self.services, &p, &user, session.auth_time).await),
             Some("deny") => Ok(match self.services.oauth2.deny(&p).await {
                 Ok(url) => see_other(&url),
-                Err(e) => {
-                    tracing::error!(error = %e, "recording a denial failed");
-                    error_page(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Something went wrong; try again.",
-                    )
-                }
+                Err(e) => internal_error_page("recording a denial failed", &e),
             }),
             _ => Ok(error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny.")),
         }
