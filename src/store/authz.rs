@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     Store, StoreError, codec,
     expiry::{self, Kind},
-    records::{FamilyRecord, RefreshTokenRecord},
-    sessions::RefreshLifetimes,
+    records::FamilyRecord,
+    sessions::{RefreshLifetimes, create_session_in, revoke_family_in},
     tables,
 };
 
@@ -137,7 +137,7 @@ impl Store {
             };
             if let Some(family) = &code.redeemed_family {
                 let family = family.clone();
-                revoke_family(txn, &family)?;
+                revoke_family_in(txn, &family)?;
                 return Ok(Redemption::Replayed);
             }
             if code.expires_at <= now {
@@ -167,28 +167,13 @@ impl Store {
                 expires_at: now + session.lifetimes.absolute,
                 revoked: false,
             };
-            expiry::put(
+            create_session_in(
                 txn,
-                Kind::SessionFamily,
-                session.family_id.as_bytes(),
-                family.expires_at,
+                &session.family_id,
                 &family,
-            )?;
-            txn.open_table(tables::USER_SESSIONS)?
-                .insert((family.user_id.as_str(), session.family_id.as_bytes()), ())?;
-            let token = RefreshTokenRecord {
-                family_id: session.family_id.clone(),
-                user_id: family.user_id.clone(),
-                issued_at: now,
-                expires_at: (now + session.lifetimes.idle).min(family.expires_at),
-                rotated: false,
-            };
-            expiry::put(
-                txn,
-                Kind::RefreshToken,
-                &session.refresh_hash,
-                token.expires_at,
-                &token,
+                session.refresh_hash,
+                now,
+                session.lifetimes,
             )?;
             Ok(Redemption::Redeemed(code))
         })
@@ -247,17 +232,4 @@ impl Store {
             Ok(())
         })
     }
-}
-
-fn revoke_family(txn: &redb::WriteTransaction, id: &str) -> Result<(), StoreError> {
-    let Some(mut family) = txn
-        .open_table(tables::SESSION_FAMILIES)?
-        .get(id.as_bytes())?
-        .map(|v| codec::decode::<FamilyRecord>("session_families", v.value()))
-        .transpose()?
-    else {
-        return Ok(());
-    };
-    family.revoked = true;
-    expiry::update(txn, Kind::SessionFamily, id.as_bytes(), &family)
 }

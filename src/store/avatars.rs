@@ -41,11 +41,7 @@ impl Store {
     /// The avatar's ETag and PNG bytes.
     pub fn get_avatar(&self, user_id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         self.read(|txn| {
-            let Some(user) = txn
-                .open_table(tables::USERS)?
-                .get(user_id)?
-                .map(|v| super::codec::decode::<UserRecord>("users", v.value()))
-                .transpose()?
+            let Some(user) = super::users::user_from(&txn.open_table(tables::USERS)?, user_id)?
             else {
                 return Ok(None);
             };

@@ -25,10 +25,7 @@ impl Store {
     pub fn upsert_builtin_client(&self, client: ClientRecord) -> Result<ClientRecord, StoreError> {
         self.write(|txn| {
             let mut clients = txn.open_table(tables::CLIENTS)?;
-            let existing = clients
-                .get(client.client_id.as_str())?
-                .map(|v| codec::decode::<ClientRecord>("clients", v.value()))
-                .transpose()?;
+            let existing = client_from(&clients, &client.client_id)?;
             let record = match existing {
                 Some(mut old) => {
                     old.redirect_uris = client.redirect_uris;
@@ -114,14 +111,18 @@ impl Store {
 }
 
 fn get_in(txn: &ReadTransaction, id: &str) -> Result<Option<ClientRecord>, StoreError> {
-    match txn.open_table(tables::CLIENTS)?.get(id)? {
-        Some(v) => Ok(Some(codec::decode("clients", v.value())?)),
-        None => Ok(None),
-    }
+    client_from(&txn.open_table(tables::CLIENTS)?, id)
 }
 
 fn get_for_update(txn: &WriteTransaction, id: &str) -> Result<Option<ClientRecord>, StoreError> {
-    match txn.open_table(tables::CLIENTS)?.get(id)? {
+    client_from(&txn.open_table(tables::CLIENTS)?, id)
+}
+
+fn client_from(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<ClientRecord>, StoreError> {
+    match table.get(id)? {
         Some(v) => Ok(Some(codec::decode("clients", v.value())?)),
         None => Ok(None),
     }

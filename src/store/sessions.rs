@@ -42,18 +42,7 @@ impl Store {
         lifetimes: RefreshLifetimes,
     ) -> Result<(), StoreError> {
         let now = self.clock().now();
-        self.write(|txn| {
-            expiry::put(
-                txn,
-                Kind::SessionFamily,
-                family_id.as_bytes(),
-                family.expires_at,
-                &family,
-            )?;
-            txn.open_table(tables::USER_SESSIONS)?
-                .insert((family.user_id.as_str(), family_id.as_bytes()), ())?;
-            put_token(txn, family_id, &family, token_hash, now, lifetimes)
-        })
+        self.write(|txn| create_session_in(txn, family_id, &family, token_hash, now, lifetimes))
     }
 
     /// Exchanges the token with hash `old` for `new`, or detects reuse. All in one
@@ -156,6 +145,27 @@ impl Store {
     }
 }
 
+/// Writes a new family, its user index entry and its first refresh token, in `txn`.
+pub(crate) fn create_session_in(
+    txn: &WriteTransaction,
+    family_id: &str,
+    family: &FamilyRecord,
+    token_hash: [u8; 32],
+    now: i64,
+    lifetimes: RefreshLifetimes,
+) -> Result<(), StoreError> {
+    expiry::put(
+        txn,
+        Kind::SessionFamily,
+        family_id.as_bytes(),
+        family.expires_at,
+        family,
+    )?;
+    txn.open_table(tables::USER_SESSIONS)?
+        .insert((family.user_id.as_str(), family_id.as_bytes()), ())?;
+    put_token(txn, family_id, family, token_hash, now, lifetimes)
+}
+
 fn put_token(
     txn: &WriteTransaction,
     family_id: &str,
@@ -198,7 +208,7 @@ fn get_family(txn: &WriteTransaction, id: &str) -> Result<Option<FamilyRecord>, 
 }
 
 /// Marks a family revoked (kept until its expiry so reuse and `sid` checks still see it).
-fn revoke_family_in(txn: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
+pub(crate) fn revoke_family_in(txn: &WriteTransaction, id: &str) -> Result<bool, StoreError> {
     let Some(mut family) = get_family(txn, id)? else {
         return Ok(false);
     };
@@ -275,6 +285,16 @@ impl Store {
                 &Revoked { expires_at },
             )
         })
+    }
+
+    /// Whether an access token is still live online: its id is not on the revocation list and
+    /// its session (if it has one) is active.
+    pub fn access_token_live(&self, jti: &str, sid: Option<&str>) -> Result<bool, StoreError> {
+        Ok(!self.access_token_revoked(jti)?
+            && match sid {
+                Some(sid) => self.session_active(sid)?,
+                None => true,
+            })
     }
 
     /// Whether an access token's id is on the revocation list.

@@ -174,10 +174,7 @@ impl Store {
 }
 
 fn get_user_in(txn: &ReadTransaction, id: &str) -> Result<Option<UserRecord>, StoreError> {
-    match txn.open_table(tables::USERS)?.get(id)? {
-        Some(v) => Ok(Some(codec::decode("users", v.value())?)),
-        None => Ok(None),
-    }
+    user_from(&txn.open_table(tables::USERS)?, id)
 }
 
 /// Reads a user inside a write transaction.
@@ -185,7 +182,15 @@ pub(crate) fn get_user_for_update(
     txn: &WriteTransaction,
     id: &str,
 ) -> Result<Option<UserRecord>, StoreError> {
-    match txn.open_table(tables::USERS)?.get(id)? {
+    user_from(&txn.open_table(tables::USERS)?, id)
+}
+
+/// Reads and decodes a user from the users table of any transaction.
+pub(crate) fn user_from(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<UserRecord>, StoreError> {
+    match table.get(id)? {
         Some(v) => Ok(Some(codec::decode("users", v.value())?)),
         None => Ok(None),
     }
