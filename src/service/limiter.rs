@@ -7,7 +7,21 @@ use std::{
     sync::Mutex,
 };
 
+use std::borrow::Cow;
+
 use crate::clock::Clock;
+
+/// Keys longer than this are stored as their SHA-256, so attacker-chosen login strings (up to
+/// the body limit) cannot make the table large.
+const MAX_KEY_LEN: usize = 128;
+
+fn bounded(key: &str) -> Cow<'_, str> {
+    if key.len() <= MAX_KEY_LEN {
+        Cow::Borrowed(key)
+    } else {
+        Cow::Owned(crate::store::codes::hex(&crate::token::opaque::digest(key)))
+    }
+}
 
 /// Bound on tracked keys; past it, keys whose failures have all aged out are dropped.
 const PRUNE_ABOVE: usize = 50_000;
@@ -39,7 +53,7 @@ impl LoginLimiter {
     pub fn check(&self, key: &str) -> Result<(), u64> {
         let now = self.clock.now();
         let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(times) = map.get(key) else {
+        let Some(times) = map.get(bounded(key).as_ref()) else {
             return Ok(());
         };
         let recent: Vec<i64> = times
@@ -61,7 +75,7 @@ impl LoginLimiter {
             let window = self.window;
             map.retain(|_, times| times.back().is_some_and(|t| now - t < window));
         }
-        let times = map.entry(key.to_string()).or_default();
+        let times = map.entry(bounded(key).into_owned()).or_default();
         times.push_back(now);
         while times.len() > self.max_failures {
             times.pop_front();
@@ -72,7 +86,7 @@ impl LoginLimiter {
         self.failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+            .remove(bounded(key).as_ref());
     }
 }
 
@@ -97,6 +111,17 @@ mod tests {
         );
         clock.advance(800);
         assert!(l.check("k").is_ok());
+    }
+
+    #[test]
+    fn long_keys_are_stored_bounded_and_still_counted() {
+        let l = LoginLimiter::new(2, 900, Clock::manual());
+        let long = "x".repeat(60_000);
+        l.record_failure(&long);
+        l.record_failure(&long);
+        assert!(l.check(&long).is_err());
+        let map = l.failures.lock().unwrap();
+        assert!(map.keys().all(|k| k.len() <= MAX_KEY_LEN));
     }
 
     #[test]
