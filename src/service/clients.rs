@@ -253,8 +253,6 @@ impl Clients {
     ) -> Result<Option<ClientRecord>> {
         let id = client_id.to_string();
         let Some(client) = self.store.run(move |s| s.get_client(&id)).await? else {
-            // Spend the same hashing work as a real check.
-            let _ = opaque::digest(secret.unwrap_or_default());
             return Ok(None);
         };
         if !client.confidential {

@@ -102,7 +102,8 @@ impl Services {
                 clock,
             ),
         });
-        clients::Clients::new(store.clone()).ensure_swagger_client(&settings.issuer)?;
+        let clients = clients::Clients::new(store.clone());
+        clients.ensure_swagger_client(&settings.issuer)?;
         let codes = codes::EmailCodes::new(
             store.clone(),
             mailer.clone(),
@@ -121,13 +122,13 @@ impl Services {
         Ok(Self {
             avatars: avatars::Avatars::new(store.clone(), settings.max_avatar_bytes),
             oauth2: oauth2::OAuth2::new(
-                clients::Clients::new(store.clone()),
+                clients.clone(),
                 accounts.clone(),
                 sessions.clone(),
                 store.clone(),
                 store.ensure_secret("csrf_hmac")?,
             ),
-            clients: clients::Clients::new(store.clone()),
+            clients,
             public_url: settings.issuer,
             trust_forwarded_for: settings.trust_forwarded_for,
             dev: settings.dev,

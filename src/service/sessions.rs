@@ -56,7 +56,7 @@ pub struct TokenInfo {
     pub scope: String,
     pub client_id: Option<String>,
     pub sub: String,
-    pub username: Option<String>,
+    /// The user the token acts for (none for client tokens).
     pub user: Option<UserRecord>,
     pub exp: i64,
     pub iat: i64,
@@ -252,11 +252,7 @@ impl Sessions {
             .store
             .run(move |s| {
                 let user = s.get_user(&claims.sub)?;
-                let live = !s.access_token_revoked(&claims.jti)?
-                    && match &claims.sid {
-                        Some(sid) => s.session_active(sid)?,
-                        None => true,
-                    };
+                let live = s.access_token_live(&claims.jti, claims.sid.as_deref())?;
                 Ok((user, live))
             })
             .await?;
@@ -314,25 +310,21 @@ impl Sessions {
     pub async fn introspect(&self, token: &str) -> Result<Option<TokenInfo>> {
         if let Ok(v) = self.tokens.verify_any_audience(token) {
             let c = v.claims;
-            let claims = c.clone();
+            // A client_credentials token acts for its client: no session, subject = client.
+            let client_token = c.sid.is_none() && c.client_id.as_deref() == Some(c.sub.as_str());
+            let (jti, sid, sub) = (c.jti.clone(), c.sid.clone(), c.sub.clone());
             let (live, user) = self
                 .store
                 .run(move |s| {
-                    let mut live = !s.access_token_revoked(&claims.jti)?;
-                    if let Some(sid) = &claims.sid {
-                        live = live && s.session_active(sid)?;
-                    }
-                    let user = if claims.client_id.as_deref() == Some(claims.sub.as_str())
-                        && claims.sid.is_none()
-                    {
+                    let live = s.access_token_live(&jti, sid.as_deref())?;
+                    let user = if client_token {
                         None
                     } else {
-                        s.get_user(&claims.sub)?
+                        s.get_user(&sub)?
                     };
                     Ok((live, user))
                 })
                 .await?;
-            let client_token = c.sid.is_none() && c.client_id.as_deref() == Some(c.sub.as_str());
             if !live || (!client_token && user.as_ref().is_none_or(|u| u.disabled)) {
                 return Ok(None);
             }
@@ -340,7 +332,6 @@ impl Sessions {
                 token_type: "Bearer",
                 scope: c.scope,
                 client_id: c.client_id,
-                username: user.as_ref().map(|u| u.username.clone()),
                 user,
                 sub: c.sub,
                 exp: v.expires_at,
@@ -350,12 +341,17 @@ impl Sessions {
             }));
         }
         let hash = opaque::digest(token);
-        let Some(info) = self.store.run(move |s| s.live_refresh_token(hash)).await? else {
-            return Ok(None);
-        };
-        let uid = info.family.user_id.clone();
-        let user = self.store.run(move |s| s.get_user(&uid)).await?;
-        let Some(user) = user.filter(|u| !u.disabled) else {
+        let found = self
+            .store
+            .run(move |s| match s.live_refresh_token(hash)? {
+                Some(info) => {
+                    let user = s.get_user(&info.family.user_id)?;
+                    Ok(user.map(|u| (info, u)))
+                }
+                None => Ok(None),
+            })
+            .await?;
+        let Some((info, user)) = found.filter(|(_, u)| !u.disabled) else {
             return Ok(None);
         };
         Ok(Some(TokenInfo {
@@ -363,7 +359,6 @@ impl Sessions {
             scope: info.family.scope,
             client_id: info.family.client_id,
             sub: user.id.clone(),
-            username: Some(user.username.clone()),
             user: Some(user),
             exp: info.token.expires_at,
             iat: info.token.issued_at,

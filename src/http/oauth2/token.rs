@@ -94,8 +94,8 @@ impl Endpoint for IntrospectEndpoint {
                 if let Some(c) = info.client_id {
                     body.insert("client_id".into(), json!(c));
                 }
-                if let Some(u) = info.username {
-                    body.insert("username".into(), json!(u));
+                if let Some(u) = &info.user {
+                    body.insert("username".into(), json!(u.username));
                 }
                 if let Some(a) = info.aud {
                     body.insert("aud".into(), json!(a));
