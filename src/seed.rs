@@ -63,7 +63,11 @@ pub struct SeedReport {
 /// Loads `path` into the store.
 pub async fn load(services: &Services, path: &Path) -> Result<SeedReport, String> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("seed file {shown}: {e}"))?;
+    let owned = path.to_path_buf();
+    let text = tokio::task::spawn_blocking(move || std::fs::read_to_string(owned))
+        .await
+        .map_err(|e| format!("seed file {shown}: {e}"))?
+        .map_err(|e| format!("seed file {shown}: {e}"))?;
     let file: SeedFile = toml::from_str(&text).map_err(|e| format!("seed file {shown}: {e}"))?;
     let mut report = SeedReport::default();
     for (i, u) in file.users.into_iter().enumerate() {

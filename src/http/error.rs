@@ -118,22 +118,6 @@ impl ApiError {
         }
     }
 
-    pub fn problem(&self) -> &Problem {
-        match self {
-            Self::BadRequest(p)
-            | Self::Unauthorized(p, _)
-            | Self::Forbidden(p)
-            | Self::NotFound(p)
-            | Self::Conflict(p)
-            | Self::PayloadTooLarge(p)
-            | Self::UnsupportedMediaType(p)
-            | Self::Unprocessable(p)
-            | Self::TooManyRequests(p, _)
-            | Self::Internal(p)
-            | Self::Unavailable(p) => &p.0,
-        }
-    }
-
     /// A 500 whose cause is logged here and never sent to the client.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

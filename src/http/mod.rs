@@ -58,7 +58,11 @@ pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
 
 /// The generated spec as pretty JSON — what `/openapi.json` serves and `export-openapi` writes.
 pub fn spec_json(services: &Services) -> String {
-    let mut spec = openapi(services).spec();
+    spec_text(&openapi(services))
+}
+
+fn spec_text(api: &OpenApiService<Apis, ()>) -> String {
+    let mut spec = api.spec();
     if !spec.ends_with('\n') {
         spec.push('\n');
     }
@@ -68,7 +72,9 @@ pub fn spec_json(services: &Services) -> String {
 /// Every route with its middleware.
 pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output = Response> {
     let api = openapi(&services);
-    let spec = spec_json(&services);
+    let spec = spec_text(&api);
+    // The Swagger page (1.6 MB with the bundled UI) is built once, not per request.
+    let swagger_page: std::sync::Arc<str> = swagger_with_oauth(&api.swagger_ui_html()).into();
     let swagger = api.swagger_ui();
     let dev_outbox = services.mailer.clone();
     let dev = services.dev;
@@ -94,7 +100,16 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
         )
         .nest(
             "/swagger",
-            swagger.around(|ep, req| async move { swagger_with_oauth(ep.as_ref(), req).await }),
+            // poem-openapi's route still serves `oauth-receiver.html`; the page itself is ours.
+            swagger.around(move |ep, req| {
+                let page = swagger_page.clone();
+                async move {
+                    if req.uri().path().ends_with(".html") {
+                        return Ok(ep.call(req).await?.into_response());
+                    }
+                    Ok(poem::web::Html(page.to_string()).into_response())
+                }
+            }),
         )
         .nest(
             "/oauth2",
@@ -119,22 +134,13 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
 
 /// Pre-configures Swagger UI's "Authorize" dialog for the built-in PKCE client, so a
 /// developer signs in on our login page and "Try it out" sends the resulting token.
-async fn swagger_with_oauth<E: Endpoint>(ep: &E, req: poem::Request) -> poem::Result<Response> {
-    let is_page = !req.uri().path().ends_with(".html");
-    let resp = ep.call(req).await?.into_response();
-    if !is_page || !resp.status().is_success() {
-        return Ok(resp);
-    }
-    let (parts, body) = resp.into_parts();
-    let html = body.into_string().await.map_err(poem::Error::from)?;
+fn swagger_with_oauth(html: &str) -> String {
     let init = format!(
         "    window.ui.initOAuth({{clientId: \"{}\", usePkceWithAuthorizationCodeGrant: true, scopes: \"api\"}});\n</script>",
         crate::service::clients::SWAGGER_CLIENT_ID
     );
-    let html = html
-        .replacen("SwaggerUIBundle({", "window.ui = SwaggerUIBundle({", 1)
-        .replacen("})\n</script>", &format!("}})\n{init}"), 1);
-    Ok(Response::from_parts(parts, poem::Body::from_string(html)))
+    html.replacen("SwaggerUIBundle({", "window.ui = SwaggerUIBundle({", 1)
+        .replacen("})\n</script>", &format!("}})\n{init}"), 1)
 }
 
 /// The client's address: the TCP peer, or with `--trust-forwarded-for` the last

@@ -241,11 +241,6 @@ impl AccessTokens {
             issued_at,
         })
     }
-
-    /// The active key's id.
-    pub fn active_kid(&self) -> &str {
-        &self.signing.kid
-    }
 }
 
 #[cfg(test)]

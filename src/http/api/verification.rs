@@ -10,7 +10,6 @@ use crate::{
     http::error::Result,
     service::{
         Services,
-        captcha::CAPTCHA_TTL,
         codes::{self, CODE_TTL, RESEND_COOLDOWN},
     },
 };
@@ -103,7 +102,6 @@ impl VerificationApi {
     )]
     async fn captcha(&self) -> Result<CaptchaCreated> {
         let c = self.services.captchas.create().await?;
-        debug_assert_eq!(c.expires_in, CAPTCHA_TTL);
         Ok(CaptchaCreated::Created(Json(CaptchaChallenge {
             captcha_id: c.id,
             image: c.image,
