@@ -183,6 +183,37 @@ impl Flow {
         self.app.oauth_post("token", &form, None).await
     }
 
+    /// Starts an authorization in `b` and returns the login page's HTML.
+    async fn open_login(&self, b: &reqwest::Client, authorize_url: &str) -> String {
+        let resp = b.get(authorize_url).send().await.unwrap();
+        self.follow(b, &resp).await
+    }
+
+    /// Follows a same-site redirect in `b` and returns the page's HTML.
+    async fn follow(&self, b: &reqwest::Client, resp: &Response) -> String {
+        let page = b.get(self.app.url(&location(resp))).send().await.unwrap();
+        page.text().await.unwrap()
+    }
+
+    /// Posts the login form scraped from `login_html` as alice with `password`.
+    async fn submit_login(
+        &self,
+        b: &reqwest::Client,
+        login_html: &str,
+        password: &str,
+    ) -> Response {
+        b.post(self.app.url("/ui/login"))
+            .form(&[
+                ("request", scrape(login_html, "request").as_str()),
+                ("csrf", scrape(login_html, "csrf").as_str()),
+                ("login", "alice"),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn introspect(&self, token: &str) -> Value {
         let basic = Some((self.confidential.0.as_str(), self.confidential.1.as_str()));
         self.app
@@ -365,39 +396,12 @@ async fn errors_after_the_redirect_is_trusted_go_back_with_state() {
 async fn denying_consent_redirects_with_access_denied() {
     let f = flow().await;
     let b = browser();
-    let resp = b
-        .get(f.authorize_url(&f.confidential.0, &[]))
-        .send()
-        .await
-        .unwrap();
-    let login = b
-        .get(f.app.url(&location(&resp)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = f
+        .open_login(&b, &f.authorize_url(&f.confidential.0, &[]))
+        .await;
     let request = scrape(&login, "request");
-    let resp = b
-        .post(f.app.url("/ui/login"))
-        .form(&[
-            ("request", request.as_str()),
-            ("csrf", scrape(&login, "csrf").as_str()),
-            ("login", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let consent = b
-        .get(f.app.url(&location(&resp)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let resp = f.submit_login(&b, &login, PASSWORD).await;
+    let consent = f.follow(&b, &resp).await;
     let resp = b
         .post(f.app.url("/ui/consent"))
         .form(&[
@@ -419,15 +423,7 @@ async fn csrf_missing_or_from_another_browser_is_refused() {
     let f = flow().await;
     let (a, b) = (browser(), browser());
     let url = f.authorize_url(&f.confidential.0, &[]);
-    let resp = a.get(&url).send().await.unwrap();
-    let login = a
-        .get(f.app.url(&location(&resp)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let login = f.open_login(&a, &url).await;
     let request = scrape(&login, "request");
 
     let missing = a
@@ -442,39 +438,12 @@ async fn csrf_missing_or_from_another_browser_is_refused() {
         .unwrap();
     assert_eq!(missing.status(), StatusCode::FORBIDDEN);
     // B (another cookie jar) replays A's token.
-    let foreign = b
-        .post(f.app.url("/ui/login"))
-        .form(&[
-            ("request", request.as_str()),
-            ("csrf", scrape(&login, "csrf").as_str()),
-            ("login", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let foreign = f.submit_login(&b, &login, PASSWORD).await;
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
 
     // A logs in properly; B, signed in as well, cannot submit A's consent token.
-    let resp = a
-        .post(f.app.url("/ui/login"))
-        .form(&[
-            ("request", request.as_str()),
-            ("csrf", scrape(&login, "csrf").as_str()),
-            ("login", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let consent = a
-        .get(f.app.url(&location(&resp)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let resp = f.submit_login(&a, &login, PASSWORD).await;
+    let consent = f.follow(&a, &resp).await;
     f.sign_in(&b, &url).await;
     let cross = b
         .post(f.app.url("/ui/consent"))
@@ -493,30 +462,10 @@ async fn csrf_missing_or_from_another_browser_is_refused() {
 async fn wrong_password_on_the_login_page_is_a_generic_error() {
     let f = flow().await;
     let b = browser();
-    let resp = b
-        .get(f.authorize_url(&f.confidential.0, &[]))
-        .send()
-        .await
-        .unwrap();
-    let login = b
-        .get(f.app.url(&location(&resp)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = b
-        .post(f.app.url("/ui/login"))
-        .form(&[
-            ("request", scrape(&login, "request").as_str()),
-            ("csrf", scrape(&login, "csrf").as_str()),
-            ("login", "alice"),
-            ("password", "Wrong-password-1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let login = f
+        .open_login(&b, &f.authorize_url(&f.confidential.0, &[]))
+        .await;
+    let resp = f.submit_login(&b, &login, "Wrong-password-1").await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(
         resp.text()
