@@ -10,7 +10,7 @@ use poem::{
 
 use crate::{
     clock::Clock,
-    config::{EmailVerification, RegistrationPolicy, ServeConfig},
+    config::{CompatApi, EmailVerification, RegistrationPolicy, ServeConfig},
     http::{self, middleware::BodyLimits},
     mail::{MailError, MailSettings, Mailer},
     service::{Services, Settings, accounts::Policy, passwords::ScryptCost},
@@ -74,12 +74,18 @@ pub fn settings(config: &ServeConfig, public_url: &str) -> Settings {
         policy: Policy {
             registration: config.registration,
             registration_key: config.registration_key.clone(),
+            forget_password_key: config.forget_password_key.clone(),
             captcha: config.captcha,
             email_verification: config.effective_email_verification(),
         },
         max_avatar_bytes: config.max_avatar_bytes,
         trust_forwarded_for: config.trust_forwarded_for,
         dev: config.dev,
+        compat: crate::service::Compat {
+            sso: config.compat_enabled(CompatApi::Sso),
+            account: config.compat_enabled(CompatApi::Account),
+            auth_server: config.compat_enabled(CompatApi::AuthServer),
+        },
     }
 }
 

@@ -346,6 +346,7 @@ async fn client(cmd: ClientCommand) -> CliResult {
                         scopes,
                         secret: None,
                         id_token_alg: None,
+                        show_secret_again: false,
                     },
                 )
                 .await?;

@@ -49,6 +49,19 @@ impl CaptchaPolicy {
     }
 }
 
+/// A compatible API (one of the documents in `reference/`), for `--compat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum CompatApi {
+    /// `sso-api.md`: `/register/`, `/login/`, `/auth/`, `/oauth/`.
+    Sso,
+    /// `account-api.md`: `/api/registered`, `/api/login`, `/api/user_info/`, ….
+    Account,
+    /// `auth-server-api.md`: `/oauth/sendCode`, `/oauth/token`, `/oauth/check_token`, ….
+    AuthServer,
+    /// No compatible API.
+    None,
+}
+
 /// Settings of `portcullis serve` (and of the CLI commands that open the database).
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -144,6 +157,21 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_CAPTCHA", value_enum, default_value = "off")]
     pub captcha: CaptchaPolicy,
 
+    /// Shared key that lets the account API's `/api/forget_password/` set any user's password
+    /// given their username and email. Unset (the default) switches that endpoint off.
+    #[arg(long, env = "PORTCULLIS_FORGET_PASSWORD_KEY", hide_env_values = true)]
+    pub forget_password_key: Option<String>,
+
+    /// Compatible APIs to serve, comma-separated: sso, account, auth-server, or none.
+    #[arg(
+        long,
+        env = "PORTCULLIS_COMPAT",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sso,account,auth-server"
+    )]
+    pub compat: Vec<CompatApi>,
+
     /// Largest accepted avatar upload, in bytes.
     #[arg(long, env = "PORTCULLIS_MAX_AVATAR_BYTES", default_value_t = 1024 * 1024)]
     pub max_avatar_bytes: usize,
@@ -204,6 +232,11 @@ impl ServeConfig {
             } else {
                 EmailVerification::Off
             })
+    }
+
+    /// Whether a compatible API is switched on (`none` anywhere switches all off).
+    pub fn compat_enabled(&self, api: CompatApi) -> bool {
+        !self.compat.contains(&CompatApi::None) && self.compat.contains(&api)
     }
 
     /// Path of the database file.

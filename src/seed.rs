@@ -141,6 +141,7 @@ pub async fn load(services: &Services, path: &Path) -> Result<SeedReport, String
             scopes: c.scopes,
             secret: c.client_secret,
             id_token_alg: c.id_token_signed_response_alg,
+            show_secret_again: false,
         };
         services
             .clients

@@ -163,7 +163,15 @@ impl From<ServiceError> for ApiError {
             E::Forbidden(code, _) => Self::new(StatusCode::FORBIDDEN, code, detail),
             E::InvalidScope(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_scope", detail),
             E::ClientIdTaken => Self::new(StatusCode::CONFLICT, "client_id_taken", detail),
-            E::InvalidCode => Self::new(StatusCode::BAD_REQUEST, "invalid_code", detail),
+            // The native API does not tell expired codes apart from wrong ones.
+            E::InvalidCode | E::CodeExpired => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_code",
+                ServiceError::InvalidCode.to_string(),
+            ),
+            E::ResetByKeyDisabled | E::InvalidResetKey => {
+                Self::new(StatusCode::FORBIDDEN, "reset_by_key_refused", detail)
+            }
             E::EmailCodeRequired => {
                 Self::new(StatusCode::BAD_REQUEST, "email_code_required", detail)
             }

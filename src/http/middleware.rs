@@ -62,7 +62,8 @@ pub async fn guard_body<E: Endpoint>(
     mut req: Request,
     limits: BodyLimits,
 ) -> poem::Result<Response> {
-    let json = is_json(&req);
+    // The compatible APIs read their own bodies and answer bad ones with in-body codes.
+    let json = is_json(&req) && super::compat::Flavour::of_path(req.uri().path()).is_none();
     let limit = if json
         || req
             .content_type()
@@ -244,9 +245,22 @@ pub async fn outer<E: Endpoint>(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let flavour = super::compat::Flavour::of_path(&path);
+    let mut req = req;
+    if let Some(routed) = super::compat::route_path(&path) {
+        let target = match req.uri().query() {
+            Some(q) => format!("{routed}?{q}"),
+            None => routed.to_string(),
+        };
+        if let Ok(uri) = target.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
     let resp = match guard_body(ep, req, limits).await {
         Ok(resp) => resp,
-        Err(err) => error_to_response(err),
+        Err(err) => flavour
+            .and_then(|f| super::compat::framework_error(f, &err))
+            .unwrap_or_else(|| error_to_response(err)),
     };
     let resp = secure_headers(resp, &path);
     tracing::info!(

@@ -2,6 +2,7 @@
 //! calls and service results into responses; it holds no logic of its own.
 
 pub mod api;
+pub mod compat;
 pub mod error;
 pub mod middleware;
 pub mod oauth2;
@@ -13,6 +14,7 @@ use poem::{
 };
 use poem_openapi::OpenApiService;
 
+use self::compat::{account::AccountApi, auth_server::AuthServerApi, sso::SsoApi};
 use self::{
     api::{
         accounts::AccountsApi, avatars::AvatarsApi, clients::ClientsApi, me::MeApi, ops::OpsApi,
@@ -20,7 +22,7 @@ use self::{
     },
     middleware::BodyLimits,
 };
-use crate::service::Services;
+use crate::service::{Compat, Services};
 
 type Apis = (
     OpsApi,
@@ -30,7 +32,39 @@ type Apis = (
     MeApi,
     AvatarsApi,
     ClientsApi,
+    Switch<SsoApi>,
+    Switch<AccountApi>,
+    Switch<AuthServerApi>,
 );
+
+/// An API whose routes exist only when switched on (`--compat`). Its operations are in the
+/// generated document either way; [`spec_text`] removes those of switched-off APIs.
+pub struct Switch<T> {
+    api: T,
+    on: bool,
+}
+
+impl<T: poem_openapi::OpenApi> poem_openapi::OpenApi for Switch<T> {
+    fn meta() -> Vec<poem_openapi::registry::MetaApi> {
+        T::meta()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn add_routes(
+        self,
+        route_table: &mut std::collections::HashMap<
+            String,
+            std::collections::HashMap<poem::http::Method, poem::endpoint::BoxEndpoint<'static>>,
+        >,
+    ) {
+        if self.on {
+            self.api.add_routes(route_table);
+        }
+    }
+}
 
 /// The OpenAPI service: every documented operation, generated from the code.
 pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
@@ -44,6 +78,18 @@ pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
             MeApi { services: s() },
             AvatarsApi { services: s() },
             ClientsApi { services: s() },
+            Switch {
+                api: SsoApi { services: s() },
+                on: services.compat.sso,
+            },
+            Switch {
+                api: AccountApi { services: s() },
+                on: services.compat.account,
+            },
+            Switch {
+                api: AuthServerApi { services: s() },
+                on: services.compat.auth_server,
+            },
         ),
         "portcullis",
         env!("CARGO_PKG_VERSION"),
@@ -58,11 +104,49 @@ pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
 
 /// The generated spec as pretty JSON — what `/openapi.json` serves and `export-openapi` writes.
 pub fn spec_json(services: &Services) -> String {
-    spec_text(&openapi(services))
+    spec_text(&openapi(services), services.compat)
 }
 
-fn spec_text(api: &OpenApiService<Apis, ()>) -> String {
+/// The spec without the operations (and tags) of switched-off compatible APIs.
+fn spec_text(api: &OpenApiService<Apis, ()>, compat: Compat) -> String {
     let mut spec = api.spec();
+    let off: Vec<&str> = [
+        (compat.sso, "Compatible: sso-api.md"),
+        (compat.account, "Compatible: account-api.md"),
+        (compat.auth_server, "Compatible: auth-server-api.md"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| !on)
+    .map(|(_, tag)| tag)
+    .collect();
+    if let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&spec) {
+        // The documents' trailing slashes, which poem-openapi drops.
+        if let Some(paths) = doc["paths"].as_object_mut() {
+            for p in compat::TRAILING_SLASH_PATHS {
+                if let Some(ops) = paths.remove(*p) {
+                    paths.insert(format!("{p}/"), ops);
+                }
+            }
+        }
+        let tagged_off = |op: &serde_json::Value| {
+            op["tags"].as_array().is_some_and(|tags| {
+                tags.iter()
+                    .any(|t| off.contains(&t.as_str().unwrap_or_default()))
+            })
+        };
+        if let Some(paths) = doc["paths"].as_object_mut() {
+            for ops in paths.values_mut() {
+                if let Some(ops) = ops.as_object_mut() {
+                    ops.retain(|_, op| !tagged_off(op));
+                }
+            }
+            paths.retain(|_, ops| ops.as_object().is_some_and(|o| !o.is_empty()));
+        }
+        if let Some(tags) = doc["tags"].as_array_mut() {
+            tags.retain(|t| !off.contains(&t["name"].as_str().unwrap_or_default()));
+        }
+        spec = serde_json::to_string_pretty(&doc).unwrap_or(spec);
+    }
     if !spec.ends_with('\n') {
         spec.push('\n');
     }
@@ -72,9 +156,13 @@ fn spec_text(api: &OpenApiService<Apis, ()>) -> String {
 /// Every route with its middleware.
 pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output = Response> {
     let api = openapi(&services);
-    let spec = spec_text(&api);
-    // The Swagger page (1.6 MB with the bundled UI) is built once, not per request.
-    let swagger_page: std::sync::Arc<str> = swagger_with_oauth(&api.swagger_ui_html()).into();
+    let spec = spec_text(&api, services.compat);
+    // The Swagger page (1.6 MB with the bundled UI) is built once, not per request. It embeds
+    // the spec; ours has switched-off APIs removed.
+    let page = api
+        .swagger_ui_html()
+        .replacen(api.spec().as_str(), spec.trim_end(), 1);
+    let swagger_page: std::sync::Arc<str> = swagger_with_oauth(&page).into();
     let swagger = api.swagger_ui();
     let dev_outbox = services.mailer.clone();
     let dev = services.dev;

@@ -20,7 +20,7 @@ use crate::{
         records::UserRecord,
         users::{CreateUserError, NewUser, UserLookup},
     },
-    token::opaque,
+    token::{opaque, sealed::Sealer},
 };
 
 /// A registration request, unvalidated.
@@ -35,6 +35,11 @@ pub struct Registration {
     pub captcha: CaptchaAnswer,
     /// The shared key, when registration is by invitation.
     pub registration_key: Option<String>,
+    /// Require the mailed code whatever the server policy (an API whose contract includes
+    /// email verification).
+    pub always_verify_email: bool,
+    /// Require the captcha whatever the server policy (an API whose contract includes one).
+    pub always_check_captcha: bool,
 }
 
 /// A captcha challenge id and the user's answer, when the form carried them.
@@ -51,6 +56,9 @@ pub struct Policy {
     pub registration_key: Option<String>,
     pub captcha: CaptchaPolicy,
     pub email_verification: EmailVerification,
+    /// Shared key that lets anyone who knows it set a user's password by name and email (the
+    /// account document's `forget_password`); `None` switches that off.
+    pub forget_password_key: Option<String>,
 }
 
 /// Validated registration fields.
@@ -79,6 +87,19 @@ impl Registration {
     }
 }
 
+/// What [`Accounts`] is built from.
+pub struct AccountsParts {
+    pub store: Store,
+    pub passwords: Arc<PasswordHasher>,
+    pub limits: Arc<LoginLimits>,
+    pub sessions: Sessions,
+    pub codes: EmailCodes,
+    pub captchas: Captchas,
+    /// Seals API keys, which the account document shows again.
+    pub sealer: Arc<Sealer>,
+    pub policy: Policy,
+}
+
 #[derive(Clone)]
 pub struct Accounts {
     store: Store,
@@ -87,19 +108,22 @@ pub struct Accounts {
     sessions: Sessions,
     codes: EmailCodes,
     captchas: Captchas,
+    sealer: Arc<Sealer>,
     policy: Arc<Policy>,
 }
 
 impl Accounts {
-    pub fn new(
-        store: Store,
-        passwords: Arc<PasswordHasher>,
-        limits: Arc<LoginLimits>,
-        sessions: Sessions,
-        codes: EmailCodes,
-        captchas: Captchas,
-        policy: Policy,
-    ) -> Self {
+    pub fn new(parts: AccountsParts) -> Self {
+        let AccountsParts {
+            store,
+            passwords,
+            limits,
+            sessions,
+            codes,
+            captchas,
+            sealer,
+            policy,
+        } = parts;
         Self {
             store,
             passwords,
@@ -107,6 +131,7 @@ impl Accounts {
             sessions,
             codes,
             captchas,
+            sealer,
             policy: Arc::new(policy),
         }
     }
@@ -142,13 +167,14 @@ impl Accounts {
                 }
             }
         }
-        if self.policy.captcha.on_register() {
+        if registration.always_check_captcha || self.policy.captcha.on_register() {
             let c = &registration.captcha;
             self.captchas
                 .verify(c.id.as_deref(), c.answer.as_deref())
                 .await?;
         }
-        let verify = self.policy.email_verification == EmailVerification::Required;
+        let verify = registration.always_verify_email
+            || self.policy.email_verification == EmailVerification::Required;
         let code = registration
             .email_code
             .clone()
@@ -430,6 +456,65 @@ impl Accounts {
             self.limits.account.record_failure(&limiter_key);
             return Err(ServiceError::WrongPassword);
         }
+        self.set_password(user, new, principal.session_id.clone())
+            .await
+    }
+
+    /// Changes the password of the account `login` names after checking its current password
+    /// like a login (same throttling, same single answer for every failure). Every session
+    /// ends: the caller holds none.
+    pub async fn change_password_by_login(
+        &self,
+        login: &str,
+        current: &str,
+        new: &str,
+        from: Option<IpAddr>,
+    ) -> Result<()> {
+        let user = self.authenticate_password(login, current, from).await?;
+        self.set_password(&user, new, None).await
+    }
+
+    /// Sets the password of the user with this username and email, authorised by the shared
+    /// `forget_password_key` alone (the account document's recovery for servers without
+    /// mail). Off unless the key is configured. Every session of the user ends and a notice is
+    /// mailed.
+    pub async fn reset_password_by_key(
+        &self,
+        key: &str,
+        username: &str,
+        email: &str,
+        new: &str,
+    ) -> Result<()> {
+        let Some(expected) = self
+            .policy
+            .forget_password_key
+            .as_deref()
+            .filter(|k| !k.is_empty())
+        else {
+            return Err(ServiceError::ResetByKeyDisabled);
+        };
+        if !bool::from(expected.as_bytes().ct_eq(key.as_bytes())) {
+            return Err(ServiceError::InvalidResetKey);
+        }
+        let user = match (Username::parse(username), Email::parse(email)) {
+            (Ok(u), Ok(e)) => {
+                let lookup = UserLookup::UsernameKey(u.key());
+                self.store
+                    .run(move |s| s.find_user(&lookup))
+                    .await?
+                    .filter(|found| found.email.to_lowercase() == e.key())
+            }
+            _ => None,
+        };
+        let user = user.ok_or(ServiceError::NotFound("user with that username and email"))?;
+        self.set_password(&user, new, None).await?;
+        self.limits.account.clear(&format!("id:{}", user.id));
+        tracing::warn!(user_id = %user.id, "password set with the forget-password key");
+        Ok(())
+    }
+
+    /// Checks and stores a new password, ends every session but `keep`, and mails a notice.
+    async fn set_password(&self, user: &UserRecord, new: &str, keep: Option<String>) -> Result<()> {
         let new = Password::parse(new)?;
         let mut inputs = vec![user.username.as_str(), user.email.as_str()];
         if let Some(d) = &user.display_name {
@@ -442,10 +527,7 @@ impl Accounts {
             .run(move |s| s.update_user(&id, |u| u.password_hash = hash))
             .await?
             .ok_or(ServiceError::InvalidToken)?;
-        let revoked = self
-            .sessions
-            .revoke_others(&user.id, principal.session_id.clone())
-            .await?;
+        let revoked = self.sessions.revoke_others(&user.id, keep).await?;
         tracing::info!(user_id = %user.id, other_sessions_revoked = revoked, "password changed");
         // Tell the owner, so a change they did not make does not go unnoticed.
         self.codes
@@ -459,11 +541,25 @@ impl Accounts {
         let key = opaque::new_api_key();
         let hash = opaque::digest(&key);
         let id = principal.user.id.clone();
+        let sealed = self
+            .sealer
+            .seal(&key, &api_key_context(&id))
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         self.store
-            .run(move |s| s.replace_api_key(&id, hash))
+            .run(move |s| s.replace_api_key(&id, hash, Some(sealed)))
             .await?
             .ok_or(ServiceError::InvalidToken)?;
         Ok(key)
+    }
+
+    /// The user's current API key, unsealed (the account document shows it again); `None` if
+    /// none was issued.
+    pub fn revealed_api_key(&self, user: &UserRecord) -> Result<Option<String>> {
+        user.api_key_sealed
+            .as_deref()
+            .map(|s| self.sealer.open(s, &api_key_context(&user.id)))
+            .transpose()
+            .map_err(|e| ServiceError::Internal(e.to_string()))
     }
 
     /// Grants the developer role (idempotent).
@@ -510,4 +606,9 @@ impl Accounts {
         };
         Ok(self.store.run(move |s| s.find_user(&lookup)).await?)
     }
+}
+
+/// What a sealed API key is bound to.
+fn api_key_context(user_id: &str) -> String {
+    format!("api_key:{user_id}")
 }

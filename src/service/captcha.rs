@@ -22,6 +22,8 @@ pub struct Challenge {
     pub id: String,
     /// `data:image/png;base64,…`
     pub image: String,
+    /// The same image as PNG bytes.
+    pub png: Vec<u8>,
     pub expires_in: i64,
     /// The answer; only dev mode may reveal it.
     pub answer: String,
@@ -62,7 +64,8 @@ impl Captchas {
         self.store.run(move |s| s.put_captcha(&key, record)).await?;
         Ok(Challenge {
             id,
-            image: format!("data:image/png;base64,{}", STANDARD.encode(png)),
+            image: format!("data:image/png;base64,{}", STANDARD.encode(&png)),
+            png,
             expires_in: CAPTCHA_TTL,
             answer,
         })

@@ -2,13 +2,15 @@
 //! clients; admins may see and manage all. Secrets are 256-bit, shown once, stored as SHA-256
 //! and checked in constant time.
 
+use std::sync::Arc;
+
 use subtle::ConstantTimeEq;
 
 use super::{Principal, Result, ServiceError};
 use crate::{
     domain::{Invalid, RedirectUri, Role, Scope},
     store::{Store, codes::hex, records::ClientRecord},
-    token::opaque,
+    token::{opaque, sealed::Sealer},
 };
 
 /// The built-in public client Swagger UI signs in with. Its tokens are first-party (their
@@ -41,6 +43,8 @@ pub struct NewClient {
     pub secret: Option<String>,
     /// id_token signing algorithm: `RS256` (default) or `EdDSA`.
     pub id_token_alg: Option<String>,
+    /// Keep the secret sealed so it can be shown again (the SSO document's `GET /auth/`).
+    pub show_secret_again: bool,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -55,11 +59,92 @@ pub struct ClientChanges {
 #[derive(Clone)]
 pub struct Clients {
     store: Store,
+    sealer: Arc<Sealer>,
+}
+
+/// What a sealed client secret is bound to.
+fn secret_context(client_id: &str) -> String {
+    format!("client_secret:{client_id}")
 }
 
 impl Clients {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, sealer: Arc<Sealer>) -> Self {
+        Self { store, sealer }
+    }
+
+    /// The secret of a client created with `show_secret_again`, unsealed; `None` for others.
+    pub fn revealed_secret(&self, client: &ClientRecord) -> Result<Option<String>> {
+        client
+            .secret_sealed
+            .as_deref()
+            .map(|s| self.sealer.open(s, &secret_context(&client.client_id)))
+            .transpose()
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// The caller's (oldest) client whose secret can be shown again, with the secret; `None`
+    /// if they have none (or are not a developer).
+    pub async fn revealable_client(
+        &self,
+        principal: &Principal,
+    ) -> Result<Option<(ClientRecord, String)>> {
+        if !principal.user.has_role(Role::Developer) {
+            return Ok(None);
+        }
+        let id = principal.user.id.clone();
+        let found = self
+            .store
+            .run(move |s| s.clients_of(&id))
+            .await?
+            .into_iter()
+            .filter(|c| c.secret_sealed.is_some())
+            .min_by_key(|c| c.created_at);
+        match found {
+            Some(c) => {
+                let secret = self.revealed_secret(&c)?.unwrap_or_default();
+                Ok(Some((c, secret)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The caller's client whose secret can be shown again, created on first call (the SSO
+    /// document's "become a developer"): confidential, authorization code grant, the
+    /// `openid profile email` scopes. `redirect_uris`, when given, replace the registered ones.
+    pub async fn ensure_revealable_client(
+        &self,
+        principal: &Principal,
+        redirect_uris: Option<Vec<String>>,
+    ) -> Result<(ClientRecord, String)> {
+        let existing = self.revealable_client(principal).await?.map(|(c, _)| c);
+        let client = match existing {
+            Some(c) => match redirect_uris {
+                Some(uris) => {
+                    let changes = ClientChanges {
+                        redirect_uris: Some(uris),
+                        ..ClientChanges::default()
+                    };
+                    self.update(principal, &c.client_id, changes).await?
+                }
+                None => c,
+            },
+            None => {
+                let new = NewClient {
+                    name: format!("{} (SSO)", principal.user.username),
+                    redirect_uris: redirect_uris.unwrap_or_default(),
+                    grant_types: vec!["authorization_code".into()],
+                    confidential: true,
+                    scopes: vec!["openid".into(), "profile".into(), "email".into()],
+                    show_secret_again: true,
+                    ..NewClient::default()
+                };
+                self.register(principal, new).await?.0
+            }
+        };
+        let secret = self
+            .revealed_secret(&client)?
+            .ok_or_else(|| ServiceError::Internal("sealed client secret missing".into()))?;
+        Ok((client, secret))
     }
 
     /// Creates or refreshes the built-in Swagger UI client for the current public URL.
@@ -76,6 +161,7 @@ impl Clients {
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             confidential: false,
             secret_hash: None,
+            secret_sealed: None,
             scopes: vec![
                 "api".into(),
                 "email".into(),
@@ -134,13 +220,21 @@ impl Clients {
         };
         let now = self.store.clock().now();
         let record = ClientRecord {
-            client_id,
+            client_id: client_id.clone(),
             owner_id: owner_id.to_string(),
             name,
             redirect_uris,
             grant_types,
             confidential: new.confidential,
             secret_hash: secret.as_deref().map(|s| hex(&opaque::digest(s))),
+            secret_sealed: match (&secret, new.show_secret_again) {
+                (Some(secret), true) => Some(
+                    self.sealer
+                        .seal(secret, &secret_context(&client_id))
+                        .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                ),
+                _ => None,
+            },
             scopes,
             id_token_alg,
             created_at: now,
@@ -235,10 +329,24 @@ impl Clients {
         }
         let secret = opaque::random_token(32);
         let hash = hex(&opaque::digest(&secret));
+        // A secret that is shown again stays shown again, now the new one.
+        let sealed = match current.secret_sealed {
+            Some(_) => Some(
+                self.sealer
+                    .seal(&secret, &secret_context(client_id))
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
         let id = client_id.to_string();
         let record = self
             .store
-            .run(move |s| s.update_client(&id, |c| c.secret_hash = Some(hash)))
+            .run(move |s| {
+                s.update_client(&id, |c| {
+                    c.secret_hash = Some(hash);
+                    c.secret_sealed = sealed;
+                })
+            })
             .await?
             .ok_or(ServiceError::NotFound("client"))?;
         Ok((record, secret))

@@ -100,8 +100,8 @@ impl EmailCodes {
         Ok(code)
     }
 
-    /// Spends a code. Wrong, expired, used, other-purpose and other-address codes are all the
-    /// same `InvalidCode`.
+    /// Spends a code. Wrong, used, other-purpose and other-address codes are all the same
+    /// `InvalidCode`; an expired one is `CodeExpired`.
     pub async fn consume(&self, email: &Email, purpose: CodePurpose, code: &str) -> Result<()> {
         let mac = self.mac(purpose, email, &normalise(purpose, code));
         let key = storage_key(purpose, email);
@@ -112,6 +112,7 @@ impl EmailCodes {
         {
             CodeCheck::Accepted => Ok(()),
             CodeCheck::Rejected => Err(ServiceError::InvalidCode),
+            CodeCheck::Expired => Err(ServiceError::CodeExpired),
         }
     }
 

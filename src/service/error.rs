@@ -37,6 +37,14 @@ pub enum ServiceError {
     ClientIdTaken,
     #[error("the code is invalid, expired or already used")]
     InvalidCode,
+    /// The code was right once but its time ran out (only APIs whose contract tells this
+    /// apart report it; the native API answers `InvalidCode`).
+    #[error("the code has expired; request a new one")]
+    CodeExpired,
+    #[error("setting a password with the forget-password key is not enabled")]
+    ResetByKeyDisabled,
+    #[error("the forget-password key is wrong")]
+    InvalidResetKey,
     #[error("registration needs the code mailed to the address (`email_code`)")]
     EmailCodeRequired,
     #[error("another code was sent less than a minute ago; retry in {retry_after} seconds")]

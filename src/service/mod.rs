@@ -22,7 +22,7 @@ use crate::{
     clock::Clock,
     mail::Mailer,
     store::{Store, StoreError, sessions::RefreshLifetimes},
-    token::{AccessTokens, paseto::generate_signing_key},
+    token::{AccessTokens, paseto::generate_signing_key, sealed::Sealer},
 };
 
 /// `Result` with [`ServiceError`] as the default error.
@@ -45,6 +45,24 @@ pub struct Settings {
     pub trust_forwarded_for: bool,
     /// Dev mode: codes and captcha answers may be shown to the caller.
     pub dev: bool,
+    /// The compatible APIs that are switched on.
+    pub compat: Compat,
+}
+
+/// Which compatible APIs (`--compat`) are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compat {
+    pub sso: bool,
+    pub account: bool,
+    pub auth_server: bool,
+}
+
+impl Compat {
+    pub const ALL: Self = Self {
+        sso: true,
+        account: true,
+        auth_server: true,
+    };
 }
 
 /// Every service, wired to one store. Cheap to clone.
@@ -63,6 +81,7 @@ pub struct Services {
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     pub dev: bool,
+    pub compat: Compat,
 }
 
 impl Services {
@@ -102,7 +121,8 @@ impl Services {
                 clock,
             ),
         });
-        let clients = clients::Clients::new(store.clone());
+        let sealer = Arc::new(Sealer::new(&store.ensure_secret("seal_key")?));
+        let clients = clients::Clients::new(store.clone(), sealer.clone());
         clients.ensure_swagger_client(&settings.issuer)?;
         let codes = codes::EmailCodes::new(
             store.clone(),
@@ -110,15 +130,16 @@ impl Services {
             store.ensure_secret("email_code_hmac")?,
         );
         let captchas = captcha::Captchas::new(store.clone(), store.ensure_secret("captcha_hmac")?);
-        let accounts = Accounts::new(
-            store.clone(),
+        let accounts = Accounts::new(accounts::AccountsParts {
+            store: store.clone(),
             passwords,
             limits,
-            sessions.clone(),
+            sessions: sessions.clone(),
             codes,
-            captchas.clone(),
-            settings.policy,
-        );
+            captchas: captchas.clone(),
+            sealer,
+            policy: settings.policy,
+        });
         Ok(Self {
             avatars: avatars::Avatars::new(store.clone(), settings.max_avatar_bytes),
             oauth2: oauth2::OAuth2::new(
@@ -132,6 +153,7 @@ impl Services {
             public_url: settings.issuer,
             trust_forwarded_for: settings.trust_forwarded_for,
             dev: settings.dev,
+            compat: settings.compat,
             store,
             accounts,
             sessions,

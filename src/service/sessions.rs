@@ -367,6 +367,26 @@ impl Sessions {
         }))
     }
 
+    /// Ends the session of whoever presents `token` — an access token or a refresh token — as
+    /// a logout does: an access token also goes on the revocation list until it expires.
+    /// Unknown tokens are not an error (RFC 7009 §2.2's reasoning: the outcome already holds).
+    pub async fn revoke_presented(&self, token: &str) -> Result<()> {
+        if let Ok(v) = self.tokens.verify_any_audience(token) {
+            let (jti, exp, sid) = (v.claims.jti, v.expires_at, v.claims.sid);
+            self.store
+                .run(move |s| {
+                    s.revoke_access_token(&jti, exp)?;
+                    if let Some(sid) = sid {
+                        s.revoke_session(&sid)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            return Ok(());
+        }
+        self.logout(token).await
+    }
+
     /// Revokes a token presented by `client_id` (RFC 7009 §2.1): a refresh token ends its
     /// session; an access token goes on the revocation list until it expires. Tokens of other
     /// clients, and unknown tokens, are left alone and reported as done — the caller cannot

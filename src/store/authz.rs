@@ -44,6 +44,16 @@ pub struct AuthCodeRecord {
     pub redeemed_family: Option<String>,
 }
 
+/// How a code redemption checks the redirect URI.
+#[derive(Debug, Clone, Copy)]
+pub enum RedirectCheck<'a> {
+    /// RFC 6749 §4.1.3: the token request's `redirect_uri`, which must equal the code's.
+    Equals(Option<&'a str>),
+    /// The protocol does not carry it at redemption (the SSO document's `POST /oauth/`); the
+    /// URI was matched exactly against the registered ones when the code was issued.
+    NotCarried,
+}
+
 /// A signed-in browser.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BrowserSessionRecord {
@@ -114,6 +124,12 @@ impl Store {
         })
     }
 
+    /// Stores a code issued without a pending browser request (the SSO document's login with
+    /// `secret_id` and `redirect_uri`).
+    pub fn put_auth_code(&self, hash: [u8; 32], record: &AuthCodeRecord) -> Result<(), StoreError> {
+        self.write(|txn| expiry::put(txn, Kind::AuthCode, &hash, record.expires_at, record))
+    }
+
     /// Redeems a code: checks it (client, redirect URI, expiry, and `check` for PKCE), marks it
     /// used and creates the session, all in one transaction, so of concurrent redemptions
     /// exactly one succeeds and a replay always finds the session to revoke.
@@ -121,9 +137,9 @@ impl Store {
         &self,
         hash: [u8; 32],
         client_id: &str,
-        redirect_uri: Option<&str>,
+        redirect_uri: RedirectCheck<'_>,
         check: impl FnOnce(&AuthCodeRecord) -> Result<(), &'static str>,
-        session: NewSession,
+        session: Option<NewSession>,
     ) -> Result<Redemption, StoreError> {
         let now = self.clock().now();
         self.write(|txn| {
@@ -136,8 +152,11 @@ impl Store {
                 return Ok(Redemption::Invalid("unknown authorization code"));
             };
             if let Some(family) = &code.redeemed_family {
-                let family = family.clone();
-                revoke_family_in(txn, &family)?;
+                // An identity-only redemption created no session (empty id): nothing to revoke.
+                if !family.is_empty() {
+                    let family = family.clone();
+                    revoke_family_in(txn, &family)?;
+                }
                 return Ok(Redemption::Replayed);
             }
             if code.expires_at <= now {
@@ -149,7 +168,9 @@ impl Store {
                 ));
             }
             // RFC 6749 §4.1.3: redirect_uri must be identical when the request had one.
-            if redirect_uri != Some(code.redirect_uri.as_str()) {
+            if let RedirectCheck::Equals(given) = redirect_uri
+                && given != Some(code.redirect_uri.as_str())
+            {
                 return Ok(Redemption::Invalid(
                     "redirect_uri does not match the authorization request",
                 ));
@@ -157,8 +178,16 @@ impl Store {
             if let Err(reason) = check(&code) {
                 return Ok(Redemption::Invalid(reason));
             }
-            code.redeemed_family = Some(session.family_id.clone());
+            code.redeemed_family = Some(
+                session
+                    .as_ref()
+                    .map(|s| s.family_id.clone())
+                    .unwrap_or_default(),
+            );
             expiry::update(txn, Kind::AuthCode, &hash, &code)?;
+            let Some(session) = session else {
+                return Ok(Redemption::Redeemed(code));
+            };
             let family = FamilyRecord {
                 user_id: code.user_id.clone(),
                 client_id: Some(code.client_id.clone()),

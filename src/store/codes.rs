@@ -15,8 +15,10 @@ use super::{
 pub enum CodeCheck {
     /// Correct: the code is now spent.
     Accepted,
-    /// Unknown, expired, already used or wrong (the wrong guess was counted).
+    /// Unknown, already used or wrong (the wrong guess was counted).
     Rejected,
+    /// A code was issued but its time ran out (it is now deleted).
+    Expired,
 }
 
 impl Store {
@@ -72,7 +74,7 @@ impl Store {
             };
             if record.expires_at <= now {
                 table.remove(key.as_bytes())?;
-                return Ok(CodeCheck::Rejected);
+                return Ok(CodeCheck::Expired);
             }
             if bool::from(stored.as_bytes().ct_eq(hex(mac).as_bytes())) {
                 table.remove(key.as_bytes())?;

@@ -27,6 +27,9 @@ pub struct UserRecord {
     /// SHA-256 of the current personal API key, if one was issued.
     #[serde(default, with = "opt_hex")]
     pub api_key_hash: Option<[u8; 32]>,
+    /// The current API key sealed (see `token::sealed`): the account document shows it again.
+    #[serde(default)]
+    pub api_key_sealed: Option<String>,
     /// ETag of the stored avatar, if any.
     #[serde(default)]
     pub avatar_etag: Option<String>,
@@ -105,6 +108,10 @@ pub struct ClientRecord {
     /// SHA-256 of the client secret, hex.
     #[serde(default)]
     pub secret_hash: Option<String>,
+    /// The secret sealed (see `token::sealed`), for clients whose secret the SSO document
+    /// shows again (`GET /auth/`); `None` for all others.
+    #[serde(default)]
+    pub secret_sealed: Option<String>,
     pub scopes: Vec<String>,
     /// `RS256` (default) or `EdDSA` (OIDC `id_token_signed_response_alg`).
     #[serde(default)]

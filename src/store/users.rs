@@ -65,6 +65,7 @@ impl Store {
                 roles: new.roles,
                 disabled: false,
                 api_key_hash: None,
+                api_key_sealed: None,
                 avatar_etag: None,
                 created_at: now,
                 updated_at: now,
@@ -127,6 +128,7 @@ impl Store {
         &self,
         user_id: &str,
         new_hash: [u8; 32],
+        sealed: Option<String>,
     ) -> Result<Option<UserRecord>, StoreError> {
         let now = self.clock().now();
         self.write(|txn| {
@@ -139,6 +141,7 @@ impl Store {
             }
             keys.insert(new_hash.as_slice(), user.id.as_str())?;
             user.api_key_hash = Some(new_hash);
+            user.api_key_sealed = sealed;
             user.updated_at = now;
             put_user(txn, &user)?;
             Ok(Some(user))

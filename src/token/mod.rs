@@ -3,5 +3,6 @@
 pub mod jwt;
 pub mod opaque;
 pub mod paseto;
+pub mod sealed;
 
 pub use paseto::{AccessClaims, AccessTokens, TokenError};

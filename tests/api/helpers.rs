@@ -410,3 +410,62 @@ pub async fn problem(resp: Response, status: StatusCode) -> Value {
     assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
     body
 }
+
+/// A PNG of random pixels (so it does not compress), tinted by `rgb`.
+pub fn noisy_png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |_, _| {
+        let noise: [u8; 3] = rand::random();
+        image::Rgb([rgb[0] ^ noise[0], rgb[1] ^ noise[1], rgb[2] ^ noise[2]])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("PNG encodes");
+    out.into_inner()
+}
+
+/// Reads a JSON answer of a compatible API, returning the HTTP status with it.
+pub async fn status_json(resp: Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text}"));
+    (status, body)
+}
+
+impl TestApp {
+    /// POSTs a JSON body to `path`; the answer must be HTTP 200 (the compatible APIs put
+    /// their codes in the body).
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let (status, body) = status_json(resp).await;
+        assert_eq!(status, StatusCode::OK, "{path} answered {body}");
+        body
+    }
+
+    /// POSTs form fields to `path`; the answer must be HTTP 200.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        let (status, body) = status_json(resp).await;
+        assert_eq!(status, StatusCode::OK, "{path} answered {body}");
+        body
+    }
+
+    /// A captcha challenge and its answer, straight from the service: the test plays the
+    /// human who reads the image.
+    pub async fn solved_captcha(&self) -> (String, String) {
+        let c = self.services.captchas.create().await.expect("captcha");
+        (c.id, c.answer)
+    }
+}

@@ -10,6 +10,7 @@ mod bad_input;
 mod captcha;
 mod clients;
 mod codes;
+mod compat_account;
 mod dev;
 mod me;
 mod oauth_flow;

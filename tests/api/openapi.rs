@@ -40,6 +40,19 @@ fn every_operation_has_summary_tags_and_error_responses() {
                 "{name} has no tag"
             );
             assert!(op["operationId"].is_string(), "{name} has no operationId");
+            let compatible = op["tags"].as_array().is_some_and(|t| {
+                t.iter()
+                    .any(|t| t.as_str().unwrap_or_default().starts_with("Compatible: "))
+            });
+            if compatible {
+                // The compatible APIs answer in their documents' shapes, not problem+json; each
+                // describes its in-body codes.
+                assert!(
+                    op["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{name} does not describe its answers"
+                );
+                continue;
+            }
             let responses = op["responses"].as_object().unwrap();
             let lists = |status: &str| {
                 responses
@@ -106,4 +119,40 @@ async fn served_spec_equals_the_committed_file_and_swagger_ui_is_bundled() {
         !html.contains("cdn.jsdelivr") && !html.contains("unpkg.com"),
         "Swagger UI must not load from the network"
     );
+}
+
+#[tokio::test]
+async fn switched_off_compatible_apis_are_404_and_absent_from_the_spec() {
+    use portcullis::config::CompatApi;
+    let app = crate::helpers::spawn_app_with(|c| c.compat = vec![CompatApi::Sso]).await;
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/login/"), "sso is on");
+    assert!(!paths.contains_key("/api/login") && !paths.contains_key("/oauth/token"));
+    let tags: Vec<&str> = spec["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(tags.contains(&"Compatible: sso-api.md"));
+    assert!(!tags.contains(&"Compatible: account-api.md"));
+    for path in ["/api/login", "/oauth/token", "/oauth/check_token"] {
+        let resp = app.client.post(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let resp = app.client.get(app.url("/auth/")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "sso stays on");
+
+    let none = crate::helpers::spawn_app_with(|c| c.compat = vec![CompatApi::None]).await;
+    let resp = none.client.get(none.url("/auth/")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }

@@ -59,6 +59,8 @@ impl AccountsApi {
                     answer: opt(body.captcha_answer),
                 },
                 registration_key: opt(body.registration_key),
+                always_verify_email: false,
+                always_check_captcha: false,
             })
             .await?;
         Ok(Registered::Created(Json(TokenPair::of(

@@ -26,4 +26,14 @@ pub enum ApiTags {
     Clients,
     /// Health and readiness probes.
     Operations,
+    /// `sso-api.md`, served as written: envelopes `{code, message, data}` with HTTP 200.
+    #[oai(rename = "Compatible: sso-api.md")]
+    CompatibleSso,
+    /// `account-api.md`, served as written: `{message, code}` with HTTP 200.
+    #[oai(rename = "Compatible: account-api.md")]
+    CompatibleAccount,
+    /// `auth-server-api.md`, served as written: envelopes with HTTP 200, except the
+    /// Spring-style `/oauth/token` and `/oauth/check_token`.
+    #[oai(rename = "Compatible: auth-server-api.md")]
+    CompatibleAuthServer,
 }

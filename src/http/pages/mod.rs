@@ -189,6 +189,11 @@ async fn pending(services: &Services, id: Option<&String>) -> Result<Pending, Re
     }
 }
 
+/// Where a validated authorization request continues: the login page.
+pub fn login_location(p: &Pending) -> String {
+    format!("/ui/login?request={}", p.id)
+}
+
 /// `GET /oauth2/authorize` (RFC 6749 §4.1.1).
 struct Authorize {
     services: Services,
@@ -212,7 +217,7 @@ impl Endpoint for Authorize {
         };
         Ok(
             match self.services.oauth2.begin_authorization(params).await {
-                Ok(p) => see_other(&format!("/ui/login?request={}", p.id)),
+                Ok(p) => see_other(&login_location(&p)),
                 Err(AuthorizeError::Page(msg)) => error_page(StatusCode::BAD_REQUEST, &msg),
                 Err(AuthorizeError::Redirect(url)) => Response::builder()
                     .status(StatusCode::FOUND)

@@ -5,7 +5,7 @@ use super::{OAuth2, OAuthError, TokenRequest, TokenResponse, authorize::pkce_mat
 use crate::{
     service::sessions::SessionGrant,
     store::{
-        authz::{NewSession, Redemption},
+        authz::{NewSession, Redemption, RedirectCheck},
         records::ClientRecord,
     },
     token::opaque,
@@ -33,7 +33,7 @@ pub(super) async fn grant(
             s.redeem_code(
                 hash,
                 &client_id,
-                redirect_uri.as_deref(),
+                RedirectCheck::Equals(redirect_uri.as_deref()),
                 |c| match (&c.code_challenge, &verifier) {
                     (Some(ch), Some(v)) if pkce_matches(v, ch) => Ok(()),
                     (Some(_), Some(_)) => Err("code_verifier does not match the code_challenge"),
@@ -43,7 +43,7 @@ pub(super) async fn grant(
                     }
                     (None, None) => Ok(()),
                 },
-                session,
+                Some(session),
             )
         })
         .await

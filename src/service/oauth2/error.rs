@@ -12,6 +12,9 @@ pub enum OAuthError {
     InvalidClient { basic: bool },
     #[error("{0}")]
     InvalidGrant(String),
+    /// The password grant's username or password is wrong (`invalid_grant`).
+    #[error("the username or password is incorrect")]
+    BadCredentials,
     #[error("{0}")]
     UnauthorizedClient(String),
     #[error("unsupported grant_type `{0}`")]
@@ -31,7 +34,7 @@ impl OAuthError {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
             Self::InvalidClient { .. } => "invalid_client",
-            Self::InvalidGrant(_) | Self::Throttled(_) => "invalid_grant",
+            Self::InvalidGrant(_) | Self::BadCredentials | Self::Throttled(_) => "invalid_grant",
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
@@ -52,9 +55,7 @@ impl OAuthError {
 impl From<ServiceError> for OAuthError {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::InvalidCredentials => {
-                Self::InvalidGrant("the username or password is incorrect".into())
-            }
+            ServiceError::InvalidCredentials => Self::BadCredentials,
             ServiceError::InvalidRefreshToken => Self::InvalidGrant(
                 "the refresh token is invalid, expired, revoked or not this client's".into(),
             ),

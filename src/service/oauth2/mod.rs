@@ -6,6 +6,7 @@ mod authorization_code;
 pub mod authorize;
 mod client_credentials;
 pub mod error;
+mod identity_code;
 mod password;
 mod refresh_token;
 
