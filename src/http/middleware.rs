@@ -61,9 +61,10 @@ pub async fn guard_body<E: Endpoint>(
     ep: &E,
     mut req: Request,
     limits: BodyLimits,
+    compat: bool,
 ) -> poem::Result<Response> {
     // The compatible APIs read their own bodies and answer bad ones with in-body codes.
-    let json = is_json(&req) && super::compat::Flavour::of_path(req.uri().path()).is_none();
+    let json = is_json(&req) && !compat;
     let limit = if json
         || req
             .content_type()
@@ -256,7 +257,7 @@ pub async fn outer<E: Endpoint>(
             *req.uri_mut() = uri;
         }
     }
-    let resp = match guard_body(ep, req, limits).await {
+    let resp = match guard_body(ep, req, limits, flavour.is_some()).await {
         Ok(resp) => resp,
         Err(err) => flavour
             .and_then(|f| super::compat::framework_error(f, &err))

@@ -469,3 +469,86 @@ impl TestApp {
         (c.id, c.answer)
     }
 }
+
+/// A browser: cookies kept, redirects not followed.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client builds")
+}
+
+/// The `Location` of a redirect.
+pub fn location(resp: &Response) -> String {
+    resp.headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location on {}", resp.status()))
+        .to_str()
+        .expect("ASCII location")
+        .to_string()
+}
+
+/// The value of a hidden form field in a page.
+pub fn scrape(html: &str, field: &str) -> String {
+    let marker = format!("name=\"{field}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {field} in {html}"))
+        + marker.len();
+    html[start..start + html[start..].find('"').expect("closing quote")].to_string()
+}
+
+/// Opens `url` (an authorization request) in `browser`, signs in on the login page as
+/// `login`, allows on the consent page, and returns where the browser is finally sent.
+pub async fn browser_sign_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    url: &str,
+    login: &str,
+    password: &str,
+) -> String {
+    let resp = browser.get(url).send().await.expect("request");
+    assert!(
+        resp.status().is_redirection(),
+        "the authorization request redirects, got {}",
+        resp.status()
+    );
+    let mut next = app.url(&location(&resp));
+    loop {
+        let resp = browser.get(&next).send().await.expect("request");
+        if resp.status() == StatusCode::SEE_OTHER {
+            let loc = location(&resp);
+            if loc.starts_with('/') {
+                next = app.url(&loc);
+                continue;
+            }
+            return loc;
+        }
+        assert_eq!(resp.status(), StatusCode::OK);
+        let path = next.clone();
+        let html = resp.text().await.expect("page");
+        let (request, csrf) = (scrape(&html, "request"), scrape(&html, "csrf"));
+        let post = if path.contains("/ui/login") {
+            browser.post(app.url("/ui/login")).form(&[
+                ("request", request.as_str()),
+                ("csrf", csrf.as_str()),
+                ("login", login),
+                ("password", password),
+            ])
+        } else {
+            browser.post(app.url("/ui/consent")).form(&[
+                ("request", request.as_str()),
+                ("csrf", csrf.as_str()),
+                ("decision", "allow"),
+            ])
+        };
+        let resp = post.send().await.expect("request");
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "form answers are 303");
+        let loc = location(&resp);
+        if !loc.starts_with('/') {
+            return loc;
+        }
+        next = app.url(&loc);
+    }
+}

@@ -11,6 +11,8 @@ mod captcha;
 mod clients;
 mod codes;
 mod compat_account;
+mod compat_auth_server;
+mod compat_sso;
 mod dev;
 mod me;
 mod oauth_flow;

@@ -6,7 +6,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, browser, location, scrape, spawn_app};
 
 const REDIRECT: &str = "https://app.example.com/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-extra-entropy";
@@ -15,37 +15,11 @@ fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn location(resp: &Response) -> String {
-    resp.headers()
-        .get("location")
-        .unwrap_or_else(|| panic!("no Location on {}", resp.status()))
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 fn query_param(url: &str, name: &str) -> Option<String> {
     let q = url.split_once('?')?.1;
     url::form_urlencoded::parse(q.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-fn scrape(html: &str, field: &str) -> String {
-    let marker = format!("name=\"{field}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {field} in {html}"))
-        + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_string()
 }
 
 struct Flow {
@@ -108,45 +82,7 @@ impl Flow {
 
     /// Runs authorize → login → consent(allow) in `browser`; returns the final redirect.
     async fn sign_in(&self, browser: &reqwest::Client, url: &str) -> String {
-        let resp = browser.get(url).send().await.unwrap();
-        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "authorize");
-        let mut next = self.app.url(&location(&resp));
-        loop {
-            let resp = browser.get(&next).send().await.unwrap();
-            if resp.status() == StatusCode::SEE_OTHER {
-                let loc = location(&resp);
-                if loc.starts_with('/') {
-                    next = self.app.url(&loc);
-                    continue;
-                }
-                return loc;
-            }
-            assert_eq!(resp.status(), StatusCode::OK);
-            let path = next.clone();
-            let html = resp.text().await.unwrap();
-            let (request, csrf) = (scrape(&html, "request"), scrape(&html, "csrf"));
-            let post = if path.contains("/ui/login") {
-                browser.post(self.app.url("/ui/login")).form(&[
-                    ("request", request.as_str()),
-                    ("csrf", csrf.as_str()),
-                    ("login", "alice"),
-                    ("password", PASSWORD),
-                ])
-            } else {
-                browser.post(self.app.url("/ui/consent")).form(&[
-                    ("request", request.as_str()),
-                    ("csrf", csrf.as_str()),
-                    ("decision", "allow"),
-                ])
-            };
-            let resp = post.send().await.unwrap();
-            assert_eq!(resp.status(), StatusCode::SEE_OTHER, "form answers are 303");
-            let loc = location(&resp);
-            if !loc.starts_with('/') {
-                return loc;
-            }
-            next = self.app.url(&loc);
-        }
+        crate::helpers::browser_sign_in(&self.app, browser, url, "alice", PASSWORD).await
     }
 
     async fn code(&self, extra: &[(&str, &str)]) -> String {
