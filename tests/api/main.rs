@@ -12,6 +12,7 @@ mod clients;
 mod codes;
 mod compat_account;
 mod compat_auth_server;
+mod compat_cross;
 mod compat_sso;
 mod dev;
 mod me;

@@ -441,6 +441,59 @@ mod tests {
         assert_eq!(Flavour::of_path("/login"), None);
     }
 
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct P {
+        a: Option<String>,
+        b: Option<String>,
+    }
+
+    fn request(uri: &str, content_type: Option<&str>) -> Request {
+        let mut r = Request::builder().uri(uri.parse().unwrap());
+        if let Some(ct) = content_type {
+            r = r.content_type(ct);
+        }
+        r.finish()
+    }
+
+    #[test]
+    fn query_and_body_merge_with_the_body_on_top() {
+        let p: P = parse(
+            &request("/x?a=1&b=2", Some("application/json")),
+            br#"{"b":"3"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            P {
+                a: Some("1".into()),
+                b: Some("3".into())
+            }
+        );
+        let p: P = parse(
+            &request("/x?a=1", Some("application/x-www-form-urlencoded")),
+            b"b=%E5%B0%8F",
+        )
+        .unwrap();
+        assert_eq!(p.b.as_deref(), Some("小"));
+    }
+
+    #[test]
+    fn nothing_sent_wrong_types_and_bad_bodies_are_told_apart() {
+        assert_eq!(
+            parse::<P>(&request("/x", None), b"").unwrap_err(),
+            ParamsError::Missing
+        );
+        for body in [&b"{"[..], b"[1]", b"\xff\xfe", br#"{"a":5}"#] {
+            assert!(
+                matches!(
+                    parse::<P>(&request("/x", None), body),
+                    Err(ParamsError::Malformed(_))
+                ),
+                "{body:?}"
+            );
+        }
+    }
+
     #[test]
     fn repeated_form_keys_become_a_list() {
         let mut map = Map::new();
