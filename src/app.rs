@@ -249,8 +249,9 @@ impl Application {
             tracing::warn!("{w}");
         }
         tracing::info!(
-            "portcullis listening on http://{addr} — data {database}, mail to {}, issuer {public_url}, Swagger UI {public_url}/swagger",
-            services.mailer.describe()
+            "portcullis listening on http://{addr} — data {database}, mail to {}, issuer {public_url}, Swagger UI {public_url}/swagger, compatible APIs: {}",
+            services.mailer.describe(),
+            services.compat.describe()
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let sweeper = tokio::spawn(expiry::run_sweeper(

@@ -63,8 +63,7 @@ pub async fn guard_body<E: Endpoint>(
     limits: BodyLimits,
     compat: bool,
 ) -> poem::Result<Response> {
-    // The compatible APIs read their own bodies and answer bad ones with in-body codes.
-    let json = is_json(&req) && !compat;
+    let json = is_json(&req);
     let limit = if json
         || req
             .content_type()
@@ -80,7 +79,8 @@ pub async fn guard_body<E: Endpoint>(
     if declared.is_some_and(|n| n > limit as u64) {
         return Ok(too_large(limit));
     }
-    if json {
+    // The compatible APIs read their own bodies and answer bad ones with in-body codes.
+    if json && !compat {
         let bytes = match req.take_body().into_bytes_limit(limit).await {
             Ok(b) => b,
             Err(ReadBodyError::PayloadTooLarge) => return Ok(too_large(limit)),

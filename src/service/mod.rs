@@ -58,11 +58,22 @@ pub struct Compat {
 }
 
 impl Compat {
-    pub const ALL: Self = Self {
-        sso: true,
-        account: true,
-        auth_server: true,
-    };
+    /// The switched-on APIs for the start-up line: `sso, account, auth-server` or `none`.
+    pub fn describe(&self) -> String {
+        let on: Vec<&str> = [
+            (self.sso, "sso"),
+            (self.account, "account"),
+            (self.auth_server, "auth-server"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if on.is_empty() {
+            "none".into()
+        } else {
+            on.join(", ")
+        }
+    }
 }
 
 /// Every service, wired to one store. Cheap to clone.

@@ -116,6 +116,11 @@ async fn every_documented_request_works_as_written() {
     assert_eq!(user["avatar"], "", "no avatar yet");
     let api_key = user["key"].as_str().expect("key").to_string();
     assert!(api_key.starts_with("pcl_"), "a personal API key: {api_key}");
+    let stored = app.services.accounts.find(USERNAME).await.unwrap().unwrap();
+    assert!(
+        !serde_json::to_string(&stored).unwrap().contains(&api_key),
+        "the key is stored encrypted, not in clear"
+    );
     assert_eq!(
         app.get_me_with_api_key_header(&api_key).await.status(),
         StatusCode::OK,
@@ -379,6 +384,27 @@ async fn login_codes() {
         status_json(app.client.put(app.url("/api/login")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_reply(&reply, 500, "请使用Post请求");
+    // The same per-account throttle as every other login (not in the document: 429).
+    for _ in 0..4 {
+        assert_eq!(login(&app, "not the password").await["code"], 604);
+    }
+    let reply = login(&app, DOC_PASSWORD).await;
+    assert_reply(&reply, 429, "尝试次数过多，请稍后再试");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_before_anything_is_read() {
+    let app = spawn_app().await;
+    let huge = json!({"username": "x".repeat(70 * 1024)});
+    let resp = app
+        .client
+        .post(app.url("/api/registered"))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.table_count("users").await, 0);
 }
 
 #[tokio::test]
@@ -433,6 +459,8 @@ async fn token_endpoints_codes() {
         "/api/user_info/",
         "/api/update_show_name/",
         "/api/update_key/",
+        "/api/update_password/",
+        "/api/forget_password/",
     ] {
         let (_, reply) = status_json(app.client.get(app.url(path)).send().await.unwrap()).await;
         assert_reply(&reply, 500, "请使用Post请求");
