@@ -114,25 +114,15 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(parts: AccountsParts) -> Self {
-        let AccountsParts {
-            store,
-            passwords,
-            limits,
-            sessions,
-            codes,
-            captchas,
-            sealer,
-            policy,
-        } = parts;
         Self {
-            store,
-            passwords,
-            limits,
-            sessions,
-            codes,
-            captchas,
-            sealer,
-            policy: Arc::new(policy),
+            policy: Arc::new(parts.policy),
+            store: parts.store,
+            passwords: parts.passwords,
+            limits: parts.limits,
+            sessions: parts.sessions,
+            codes: parts.codes,
+            captchas: parts.captchas,
+            sealer: parts.sealer,
         }
     }
 

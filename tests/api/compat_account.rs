@@ -223,14 +223,9 @@ async fn registration_codes() {
                "key": "k", "verification_code_key": key, "verification_code": answer})
     };
     // 666: no data.
-    let (status, reply) = status_json(
-        app.client
-            .post(app.url("/api/registered"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, reply) = app
+        .send_bare(reqwest::Method::POST, "/api/registered")
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_reply(&reply, 666, "宝贝数据呢？");
     // 400: unreadable data.
@@ -296,14 +291,7 @@ async fn registration_codes() {
     }
     assert_eq!(app.table_count("users").await, 1, "refusals wrote nothing");
     // 500: not POST.
-    let (status, reply) = status_json(
-        app.client
-            .get(app.url("/api/registered"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, reply) = app.send_bare(reqwest::Method::GET, "/api/registered").await;
     assert_eq!(status, StatusCode::OK);
     assert_reply(&reply, 500, "请使用Post请求");
 }
@@ -380,8 +368,7 @@ async fn login_codes() {
         )
         .await;
     assert_reply(&reply, 604, "账号或密码错误");
-    let (status, reply) =
-        status_json(app.client.put(app.url("/api/login")).send().await.unwrap()).await;
+    let (status, reply) = app.send_bare(reqwest::Method::PUT, "/api/login").await;
     assert_eq!(status, StatusCode::OK);
     assert_reply(&reply, 500, "请使用Post请求");
     // The same per-account throttle as every other login (not in the document: 429).
@@ -462,7 +449,7 @@ async fn token_endpoints_codes() {
         "/api/update_password/",
         "/api/forget_password/",
     ] {
-        let (_, reply) = status_json(app.client.get(app.url(path)).send().await.unwrap()).await;
+        let (_, reply) = app.send_bare(reqwest::Method::GET, path).await;
         assert_reply(&reply, 500, "请使用Post请求");
     }
 }
@@ -599,13 +586,8 @@ async fn upload_avatar_codes() {
     assert_eq!(status, StatusCode::OK);
     assert_reply(&reply, 169, "你不对劲！为什么报错了？");
     assert_eq!(user_info(&app, &token).await["message"]["avatar"], "");
-    let (_, reply) = status_json(
-        app.client
-            .get(app.url("/api/upload_avatar/"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, reply) = app
+        .send_bare(reqwest::Method::GET, "/api/upload_avatar/")
+        .await;
     assert_reply(&reply, 500, "请使用Post请求");
 }

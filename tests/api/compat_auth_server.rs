@@ -85,6 +85,21 @@ async fn spring(
     status_json(req.send().await.unwrap()).await
 }
 
+/// `grant_type=password` for leon, the client in HTTP Basic.
+async fn password_grant(app: &TestApp, password: &str) -> (StatusCode, Value) {
+    spring(
+        app,
+        "/oauth/token",
+        &[
+            ("grant_type", "password"),
+            ("username", "leon"),
+            ("password", password),
+        ],
+        true,
+    )
+    .await
+}
+
 fn assert_spring_error(
     status: StatusCode,
     body: &Value,
@@ -153,17 +168,7 @@ async fn every_documented_request_works_as_written() {
     assert_eq!(status, StatusCode::OK, "{t}");
     assert_tokens(&t);
     assert_eq!(t["scope"], "all");
-    let (status, t) = spring(
-        &app,
-        "/oauth/token",
-        &[
-            ("grant_type", "password"),
-            ("username", "leon"),
-            ("password", PASSWORD),
-        ],
-        true,
-    )
-    .await;
+    let (status, t) = password_grant(&app, PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{t}");
     let refresh = t["refresh_token"].as_str().unwrap().to_string();
     let (status, refreshed) = spring(
@@ -302,17 +307,7 @@ async fn login_and_token_failures() {
         let reply = app.post_json("/oauth/login", &body).await;
         assert_envelope(&reply, 400, "用户名或密码错误");
     }
-    let (status, body) = spring(
-        &app,
-        "/oauth/token",
-        &[
-            ("grant_type", "password"),
-            ("username", "leon"),
-            ("password", "wrong-wrong"),
-        ],
-        true,
-    )
-    .await;
+    let (status, body) = password_grant(&app, "wrong-wrong").await;
     assert_spring_error(
         status,
         &body,
@@ -355,17 +350,7 @@ async fn login_and_token_failures() {
     assert_eq!(body["error"], "invalid_grant");
 
     // check_token: garbage, a refresh token, and an expired access token are not recognised.
-    let (_, t) = spring(
-        &app,
-        "/oauth/token",
-        &[
-            ("grant_type", "password"),
-            ("username", "leon"),
-            ("password", PASSWORD),
-        ],
-        true,
-    )
-    .await;
+    let (_, t) = password_grant(&app, PASSWORD).await;
     for token in ["garbage", t["refresh_token"].as_str().unwrap()] {
         let (status, body) = spring(&app, "/oauth/check_token", &[("token", token)], false).await;
         assert_spring_error(

@@ -462,6 +462,17 @@ impl TestApp {
         body
     }
 
+    /// Sends `method` to `path` with no body; returns the status and the JSON answer.
+    pub async fn send_bare(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .request(method, self.url(path))
+            .send()
+            .await
+            .expect("request");
+        status_json(resp).await
+    }
+
     /// A captcha challenge and its answer, straight from the service: the test plays the
     /// human who reads the image.
     pub async fn solved_captcha(&self) -> (String, String) {
