@@ -91,6 +91,10 @@ async fn every_documented_request_works_as_written() {
         .unwrap()
         .to_string();
     assert!(!key.is_empty());
+    assert!(
+        resp.headers().get("VerificationCodeAnswer").is_none(),
+        "the answer only in dev mode"
+    );
     let png = resp.bytes().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG image");
 
@@ -590,4 +594,35 @@ async fn upload_avatar_codes() {
         .send_bare(reqwest::Method::GET, "/api/upload_avatar/")
         .await;
     assert_reply(&reply, 500, "请使用Post请求");
+}
+
+#[tokio::test]
+async fn dev_mode_hands_scripts_the_captcha_answer() {
+    let app = spawn_app_with(|c| c.dev = true).await;
+    let resp = app
+        .client
+        .get(app.url("/api/get_verification_code/"))
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| resp.headers()[name].to_str().unwrap().to_string();
+    let (key, answer) = (
+        header("VerificationCodeKey"),
+        header("VerificationCodeAnswer"),
+    );
+    let reply = app
+        .post_form(
+            "/api/registered",
+            &[
+                ("show_name", "Dev"),
+                ("username", "dev"),
+                ("passwd", PASSWORD),
+                ("email", "dev@example.test"),
+                ("key", ""),
+                ("verification_code_key", &key),
+                ("verification_code", &answer),
+            ],
+        )
+        .await;
+    assert_reply(&reply, 200, "注册成功");
 }

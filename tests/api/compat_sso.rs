@@ -8,6 +8,9 @@ use crate::helpers::{
     PASSWORD, TestApp, browser, browser_sign_in, location, spawn_app, status_json,
 };
 
+/// The document's sample user.
+const DOC_USERNAME: &str = "小明";
+const DOC_EMAIL: &str = "17371438227@122.com";
 const REDIRECT: &str = "https://example.com/callback";
 
 fn assert_envelope(body: &Value, code: i64, message: &str) {
@@ -79,16 +82,21 @@ async fn every_documented_request_works_as_written() {
     let app = spawn_app().await;
 
     // 一、用户注册
-    let body = register(&app, "xiaoming").await;
+    let body = app
+        .post_json(
+            "/register/",
+            &json!({"username": DOC_USERNAME, "email": DOC_EMAIL, "password": PASSWORD}),
+        )
+        .await;
     assert_envelope(&body, 200, "注册成功");
     assert_strings(&body["data"], &["token", "username", "email"]);
-    assert_eq!(body["data"]["username"], "xiaoming");
-    assert_eq!(body["data"]["email"], "xiaoming@122.com");
+    assert_eq!(body["data"]["username"], DOC_USERNAME);
+    assert_eq!(body["data"]["email"], DOC_EMAIL);
 
     // 二、用户登录, by username and by email, without a client: empty code and URI.
     for login in [
-        json!({"username": "xiaoming", "password": PASSWORD}),
-        json!({"email": "xiaoming@122.com", "password": PASSWORD}),
+        json!({"username": DOC_USERNAME, "password": PASSWORD}),
+        json!({"email": DOC_EMAIL, "password": PASSWORD}),
     ] {
         let body = app
             .post_json("/login/?secret_id=&redirect_uri=", &login)
@@ -107,12 +115,12 @@ async fn every_documented_request_works_as_written() {
         );
         assert_eq!(data["redirect_uri"], "");
         assert_eq!(data["authorization_code"], "");
-        assert_eq!(data["username"], "xiaoming");
+        assert_eq!(data["username"], DOC_USERNAME);
     }
     let token = app
         .post_json(
             "/login/",
-            &json!({"username": "xiaoming", "password": PASSWORD}),
+            &json!({"username": DOC_USERNAME, "password": PASSWORD}),
         )
         .await["data"]["token"]
         .as_str()
