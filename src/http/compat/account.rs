@@ -217,26 +217,17 @@ impl AccountApi {
         }
     }
 
-    /// The principal for a `token` field: 404 when absent, 403 when not live.
+    /// The principal for a `token` field; `None` when it is missing, `Some(Err(403 reply))`
+    /// when it is not live.
     async fn by_token(
         &self,
         token: &Option<String>,
-        missing: i32,
-    ) -> Result<(Principal, String), Json<AccountReply>> {
-        let Some(token) = given(token) else {
-            return Err(reply(
-                missing,
-                if missing == 404 {
-                    INPUT_WRONG
-                } else {
-                    ILLEGAL_QUERY
-                },
-            ));
-        };
-        match principal(&self.services, token).await {
+    ) -> Option<Result<(Principal, String), Json<AccountReply>>> {
+        let token = given(token)?;
+        Some(match principal(&self.services, token).await {
             Some(p) => Ok((p, token.to_string())),
             None => Err(reply(403, ILLEGAL_QUERY)),
-        }
+        })
     }
 }
 
@@ -379,18 +370,10 @@ impl AccountApi {
             })
         };
         let token = params.into_inner().ok().and_then(|p| p.token);
-        let (p, token) = match self.by_token(&token, 404).await {
-            Ok(found) => found,
-            Err(r) => {
-                return text(
-                    r.0.code,
-                    if r.0.code == 404 {
-                        "搁着闹呢？"
-                    } else {
-                        ILLEGAL_QUERY
-                    },
-                );
-            }
+        let (p, token) = match self.by_token(&token).await {
+            Some(Ok(found)) => found,
+            Some(Err(_)) => return text(403, ILLEGAL_QUERY),
+            None => return text(404, "搁着闹呢？"),
         };
         let key = match self.services.accounts.revealed_api_key(&p.user) {
             Ok(k) => k.unwrap_or_default(),
@@ -485,9 +468,10 @@ impl AccountApi {
         let Some(name) = given(&p.new_show_name) else {
             return reply(404, INPUT_WRONG);
         };
-        let principal = match self.by_token(&p.token, 404).await {
-            Ok((principal, _)) => principal,
-            Err(r) => return r,
+        let principal = match self.by_token(&p.token).await {
+            Some(Ok((principal, _))) => principal,
+            Some(Err(r)) => return r,
+            None => return reply(404, INPUT_WRONG),
         };
         match self
             .services
@@ -513,9 +497,10 @@ impl AccountApi {
     )]
     async fn update_key(&self, params: Params<AccountTokenParams>) -> Json<AccountReply> {
         let token = params.into_inner().ok().and_then(|p| p.token);
-        let principal = match self.by_token(&token, 404).await {
-            Ok((principal, _)) => principal,
-            Err(r) => return r,
+        let principal = match self.by_token(&token).await {
+            Some(Ok((principal, _))) => principal,
+            Some(Err(r)) => return r,
+            None => return reply(404, INPUT_WRONG),
         };
         match self.services.accounts.rotate_api_key(&principal).await {
             Ok(_) => reply(200, "呐呐呐呐！修改成功了呢~"),
@@ -599,9 +584,10 @@ impl AccountApi {
         #[oai(name = "token")] token: Header<Option<String>>,
         upload: AvatarUpload,
     ) -> Json<AccountReply> {
-        let principal = match self.by_token(&token.0, 403).await {
-            Ok((principal, _)) => principal,
-            Err(r) => return r,
+        let principal = match self.by_token(&token.0).await {
+            Some(Ok((principal, _))) => principal,
+            Some(Err(r)) => return r,
+            None => return reply(403, ILLEGAL_QUERY),
         };
         let Some(file) = upload.file else {
             return reply(169, UPLOAD_FAILED);

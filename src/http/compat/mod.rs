@@ -76,36 +76,23 @@ pub fn route_path(path: &str) -> Option<&str> {
 /// Answers an error that escaped an operation of a compatible API in that document's terms,
 /// or `None` to fall back to problem+json.
 pub fn framework_error(flavour: Flavour, err: &poem::Error) -> Option<poem::Response> {
+    use poem::IntoResponse;
+    let reply = |code, message| {
+        poem_openapi::payload::Json(account::AccountReply::text(code, message)).into_response()
+    };
     match flavour {
         // account-api.md: every endpoint answers a wrong method with in-body 500.
-        Flavour::Account if err.is::<poem::error::MethodNotAllowedError>() => Some(
-            poem_openapi::payload::Json(account::AccountReply::text(500, account::POST_ONLY))
-                .into_response_json(),
-        ),
+        Flavour::Account if err.is::<poem::error::MethodNotAllowedError>() => {
+            Some(reply(500, account::POST_ONLY))
+        }
         // The upload's multipart body could not be read: the document's catch-all code.
         Flavour::Account
             if err.is::<poem_openapi::error::ParseMultipartError>()
                 || err.is::<poem_openapi::error::ContentTypeError>() =>
         {
-            Some(
-                poem_openapi::payload::Json(account::AccountReply::text(
-                    169,
-                    account::UPLOAD_FAILED,
-                ))
-                .into_response_json(),
-            )
+            Some(reply(169, account::UPLOAD_FAILED))
         }
         _ => None,
-    }
-}
-
-trait IntoResponseJson {
-    fn into_response_json(self) -> poem::Response;
-}
-
-impl<T: ToJSON> IntoResponseJson for poem_openapi::payload::Json<T> {
-    fn into_response_json(self) -> poem::Response {
-        poem::IntoResponse::into_response(self)
     }
 }
 
