@@ -73,7 +73,7 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_DATA_DIR", default_value = "./portcullis-data")]
     pub data_dir: PathBuf,
 
-    /// Public base URL: the token issuer and base of links. Defaults to http://<listen>.
+    /// Public base URL: the token issuer and base of links. Defaults to `http://<listen>`.
     #[arg(long, env = "PORTCULLIS_PUBLIC_URL")]
     pub public_url: Option<String>,
 

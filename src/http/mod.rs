@@ -38,7 +38,7 @@ type Apis = (
 );
 
 /// An API whose routes exist only when switched on (`--compat`). Its operations are in the
-/// generated document either way; [`spec_text`] removes those of switched-off APIs.
+/// generated document either way; `spec_text` removes those of switched-off APIs.
 pub struct Switch<T> {
     api: T,
     on: bool,

@@ -1,7 +1,7 @@
 //! Persisted key material: PASETO access-token keys, id_token keys and named secrets.
 //!
 //! Both kinds of signing key follow one life cycle — the newest unretired key signs, retired
-//! keys keep verifying until pruned — written once below over [`KeyRecord`].
+//! keys keep verifying until pruned — written once below over `KeyRecord`.
 
 use rand::RngCore;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
