@@ -112,7 +112,7 @@ pub struct ServeConfig {
 
     /// SMTP server: smtp://host:25 (plain), smtp://host:587?tls=required (STARTTLS),
     /// smtps://host:465 (TLS). User and password may be in the URL. Without it, mail is
-    /// written to <data-dir>/outbox as .eml files.
+    /// written to `<data-dir>/outbox` as .eml files.
     #[arg(long, env = "PORTCULLIS_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
 

@@ -23,7 +23,7 @@ pub const SESSION_FAMILIES: TableDefinition<&[u8], &[u8]> =
 pub const USER_SESSIONS: TableDefinition<(&str, &[u8]), ()> = TableDefinition::new("user_sessions");
 /// `signing_keys`: PASERK key id → `SigningKeyRecord`.
 pub const SIGNING_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("signing_keys");
-/// `email_codes`: "<purpose>:<lower-cased email>" → `EmailCodeRecord` (expiring). One live
+/// `email_codes`: `"<purpose>:<lower-cased email>"` → `EmailCodeRecord` (expiring). One live
 /// code per address and purpose; a new one replaces the old.
 pub const EMAIL_CODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("email_codes");
 /// `captchas`: challenge id → `CaptchaRecord` (expiring).
