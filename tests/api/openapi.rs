@@ -116,6 +116,10 @@ async fn served_spec_equals_the_committed_file_and_swagger_ui_is_bundled() {
     let html = ui.text().await.unwrap();
     assert!(html.contains("SwaggerUIBundle"));
     assert!(
+        html.contains("\"/api/user_info/\""),
+        "the page embeds our spec, documented trailing slashes included"
+    );
+    assert!(
         !html.contains("cdn.jsdelivr") && !html.contains("unpkg.com"),
         "Swagger UI must not load from the network"
     );
@@ -151,6 +155,16 @@ async fn switched_off_compatible_apis_are_404_and_absent_from_the_spec() {
     }
     let resp = app.client.get(app.url("/auth/")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "sso stays on");
+    let page = app
+        .client
+        .get(app.url("/swagger"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("\"/login/\"") && !page.contains("\"/api/login\""));
 
     let none = crate::helpers::spawn_app_with(|c| c.compat = vec![CompatApi::None]).await;
     let resp = none.client.get(none.url("/auth/")).send().await.unwrap();
