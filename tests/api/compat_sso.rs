@@ -396,4 +396,19 @@ async fn becoming_a_developer_twice_keeps_one_client() {
         2,
         "the Swagger client and this one"
     );
+    // A secret rotated through the native API is the one /auth/ shows from then on.
+    let resp = app
+        .clients_call(
+            reqwest::Method::POST,
+            &token,
+            &format!("/{id}/secret"),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let rotated: Value = resp.json().await.unwrap();
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert_ne!(new_secret, secret);
+    let shown = auth(&app, reqwest::Method::GET, &token, None).await;
+    assert_eq!(shown["data"]["secret_value"], new_secret);
 }
