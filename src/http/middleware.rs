@@ -242,6 +242,7 @@ pub async fn outer<E: Endpoint>(
     ep: &E,
     req: Request,
     limits: BodyLimits,
+    metrics: &crate::service::metrics::Metrics,
 ) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
@@ -264,12 +265,14 @@ pub async fn outer<E: Endpoint>(
             .unwrap_or_else(|| error_to_response(err)),
     };
     let resp = secure_headers(resp, &path);
+    let micros = started.elapsed().as_micros() as u64;
+    metrics.record_response(resp.status().as_u16(), micros);
     tracing::info!(
         target: "portcullis::access",
         method = %method,
         path = %path,
         status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
+        micros,
     );
     Ok(resp)
 }

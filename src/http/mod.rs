@@ -166,6 +166,7 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
     let swagger = api.swagger_ui();
     let dev_outbox = services.mailer.clone();
     let dev = services.dev;
+    let metrics = services.metrics.clone();
     let mut route = Route::new();
     if dev {
         // Dev mode only: the route does not exist otherwise.
@@ -217,7 +218,10 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
             }),
         )
         .nest("/", api.into_endpoint())
-        .around(move |ep, req| async move { middleware::outer(ep.as_ref(), req, limits).await })
+        .around(move |ep, req| {
+            let metrics = metrics.clone();
+            async move { middleware::outer(ep.as_ref(), req, limits, &metrics).await }
+        })
 }
 
 /// Pre-configures Swagger UI's "Authorize" dialog for the built-in PKCE client, so a

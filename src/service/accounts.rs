@@ -9,6 +9,7 @@ use super::{
     captcha::Captchas,
     codes::{CodePurpose, EmailCodes},
     limiter::LoginLimits,
+    metrics::{LoginOutcome, Metrics},
     passwords::PasswordHasher,
 };
 use crate::{
@@ -97,6 +98,8 @@ pub struct AccountsParts {
     pub captchas: Captchas,
     /// Seals API keys, which the account document shows again.
     pub sealer: Arc<Sealer>,
+    /// Login outcomes are counted here.
+    pub metrics: Arc<Metrics>,
     pub policy: Policy,
 }
 
@@ -109,6 +112,7 @@ pub struct Accounts {
     codes: EmailCodes,
     captchas: Captchas,
     sealer: Arc<Sealer>,
+    metrics: Arc<Metrics>,
     policy: Arc<Policy>,
 }
 
@@ -123,6 +127,7 @@ impl Accounts {
             codes: parts.codes,
             captchas: parts.captchas,
             sealer: parts.sealer,
+            metrics: parts.metrics,
         }
     }
 
@@ -286,7 +291,7 @@ impl Accounts {
             self.limits
                 .address
                 .check(key)
-                .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
+                .map_err(|retry_after| self.throttled(retry_after))?;
         }
         let name = LoginName::parse(login);
         let lookup = match &name {
@@ -305,7 +310,7 @@ impl Accounts {
         self.limits
             .account
             .check(&limiter_key)
-            .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
+            .map_err(|retry_after| self.throttled(retry_after))?;
         let ok = self
             .passwords
             .verify(user.as_ref().map(|u| u.password_hash.as_str()), password)
@@ -317,13 +322,20 @@ impl Accounts {
                 if let Some(key) = &ip_key {
                     self.limits.address.record_failure(key);
                 }
+                self.metrics.record_login(LoginOutcome::Failure);
                 return Err(ServiceError::InvalidCredentials);
             }
         };
         // A success clears the account's count, never the address's: one valid account must
         // not reset a spraying client.
         self.limits.account.clear(&limiter_key);
+        self.metrics.record_login(LoginOutcome::Success);
         self.rehash_if_needed(user, password).await
+    }
+
+    fn throttled(&self, retry_after: u64) -> ServiceError {
+        self.metrics.record_login(LoginOutcome::Throttled);
+        ServiceError::RateLimited { retry_after }
     }
 
     /// First-party login: the captcha when the policy asks for one, then the password, then

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod codes;
 pub mod error;
 pub mod limiter;
+pub mod metrics;
 pub mod oauth2;
 pub mod passwords;
 pub mod sessions;
@@ -93,6 +94,10 @@ pub struct Services {
     pub trust_forwarded_for: bool,
     pub dev: bool,
     pub compat: Compat,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
+    /// When the services were built (Unix time), for `/metrics`.
+    pub started_at: i64,
 }
 
 impl Services {
@@ -141,6 +146,7 @@ impl Services {
             store.ensure_secret("email_code_hmac")?,
         );
         let captchas = captcha::Captchas::new(store.clone(), store.ensure_secret("captcha_hmac")?);
+        let metrics = Arc::new(metrics::Metrics::default());
         let accounts = Accounts::new(accounts::AccountsParts {
             store: store.clone(),
             passwords,
@@ -149,6 +155,7 @@ impl Services {
             codes,
             captchas: captchas.clone(),
             sealer,
+            metrics: metrics.clone(),
             policy: settings.policy,
         });
         Ok(Self {
@@ -165,6 +172,8 @@ impl Services {
             trust_forwarded_for: settings.trust_forwarded_for,
             dev: settings.dev,
             compat: settings.compat,
+            metrics,
+            started_at: now,
             store,
             accounts,
             sessions,

@@ -16,6 +16,7 @@ mod compat_cross;
 mod compat_sso;
 mod dev;
 mod me;
+mod metrics;
 mod oauth_flow;
 mod oauth_token;
 mod openapi;

@@ -1,7 +1,10 @@
-//! `/healthz` and `/readyz`.
+//! `/healthz`, `/readyz` and `/metrics`.
 
 use poem::http::StatusCode;
-use poem_openapi::{OpenApi, payload::Json};
+use poem_openapi::{
+    ApiResponse, OpenApi,
+    payload::{Json, PlainText},
+};
 
 use super::{ApiTags, types::Health};
 use crate::{
@@ -11,6 +14,16 @@ use crate::{
 
 pub struct OpsApi {
     pub services: Services,
+}
+
+#[derive(ApiResponse)]
+enum MetricsText {
+    /// Prometheus text exposition format 0.0.4.
+    #[oai(
+        status = 200,
+        content_type = "text/plain; version=0.0.4; charset=utf-8"
+    )]
+    Ok(PlainText<String>),
 }
 
 #[OpenApi(tag = "ApiTags::Operations")]
@@ -43,5 +56,29 @@ impl OpsApi {
                 ))
             }
         }
+    }
+
+    /// Metrics
+    ///
+    /// Prometheus counters: responses by status class, request durations, password checks by
+    /// outcome (success, failure, throttled) across every login surface, rows per table, mail
+    /// health and start time. Unauthenticated, like the probes: expose it only where your
+    /// scraper reaches it.
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
+    async fn metrics(&self) -> Result<MetricsText> {
+        let table_rows = self
+            .services
+            .store
+            .run(|s| s.table_counts())
+            .await
+            .map_err(crate::service::ServiceError::from)?;
+        let gauges = crate::service::metrics::Gauges {
+            table_rows,
+            mail_failing: self.services.mailer.delivery_failing(),
+            started_at: self.services.started_at,
+        };
+        Ok(MetricsText::Ok(PlainText(
+            self.services.metrics.render(&gauges),
+        )))
     }
 }
