@@ -209,39 +209,49 @@ impl Store {
         })
     }
 
-    /// Number of rows in each table, for `portcullis check` and tests.
+    /// Number of rows in each table, for `portcullis check`, `/metrics` and tests.
     pub fn table_counts(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
-        use redb::ReadableTableMetadata;
+        use redb::{ReadableTableMetadata, TableHandle};
         self.read(|txn| {
-            Ok(vec![
-                ("users", txn.open_table(tables::USERS)?.len()?),
-                ("usernames", txn.open_table(tables::USERNAMES)?.len()?),
-                ("emails", txn.open_table(tables::EMAILS)?.len()?),
-                ("api_keys", txn.open_table(tables::API_KEYS)?.len()?),
-                (
-                    "refresh_tokens",
-                    txn.open_table(tables::REFRESH_TOKENS)?.len()?,
-                ),
-                (
-                    "session_families",
-                    txn.open_table(tables::SESSION_FAMILIES)?.len()?,
-                ),
-                (
-                    "user_sessions",
-                    txn.open_table(tables::USER_SESSIONS)?.len()?,
-                ),
-                ("signing_keys", txn.open_table(tables::SIGNING_KEYS)?.len()?),
-                ("email_codes", txn.open_table(tables::EMAIL_CODES)?.len()?),
-                ("captchas", txn.open_table(tables::CAPTCHAS)?.len()?),
-                ("avatars", txn.open_table(tables::AVATARS)?.len()?),
-                ("clients", txn.open_table(tables::CLIENTS)?.len()?),
-                (
-                    "revoked_tokens",
-                    txn.open_table(tables::REVOKED_TOKENS)?.len()?,
-                ),
-                ("expiry", txn.open_table(tables::EXPIRY)?.len()?),
-            ])
+            let mut out = Vec::new();
+            macro_rules! count {
+                ($t:ident) => {
+                    out.push((tables::$t.name(), txn.open_table(tables::$t)?.len()?));
+                };
+            }
+            tables::every_table!(count);
+            Ok(out)
         })
+    }
+
+    /// Copies every table, as of one consistent read, into a new database file at `dest`
+    /// (which must not exist), calling `progress(table, rows)` after each table. The copy is
+    /// also compact: it holds only live pages.
+    pub fn backup_to(
+        &self,
+        dest: &Path,
+        mut progress: impl FnMut(&str, u64),
+    ) -> Result<Vec<(&'static str, u64)>, BackupError> {
+        use redb::TableHandle;
+        if dest.exists() {
+            return Err(BackupError::Exists(dest.display().to_string()));
+        }
+        let target = Database::create(dest).map_err(StoreError::from)?;
+        let src = self.inner.db.begin_read().map_err(StoreError::from)?;
+        let mut dst = target.begin_write().map_err(StoreError::from)?;
+        dst.set_durability(Durability::Immediate)
+            .map_err(StoreError::from)?;
+        let mut copied = Vec::new();
+        macro_rules! copy {
+            ($t:ident) => {
+                let rows = copy_table(&src, &dst, tables::$t)?;
+                progress(tables::$t.name(), rows);
+                copied.push((tables::$t.name(), rows));
+            };
+        }
+        tables::every_table!(copy);
+        dst.commit().map_err(StoreError::from)?;
+        Ok(copied)
     }
 
     /// Decodes every record, returning the problems found (empty when the file is sound).
@@ -276,28 +286,56 @@ impl Store {
 }
 
 fn create_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(tables::USERS)?;
-    txn.open_table(tables::USERNAMES)?;
-    txn.open_table(tables::EMAILS)?;
-    txn.open_table(tables::API_KEYS)?;
-    txn.open_table(tables::REFRESH_TOKENS)?;
-    txn.open_table(tables::SESSION_FAMILIES)?;
-    txn.open_table(tables::USER_SESSIONS)?;
-    txn.open_table(tables::SIGNING_KEYS)?;
-    txn.open_table(tables::EMAIL_CODES)?;
-    txn.open_table(tables::CAPTCHAS)?;
-    txn.open_table(tables::AVATARS)?;
-    txn.open_table(tables::SECRETS)?;
-    txn.open_table(tables::CLIENTS)?;
-    txn.open_table(tables::CLIENTS_BY_OWNER)?;
-    txn.open_table(tables::REVOKED_TOKENS)?;
-    txn.open_table(tables::AUTH_REQUESTS)?;
-    txn.open_table(tables::AUTH_CODES)?;
-    txn.open_table(tables::BROWSER_SESSIONS)?;
-    txn.open_table(tables::CONSENTS)?;
-    txn.open_table(tables::JWT_KEYS)?;
-    txn.open_table(tables::EXPIRY)?;
+    macro_rules! create {
+        ($t:ident) => {
+            txn.open_table(tables::$t)?;
+        };
+    }
+    tables::every_table!(create);
     Ok(())
+}
+
+/// Copies one table's rows; the types come from its definition.
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    src: &ReadTransaction,
+    dst: &WriteTransaction,
+    def: redb::TableDefinition<K, V>,
+) -> Result<u64, StoreError> {
+    let from = match src.open_table(def) {
+        Ok(t) => t,
+        // A table this binary knows but the file never created: nothing to copy.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut to = dst.open_table(def)?;
+    let mut rows = 0;
+    for row in from.iter()? {
+        let (k, v) = row?;
+        to.insert(k.value(), v.value())?;
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+/// How many tables the database has (for progress output).
+pub fn tables_count() -> usize {
+    let mut n = 0;
+    macro_rules! one {
+        ($t:ident) => {
+            n += 1;
+        };
+    }
+    tables::every_table!(one);
+    n
+}
+
+/// Why a backup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{0} already exists; choose a new file (a backup never overwrites)")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 #[cfg(test)]

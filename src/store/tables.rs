@@ -54,3 +54,33 @@ pub const JWT_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("jwt_key
 /// `expiry`: (expires_at, kind, key) → (). Written in the same transaction as each expiring
 /// record; the sweeper walks it in order. See `expiry`.
 pub const EXPIRY: TableDefinition<(u64, &str, &[u8]), ()> = TableDefinition::new("expiry");
+
+/// Calls `$f!(TABLE)` for every table above, so code that must touch all of them (creation,
+/// row counts, backup) cannot miss one added later.
+macro_rules! every_table {
+    ($f:ident) => {
+        $f!(META);
+        $f!(USERS);
+        $f!(USERNAMES);
+        $f!(EMAILS);
+        $f!(API_KEYS);
+        $f!(REFRESH_TOKENS);
+        $f!(SESSION_FAMILIES);
+        $f!(USER_SESSIONS);
+        $f!(SIGNING_KEYS);
+        $f!(EMAIL_CODES);
+        $f!(CAPTCHAS);
+        $f!(AVATARS);
+        $f!(SECRETS);
+        $f!(CLIENTS);
+        $f!(CLIENTS_BY_OWNER);
+        $f!(REVOKED_TOKENS);
+        $f!(AUTH_REQUESTS);
+        $f!(AUTH_CODES);
+        $f!(BROWSER_SESSIONS);
+        $f!(CONSENTS);
+        $f!(JWT_KEYS);
+        $f!(EXPIRY);
+    };
+}
+pub(crate) use every_table;

@@ -285,3 +285,33 @@ async fn rotated_keys_keep_verifying_until_their_tokens_expire() {
         .unwrap();
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_backup_is_a_verified_copy_that_a_server_can_run_on() {
+    let app = crate::helpers::spawn_app().await;
+    let user = app.register_user("bea").await;
+    let (config, _dir, clock) = app.stop().await;
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("nested").join("portcullis.redb");
+    portcullis::cli::backup(&out, config.clone())
+        .await
+        .expect("backup succeeds");
+    // Never overwrites.
+    let again = portcullis::cli::backup(&out, config.clone()).await;
+    assert!(again.unwrap_err().to_string().contains("already exists"));
+
+    // Restoring is copying the file into a data directory.
+    let mut restored = config.clone();
+    restored.data_dir = out.parent().unwrap().to_path_buf();
+    let app = crate::helpers::start(restored, std::sync::Arc::new(out_dir), clock).await;
+    assert_eq!(
+        app.login("bea", crate::helpers::PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get_me(&user.access_token).await.status(),
+        StatusCode::OK,
+        "the signing key came along: old tokens still verify"
+    );
+}
