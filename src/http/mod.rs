@@ -17,8 +17,8 @@ use poem_openapi::OpenApiService;
 use self::compat::{account::AccountApi, auth_server::AuthServerApi, sso::SsoApi};
 use self::{
     api::{
-        accounts::AccountsApi, avatars::AvatarsApi, clients::ClientsApi, me::MeApi, ops::OpsApi,
-        sessions::SessionsApi, verification::VerificationApi,
+        accounts::AccountsApi, admin::AdminApi, avatars::AvatarsApi, clients::ClientsApi,
+        me::MeApi, ops::OpsApi, sessions::SessionsApi, verification::VerificationApi,
     },
     middleware::BodyLimits,
 };
@@ -32,6 +32,7 @@ type Apis = (
     MeApi,
     AvatarsApi,
     ClientsApi,
+    AdminApi,
     Switch<SsoApi>,
     Switch<AccountApi>,
     Switch<AuthServerApi>,
@@ -78,6 +79,7 @@ pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
             MeApi { services: s() },
             AvatarsApi { services: s() },
             ClientsApi { services: s() },
+            AdminApi { services: s() },
             Switch {
                 api: SsoApi { services: s() },
                 on: services.compat.sso,

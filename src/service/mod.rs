@@ -2,6 +2,7 @@
 //! native API, the compatible APIs and the CLI all go through the same code.
 
 pub mod accounts;
+pub mod admin;
 pub mod avatars;
 pub mod captcha;
 pub mod clients;
@@ -82,6 +83,7 @@ impl Compat {
 pub struct Services {
     pub store: Store,
     pub accounts: Accounts,
+    pub admin: admin::Admin,
     pub sessions: Sessions,
     pub captchas: captcha::Captchas,
     pub avatars: avatars::Avatars,
@@ -167,6 +169,7 @@ impl Services {
                 store.clone(),
                 store.ensure_secret("csrf_hmac")?,
             ),
+            admin: admin::Admin::new(store.clone(), accounts.clone()),
             clients,
             public_url: settings.issuer,
             trust_forwarded_for: settings.trust_forwarded_for,

@@ -100,6 +100,66 @@ impl Store {
         })
     }
 
+    /// Deletes a user and everything that is theirs, in one transaction: the record, its
+    /// username and email entries (`username_key`, `email_key`), API key, avatar, sessions,
+    /// consents and the OAuth clients they own. `None` if there is no such user.
+    pub fn delete_user(
+        &self,
+        id: &str,
+        username_key: &str,
+        email_key: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        self.write(|txn| {
+            let Some(user) = get_user_for_update(txn, id)? else {
+                return Ok(None);
+            };
+            txn.open_table(tables::USERS)?.remove(id)?;
+            for (def, key) in [
+                (tables::USERNAMES, username_key),
+                (tables::EMAILS, email_key),
+            ] {
+                let mut index = txn.open_table(def)?;
+                // Only this user's entry: never another account's.
+                let ours = index.get(key)?.is_some_and(|v| v.value() == id);
+                if ours {
+                    index.remove(key)?;
+                }
+            }
+            if let Some(hash) = user.api_key_hash {
+                txn.open_table(tables::API_KEYS)?.remove(hash.as_slice())?;
+            }
+            txn.open_table(tables::AVATARS)?.remove(id)?;
+            let families: Vec<Vec<u8>> = {
+                let index = txn.open_table(tables::USER_SESSIONS)?;
+                let mut out = Vec::new();
+                for row in index.range((id, &[][..])..)? {
+                    let (k, _) = row?;
+                    let (uid, fid) = k.value();
+                    if uid != id {
+                        break;
+                    }
+                    out.push(fid.to_vec());
+                }
+                out
+            };
+            for fid in &families {
+                super::sessions::revoke_family_in(txn, &String::from_utf8_lossy(fid))?;
+                txn.open_table(tables::USER_SESSIONS)?
+                    .remove((id, fid.as_slice()))?;
+            }
+            for client in keys_under(txn, tables::CONSENTS, id)? {
+                txn.open_table(tables::CONSENTS)?
+                    .remove((id, client.as_str()))?;
+            }
+            for client in keys_under(txn, tables::CLIENTS_BY_OWNER, id)? {
+                txn.open_table(tables::CLIENTS)?.remove(client.as_str())?;
+                txn.open_table(tables::CLIENTS_BY_OWNER)?
+                    .remove((id, client.as_str()))?;
+            }
+            Ok(Some(user))
+        })
+    }
+
     pub fn username_taken(&self, key: &str) -> Result<bool, StoreError> {
         self.read(|txn| Ok(txn.open_table(tables::USERNAMES)?.get(key)?.is_some()))
     }
@@ -174,6 +234,25 @@ impl Store {
             Ok(out)
         })
     }
+}
+
+/// The second halves of the `(first, second)` keys of `def` whose first half is `first`.
+fn keys_under<V: redb::Value + 'static>(
+    txn: &WriteTransaction,
+    def: redb::TableDefinition<(&'static str, &'static str), V>,
+    first: &str,
+) -> Result<Vec<String>, StoreError> {
+    let table = txn.open_table(def)?;
+    let mut out = Vec::new();
+    for row in table.range((first, "")..)? {
+        let (k, _) = row?;
+        let (a, b) = k.value();
+        if a != first {
+            break;
+        }
+        out.push(b.to_string());
+    }
+    Ok(out)
 }
 
 fn get_user_in(txn: &ReadTransaction, id: &str) -> Result<Option<UserRecord>, StoreError> {

@@ -5,6 +5,7 @@ mod helpers;
 mod smtp;
 
 mod accounts;
+mod admin;
 mod avatars;
 mod bad_input;
 mod captcha;

@@ -1,6 +1,7 @@
 //! The native API (`/api/v1`) and operational endpoints, one module per tag.
 
 pub mod accounts;
+pub mod admin;
 pub mod avatars;
 pub mod clients;
 pub mod me;
@@ -24,6 +25,8 @@ pub enum ApiTags {
     Me,
     /// OAuth clients, managed by developers.
     Clients,
+    /// User administration (admins only).
+    Admin,
     /// Health and readiness probes.
     Operations,
     /// `sso-api.md`, served as written: envelopes `{code, message, data}` with HTTP 200.

@@ -1,0 +1,177 @@
+//! `/api/v1/admin/users`: user administration for admins.
+
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use super::{ApiTags, me::principal, text::Text, types::User};
+use crate::{
+    domain::{Invalid, Role},
+    http::{error::Result, security::Auth},
+    service::{
+        ServiceError, Services,
+        admin::{UserChanges, UserPage},
+    },
+    store::records::UserRecord,
+};
+
+pub struct AdminApi {
+    pub services: Services,
+}
+
+/// A user as an admin sees it.
+#[derive(Object, Debug, Clone)]
+pub struct AdminUser {
+    #[oai(flatten)]
+    pub user: User,
+    /// Disabled users cannot sign in and have no sessions.
+    pub disabled: bool,
+    /// Registration order: 1 for the first account.
+    pub number: u64,
+}
+
+impl AdminUser {
+    fn of(u: &UserRecord, base: &str) -> Self {
+        Self {
+            user: User::of(u, base),
+            disabled: u.disabled,
+            number: u.number,
+        }
+    }
+}
+
+/// One page of users.
+#[derive(Object, Debug)]
+pub struct UserList {
+    pub users: Vec<AdminUser>,
+    /// Users matching the search, on all pages.
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+/// Changes to a user; absent fields stay as they are.
+#[derive(Object, Debug)]
+pub struct AdminUserUpdate {
+    /// `true` disables the account and ends its sessions; `false` enables it.
+    pub disabled: Option<bool>,
+    /// The complete new set of roles: `admin`, `developer`.
+    pub roles: Option<Vec<Text>>,
+}
+
+#[derive(ApiResponse)]
+enum Deleted {
+    /// Deleted, with their sessions, API key, avatar, consents and OAuth clients.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[OpenApi(tag = "ApiTags::Admin")]
+impl AdminApi {
+    /// List users
+    ///
+    /// Users whose username, email or display name contains `q` (ignoring case), in
+    /// registration order, 50 per page. Admins only (403 `admin_role_required` otherwise).
+    #[oai(
+        path = "/api/v1/admin/users",
+        method = "get",
+        operation_id = "adminListUsers"
+    )]
+    async fn list(
+        &self,
+        auth: Auth,
+        /// Search text.
+        q: Query<Option<String>>,
+        /// Page, from 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
+        page: Query<Option<u32>>,
+    ) -> Result<Json<UserList>> {
+        let p = principal(&self.services, auth).await?;
+        let UserPage {
+            users,
+            total,
+            page,
+            per_page,
+        } = self
+            .services
+            .admin
+            .list(&p, q.0.as_deref(), page.0.unwrap_or(1) as usize)
+            .await?;
+        Ok(Json(UserList {
+            users: users
+                .iter()
+                .map(|u| AdminUser::of(u, &self.services.public_url))
+                .collect(),
+            total: total as u64,
+            page: page as u64,
+            per_page: per_page as u64,
+        }))
+    }
+
+    /// Change a user
+    ///
+    /// Disable or enable the account, or set its roles. An admin cannot disable or demote
+    /// themselves (403 `own_account`).
+    #[oai(
+        path = "/api/v1/admin/users/:id",
+        method = "patch",
+        operation_id = "adminUpdateUser"
+    )]
+    async fn update(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+        body: Json<AdminUserUpdate>,
+    ) -> Result<Json<AdminUser>> {
+        let p = principal(&self.services, auth).await?;
+        let roles = body
+            .0
+            .roles
+            .map(|roles| {
+                roles
+                    .iter()
+                    .map(|r| {
+                        Role::parse(r).ok_or_else(|| {
+                            ServiceError::from(Invalid::new(
+                                "invalid_role",
+                                "roles",
+                                "may contain only `admin` and `developer`",
+                            ))
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let user = self
+            .services
+            .admin
+            .update(
+                &p,
+                &id,
+                UserChanges {
+                    disabled: body.0.disabled,
+                    roles,
+                },
+            )
+            .await?;
+        Ok(Json(AdminUser::of(&user, &self.services.public_url)))
+    }
+
+    /// Delete a user
+    ///
+    /// Removes the account and everything that is theirs: sessions (their tokens stop
+    /// working), API key, avatar, consents and the OAuth clients they own. An admin cannot
+    /// delete themselves (403 `own_account`).
+    #[oai(
+        path = "/api/v1/admin/users/:id",
+        method = "delete",
+        operation_id = "adminDeleteUser"
+    )]
+    async fn delete(&self, auth: Auth, id: Path<String>) -> Result<Deleted> {
+        let p = principal(&self.services, auth).await?;
+        self.services.admin.delete(&p, &id).await?;
+        Ok(Deleted::NoContent)
+    }
+}

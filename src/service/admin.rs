@@ -1,0 +1,169 @@
+//! User administration (`/api/v1/admin/users`): list and search, disable or enable, set roles,
+//! delete. Only admins may call it (the first one is made by the CLI or a seed file), and an
+//! admin cannot disable, demote or delete their own account here, so the last admin cannot
+//! lock everyone out by accident.
+
+use super::{Accounts, Principal, Result, ServiceError};
+use crate::{
+    domain::{Email, Role, Username},
+    store::{Store, records::UserRecord},
+};
+
+/// Users per page of the listing.
+pub const PER_PAGE: usize = 50;
+
+/// One page of the user listing.
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    pub users: Vec<UserRecord>,
+    /// Users matching the search, on all pages.
+    pub total: usize,
+    pub page: usize,
+    pub per_page: usize,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub disabled: Option<bool>,
+    /// The complete new set of roles.
+    pub roles: Option<Vec<Role>>,
+}
+
+#[derive(Clone)]
+pub struct Admin {
+    store: Store,
+    accounts: Accounts,
+}
+
+fn require_admin(p: &Principal) -> Result<()> {
+    if p.user.has_role(Role::Admin) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(
+            "admin_role_required",
+            "user administration needs the admin role".into(),
+        ))
+    }
+}
+
+fn not_self(p: &Principal, id: &str) -> Result<()> {
+    if p.user.id == id {
+        Err(ServiceError::Forbidden(
+            "own_account",
+            "an admin cannot disable, demote or delete their own account; ask another admin".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl Admin {
+    pub fn new(store: Store, accounts: Accounts) -> Self {
+        Self { store, accounts }
+    }
+
+    /// Users whose username, email or display name contains `q` (ignoring case), in
+    /// registration order, [`PER_PAGE`] at a time; `page` counts from 1.
+    pub async fn list(&self, p: &Principal, q: Option<&str>, page: usize) -> Result<UserPage> {
+        require_admin(p)?;
+        let page = page.max(1);
+        let needle = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+        let all = self.store.run(|s| s.list_users()).await?;
+        let matching: Vec<UserRecord> = all
+            .into_iter()
+            .filter(|u| {
+                needle.as_deref().is_none_or(|n| {
+                    u.username.to_lowercase().contains(n)
+                        || u.email.to_lowercase().contains(n)
+                        || u.display_name
+                            .as_deref()
+                            .is_some_and(|d| d.to_lowercase().contains(n))
+                })
+            })
+            .collect();
+        let total = matching.len();
+        let users = matching
+            .into_iter()
+            .skip((page - 1).saturating_mul(PER_PAGE))
+            .take(PER_PAGE)
+            .collect();
+        Ok(UserPage {
+            users,
+            total,
+            page,
+            per_page: PER_PAGE,
+        })
+    }
+
+    /// Disables or enables a user (disabling ends every session) and sets their roles.
+    pub async fn update(
+        &self,
+        p: &Principal,
+        id: &str,
+        changes: UserChanges,
+    ) -> Result<UserRecord> {
+        require_admin(p)?;
+        if changes.disabled == Some(true)
+            || changes
+                .roles
+                .as_ref()
+                .is_some_and(|r| !r.contains(&Role::Admin))
+        {
+            not_self(p, id)?;
+        }
+        let mut user = self
+            .store
+            .run({
+                let id = id.to_string();
+                move |s| s.get_user(&id)
+            })
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
+        if let Some(mut roles) = changes.roles {
+            roles.sort();
+            roles.dedup();
+            let id = id.to_string();
+            user = self
+                .store
+                .run(move |s| s.update_user(&id, |u| u.roles = roles))
+                .await?
+                .ok_or(ServiceError::NotFound("user"))?;
+        }
+        if let Some(disabled) = changes.disabled
+            && disabled != user.disabled
+        {
+            user = self.accounts.set_disabled(id, disabled).await?;
+        }
+        tracing::info!(admin = %p.user.id, user_id = %id, "user changed by an admin");
+        Ok(user)
+    }
+
+    /// Deletes a user with their sessions, API key, avatar, consents and OAuth clients.
+    pub async fn delete(&self, p: &Principal, id: &str) -> Result<()> {
+        require_admin(p)?;
+        not_self(p, id)?;
+        let user = self
+            .store
+            .run({
+                let id = id.to_string();
+                move |s| s.get_user(&id)
+            })
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
+        // The index keys are derived from the stored values the way registration derived them.
+        let username_key = Username::parse(&user.username)
+            .map(|u| u.key())
+            .unwrap_or_else(|_| user.username.to_lowercase());
+        let email_key = Email::parse(&user.email)
+            .map(|e| e.key())
+            .unwrap_or_else(|_| user.email.to_lowercase());
+        let id = id.to_string();
+        self.store
+            .run(move |s| s.delete_user(&id, &username_key, &email_key))
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
+        tracing::warn!(admin = %p.user.id, user_id = %user.id, username = %user.username, "user deleted by an admin");
+        Ok(())
+    }
+}
