@@ -22,5 +22,6 @@ mod oauth_flow;
 mod oauth_token;
 mod openapi;
 mod policy;
+mod reset_page;
 mod sessions;
 mod storage;

@@ -1,5 +1,6 @@
 //! The browser side of the authorization code flow: `GET /oauth2/authorize`, the login page
-//! (`/ui/login`) and the consent page (`/ui/consent`).
+//! (`/ui/login`) and the consent page (`/ui/consent`); and the forgotten-password page
+//! (`/ui/reset-password`).
 //!
 //! Browser sessions use an `HttpOnly`, `SameSite=Lax` cookie (`Secure` when the public URL
 //! is https). Every form carries a CSRF token bound to the browser (its session cookie, or
@@ -40,6 +41,10 @@ pub fn ui_routes(services: Services) -> Route {
         .at(
             "/consent",
             get(ConsentPageEp { services: s() }).post(ConsentSubmit { services: s() }),
+        )
+        .at(
+            "/reset-password",
+            get(ResetPageEp { services: s() }).post(ResetSubmit { services: s() }),
         )
 }
 
@@ -237,8 +242,7 @@ async fn render_login(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let binding =
-        cookie(req, CSRF_COOKIE).unwrap_or_else(|| crate::token::opaque::random_token(16));
+    let binding = csrf_binding(req);
     let csrf = services.oauth2.csrf_token(&binding, &p.id);
     let challenge = if services.accounts.policy().captcha.on_login() {
         services.captchas.create().await.ok()
@@ -463,6 +467,137 @@ impl Endpoint for ConsentSubmit {
                 Err(e) => internal_error_page("recording a denial failed", &e),
             }),
             _ => Ok(error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny.")),
+        }
+    }
+}
+
+/// The CSRF "request id" of the reset form, which has no pending request of its own.
+const RESET_FORM: &str = "reset-password";
+
+/// The CSRF binding of this browser (the pre-login cookie), new if it has none.
+fn csrf_binding(req: &Request) -> String {
+    cookie(req, CSRF_COOKIE).unwrap_or_else(|| crate::token::opaque::random_token(16))
+}
+
+/// A reset page with a fresh CSRF token bound to this browser.
+fn reset_page(
+    services: &Services,
+    req: &Request,
+    status: StatusCode,
+    render: impl FnOnce(&str) -> String,
+) -> Response {
+    let binding = csrf_binding(req);
+    let csrf = services.oauth2.csrf_token(&binding, RESET_FORM);
+    let mut resp = page(status, render(&csrf));
+    set_cookie(&mut resp, services, CSRF_COOKIE, &binding, 3600);
+    resp
+}
+
+/// `GET /ui/reset-password`: asks for the address.
+struct ResetPageEp {
+    services: Services,
+}
+
+impl Endpoint for ResetPageEp {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        Ok(reset_page(&self.services, &req, StatusCode::OK, |csrf| {
+            templates::reset_request(csrf, "", None)
+        }))
+    }
+}
+
+/// `POST /ui/reset-password`: `step=request` mails a code (the page looks the same whether or
+/// not the address has an account); `step=reset` sets the new password with it.
+struct ResetSubmit {
+    services: Services,
+}
+
+impl Endpoint for ResetSubmit {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        use crate::service::{ServiceError as E, codes::CodePurpose};
+        let Some(f) = form(&mut req).await else {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "The form was not sent correctly.",
+            ));
+        };
+        let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
+        let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
+        if !self
+            .services
+            .oauth2
+            .csrf_valid(&binding, RESET_FORM, field("csrf"))
+        {
+            return Ok(error_page(
+                StatusCode::FORBIDDEN,
+                "The form expired or did not come from this browser. Open the page again.",
+            ));
+        }
+        let email = field("email").trim().to_string();
+        let services = &self.services;
+        match field("step") {
+            "request" => {
+                let (status, error, code) = match services
+                    .accounts
+                    .request_code(&email, CodePurpose::ResetPassword)
+                    .await
+                {
+                    Ok(code) => (StatusCode::OK, None, code.filter(|_| services.dev)),
+                    Err(E::Invalid(inv)) => (StatusCode::BAD_REQUEST, Some(inv.to_string()), None),
+                    Err(E::ResendTooSoon { retry_after }) => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        Some(format!(
+                            "A code was sent less than a minute ago. Use it, or ask again in {retry_after} seconds."
+                        )),
+                        None,
+                    ),
+                    Err(E::MailUnavailable) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Some("Mail cannot be sent right now; try again in a minute.".into()),
+                        None,
+                    ),
+                    Err(other) => {
+                        return Ok(internal_error_page("reset code request failed", &other));
+                    }
+                };
+                Ok(reset_page(services, &req, status, |csrf| match status {
+                    StatusCode::BAD_REQUEST | StatusCode::SERVICE_UNAVAILABLE => {
+                        templates::reset_request(csrf, &email, error.as_deref())
+                    }
+                    _ => templates::reset_confirm(csrf, &email, error.as_deref(), code.as_deref()),
+                }))
+            }
+            "reset" => {
+                let result = services
+                    .accounts
+                    .reset_password(&email, field("code").trim(), field("new_password"))
+                    .await;
+                let (status, message) = match result {
+                    Ok(()) => return Ok(page(StatusCode::OK, templates::reset_done())),
+                    Err(E::InvalidCode | E::CodeExpired) => (
+                        StatusCode::BAD_REQUEST,
+                        "The code is wrong, used or expired. Check the mail, or start again for a new one."
+                            .to_string(),
+                    ),
+                    Err(e @ (E::Invalid(_) | E::WeakPassword(_))) => {
+                        (StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+                    }
+                    Err(other) => {
+                        return Ok(internal_error_page("password reset failed", &other));
+                    }
+                };
+                Ok(reset_page(services, &req, status, |csrf| {
+                    templates::reset_confirm(csrf, &email, Some(&message), None)
+                }))
+            }
+            _ => Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "The form was not sent correctly.",
+            )),
         }
     }
 }

@@ -33,10 +33,7 @@ pub struct LoginPage<'a> {
 }
 
 pub fn login(p: &LoginPage) -> String {
-    let error = p
-        .error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
+    let error = alert(p.error);
     let captcha = p
         .captcha
         .map(|(id, image)| {
@@ -67,7 +64,8 @@ pub fn login(p: &LoginPage) -> String {
              <input type=\"text\" id=\"login\" name=\"login\" value=\"{login}\" autocomplete=\"username\" required autofocus>\
              <label for=\"password\">Password</label>\
              <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
-             {captcha}<button type=\"submit\">Sign in</button></form>",
+             {captcha}<button type=\"submit\">Sign in</button></form>\
+             <p><a href=\"/ui/reset-password\">Forgot your password?</a></p>",
             client = escape(p.client_name),
             request = escape(p.request_id),
             csrf = escape(p.csrf),
@@ -116,6 +114,77 @@ pub fn consent(p: &ConsentPage) -> String {
             request = escape(p.request_id),
             csrf = escape(p.csrf),
         ),
+    )
+}
+
+fn alert(error: Option<&str>) -> String {
+    error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default()
+}
+
+/// Step one of a forgotten password: the address to mail a code to.
+pub fn reset_request(csrf: &str, email: &str, error: Option<&str>) -> String {
+    layout(
+        "Reset your password",
+        &format!(
+            "<h1>Reset your password</h1>{error}\
+             <p>Enter the email address of your account; we will mail you a code.</p>\
+             <form method=\"post\" action=\"/ui/reset-password\">\
+             <input type=\"hidden\" name=\"step\" value=\"request\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"email\">Email</label>\
+             <input type=\"text\" id=\"email\" name=\"email\" value=\"{email}\" autocomplete=\"email\" required autofocus>\
+             <button type=\"submit\">Send code</button></form>",
+            error = alert(error),
+            csrf = escape(csrf),
+            email = escape(email),
+        ),
+    )
+}
+
+/// Step two: the mailed code and the new password.
+pub fn reset_confirm(
+    csrf: &str,
+    email: &str,
+    error: Option<&str>,
+    dev_code: Option<&str>,
+) -> String {
+    let dev = dev_code
+        .map(|c| {
+            format!(
+                "<p>Development mode: the code is <code id=\"dev-code\">{}</code></p>",
+                escape(c)
+            )
+        })
+        .unwrap_or_default();
+    layout(
+        "Choose a new password",
+        &format!(
+            "<h1>Choose a new password</h1>{error}\
+             <p>If {email} has an account, a code is on its way; it works for 10 minutes.</p>{dev}\
+             <form method=\"post\" action=\"/ui/reset-password\">\
+             <input type=\"hidden\" name=\"step\" value=\"reset\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <input type=\"hidden\" name=\"email\" value=\"{email}\">\
+             <label for=\"code\">Code</label>\
+             <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" required autofocus>\
+             <label for=\"new_password\">New password</label>\
+             <input type=\"password\" id=\"new_password\" name=\"new_password\" autocomplete=\"new-password\" required>\
+             <button type=\"submit\">Change password</button></form>",
+            error = alert(error),
+            csrf = escape(csrf),
+            email = escape(email),
+        ),
+    )
+}
+
+/// The password was changed.
+pub fn reset_done() -> String {
+    layout(
+        "Password changed",
+        "<h1>Password changed</h1><p>Every session was signed out. Sign in again with your new \
+         password from the application.</p>",
     )
 }
 
