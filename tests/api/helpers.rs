@@ -423,6 +423,13 @@ pub fn noisy_png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
     out.into_inner()
 }
 
+/// Sends `req`; the answer must be HTTP 200 with a JSON body, which is returned.
+async fn expect_ok(path: &str, req: reqwest::RequestBuilder) -> Value {
+    let (status, body) = status_json(req.send().await.expect("request")).await;
+    assert_eq!(status, StatusCode::OK, "{path} answered {body}");
+    body
+}
+
 /// Reads a JSON answer of a compatible API, returning the HTTP status with it.
 pub async fn status_json(resp: Response) -> (StatusCode, Value) {
     let status = resp.status();
@@ -436,30 +443,14 @@ impl TestApp {
     /// POSTs a JSON body to `path`; the answer must be HTTP 200 (the compatible APIs put
     /// their codes in the body).
     pub async fn post_json(&self, path: &str, body: &Value) -> Value {
-        let resp = self
-            .client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request");
-        let (status, body) = status_json(resp).await;
-        assert_eq!(status, StatusCode::OK, "{path} answered {body}");
-        body
+        let req = self.client.post(self.url(path)).json(body);
+        expect_ok(path, req).await
     }
 
     /// POSTs form fields to `path`; the answer must be HTTP 200.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Value {
-        let resp = self
-            .client
-            .post(self.url(path))
-            .form(form)
-            .send()
-            .await
-            .expect("request");
-        let (status, body) = status_json(resp).await;
-        assert_eq!(status, StatusCode::OK, "{path} answered {body}");
-        body
+        let req = self.client.post(self.url(path)).form(form);
+        expect_ok(path, req).await
     }
 
     /// Sends `method` to `path` with no body; returns the status and the JSON answer.

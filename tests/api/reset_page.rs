@@ -3,11 +3,20 @@
 use reqwest::StatusCode;
 
 use crate::{
-    helpers::{PASSWORD, browser, scrape, spawn_app_with},
+    helpers::{PASSWORD, TestApp, browser, scrape, spawn_app_with},
     smtp::SmtpSink,
 };
 
 const NEW_PASSWORD: &str = "Quartz-Lantern-97-Meadow";
+
+/// Posts the reset form from browser `b`.
+async fn submit(app: &TestApp, b: &reqwest::Client, form: &[(&str, &str)]) -> reqwest::Response {
+    b.post(app.url("/ui/reset-password"))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn a_browser_resets_a_forgotten_password_with_the_mailed_code() {
@@ -43,24 +52,24 @@ async fn a_browser_resets_a_forgotten_password_with_the_mailed_code() {
     let csrf = scrape(&html, "csrf");
 
     // Without the CSRF token nothing happens.
-    let resp = b
-        .post(app.url("/ui/reset-password"))
-        .form(&[("step", "request"), ("email", "kim@example.test")])
-        .send()
-        .await
-        .unwrap();
+    let resp = submit(
+        &app,
+        &b,
+        &[("step", "request"), ("email", "kim@example.test")],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
-    let resp = b
-        .post(app.url("/ui/reset-password"))
-        .form(&[
+    let resp = submit(
+        &app,
+        &b,
+        &[
             ("step", "request"),
             ("csrf", &csrf),
             ("email", "kim@example.test"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let html = resp.text().await.unwrap();
     assert!(html.contains("name=\"code\""), "the code form");
@@ -73,34 +82,34 @@ async fn a_browser_resets_a_forgotten_password_with_the_mailed_code() {
     let code = mail.reset_code();
 
     // A wrong code changes nothing.
-    let resp = b
-        .post(app.url("/ui/reset-password"))
-        .form(&[
+    let resp = submit(
+        &app,
+        &b,
+        &[
             ("step", "reset"),
             ("csrf", &csrf),
             ("email", "kim@example.test"),
             ("code", "WRONGCOD"),
             ("new_password", NEW_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let csrf = scrape(&resp.text().await.unwrap(), "csrf");
     assert_eq!(app.login("kim", PASSWORD).await.status(), StatusCode::OK);
 
-    let resp = b
-        .post(app.url("/ui/reset-password"))
-        .form(&[
+    let resp = submit(
+        &app,
+        &b,
+        &[
             ("step", "reset"),
             ("csrf", &csrf),
             ("email", "kim@example.test"),
             ("code", &code),
             ("new_password", NEW_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.text().await.unwrap().contains("Password changed"));
     assert_eq!(
@@ -128,16 +137,16 @@ async fn unknown_addresses_get_the_same_page() {
         .await
         .unwrap();
     let csrf = scrape(&html, "csrf");
-    let resp = b
-        .post(app.url("/ui/reset-password"))
-        .form(&[
+    let resp = submit(
+        &app,
+        &b,
+        &[
             ("step", "request"),
             ("csrf", &csrf),
             ("email", "nobody@example.test"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(
         resp.text()
@@ -145,15 +154,15 @@ async fn unknown_addresses_get_the_same_page() {
             .unwrap()
             .contains("If nobody@example.test has an account")
     );
-    let resp = b
-        .post(app.url("/ui/reset-password"))
-        .form(&[
+    let resp = submit(
+        &app,
+        &b,
+        &[
             ("step", "request"),
             ("csrf", &csrf),
             ("email", "not an address"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
