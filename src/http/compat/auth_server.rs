@@ -13,7 +13,7 @@ use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use serde::Deserialize;
 
-use super::{Envelope, Nothing, Params, failed, given, shown_name};
+use super::{BAD_PARAMS, Envelope, Nothing, Params, failed, given, shown_name};
 use crate::{
     http::oauth2::presented_client,
     service::{
@@ -29,7 +29,6 @@ pub struct AuthServerApi {
     pub services: Services,
 }
 
-const BAD_PARAMS: &str = "参数错误";
 /// Spring's answer for a token it does not know (also expired or revoked ones).
 const NOT_RECOGNISED: &str = "Token was not recognised";
 

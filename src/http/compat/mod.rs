@@ -366,6 +366,9 @@ pub fn shown_name(user: &crate::store::records::UserRecord) -> String {
         .unwrap_or_else(|| user.username.clone())
 }
 
+/// The SSO and auth-server answer to parameters that are missing or unreadable.
+pub const BAD_PARAMS: &str = "参数错误";
+
 /// The in-body code and message for failures a document does not list, used by the SSO and
 /// auth-server adapters: HTTP-like codes, Chinese messages in the documents' style, and for
 /// rule violations the rule itself (in English, as the native API words it).

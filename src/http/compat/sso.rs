@@ -13,7 +13,7 @@ use poem_openapi::{
 };
 use serde::Deserialize;
 
-use super::{Envelope, Params, ParamsError, failed, given, principal};
+use super::{BAD_PARAMS, Envelope, Params, ParamsError, failed, given, principal};
 use crate::service::{
     Principal, ServiceError, Services,
     accounts::{CaptchaAnswer, Registration},
@@ -26,8 +26,6 @@ use crate::service::{
 pub struct SsoApi {
     pub services: Services,
 }
-
-const BAD_PARAMS: &str = "参数错误";
 
 #[derive(Debug, Object, Deserialize)]
 pub struct SsoRegisterParams {
