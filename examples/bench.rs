@@ -9,7 +9,8 @@
 //! (default 5) with CONCURRENCY (default 32) client tasks:
 //! start-up time to the first 200, idle memory (RSS), `/healthz` (the floor: poem plus our
 //! middleware), authenticated `GET /api/v1/me`, `client_credentials` issuance and
-//! introspection, token refresh, login (scrypt-bound), and
+//! introspection, the auth-server document's `/oauth/check_token`, token refresh, login
+//! (scrypt-bound), and
 //! `/healthz` latency while logins flood the hashing pool. Client and server share the
 //! machine, so absolute numbers are a lower bound; compare them with each other.
 
@@ -310,6 +311,21 @@ async fn main() {
     })
     .await
     .print("POST /oauth2/introspect");
+
+    // The Spring-style check of the auth-server document: same lookup, no client auth.
+    let (c, b, a) = (client.clone(), base.clone(), access.clone());
+    load(concurrency, seconds, move |w| {
+        let (c, b, token) = (c.clone(), b.clone(), a[w].clone());
+        async move {
+            c.post(format!("{b}/oauth/check_token"))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+    .print("POST /oauth/check_token (compatible API)");
 
     let (c, b, r) = (client.clone(), base.clone(), refresh.clone());
     load(concurrency, seconds, move |w| {
