@@ -1,11 +1,11 @@
 //! The authorization code grant's token request (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.6).
 //! Single use: a replay is refused and revokes what the first redemption issued (§4.1.2).
 
-use super::{OAuth2, OAuthError, TokenRequest, TokenResponse, authorize::pkce_matches};
+use super::{OAuth2, OAuthError, TokenRequest, TokenResponse, authorize::pkce_matches, redeemed};
 use crate::{
     service::sessions::SessionGrant,
     store::{
-        authz::{NewSession, Redemption, RedirectCheck},
+        authz::{NewSession, RedirectCheck},
         records::ClientRecord,
     },
     token::opaque,
@@ -48,24 +48,8 @@ pub(super) async fn grant(
         })
         .await
         .map_err(|e| OAuthError::ServerError(e.to_string()))?;
-    let code = match redemption {
-        Redemption::Redeemed(code) => code,
-        Redemption::Replayed => {
-            tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens were revoked");
-            return Err(OAuthError::InvalidGrant(
-                "the authorization code was already used".into(),
-            ));
-        }
-        Redemption::Invalid(reason) => return Err(OAuthError::InvalidGrant(reason.into())),
-    };
-    let uid = code.user_id.clone();
-    let user = oauth
-        .store()
-        .run(move |s| s.get_user(&uid))
-        .await
-        .map_err(|e| OAuthError::ServerError(e.to_string()))?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))?;
+    let code = redeemed(redemption, &client.client_id)?;
+    let user = oauth.active_user(code.user_id.clone()).await?;
     let grant = SessionGrant {
         client_id: Some(client.client_id.clone()),
         scope: code.scope.clone(),

@@ -4,11 +4,11 @@
 //! an ordinary authorization code (60 s, single use, bound to its client); what differs is
 //! that the exchange does not carry `redirect_uri` (exact matching happened at issue).
 
-use super::{OAuth2, OAuthError, PresentedClient, authorize::CODE_TTL};
+use super::{OAuth2, OAuthError, PresentedClient, authorize::CODE_TTL, redeemed};
 use crate::{
     service::ServiceError,
     store::{
-        authz::{AuthCodeRecord, Redemption, RedirectCheck},
+        authz::{AuthCodeRecord, RedirectCheck},
         records::UserRecord,
     },
     token::opaque,
@@ -60,12 +60,7 @@ impl OAuth2 {
         presented: &PresentedClient,
         code: &str,
     ) -> Result<UserRecord, OAuthError> {
-        let client = self.authenticate_client(presented).await?;
-        if !client.confidential {
-            return Err(OAuthError::InvalidClient {
-                basic: presented.via_basic,
-            });
-        }
+        let client = self.authenticate_confidential_client(presented).await?;
         let (hash, client_id) = (opaque::digest(code), client.client_id.clone());
         let redemption = self
             .store()
@@ -86,21 +81,7 @@ impl OAuth2 {
             })
             .await
             .map_err(|e| OAuthError::ServerError(e.to_string()))?;
-        let code = match redemption {
-            Redemption::Redeemed(code) => code,
-            Redemption::Replayed => {
-                return Err(OAuthError::InvalidGrant(
-                    "the authorization code was already used".into(),
-                ));
-            }
-            Redemption::Invalid(reason) => return Err(OAuthError::InvalidGrant(reason.into())),
-        };
-        let uid = code.user_id;
-        self.store()
-            .run(move |s| s.get_user(&uid))
-            .await
-            .map_err(|e| OAuthError::ServerError(e.to_string()))?
-            .filter(|u| !u.disabled)
-            .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))
+        let code = redeemed(redemption, &client.client_id)?;
+        self.active_user(code.user_id).await
     }
 }

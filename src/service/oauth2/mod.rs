@@ -168,6 +168,33 @@ impl OAuth2 {
         Ok(client)
     }
 
+    /// [`OAuth2::authenticate_client`] for endpoints only confidential clients may use.
+    pub async fn authenticate_confidential_client(
+        &self,
+        presented: &PresentedClient,
+    ) -> Result<ClientRecord, OAuthError> {
+        let client = self.authenticate_client(presented).await?;
+        if !client.confidential {
+            return Err(OAuthError::InvalidClient {
+                basic: presented.via_basic,
+            });
+        }
+        Ok(client)
+    }
+
+    /// The user a redeemed code was issued for, if still enabled.
+    async fn active_user(
+        &self,
+        user_id: String,
+    ) -> Result<crate::store::records::UserRecord, OAuthError> {
+        self.store()
+            .run(move |s| s.get_user(&user_id))
+            .await
+            .map_err(|e| OAuthError::ServerError(e.to_string()))?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))
+    }
+
     /// `POST /oauth2/token`.
     pub async fn token(&self, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
         let grant_type = request.required("grant_type")?.to_string();
@@ -196,12 +223,7 @@ impl OAuth2 {
         presented: &PresentedClient,
         token: &str,
     ) -> Result<Option<TokenInfo>, OAuthError> {
-        let client = self.authenticate_client(presented).await?;
-        if !client.confidential {
-            return Err(OAuthError::InvalidClient {
-                basic: presented.via_basic,
-            });
-        }
+        self.authenticate_confidential_client(presented).await?;
         Ok(self.sessions.introspect(token).await?)
     }
 
@@ -209,6 +231,25 @@ impl OAuth2 {
     pub async fn revoke(&self, presented: &PresentedClient, token: &str) -> Result<(), OAuthError> {
         let client = self.authenticate_client(presented).await?;
         Ok(self.sessions.revoke(token, &client.client_id).await?)
+    }
+}
+
+/// The code a redemption yielded, or the `invalid_grant` (RFC 6749 §5.2) it earns. A replay
+/// is logged: the store has revoked whatever the first redemption issued (§4.1.2).
+fn redeemed(
+    redemption: crate::store::authz::Redemption,
+    client_id: &str,
+) -> Result<crate::store::authz::AuthCodeRecord, OAuthError> {
+    use crate::store::authz::Redemption;
+    match redemption {
+        Redemption::Redeemed(code) => Ok(code),
+        Redemption::Replayed => {
+            tracing::warn!(client_id = %client_id, "authorization code replayed; what it issued was revoked");
+            Err(OAuthError::InvalidGrant(
+                "the authorization code was already used".into(),
+            ))
+        }
+        Redemption::Invalid(reason) => Err(OAuthError::InvalidGrant(reason.into())),
     }
 }
 
@@ -249,14 +290,7 @@ pub fn user_claims(
     use serde_json::json;
     let mut out = Vec::new();
     if scope.contains("profile") {
-        out.push((
-            "name",
-            json!(
-                user.display_name
-                    .clone()
-                    .unwrap_or_else(|| user.username.clone())
-            ),
-        ));
+        out.push(("name", json!(user.shown_name())));
         out.push(("preferred_username", json!(user.username)));
         out.push(("updated_at", json!(user.updated_at)));
     }
