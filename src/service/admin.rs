@@ -63,6 +63,14 @@ impl Admin {
         Self { store, accounts }
     }
 
+    async fn user(&self, id: &str) -> Result<UserRecord> {
+        let id = id.to_string();
+        self.store
+            .run(move |s| s.get_user(&id))
+            .await?
+            .ok_or(ServiceError::NotFound("user"))
+    }
+
     /// Users whose username, email or display name contains `q` (ignoring case), in
     /// registration order, [`PER_PAGE`] at a time; `page` counts from 1.
     pub async fn list(&self, p: &Principal, q: Option<&str>, page: usize) -> Result<UserPage> {
@@ -112,14 +120,7 @@ impl Admin {
         {
             not_self(p, id)?;
         }
-        let mut user = self
-            .store
-            .run({
-                let id = id.to_string();
-                move |s| s.get_user(&id)
-            })
-            .await?
-            .ok_or(ServiceError::NotFound("user"))?;
+        let mut user = self.user(id).await?;
         if let Some(mut roles) = changes.roles {
             roles.sort();
             roles.dedup();
@@ -143,14 +144,7 @@ impl Admin {
     pub async fn delete(&self, p: &Principal, id: &str) -> Result<()> {
         require_admin(p)?;
         not_self(p, id)?;
-        let user = self
-            .store
-            .run({
-                let id = id.to_string();
-                move |s| s.get_user(&id)
-            })
-            .await?
-            .ok_or(ServiceError::NotFound("user"))?;
+        let user = self.user(id).await?;
         // The index keys are derived from the stored values the way registration derived them.
         let username_key = Username::parse(&user.username)
             .map(|u| u.key())

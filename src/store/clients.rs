@@ -48,15 +48,10 @@ impl Store {
     /// A user's clients, by client id.
     pub fn clients_of(&self, owner_id: &str) -> Result<Vec<ClientRecord>, StoreError> {
         self.read(|txn| {
-            let index = txn.open_table(tables::CLIENTS_BY_OWNER)?;
+            let ids = super::keys_under(&txn.open_table(tables::CLIENTS_BY_OWNER)?, owner_id)?;
             let mut out = Vec::new();
-            for row in index.range((owner_id, "")..)? {
-                let (k, _) = row?;
-                let (owner, id) = k.value();
-                if owner != owner_id {
-                    break;
-                }
-                if let Some(c) = get_in(txn, id)? {
+            for id in ids {
+                if let Some(c) = get_in(txn, &id)? {
                     out.push(c);
                 }
             }

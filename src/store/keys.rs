@@ -22,39 +22,30 @@ trait KeyRecord: Serialize + DeserializeOwned {
     fn retire(&mut self, at: i64);
 }
 
-impl KeyRecord for SigningKeyRecord {
-    const TABLE: KeyTable = tables::SIGNING_KEYS;
-    const NAME: &'static str = "signing_keys";
-    fn kid(&self) -> &str {
-        &self.kid
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
-    fn retired_at(&self) -> Option<i64> {
-        self.retired_at
-    }
-    fn retire(&mut self, at: i64) {
-        self.retired_at = Some(at);
-    }
+/// Both key records keep their life cycle in the same fields.
+macro_rules! key_record {
+    ($record:ty, $table:expr, $name:literal) => {
+        impl KeyRecord for $record {
+            const TABLE: KeyTable = $table;
+            const NAME: &'static str = $name;
+            fn kid(&self) -> &str {
+                &self.kid
+            }
+            fn created_at(&self) -> i64 {
+                self.created_at
+            }
+            fn retired_at(&self) -> Option<i64> {
+                self.retired_at
+            }
+            fn retire(&mut self, at: i64) {
+                self.retired_at = Some(at);
+            }
+        }
+    };
 }
 
-impl KeyRecord for JwtKeyRecord {
-    const TABLE: KeyTable = tables::JWT_KEYS;
-    const NAME: &'static str = "jwt_keys";
-    fn kid(&self) -> &str {
-        &self.kid
-    }
-    fn created_at(&self) -> i64 {
-        self.created_at
-    }
-    fn retired_at(&self) -> Option<i64> {
-        self.retired_at
-    }
-    fn retire(&mut self, at: i64) {
-        self.retired_at = Some(at);
-    }
-}
+key_record!(SigningKeyRecord, tables::SIGNING_KEYS, "signing_keys");
+key_record!(JwtKeyRecord, tables::JWT_KEYS, "jwt_keys");
 
 /// Every key of one kind in `txn`.
 fn all_keys<R: KeyRecord>(txn: &WriteTransaction) -> Result<Vec<R>, StoreError> {

@@ -317,6 +317,24 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     Ok(rows)
 }
 
+/// The second halves of a `(first, second)`-keyed table's keys whose first half is `first`
+/// (the owner's clients, a user's consents).
+pub(crate) fn keys_under<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(&'static str, &'static str), V>,
+    first: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for row in table.range((first, "")..)? {
+        let (k, _) = row?;
+        let (a, b) = k.value();
+        if a != first {
+            break;
+        }
+        out.push(b.to_string());
+    }
+    Ok(out)
+}
+
 /// How many tables the database has (for progress output).
 pub fn tables_count() -> usize {
     let mut n = 0;

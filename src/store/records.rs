@@ -41,6 +41,13 @@ impl UserRecord {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+
+    /// The name to show: the display name, else the username.
+    pub fn shown_name(&self) -> String {
+        self.display_name
+            .clone()
+            .unwrap_or_else(|| self.username.clone())
+    }
 }
 
 /// One login's chain of refresh tokens.

@@ -108,19 +108,7 @@ impl Store {
         keep: Option<&str>,
     ) -> Result<usize, StoreError> {
         self.write(|txn| {
-            let ids: Vec<String> = {
-                let index = txn.open_table(tables::USER_SESSIONS)?;
-                let mut ids = Vec::new();
-                for row in index.range((user_id, &[][..])..)? {
-                    let (k, _) = row?;
-                    let (uid, fid) = k.value();
-                    if uid != user_id {
-                        break;
-                    }
-                    ids.push(String::from_utf8_lossy(fid).into_owned());
-                }
-                ids
-            };
+            let ids = families_of(&txn.open_table(tables::USER_SESSIONS)?, user_id)?;
             let mut revoked = 0;
             for id in ids.iter().filter(|id| Some(id.as_str()) != keep) {
                 if revoke_family_in(txn, id)? {
@@ -306,4 +294,21 @@ impl Store {
                 .is_some())
         })
     }
+}
+
+/// The session (family) ids of a user, from the `user_sessions` index.
+pub(crate) fn families_of(
+    index: &impl ReadableTable<(&'static str, &'static [u8]), ()>,
+    user_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut ids = Vec::new();
+    for row in index.range((user_id, &[][..])..)? {
+        let (k, _) = row?;
+        let (uid, fid) = k.value();
+        if uid != user_id {
+            break;
+        }
+        ids.push(String::from_utf8_lossy(fid).into_owned());
+    }
+    Ok(ids)
 }

@@ -129,29 +129,22 @@ impl Store {
                 txn.open_table(tables::API_KEYS)?.remove(hash.as_slice())?;
             }
             txn.open_table(tables::AVATARS)?.remove(id)?;
-            let families: Vec<Vec<u8>> = {
+            let families = {
                 let index = txn.open_table(tables::USER_SESSIONS)?;
-                let mut out = Vec::new();
-                for row in index.range((id, &[][..])..)? {
-                    let (k, _) = row?;
-                    let (uid, fid) = k.value();
-                    if uid != id {
-                        break;
-                    }
-                    out.push(fid.to_vec());
-                }
-                out
+                super::sessions::families_of(&index, id)?
             };
             for fid in &families {
-                super::sessions::revoke_family_in(txn, &String::from_utf8_lossy(fid))?;
+                super::sessions::revoke_family_in(txn, fid)?;
                 txn.open_table(tables::USER_SESSIONS)?
-                    .remove((id, fid.as_slice()))?;
+                    .remove((id, fid.as_bytes()))?;
             }
-            for client in keys_under(txn, tables::CONSENTS, id)? {
+            let consented = super::keys_under(&txn.open_table(tables::CONSENTS)?, id)?;
+            for client in consented {
                 txn.open_table(tables::CONSENTS)?
                     .remove((id, client.as_str()))?;
             }
-            for client in keys_under(txn, tables::CLIENTS_BY_OWNER, id)? {
+            let owned = super::keys_under(&txn.open_table(tables::CLIENTS_BY_OWNER)?, id)?;
+            for client in owned {
                 txn.open_table(tables::CLIENTS)?.remove(client.as_str())?;
                 txn.open_table(tables::CLIENTS_BY_OWNER)?
                     .remove((id, client.as_str()))?;
@@ -234,25 +227,6 @@ impl Store {
             Ok(out)
         })
     }
-}
-
-/// The second halves of the `(first, second)` keys of `def` whose first half is `first`.
-fn keys_under<V: redb::Value + 'static>(
-    txn: &WriteTransaction,
-    def: redb::TableDefinition<(&'static str, &'static str), V>,
-    first: &str,
-) -> Result<Vec<String>, StoreError> {
-    let table = txn.open_table(def)?;
-    let mut out = Vec::new();
-    for row in table.range((first, "")..)? {
-        let (k, _) = row?;
-        let (a, b) = k.value();
-        if a != first {
-            break;
-        }
-        out.push(b.to_string());
-    }
-    Ok(out)
 }
 
 fn get_user_in(txn: &ReadTransaction, id: &str) -> Result<Option<UserRecord>, StoreError> {
