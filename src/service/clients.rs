@@ -116,19 +116,16 @@ impl Clients {
         principal: &Principal,
         redirect_uris: Option<Vec<String>>,
     ) -> Result<(ClientRecord, String)> {
-        let existing = self.revealable_client(principal).await?.map(|(c, _)| c);
-        let client = match existing {
-            Some(c) => match redirect_uris {
-                Some(uris) => {
-                    let changes = ClientChanges {
-                        redirect_uris: Some(uris),
-                        ..ClientChanges::default()
-                    };
-                    self.update(principal, &c.client_id, changes).await?
-                }
-                None => c,
-            },
-            None => {
+        match (self.revealable_client(principal).await?, redirect_uris) {
+            (Some(found), None) => Ok(found),
+            (Some((c, secret)), Some(uris)) => {
+                let changes = ClientChanges {
+                    redirect_uris: Some(uris),
+                    ..ClientChanges::default()
+                };
+                Ok((self.update(principal, &c.client_id, changes).await?, secret))
+            }
+            (None, redirect_uris) => {
                 let new = NewClient {
                     name: format!("{} (SSO)", principal.user.username),
                     redirect_uris: redirect_uris.unwrap_or_default(),
@@ -138,13 +135,11 @@ impl Clients {
                     show_secret_again: true,
                     ..NewClient::default()
                 };
-                self.register(principal, new).await?.0
+                let (client, secret) = self.register(principal, new).await?;
+                // A confidential client always has a secret.
+                Ok((client, secret.unwrap_or_default()))
             }
-        };
-        let secret = self
-            .revealed_secret(&client)?
-            .ok_or_else(|| ServiceError::Internal("sealed client secret missing".into()))?;
-        Ok((client, secret))
+        }
     }
 
     /// Creates or refreshes the built-in Swagger UI client for the current public URL.

@@ -16,7 +16,7 @@ use poem_openapi::{
 };
 use serde::Deserialize;
 
-use super::{Params, ParamsError, given, principal, shown_name};
+use super::{Params, ParamsError, given, principal};
 use crate::service::{
     Principal, ServiceError, Services,
     accounts::{CaptchaAnswer, Registration},
@@ -387,7 +387,7 @@ impl AccountApi {
             message: UserInfoMessage::User(UserInfo {
                 id: u.number,
                 key,
-                show_name: shown_name(&u),
+                show_name: u.shown_name(),
                 avatar: u
                     .avatar_etag
                     .as_ref()

@@ -13,7 +13,7 @@ use poem::Request;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use serde::Deserialize;
 
-use super::{BAD_PARAMS, Envelope, Nothing, Params, failed, given, shown_name};
+use super::{BAD_PARAMS, Envelope, Nothing, Params, failed, given};
 use crate::{
     http::oauth2::presented_client,
     service::{
@@ -187,7 +187,7 @@ fn tokens(
         refresh_token: refresh_token.unwrap_or_default(),
         expires_in,
         scope,
-        username: shown_name(&user),
+        username: user.shown_name(),
         id: user.username,
         email: user.email,
     }
@@ -461,14 +461,14 @@ impl AuthServerApi {
         };
         let user = info.user.as_ref();
         CheckReply::Ok(Json(CheckedToken {
-            user_name: user.map(shown_name),
+            user_name: user.map(UserRecord::shown_name),
             scope: info.scope.split_whitespace().map(str::to_string).collect(),
             active: true,
             id: user.map(|u| u.username.clone()),
             exp: info.exp,
             email: user.map(|u| u.email.clone()),
             client_id: info.client_id.clone(),
-            username: user.map(shown_name),
+            username: user.map(UserRecord::shown_name),
         }))
     }
 

@@ -354,16 +354,9 @@ pub fn from(services: &Services, req: &Request) -> Option<std::net::IpAddr> {
     client_ip(req, services.trust_forwarded_for)
 }
 
-/// A non-empty trimmed-nothing text field.
+/// The field's value, unless it is absent or only whitespace.
 pub fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !s.trim().is_empty())
-}
-
-/// The display name users see: the display name, else the username.
-pub fn shown_name(user: &crate::store::records::UserRecord) -> String {
-    user.display_name
-        .clone()
-        .unwrap_or_else(|| user.username.clone())
 }
 
 /// The SSO and auth-server answer to parameters that are missing or unreadable.
