@@ -106,49 +106,52 @@ pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
 
 /// The generated spec as pretty JSON — what `/openapi.json` serves and `export-openapi` writes.
 pub fn spec_json(services: &Services) -> String {
-    spec_text(&openapi(services), services.compat)
+    spec_text(&openapi(services).spec(), services.compat)
 }
 
-/// The spec without the operations (and tags) of switched-off compatible APIs.
-fn spec_text(api: &OpenApiService<Apis, ()>, compat: Compat) -> String {
-    let mut spec = api.spec();
+/// The generated spec (`raw`) as served: the documented trailing slashes restored, and the
+/// operations (and tags) of switched-off compatible APIs removed.
+fn spec_text(raw: &str, compat: Compat) -> String {
+    use self::api::ApiTags;
+    use poem_openapi::Tags;
     let off: Vec<&str> = [
-        (compat.sso, "Compatible: sso-api.md"),
-        (compat.account, "Compatible: account-api.md"),
-        (compat.auth_server, "Compatible: auth-server-api.md"),
+        (compat.sso, ApiTags::CompatibleSso),
+        (compat.account, ApiTags::CompatibleAccount),
+        (compat.auth_server, ApiTags::CompatibleAuthServer),
     ]
     .into_iter()
     .filter(|(on, _)| !on)
-    .map(|(_, tag)| tag)
+    .map(|(_, tag)| tag.name())
     .collect();
-    if let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&spec) {
-        // The documents' trailing slashes, which poem-openapi drops.
-        if let Some(paths) = doc["paths"].as_object_mut() {
-            for p in compat::TRAILING_SLASH_PATHS {
-                if let Some(ops) = paths.remove(*p) {
-                    paths.insert(format!("{p}/"), ops);
+    let tagged_off = |op: &serde_json::Value| {
+        op["tags"].as_array().is_some_and(|tags| {
+            tags.iter()
+                .any(|t| off.contains(&t.as_str().unwrap_or_default()))
+        })
+    };
+    let mut spec = match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(mut doc) => {
+            if let Some(paths) = doc["paths"].as_object_mut() {
+                // The documents' trailing slashes, which poem-openapi drops.
+                for p in compat::TRAILING_SLASH_PATHS {
+                    if let Some(ops) = paths.remove(*p) {
+                        paths.insert(format!("{p}/"), ops);
+                    }
                 }
-            }
-        }
-        let tagged_off = |op: &serde_json::Value| {
-            op["tags"].as_array().is_some_and(|tags| {
-                tags.iter()
-                    .any(|t| off.contains(&t.as_str().unwrap_or_default()))
-            })
-        };
-        if let Some(paths) = doc["paths"].as_object_mut() {
-            for ops in paths.values_mut() {
-                if let Some(ops) = ops.as_object_mut() {
-                    ops.retain(|_, op| !tagged_off(op));
+                for ops in paths.values_mut() {
+                    if let Some(ops) = ops.as_object_mut() {
+                        ops.retain(|_, op| !tagged_off(op));
+                    }
                 }
+                paths.retain(|_, ops| ops.as_object().is_some_and(|o| !o.is_empty()));
             }
-            paths.retain(|_, ops| ops.as_object().is_some_and(|o| !o.is_empty()));
+            if let Some(tags) = doc["tags"].as_array_mut() {
+                tags.retain(|t| !off.contains(&t["name"].as_str().unwrap_or_default()));
+            }
+            serde_json::to_string_pretty(&doc).unwrap_or_else(|_| raw.to_string())
         }
-        if let Some(tags) = doc["tags"].as_array_mut() {
-            tags.retain(|t| !off.contains(&t["name"].as_str().unwrap_or_default()));
-        }
-        spec = serde_json::to_string_pretty(&doc).unwrap_or(spec);
-    }
+        Err(_) => raw.to_string(),
+    };
     if !spec.ends_with('\n') {
         spec.push('\n');
     }
@@ -158,12 +161,13 @@ fn spec_text(api: &OpenApiService<Apis, ()>, compat: Compat) -> String {
 /// Every route with its middleware.
 pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output = Response> {
     let api = openapi(&services);
-    let spec = spec_text(&api, services.compat);
+    let raw = api.spec();
+    let spec = spec_text(&raw, services.compat);
     // The Swagger page (1.6 MB with the bundled UI) is built once, not per request. It embeds
-    // the spec; ours has switched-off APIs removed.
+    // the generated spec, which is swapped for the served one.
     let page = api
         .swagger_ui_html()
-        .replacen(api.spec().as_str(), spec.trim_end(), 1);
+        .replacen(raw.as_str(), spec.trim_end(), 1);
     let swagger_page: std::sync::Arc<str> = swagger_with_oauth(&page).into();
     let swagger = api.swagger_ui();
     let dev_outbox = services.mailer.clone();

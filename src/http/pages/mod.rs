@@ -234,6 +234,23 @@ impl Endpoint for Authorize {
 }
 
 /// Renders the login form (or skips it when the browser is already signed in).
+/// A page whose form carries a CSRF token bound to this browser (its pre-login cookie, set
+/// here if it has none) and to `form_id`.
+fn csrf_form_page(
+    services: &Services,
+    req: &Request,
+    form_id: &str,
+    status: StatusCode,
+    render: impl FnOnce(&str) -> String,
+) -> Response {
+    let binding =
+        cookie(req, CSRF_COOKIE).unwrap_or_else(|| crate::token::opaque::random_token(16));
+    let csrf = services.oauth2.csrf_token(&binding, form_id);
+    let mut resp = page(status, render(&csrf));
+    set_cookie(&mut resp, services, CSRF_COOKIE, &binding, 3600);
+    resp
+}
+
 async fn render_login(
     services: &Services,
     req: &Request,
@@ -242,30 +259,27 @@ async fn render_login(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let binding = csrf_binding(req);
-    let csrf = services.oauth2.csrf_token(&binding, &p.id);
     let challenge = if services.accounts.policy().captcha.on_login() {
         services.captchas.create().await.ok()
     } else {
         None
     };
-    let html = templates::login(&templates::LoginPage {
-        request_id: &p.id,
-        csrf: &csrf,
-        client_name: &p.client.name,
-        login,
-        error,
-        captcha: challenge
-            .as_ref()
-            .map(|c| (c.id.as_str(), c.image.as_str())),
-        dev_answer: challenge
-            .as_ref()
-            .filter(|_| services.dev)
-            .map(|c| c.answer.as_str()),
-    });
-    let mut resp = page(status, html);
-    set_cookie(&mut resp, services, CSRF_COOKIE, &binding, 3600);
-    resp
+    csrf_form_page(services, req, &p.id, status, |csrf| {
+        templates::login(&templates::LoginPage {
+            request_id: &p.id,
+            csrf,
+            client_name: &p.client.name,
+            login,
+            error,
+            captcha: challenge
+                .as_ref()
+                .map(|c| (c.id.as_str(), c.image.as_str())),
+            dev_answer: challenge
+                .as_ref()
+                .filter(|_| services.dev)
+                .map(|c| c.answer.as_str()),
+        })
+    })
 }
 
 struct LoginPageEp {
@@ -474,11 +488,6 @@ impl Endpoint for ConsentSubmit {
 /// The CSRF "request id" of the reset form, which has no pending request of its own.
 const RESET_FORM: &str = "reset-password";
 
-/// The CSRF binding of this browser (the pre-login cookie), new if it has none.
-fn csrf_binding(req: &Request) -> String {
-    cookie(req, CSRF_COOKIE).unwrap_or_else(|| crate::token::opaque::random_token(16))
-}
-
 /// A reset page with a fresh CSRF token bound to this browser.
 fn reset_page(
     services: &Services,
@@ -486,11 +495,7 @@ fn reset_page(
     status: StatusCode,
     render: impl FnOnce(&str) -> String,
 ) -> Response {
-    let binding = csrf_binding(req);
-    let csrf = services.oauth2.csrf_token(&binding, RESET_FORM);
-    let mut resp = page(status, render(&csrf));
-    set_cookie(&mut resp, services, CSRF_COOKIE, &binding, 3600);
-    resp
+    csrf_form_page(services, req, RESET_FORM, status, render)
 }
 
 /// `GET /ui/reset-password`: asks for the address.
