@@ -38,15 +38,7 @@ async fn dev_mode_returns_codes_and_keeps_an_outbox_in_memory() {
         .to_string();
     assert_eq!(code.len(), 6);
 
-    let outbox: Value = app
-        .client
-        .get(app.url("/dev/outbox"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let outbox: Value = app.get_json("/dev/outbox").await;
     let messages = outbox["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["to"], "yan@example.test");

@@ -453,6 +453,18 @@ impl TestApp {
         expect_ok(path, req).await
     }
 
+    /// GETs `path`; the answer must be 200 with a JSON body, which is returned.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let resp = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        resp.json().await.expect("JSON body")
+    }
+
     /// Sends `method` to `path` with no body; returns the status and the JSON answer.
     pub async fn send_bare(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
         let resp = self

@@ -550,16 +550,10 @@ async fn codes_are_bound_to_client_redirect_uri_and_time() {
 
 // ---- OpenID Connect ----
 
-async fn get_json(app: &TestApp, path: &str) -> Value {
-    let resp = app.client.get(app.url(path)).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "{path}");
-    resp.json().await.unwrap()
-}
-
 /// Verifies an id_token against the published JWKS and returns its claims.
 async fn verify_id_token(app: &TestApp, id_token: &str, audience: &str) -> (String, Value) {
     let header = jsonwebtoken::decode_header(id_token).unwrap();
-    let jwks = get_json(app, "/oauth2/jwks").await;
+    let jwks = app.get_json("/oauth2/jwks").await;
     let kid = header.kid.clone().expect("kid");
     let jwk = jwks["keys"]
         .as_array()
@@ -677,10 +671,10 @@ async fn clients_may_ask_for_eddsa_id_tokens_and_keys_survive_restarts() {
     let (alg, _) = verify_id_token(&f.app, tokens["id_token"].as_str().unwrap(), ed_id).await;
     assert_eq!(alg, "EdDSA");
 
-    let before = get_json(&f.app, "/oauth2/jwks").await;
+    let before = f.app.get_json("/oauth2/jwks").await;
     let app = f.app.restart().await;
     assert_eq!(
-        get_json(&app, "/oauth2/jwks").await,
+        app.get_json("/oauth2/jwks").await,
         before,
         "keys are persisted"
     );
@@ -740,8 +734,11 @@ async fn userinfo_refuses_missing_bad_and_non_openid_tokens() {
 #[tokio::test]
 async fn discovery_documents_list_exactly_what_is_enabled() {
     let f = flow().await;
-    let oidc = get_json(&f.app, "/.well-known/openid-configuration").await;
-    let oauth = get_json(&f.app, "/.well-known/oauth-authorization-server").await;
+    let oidc = f.app.get_json("/.well-known/openid-configuration").await;
+    let oauth = f
+        .app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(oidc, oauth);
     let base = "http://portcullis.test";
     assert_eq!(oidc["issuer"], base);
@@ -801,7 +798,7 @@ async fn access_tokens_verify_offline_with_the_published_paserk_key() {
         .unwrap();
     let access = tokens["access_token"].as_str().unwrap();
 
-    let published = get_json(&f.app, "/oauth2/paserk").await;
+    let published = f.app.get_json("/oauth2/paserk").await;
     let key = &published["keys"][0];
     assert!(key["kid"].as_str().unwrap().starts_with("k4.pid."));
     let public = AsymmetricPublicKey::<V4>::try_from(key["paserk"].as_str().unwrap()).unwrap();
@@ -866,7 +863,7 @@ async fn rp_initiated_logout_ends_the_browser_session() {
 #[tokio::test]
 async fn swagger_ui_signs_in_here_and_its_token_works_on_the_native_api() {
     let f = flow().await;
-    let spec = get_json(&f.app, "/openapi.json").await;
+    let spec = f.app.get_json("/openapi.json").await;
     let code_flow =
         &spec["components"]["securitySchemes"]["OAuth2Auth"]["flows"]["authorizationCode"];
     assert_eq!(code_flow["authorizationUrl"], "/oauth2/authorize");

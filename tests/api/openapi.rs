@@ -129,15 +129,7 @@ async fn served_spec_equals_the_committed_file_and_swagger_ui_is_bundled() {
 async fn switched_off_compatible_apis_are_404_and_absent_from_the_spec() {
     use portcullis::config::CompatApi;
     let app = crate::helpers::spawn_app_with(|c| c.compat = vec![CompatApi::Sso]).await;
-    let spec: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.get_json("/openapi.json").await;
     let paths = spec["paths"].as_object().unwrap();
     assert!(paths.contains_key("/login/"), "sso is on");
     assert!(!paths.contains_key("/api/login") && !paths.contains_key("/oauth/token"));

@@ -197,25 +197,9 @@ async fn background_sweeper_runs_on_its_interval() {
 #[tokio::test]
 async fn health_and_readiness_probes_answer() {
     let app = spawn_app().await;
-    let health: Value = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = app.get_json("/healthz").await;
     assert_eq!(health["status"], "ok");
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_json("/readyz").await;
     assert_eq!(ready["status"], "ready");
 }
 
@@ -258,15 +242,7 @@ async fn rotated_keys_keep_verifying_until_their_tokens_expire() {
         "new tokens use the new key"
     );
 
-    let keys: Value = app
-        .client
-        .get(app.url("/oauth2/paserk"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = app.get_json("/oauth2/paserk").await;
     let keys = keys["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2, "the retired key stays published");
     assert_eq!(keys.iter().filter(|k| k["active"] == true).count(), 1);
@@ -274,15 +250,7 @@ async fn rotated_keys_keep_verifying_until_their_tokens_expire() {
     // Once every token of the old key has expired, a restart drops it.
     app.clock.advance(901);
     let app = app.restart().await;
-    let keys: Value = app
-        .client
-        .get(app.url("/oauth2/paserk"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = app.get_json("/oauth2/paserk").await;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
 }
 
