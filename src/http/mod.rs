@@ -241,6 +241,13 @@ fn swagger_with_oauth(html: &str) -> String {
         .replacen("})\n</script>", &format!("}})\n{init}"), 1)
 }
 
+/// The credentials of an `Authorization: Bearer …` value (RFC 6750 §2.1; the scheme name is
+/// case-insensitive, RFC 9110 §11.1), trimmed; `None` for another scheme.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, rest) = authorization.trim_start().split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case("bearer ").then(|| rest.trim())
+}
+
 /// The client's address: the TCP peer, or with `--trust-forwarded-for` the last
 /// `X-Forwarded-For` entry (the one our proxy added).
 pub fn client_ip(req: &poem::Request, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
@@ -253,4 +260,22 @@ pub fn client_ip(req: &poem::Request, trust_forwarded_for: bool) -> Option<std::
         return Some(ip);
     }
     req.remote_addr().as_socket_addr().map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_other_schemes_are_not_bearer() {
+        assert_eq!(bearer_token("Bearer abc "), Some("abc"));
+        assert_eq!(bearer_token("bEaReR abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("abc"), None);
+        assert_eq!(
+            bearer_token("小明小明小明"),
+            None,
+            "no panic on multi-byte text"
+        );
+    }
 }

@@ -333,20 +333,24 @@ impl ToJSON for Nothing {
 /// The user a bearer token or API key stands for; `None` for anything not live. Adapters
 /// accept the same credentials as the native API (first-party access tokens, API keys).
 pub async fn principal(services: &Services, token: &str) -> Option<Principal> {
-    let token = token.trim();
-    let token = token
-        .strip_prefix("Bearer ")
-        .or_else(|| token.strip_prefix("bearer "))
-        .unwrap_or(token)
-        .trim();
+    // The SSO document sends the token with or without the `Bearer ` scheme.
+    let token = crate::http::bearer_token(token).unwrap_or(token.trim());
     if token.is_empty() {
         return None;
     }
-    services
+    match services
         .sessions
         .authenticate(Credential::Bearer(token.to_string()))
         .await
-        .ok()
+    {
+        Ok(p) => Some(p),
+        Err(crate::service::ServiceError::InvalidToken) => None,
+        // The documents have no code for "try again later": answer as not live, but log it.
+        Err(e) => {
+            tracing::error!(error = %e, "token check failed");
+            None
+        }
+    }
 }
 
 /// The caller's address, for login throttling.

@@ -133,11 +133,7 @@ impl Endpoint for UserInfo {
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let token = req
             .header(header::AUTHORIZATION)
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(crate::http::bearer_token)
             .unwrap_or_default()
             .to_string();
         if token.is_empty() {
