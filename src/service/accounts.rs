@@ -41,6 +41,9 @@ pub struct Registration {
     pub always_verify_email: bool,
     /// Require the captcha whatever the server policy (an API whose contract includes one).
     pub always_check_captcha: bool,
+    /// Issue a personal API key with the account, in the same transaction (an API whose
+    /// accounts always have one).
+    pub issue_api_key: bool,
 }
 
 /// A captcha challenge id and the user's answer, when the form carried them.
@@ -68,6 +71,7 @@ struct ValidRegistration {
     email: Email,
     password: Password,
     display_name: Option<DisplayName>,
+    issue_api_key: bool,
 }
 
 impl Registration {
@@ -84,6 +88,7 @@ impl Registration {
             email,
             password,
             display_name,
+            issue_api_key: self.issue_api_key,
         })
     }
 }
@@ -250,7 +255,17 @@ impl Accounts {
         email_verified: bool,
     ) -> Result<UserRecord> {
         let password_hash = self.passwords.hash(&valid.password).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let api_key = match valid.issue_api_key {
+            true => {
+                let (_, hash, sealed) = self.new_api_key(&id)?;
+                Some((hash, sealed))
+            }
+            false => None,
+        };
         let new = NewUser {
+            id,
+            api_key,
             username_key: valid.username.key(),
             username: valid.username.as_str().to_string(),
             email_key: valid.email.key(),
@@ -540,18 +555,24 @@ impl Accounts {
 
     /// Issues a new personal API key, replacing (and so disabling) the previous one.
     pub async fn rotate_api_key(&self, principal: &Principal) -> Result<String> {
-        let key = opaque::new_api_key();
-        let hash = opaque::digest(&key);
         let id = principal.user.id.clone();
-        let sealed = self
-            .sealer
-            .seal(&key, &api_key_context(&id))
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let (key, hash, sealed) = self.new_api_key(&id)?;
         self.store
             .run(move |s| s.replace_api_key(&id, hash, Some(sealed)))
             .await?
             .ok_or(ServiceError::InvalidToken)?;
         Ok(key)
+    }
+
+    /// A new API key for user `id`: the key, its SHA-256 (the lookup) and its sealed form.
+    fn new_api_key(&self, id: &str) -> Result<(String, [u8; 32], String)> {
+        let key = opaque::new_api_key();
+        let sealed = self
+            .sealer
+            .seal(&key, &api_key_context(id))
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let hash = opaque::digest(&key);
+        Ok((key, hash, sealed))
     }
 
     /// The user's current API key, unsealed (the account document shows it again); `None` if

@@ -9,6 +9,8 @@ const USER_SEQ_KEY: &str = "user_seq";
 /// Everything needed to insert a user; uniqueness is checked in the inserting transaction.
 #[derive(Debug, Clone)]
 pub struct NewUser {
+    /// Chosen by the caller, so secrets bound to the id can be sealed before the insert.
+    pub id: String,
     pub username: String,
     pub username_key: String,
     pub email: String,
@@ -17,6 +19,8 @@ pub struct NewUser {
     pub password_hash: String,
     pub email_verified: bool,
     pub roles: Vec<crate::domain::Role>,
+    /// A personal API key to issue with the account: its SHA-256 and its sealed form.
+    pub api_key: Option<([u8; 32], String)>,
 }
 
 /// Why a user could not be created.
@@ -55,7 +59,7 @@ impl Store {
             let number = meta.get(USER_SEQ_KEY)?.map(|v| v.value()).unwrap_or(0) + 1;
             meta.insert(USER_SEQ_KEY, number)?;
             let user = UserRecord {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: new.id,
                 number,
                 username: new.username,
                 email: new.email,
@@ -64,12 +68,16 @@ impl Store {
                 email_verified: new.email_verified,
                 roles: new.roles,
                 disabled: false,
-                api_key_hash: None,
-                api_key_sealed: None,
+                api_key_hash: new.api_key.as_ref().map(|(hash, _)| *hash),
+                api_key_sealed: new.api_key.map(|(_, sealed)| sealed),
                 avatar_etag: None,
                 created_at: now,
                 updated_at: now,
             };
+            if let Some(hash) = user.api_key_hash {
+                txn.open_table(tables::API_KEYS)?
+                    .insert(hash.as_slice(), user.id.as_str())?;
+            }
             usernames.insert(new.username_key.as_str(), user.id.as_str())?;
             emails.insert(new.email_key.as_str(), user.id.as_str())?;
             put_user(txn, &user)?;

@@ -61,6 +61,7 @@ impl AccountsApi {
                 registration_key: opt(body.registration_key),
                 always_verify_email: false,
                 always_check_captcha: false,
+                issue_api_key: false,
             })
             .await?;
         Ok(Registered::Created(Json(TokenPair::of(

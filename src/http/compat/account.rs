@@ -271,41 +271,28 @@ impl AccountApi {
             registration_key: p.key.clone(),
             always_verify_email: false,
             always_check_captcha: true,
+            issue_api_key: true,
         };
-        let user = match self.services.accounts.register_user(registration).await {
-            Ok(user) => user,
-            Err(e) => {
-                return match e {
-                    ServiceError::RegistrationClosed => {
-                        reply(503, "小宝贝你没有开启注册功能哦！！")
-                    }
-                    ServiceError::InvalidRegistrationKey => {
-                        reply(403, "小宝贝这是非法注册哦(๑•̀ㅂ•́)و✧")
-                    }
-                    ServiceError::CaptchaRequired | ServiceError::CaptchaInvalid => {
-                        reply(504, CAPTCHA_WRONG)
-                    }
-                    ServiceError::UsernameTaken | ServiceError::EmailTaken => {
-                        reply(604, "用户名或邮箱已存在")
-                    }
-                    ServiceError::Invalid(_)
-                    | ServiceError::WeakPassword(_)
-                    | ServiceError::EmailCodeRequired
-                    | ServiceError::InvalidCode
-                    | ServiceError::CodeExpired => reply(603, "注册失败"),
-                    other => internal(&other, 404, "报错"),
-                };
-            }
-        };
-        // The document's accounts always have a key.
-        let principal = Principal {
-            user,
-            session_id: None,
-        };
-        if let Err(e) = self.services.accounts.rotate_api_key(&principal).await {
-            return internal(&e, 404, "报错");
+        match self.services.accounts.register_user(registration).await {
+            // The document's accounts always have a key; it is issued with the account.
+            Ok(_) => reply(200, "注册成功"),
+            Err(e) => match e {
+                ServiceError::RegistrationClosed => reply(503, "小宝贝你没有开启注册功能哦！！"),
+                ServiceError::InvalidRegistrationKey => reply(403, "小宝贝这是非法注册哦(๑•̀ㅂ•́)و✧"),
+                ServiceError::CaptchaRequired | ServiceError::CaptchaInvalid => {
+                    reply(504, CAPTCHA_WRONG)
+                }
+                ServiceError::UsernameTaken | ServiceError::EmailTaken => {
+                    reply(604, "用户名或邮箱已存在")
+                }
+                ServiceError::Invalid(_)
+                | ServiceError::WeakPassword(_)
+                | ServiceError::EmailCodeRequired
+                | ServiceError::InvalidCode
+                | ServiceError::CodeExpired => reply(603, "注册失败"),
+                other => internal(&other, 404, "报错"),
+            },
         }
-        reply(200, "注册成功")
     }
 
     /// Log in (account API)

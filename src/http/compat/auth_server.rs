@@ -273,6 +273,7 @@ impl AuthServerApi {
             registration_key: p.registration_key,
             always_verify_email: true,
             always_check_captcha: false,
+            issue_api_key: false,
         };
         match self.services.accounts.register_user(registration).await {
             Ok(_) => Json(Envelope::done("注册成功")),

@@ -175,6 +175,7 @@ impl SsoApi {
             registration_key: p.registration_key,
             always_verify_email: false,
             always_check_captcha: false,
+            issue_api_key: false,
         };
         match self.services.accounts.register(registration).await {
             Ok(s) => Json(Envelope::ok(
