@@ -608,13 +608,35 @@ impl Accounts {
 
     /// Enables or disables an account; disabling also ends all its sessions.
     pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<UserRecord> {
+        self.set_access(user_id, None, Some(disabled)).await
+    }
+
+    /// Replaces the roles and/or sets the disabled flag in one write; disabling also ends
+    /// every session of the user.
+    pub async fn set_access(
+        &self,
+        user_id: &str,
+        roles: Option<Vec<Role>>,
+        disabled: Option<bool>,
+    ) -> Result<UserRecord> {
         let id = user_id.to_string();
         let user = self
             .store
-            .run(move |s| s.update_user(&id, |u| u.disabled = disabled))
+            .run(move |s| {
+                s.update_user(&id, |u| {
+                    if let Some(mut roles) = roles {
+                        roles.sort();
+                        roles.dedup();
+                        u.roles = roles;
+                    }
+                    if let Some(d) = disabled {
+                        u.disabled = d;
+                    }
+                })
+            })
             .await?
             .ok_or(ServiceError::NotFound("user"))?;
-        if disabled {
+        if disabled == Some(true) {
             self.sessions.revoke_others(&user.id, None).await?;
         }
         Ok(user)

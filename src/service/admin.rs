@@ -120,22 +120,10 @@ impl Admin {
         {
             not_self(p, id)?;
         }
-        let mut user = self.user(id).await?;
-        if let Some(mut roles) = changes.roles {
-            roles.sort();
-            roles.dedup();
-            let id = id.to_string();
-            user = self
-                .store
-                .run(move |s| s.update_user(&id, |u| u.roles = roles))
-                .await?
-                .ok_or(ServiceError::NotFound("user"))?;
-        }
-        if let Some(disabled) = changes.disabled
-            && disabled != user.disabled
-        {
-            user = self.accounts.set_disabled(id, disabled).await?;
-        }
+        let user = self
+            .accounts
+            .set_access(id, changes.roles, changes.disabled)
+            .await?;
         tracing::info!(admin = %p.user.id, user_id = %id, "user changed by an admin");
         Ok(user)
     }
