@@ -374,13 +374,7 @@ impl Sessions {
         if let Ok(v) = self.tokens.verify_any_audience(token) {
             let (jti, exp, sid) = (v.claims.jti, v.expires_at, v.claims.sid);
             self.store
-                .run(move |s| {
-                    s.revoke_access_token(&jti, exp)?;
-                    if let Some(sid) = sid {
-                        s.revoke_session(&sid)?;
-                    }
-                    Ok(())
-                })
+                .run(move |s| s.revoke_access_token_and_session(&jti, exp, sid.as_deref()))
                 .await?;
             return Ok(());
         }

@@ -260,6 +260,17 @@ impl Store {
 
     /// Puts an access token's id on the revocation list until it would expire anyway.
     pub fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.revoke_access_token_and_session(jti, expires_at, None)
+    }
+
+    /// Puts an access token on the revocation list and, with `session`, revokes its family,
+    /// in one transaction (a logout by access token).
+    pub fn revoke_access_token_and_session(
+        &self,
+        jti: &str,
+        expires_at: i64,
+        session: Option<&str>,
+    ) -> Result<(), StoreError> {
         #[derive(serde::Serialize)]
         struct Revoked {
             expires_at: i64,
@@ -271,7 +282,11 @@ impl Store {
                 jti.as_bytes(),
                 expires_at,
                 &Revoked { expires_at },
-            )
+            )?;
+            if let Some(family) = session {
+                revoke_family_in(txn, family)?;
+            }
+            Ok(())
         })
     }
 
