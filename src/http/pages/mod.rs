@@ -251,6 +251,26 @@ fn csrf_form_page(
     resp
 }
 
+const FROM_THE_APP: &str = "Start again from the application.";
+
+/// `Some(403 page)` unless the form's `csrf` field is valid for `binding` and `form_id`;
+/// `again` tells the user how to retry.
+fn csrf_refused(
+    services: &Services,
+    binding: &str,
+    form_id: &str,
+    form: &HashMap<String, String>,
+    again: &str,
+) -> Option<Response> {
+    let token = form.get("csrf").map(String::as_str).unwrap_or_default();
+    (!services.oauth2.csrf_valid(binding, form_id, token)).then(|| {
+        error_page(
+            StatusCode::FORBIDDEN,
+            &format!("The form expired or did not come from this browser. {again}"),
+        )
+    })
+}
+
 async fn render_login(
     services: &Services,
     req: &Request,
@@ -315,15 +335,8 @@ impl Endpoint for LoginSubmit {
             Err(resp) => return Ok(resp),
         };
         let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
-        if !self.services.oauth2.csrf_valid(
-            &binding,
-            &p.id,
-            f.get("csrf").map(String::as_str).unwrap_or_default(),
-        ) {
-            return Ok(error_page(
-                StatusCode::FORBIDDEN,
-                "The form expired or did not come from this browser. Start again from the application.",
-            ));
+        if let Some(refused) = csrf_refused(&self.services, &binding, &p.id, &f, FROM_THE_APP) {
+            return Ok(refused);
         }
         let login = f.get("login").cloned().unwrap_or_default();
         let password = f.get("password").cloned().unwrap_or_default();
@@ -464,15 +477,10 @@ impl Endpoint for ConsentSubmit {
         let Some((session_cookie, session, user)) = signed_in(&self.services, &req).await else {
             return Ok(see_other(&format!("/ui/login?request={}", p.id)));
         };
-        if !self.services.oauth2.csrf_valid(
-            &session_cookie,
-            &p.id,
-            f.get("csrf").map(String::as_str).unwrap_or_default(),
-        ) {
-            return Ok(error_page(
-                StatusCode::FORBIDDEN,
-                "The form expired or did not come from this browser. Start again from the application.",
-            ));
+        if let Some(refused) =
+            csrf_refused(&self.services, &session_cookie, &p.id, &f, FROM_THE_APP)
+        {
+            return Ok(refused);
         }
         match f.get("decision").map(String::as_str) {
             Some("allow") => Ok(approve(&self.services, &p, &user, session.auth_time).await),
@@ -531,17 +539,16 @@ impl Endpoint for ResetSubmit {
             ));
         };
         let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
-        let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
-        if !self
-            .services
-            .oauth2
-            .csrf_valid(&binding, RESET_FORM, field("csrf"))
-        {
-            return Ok(error_page(
-                StatusCode::FORBIDDEN,
-                "The form expired or did not come from this browser. Open the page again.",
-            ));
+        if let Some(refused) = csrf_refused(
+            &self.services,
+            &binding,
+            RESET_FORM,
+            &f,
+            "Open the page again.",
+        ) {
+            return Ok(refused);
         }
+        let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
         let email = field("email").trim().to_string();
         let services = &self.services;
         match field("step") {
