@@ -433,7 +433,7 @@ impl Endpoint for ConsentPageEp {
             Err(resp) => return Ok(resp),
         };
         let Some((session_cookie, session, user)) = signed_in(&self.services, &req).await else {
-            return Ok(see_other(&format!("/ui/login?request={}", p.id)));
+            return Ok(see_other(&login_location(&p)));
         };
         // Consent is remembered per user, client and scope: a repeat visit goes straight back.
         if self
@@ -475,7 +475,7 @@ impl Endpoint for ConsentSubmit {
             Err(resp) => return Ok(resp),
         };
         let Some((session_cookie, session, user)) = signed_in(&self.services, &req).await else {
-            return Ok(see_other(&format!("/ui/login?request={}", p.id)));
+            return Ok(see_other(&login_location(&p)));
         };
         if let Some(refused) =
             csrf_refused(&self.services, &session_cookie, &p.id, &f, FROM_THE_APP)
