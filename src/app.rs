@@ -151,11 +151,12 @@ impl Application {
         let warnings = check_settings(config)?;
         let path = config.database_path();
         let dev = config.dev;
+        let options = config.open_options();
         let store = tokio::task::spawn_blocking(move || {
             if dev {
                 Store::open_in_memory(clock)
             } else {
-                Store::open(&path, clock)
+                Store::open_with(&path, clock, options)
             }
         })
         .await

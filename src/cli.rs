@@ -11,7 +11,7 @@ use crate::{
     domain::Role,
     mail::{Mailer, setup_hint, templates},
     service::{Services, accounts::Registration},
-    store::Store,
+    store::{OpenMode, OpenOptions, Store},
 };
 
 /// portcullis — authentication server and OAuth 2.0 / OpenID Connect provider in one binary.
@@ -177,9 +177,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::User(cmd) => user(cmd).await,
         Command::Client(cmd) => client(cmd).await,
         Command::Keys(KeysCommand::Rotate { config }) => {
-            let path = config.database_path();
-            let store =
-                tokio::task::spawn_blocking(move || Store::open(&path, Clock::system())).await??;
+            let store = open_store(&config, OpenMode::MustExist).await?;
             let fresh = store
                 .run(|s| s.rotate_keys(crate::token::paseto::generate_signing_key))
                 .await?;
@@ -245,11 +243,27 @@ async fn export_openapi(path: Option<PathBuf>) -> CliResult {
     Ok(())
 }
 
+/// Opens the configured database file for a tool; `MustExist` for tools that only read or
+/// change what is there, so a mistyped `--data-dir` is an error instead of a new database.
+async fn open_store(
+    config: &ServeConfig,
+    mode: OpenMode,
+) -> Result<Store, Box<dyn std::error::Error + Send + Sync>> {
+    let path = config.database_path();
+    let options = OpenOptions {
+        mode,
+        ..config.open_options()
+    };
+    Ok(
+        tokio::task::spawn_blocking(move || Store::open_with(&path, Clock::system(), options))
+            .await??,
+    )
+}
+
 async fn open_services(
     config: &ServeConfig,
 ) -> Result<Services, Box<dyn std::error::Error + Send + Sync>> {
-    let path = config.database_path();
-    let store = tokio::task::spawn_blocking(move || Store::open(&path, Clock::system())).await??;
+    let store = open_store(config, OpenMode::CreateIfMissing).await?;
     let public = config
         .public_url
         .clone()
@@ -407,7 +421,7 @@ async fn set_disabled(login: &str, config: &ServeConfig, disabled: bool) -> CliR
 async fn check(config: ServeConfig) -> CliResult {
     let path = config.database_path();
     eprintln!("checking {}", path.display());
-    let store = tokio::task::spawn_blocking(move || Store::open(&path, Clock::system())).await??;
+    let store = open_store(&config, OpenMode::MustExist).await?;
     let (counts, problems) = store.run(|s| Ok((s.table_counts()?, s.verify()?))).await?;
     for (table, n) in counts {
         println!("{table:<18} {n}");
@@ -428,7 +442,7 @@ async fn check(config: ServeConfig) -> CliResult {
 pub async fn backup(out: &std::path::Path, config: ServeConfig) -> CliResult {
     let path = config.database_path();
     eprintln!("backing up {} to {}", path.display(), out.display());
-    let store = tokio::task::spawn_blocking(move || Store::open(&path, Clock::system())).await??;
+    let store = open_store(&config, OpenMode::MustExist).await?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -444,7 +458,17 @@ pub async fn backup(out: &std::path::Path, config: ServeConfig) -> CliResult {
     })
     .await??;
     let dest = out.to_path_buf();
-    let copy = tokio::task::spawn_blocking(move || Store::open(&dest, Clock::system())).await??;
+    let copy = tokio::task::spawn_blocking(move || {
+        Store::open_with(
+            &dest,
+            Clock::system(),
+            OpenOptions {
+                mode: OpenMode::MustExist,
+                ..OpenOptions::default()
+            },
+        )
+    })
+    .await??;
     let (counts, problems) = copy.run(|s| Ok((s.table_counts()?, s.verify()?))).await?;
     if counts != copied {
         return Err(format!("the copy holds {counts:?}, expected {copied:?}").into());

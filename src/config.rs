@@ -106,6 +106,11 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_MAX_JSON_BODY", default_value_t = 64 * 1024)]
     pub max_json_body: usize,
 
+    /// redb page cache in MiB: the most memory the database keeps for cached pages (RSS is
+    /// about this plus a few tens of MiB at most).
+    #[arg(long, env = "PORTCULLIS_CACHE_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub cache_size: u64,
+
     /// Seconds between sweeps of expired records.
     #[arg(long, env = "PORTCULLIS_SWEEP_INTERVAL", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub sweep_interval: u64,
@@ -237,6 +242,14 @@ impl ServeConfig {
     /// Whether a compatible API is switched on (`none` anywhere switches all off).
     pub fn compat_enabled(&self, api: CompatApi) -> bool {
         !self.compat.contains(&CompatApi::None) && self.compat.contains(&api)
+    }
+
+    /// How the serving store opens its file: created when missing, with the configured cache.
+    pub fn open_options(&self) -> crate::store::OpenOptions {
+        crate::store::OpenOptions {
+            mode: crate::store::OpenMode::CreateIfMissing,
+            cache_bytes: (self.cache_size as usize).saturating_mul(1024 * 1024),
+        }
     }
 
     /// Path of the database file.

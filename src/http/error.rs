@@ -5,7 +5,10 @@
 use poem::http::StatusCode;
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
-use crate::service::ServiceError;
+use crate::{
+    service::{ServiceError, oauth2::error::STORAGE_RETRY_AFTER},
+    store::StoreError,
+};
 
 /// `Result` with [`ApiError`] as the default error.
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -88,9 +91,11 @@ pub enum ApiError {
     /// Unexpected server fault (`internal_error`); details are in the server log only.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A dependency is unavailable (`unavailable`, `mail_unavailable`).
+    /// A dependency is unavailable (`unavailable`, `mail_unavailable`), or the database cannot
+    /// write right now (`storage_unavailable`: nothing of the request was kept; retry after
+    /// `Retry-After` seconds).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] Option<u64>),
 }
 
 impl ApiError {
@@ -112,7 +117,10 @@ impl ApiError {
                 let retry = p.retry_after.unwrap_or(1);
                 Self::TooManyRequests(Json(p), retry)
             }
-            503 => Self::Unavailable(Json(p)),
+            503 => {
+                let retry = p.retry_after;
+                Self::Unavailable(Json(p), retry)
+            }
             s if s >= 500 => Self::Internal(Json(p)),
             _ => Self::BadRequest(Json(p)),
         }
@@ -199,6 +207,16 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
             }
             E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", detail),
+            E::Store(StoreError::Unavailable(ref cause)) => {
+                tracing::warn!(error = %cause, "request refused: storage unavailable");
+                let mut p = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the server cannot store data right now; nothing was changed, retry shortly",
+                );
+                p.retry_after = Some(STORAGE_RETRY_AFTER);
+                Self::from_problem(p)
+            }
             E::Store(ref cause) => Self::internal(cause),
             E::Internal(ref cause) => Self::internal(cause),
         }

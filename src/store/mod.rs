@@ -16,7 +16,14 @@ pub mod sessions;
 pub mod tables;
 pub mod users;
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex, PoisonError, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
@@ -28,6 +35,15 @@ use crate::clock::Clock;
 /// whenever a table or record layout changes incompatibly.
 pub const SCHEMA_VERSION: u64 = 1;
 const SCHEMA_KEY: &str = "schema_version";
+/// A meta key the recovery probe writes, so "the store can write again" is proven by a commit.
+const WRITE_PROBE_KEY: &str = "write_probe";
+
+/// The default page-cache size: redb's own default (1 GiB) lets RSS grow far past what an
+/// auth server needs.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// How often, at most, a store that lost its ability to write tries to reopen the file.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Errors from the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +56,23 @@ pub enum StoreError {
     Encode(String),
     #[error("background task failed: {0}")]
     Task(String),
+    /// The file cannot be written (disk full, I/O error) until the store has reopened it;
+    /// nothing of the failed operation was kept.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether this is an I/O fault of the file (as opposed to a logic or data error): after
+    /// one, redb refuses every later operation until the database is reopened.
+    fn is_io(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
+            )
+        )
+    }
 }
 
 macro_rules! from_redb {
@@ -73,6 +106,16 @@ pub enum OpenError {
         found: u64,
         supported: u64,
     },
+    #[error(
+        "the data file {path} is empty (0 bytes), not a portcullis database; restore it from a backup, or delete it to start a new, empty server"
+    )]
+    Empty { path: String },
+    #[error(
+        "the data file {path} is not a readable portcullis database ({detail}); it may be truncated or damaged: restore it from a backup"
+    )]
+    Damaged { path: String, detail: String },
+    #[error("no database at {path}; check --data-dir (nothing was created)")]
+    Missing { path: String },
     #[error("could not create the data directory {path}: {source}")]
     CreateDir {
         path: String,
@@ -82,6 +125,32 @@ pub enum OpenError {
     Open { path: String, source: StoreError },
 }
 
+/// How [`Store::open`] treats the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Open it, creating a new database when there is no file (`serve`).
+    CreateIfMissing,
+    /// Open it only if it exists (`check`, `backup` and other tools that must not create).
+    MustExist,
+}
+
+/// Options for opening the file.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    pub mode: OpenMode,
+    /// redb's page cache, in bytes.
+    pub cache_bytes: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            mode: OpenMode::CreateIfMissing,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
+}
+
 /// Handle to the database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -89,34 +158,82 @@ pub struct Store {
 }
 
 struct Inner {
-    db: Database,
+    /// `None` only while a reopen failed: every operation answers `Unavailable` until a
+    /// later attempt succeeds. Transactions hold the read lock for their whole life, so a
+    /// reopen (write lock) never closes the file under one.
+    db: RwLock<Option<Database>>,
+    /// Where to reopen from after an I/O fault; `None` for the in-memory store.
+    file: Option<(PathBuf, usize)>,
     clock: Clock,
+    /// False from an I/O fault until a reopen and a probe write have succeeded.
+    writable: AtomicBool,
+    /// When recovery was last tried; held while trying, so only one thread reopens.
+    last_recovery: Mutex<Option<Instant>>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file at `path`, checking its schema version.
-    /// Fails fast if another process holds the file.
+    /// Opens the database file at `path` (see [`OpenMode`]), checking its schema version.
+    /// Fails fast if another process holds the file, and refuses an empty or unreadable file
+    /// instead of starting a new server on top of it.
     pub fn open(path: &Path, clock: Clock) -> Result<Self, OpenError> {
+        Self::open_with(path, clock, OpenOptions::default())
+    }
+
+    /// [`Store::open`] with explicit options.
+    pub fn open_with(path: &Path, clock: Clock, options: OpenOptions) -> Result<Self, OpenError> {
         let shown = path.display().to_string();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
-        let db = match Database::create(path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(OpenError::AlreadyOpen { path: shown });
-            }
+        let exists = match std::fs::metadata(path) {
+            Ok(meta) if meta.len() == 0 => return Err(OpenError::Empty { path: shown }),
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => {
                 return Err(OpenError::Open {
                     path: shown,
-                    source: e.into(),
+                    source: StoreError::Database(redb::Error::Io(e)),
                 });
             }
         };
-        Self::init(db, clock, shown)
+        if !exists {
+            if options.mode == OpenMode::MustExist {
+                return Err(OpenError::Missing { path: shown });
+            }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            tracing::info!(path = %shown, "no database yet: creating a new one");
+        }
+        let db = open_file(path, options.cache_bytes, exists).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen {
+                path: shown.clone(),
+            },
+            redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail)) => {
+                OpenError::Damaged {
+                    path: shown.clone(),
+                    detail,
+                }
+            }
+            redb::DatabaseError::Storage(redb::StorageError::Io(io))
+                if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                OpenError::Damaged {
+                    path: shown.clone(),
+                    detail: "the file ends early".into(),
+                }
+            }
+            e => OpenError::Open {
+                path: shown.clone(),
+                source: e.into(),
+            },
+        })?;
+        Self::init(
+            db,
+            Some((path.to_path_buf(), options.cache_bytes)),
+            clock,
+            shown,
+        )
     }
 
     /// An in-memory database (dev mode, spec export). Nothing is written to disk.
@@ -127,12 +244,23 @@ impl Store {
                 path: ":memory:".into(),
                 source: e.into(),
             })?;
-        Self::init(db, clock, ":memory:".into())
+        Self::init(db, None, clock, ":memory:".into())
     }
 
-    fn init(db: Database, clock: Clock, shown: String) -> Result<Self, OpenError> {
+    fn init(
+        db: Database,
+        file: Option<(PathBuf, usize)>,
+        clock: Clock,
+        shown: String,
+    ) -> Result<Self, OpenError> {
         let store = Self {
-            inner: Arc::new(Inner { db, clock }),
+            inner: Arc::new(Inner {
+                db: RwLock::new(Some(db)),
+                file,
+                clock,
+                writable: AtomicBool::new(true),
+                last_recovery: Mutex::new(None),
+            }),
         };
         let found = store
             .write(|txn| {
@@ -160,6 +288,103 @@ impl Store {
         }
     }
 
+    /// Runs `f` on the open database. An I/O fault marks the store unwritable and is answered
+    /// as [`StoreError::Unavailable`]; while unwritable, each call first tries (at most once a
+    /// second) to reopen the file, so the store heals by itself once the disk has room again.
+    fn with_db<T>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if !self.inner.writable.load(Ordering::Acquire) {
+            self.try_recover();
+        }
+        let guard = self.inner.db.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(db) = guard.as_ref() else {
+            return Err(StoreError::Unavailable(
+                "the database could not be reopened after an I/O error".into(),
+            ));
+        };
+        match f(db) {
+            Err(e) if e.is_io() => {
+                if self.inner.writable.swap(false, Ordering::AcqRel) {
+                    tracing::error!(error = %e, "storage I/O failed; answering 503 until the database can be reopened and written");
+                }
+                Err(StoreError::Unavailable(e.to_string()))
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the last operations could write. False from an I/O fault until a reopen and
+    /// a probe write succeed; `/readyz` reports it.
+    pub fn writable(&self) -> bool {
+        self.inner.writable.load(Ordering::Acquire)
+    }
+
+    /// Tries once to bring an unwritable store back: reopens the file (redb repairs it from
+    /// its last durable commit, so nothing acknowledged is lost) and proves a write commits.
+    /// Returns whether the store is writable afterwards.
+    pub fn try_recover(&self) -> bool {
+        let Ok(mut last) = self.inner.last_recovery.try_lock() else {
+            // Another thread is recovering right now.
+            return self.writable();
+        };
+        if self.writable() {
+            return true;
+        }
+        if last.is_some_and(|t| t.elapsed() < RECOVERY_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        // `try_write`, polled: a blocking `write` would queue ahead of readers and could
+        // deadlock a thread that nests a read inside a transaction.
+        let deadline = Instant::now() + RECOVERY_INTERVAL;
+        let mut db = loop {
+            match self.inner.db.try_write() {
+                Ok(guard) => break guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return false,
+            }
+        };
+        if let Some((path, cache_bytes)) = &self.inner.file {
+            // Close first: redb allows one handle per file, and the old one is unusable.
+            drop(db.take());
+            match open_file(path, *cache_bytes, true) {
+                Ok(reopened) => *db = Some(reopened),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reopening the database failed; will retry");
+                    return false;
+                }
+            }
+        }
+        let Some(handle) = db.as_ref() else {
+            return false;
+        };
+        let now = self.clock().now();
+        let probe = (|| -> Result<(), StoreError> {
+            let mut txn = handle.begin_write()?;
+            txn.set_durability(Durability::Immediate)?;
+            txn.open_table(tables::META)?
+                .insert(WRITE_PROBE_KEY, now.max(0) as u64)?;
+            txn.commit()?;
+            Ok(())
+        })();
+        match probe {
+            Ok(()) => {
+                self.inner.writable.store(true, Ordering::Release);
+                tracing::info!("storage recovered: the database was reopened and accepts writes");
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the database still cannot write; will retry");
+                false
+            }
+        }
+    }
+
     /// The clock records are timed against.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
@@ -171,11 +396,13 @@ impl Store {
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut txn = self.inner.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        let out = f(&txn)?;
-        txn.commit()?;
-        Ok(out)
+        self.with_db(|db| {
+            let mut txn = db.begin_write()?;
+            txn.set_durability(Durability::Immediate)?;
+            let out = f(&txn)?;
+            txn.commit()?;
+            Ok(out)
+        })
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot).
@@ -183,8 +410,10 @@ impl Store {
         &self,
         f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let txn = self.inner.db.begin_read()?;
-        f(&txn)
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            f(&txn)
+        })
     }
 
     /// Runs blocking store work on tokio's blocking pool, so no redb transaction ever runs on
@@ -237,7 +466,11 @@ impl Store {
             return Err(BackupError::Exists(dest.display().to_string()));
         }
         let target = Database::create(dest).map_err(StoreError::from)?;
-        let src = self.inner.db.begin_read().map_err(StoreError::from)?;
+        let guard = self.inner.db.read().unwrap_or_else(PoisonError::into_inner);
+        let db = guard
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("the database is not open".into()))?;
+        let src = db.begin_read().map_err(StoreError::from)?;
         let mut dst = target.begin_write().map_err(StoreError::from)?;
         dst.set_durability(Durability::Immediate)
             .map_err(StoreError::from)?;
@@ -282,6 +515,21 @@ impl Store {
             }
             Ok(problems)
         })
+    }
+}
+
+/// Opens (or, when `exists` is false, creates) the file with the given cache size.
+fn open_file(
+    path: &Path,
+    cache_bytes: usize,
+    exists: bool,
+) -> Result<Database, redb::DatabaseError> {
+    let mut builder = Database::builder();
+    builder.set_cache_size(cache_bytes);
+    if exists {
+        builder.open(path)
+    } else {
+        builder.create(path)
     }
 }
 
@@ -368,6 +616,73 @@ mod tests {
         let err = Store::open(&path, Clock::system()).err().unwrap();
         assert!(matches!(err, OpenError::AlreadyOpen { .. }), "{err}");
         assert!(err.to_string().contains("already in use"));
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_not_started_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.redb");
+        std::fs::write(&path, b"").unwrap();
+        let err = Store::open(&path, Clock::system()).err().unwrap();
+        assert!(matches!(err, OpenError::Empty { .. }), "{err}");
+        assert!(err.to_string().contains("empty (0 bytes)"), "{err}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left untouched");
+    }
+
+    #[test]
+    fn a_truncated_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.redb");
+        {
+            let store = Store::open(&path, Clock::system()).unwrap();
+            store
+                .write(|txn| {
+                    let mut t = txn.open_table(tables::USERNAMES)?;
+                    for i in 0..2000 {
+                        t.insert(format!("user{i}").as_str(), "id")?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let len = std::fs::metadata(&path).unwrap().len();
+        for cut in [100, 1000, len / 2] {
+            let copy = dir.path().join(format!("cut{cut}.redb"));
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&copy, &bytes[..cut as usize]).unwrap();
+            match Store::open(&copy, Clock::system()) {
+                Err(e) => assert!(
+                    matches!(e, OpenError::Damaged { .. }) && e.to_string().contains("restore"),
+                    "cut at {cut}: {e}"
+                ),
+                Ok(store) => {
+                    // redb may repair a cut-off tail from its last durable commit; what it
+                    // must never do is start over as an empty database.
+                    let n = store
+                        .read(|txn| {
+                            use redb::ReadableTableMetadata;
+                            Ok(txn.open_table(tables::USERNAMES)?.len()?)
+                        })
+                        .unwrap();
+                    assert_eq!(n, 2000, "cut at {cut} opened as a different database");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn must_exist_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typo").join("p.redb");
+        let options = OpenOptions {
+            mode: OpenMode::MustExist,
+            ..OpenOptions::default()
+        };
+        let err = Store::open_with(&path, Clock::system(), options)
+            .err()
+            .unwrap();
+        assert!(matches!(err, OpenError::Missing { .. }), "{err}");
+        assert!(!dir.path().join("typo").exists(), "no directory created");
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod compat_auth_server;
 mod compat_cross;
 mod compat_sso;
 mod dev;
+mod faults;
 mod me;
 mod metrics;
 mod oauth_flow;

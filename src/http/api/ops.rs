@@ -40,20 +40,32 @@ impl OpsApi {
 
     /// Readiness
     ///
-    /// 200 when the database answers a read, 503 otherwise.
+    /// 200 when the database answers a read and can write; 503 (`storage_unavailable`) while
+    /// a storage fault (such as a full disk) stops writes, until the store has reopened the
+    /// file and a probe write succeeded, which this check also attempts.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self) -> Result<Json<Health>> {
-        match self.services.store.run(|s| s.ping()).await {
+        let check = |s: &crate::store::Store| {
+            if !s.try_recover() {
+                return Err(crate::store::StoreError::Unavailable(
+                    "the database cannot write".into(),
+                ));
+            }
+            s.ping()
+        };
+        match self.services.store.run(check).await {
             Ok(()) => Ok(Json(Health {
                 status: "ready".into(),
             })),
             Err(e) => {
                 tracing::warn!(error = %e, "readiness check failed");
-                Err(ApiError::new(
+                let mut p = crate::http::error::Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the database is not answering",
-                ))
+                    "storage_unavailable",
+                    "the database cannot read or write right now",
+                );
+                p.retry_after = Some(crate::service::oauth2::error::STORAGE_RETRY_AFTER);
+                Err(ApiError::from_problem(p))
             }
         }
     }

@@ -67,7 +67,14 @@ pub fn oauth_error(e: &OAuthError) -> Response {
             header::HeaderValue::from_static("Basic realm=\"portcullis\""),
         );
     }
-    if let OAuthError::Throttled(secs) = e
+    let retry_after = match e {
+        OAuthError::Throttled(secs) => Some(*secs),
+        OAuthError::TemporarilyUnavailable => {
+            Some(crate::service::oauth2::error::STORAGE_RETRY_AFTER)
+        }
+        _ => None,
+    };
+    if let Some(secs) = retry_after
         && let Ok(v) = header::HeaderValue::from_str(&secs.to_string())
     {
         resp.headers_mut().insert(header::RETRY_AFTER, v);

@@ -47,7 +47,7 @@ pub(super) async fn grant(
             )
         })
         .await
-        .map_err(|e| OAuthError::ServerError(e.to_string()))?;
+        .map_err(OAuthError::from)?;
     let code = redeemed(redemption, &client.client_id)?;
     let user = oauth.active_user(code.user_id.clone()).await?;
     let grant = SessionGrant {

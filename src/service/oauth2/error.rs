@@ -1,6 +1,6 @@
 //! OAuth 2.0 error responses (RFC 6749 §5.2).
 
-use crate::service::ServiceError;
+use crate::{service::ServiceError, store::StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -26,7 +26,14 @@ pub enum OAuthError {
     Throttled(u64),
     #[error("internal error")]
     ServerError(String),
+    /// The store cannot write right now (disk full, I/O error): 503 with `Retry-After`, and
+    /// nothing of the request was kept.
+    #[error("the server cannot store data right now; retry shortly")]
+    TemporarilyUnavailable,
 }
+
+/// Seconds a client should wait before retrying after a storage fault.
+pub const STORAGE_RETRY_AFTER: u64 = 5;
 
 impl OAuthError {
     /// The `error` code.
@@ -39,6 +46,7 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::ServerError(_) => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 
@@ -47,6 +55,7 @@ impl OAuthError {
         match self {
             Self::InvalidClient { .. } => 401,
             Self::ServerError(_) => 500,
+            Self::TemporarilyUnavailable => 503,
             _ => 400,
         }
     }
@@ -65,8 +74,21 @@ impl From<ServiceError> for OAuthError {
             ServiceError::CaptchaRequired | ServiceError::CaptchaInvalid => {
                 Self::InvalidGrant(e.to_string())
             }
+            ServiceError::Store(e) => e.into(),
             other => {
                 tracing::error!(error = %other, "token endpoint failure");
+                Self::ServerError(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::TemporarilyUnavailable,
+            other => {
+                tracing::error!(error = %other, "store failure");
                 Self::ServerError(other.to_string())
             }
         }

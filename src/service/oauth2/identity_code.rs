@@ -80,7 +80,7 @@ impl OAuth2 {
                 )
             })
             .await
-            .map_err(|e| OAuthError::ServerError(e.to_string()))?;
+            .map_err(OAuthError::from)?;
         let code = redeemed(redemption, &client.client_id)?;
         self.active_user(code.user_id).await
     }

@@ -125,7 +125,7 @@ impl OAuth2 {
         self.id_tokens
             .sign(alg, &claims)
             .await
-            .map_err(|e| OAuthError::ServerError(e.to_string()))
+            .map_err(OAuthError::from)
     }
 
     fn store(&self) -> &Store {
@@ -190,7 +190,7 @@ impl OAuth2 {
         self.store()
             .run(move |s| s.get_user(&user_id))
             .await
-            .map_err(|e| OAuthError::ServerError(e.to_string()))?
+            .map_err(OAuthError::from)?
             .filter(|u| !u.disabled)
             .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))
     }
