@@ -11,6 +11,7 @@ use super::{
     limiter::LoginLimits,
     metrics::{LoginOutcome, Metrics},
     passwords::PasswordHasher,
+    sessions::{PreparedSession, SessionGrant},
 };
 use crate::{
     config::{CaptchaPolicy, EmailVerification, RegistrationPolicy},
@@ -18,8 +19,10 @@ use crate::{
     mail::templates,
     store::{
         Store,
+        codes::CodeSpend,
         records::UserRecord,
-        users::{CreateUserError, NewUser, UserLookup},
+        sessions::NewSession,
+        users::{CreateUserError, CreateWith, NewUser, UserLookup},
     },
     token::{opaque, sealed::Sealer},
 };
@@ -147,15 +150,28 @@ impl Accounts {
     }
 
     /// Self-service registration. In order: the registration policy, the captcha (consumed
-    /// either way), field rules and password strength, that the name and address are free,
-    /// the emailed code (when required), then the user is created and signed in.
+    /// either way), field rules and password strength, the emailed code (when required; a
+    /// wrong one is refused before anything about existing accounts is said), then the user,
+    /// the spent code and the first session are written in one transaction. A refused
+    /// registration (a taken name, a lost race) leaves the code usable.
     pub async fn register(&self, registration: Registration) -> Result<IssuedSession> {
-        let user = self.register_user(registration).await?;
-        self.sessions.start(user).await
+        let (user, session) = self.register_inner(registration, true).await?;
+        match session {
+            Some(prepared) => self.sessions.issue_prepared(user, prepared),
+            None => Err(ServiceError::Internal("no session was prepared".into())),
+        }
     }
 
     /// [`Accounts::register`] without starting a session (for APIs that sign in separately).
     pub async fn register_user(&self, registration: Registration) -> Result<UserRecord> {
+        Ok(self.register_inner(registration, false).await?.0)
+    }
+
+    async fn register_inner(
+        &self,
+        registration: Registration,
+        start_session: bool,
+    ) -> Result<(UserRecord, Option<PreparedSession>)> {
         match self.policy.registration {
             RegistrationPolicy::Open => {}
             RegistrationPolicy::Closed => return Err(ServiceError::RegistrationClosed),
@@ -179,53 +195,35 @@ impl Accounts {
             .email_code
             .clone()
             .filter(|c| !c.trim().is_empty());
-        if verify && code.is_none() {
-            // Field errors first, so a client learns everything it can fix in one round.
-            registration.clone().validate()?;
-            return Err(ServiceError::EmailCodeRequired);
-        }
-        self.create_checked(registration, if verify { code } else { None })
-            .await
-    }
-
-    async fn create_checked(
-        &self,
-        registration: Registration,
-        code: Option<String>,
-    ) -> Result<UserRecord> {
+        // Field errors first, so a client learns everything it can fix in one round.
         let valid = registration.validate()?;
         let mut inputs = vec![valid.username.as_str(), valid.email.as_str()];
         if let Some(d) = &valid.display_name {
             inputs.push(d.as_str());
         }
         valid.password.check_strength(&inputs)?;
-        let verified = match code {
-            Some(code) => {
-                // Refuse taken names before spending the code on a registration that would fail.
-                let (uk, ek) = (valid.username.key(), valid.email.key());
-                let (name_taken, email_taken) = self
-                    .store
-                    .run(move |s| {
-                        Ok((
-                            s.username_taken(&uk)?,
-                            s.find_user(&UserLookup::EmailKey(ek))?.is_some(),
-                        ))
-                    })
-                    .await?;
-                if name_taken {
-                    return Err(ServiceError::UsernameTaken);
-                }
-                if email_taken {
-                    return Err(ServiceError::EmailTaken);
-                }
+        let code = match (verify, code) {
+            (false, _) => None,
+            (true, None) => return Err(ServiceError::EmailCodeRequired),
+            (true, Some(code)) => Some(
                 self.codes
-                    .consume(&valid.email, CodePurpose::Register, &code)
-                    .await?;
-                true
-            }
-            None => false,
+                    .check(&valid.email, CodePurpose::Register, &code)
+                    .await?,
+            ),
         };
-        self.insert_user(valid, Vec::new(), verified).await
+        let verified = code.is_some();
+        let (prepared, session) = match start_session {
+            true => {
+                let id = uuid::Uuid::new_v4().to_string();
+                let (p, s) = self.sessions.prepare(&id, SessionGrant::first_party());
+                (Some(p), Some((id, s)))
+            }
+            false => (None, None),
+        };
+        let user = self
+            .insert_user(valid, Vec::new(), verified, code, session)
+            .await?;
+        Ok((user, prepared))
     }
 
     /// Creates a user. `check_strength` is off only for operator-supplied passwords (CLI,
@@ -245,17 +243,25 @@ impl Accounts {
             }
             valid.password.check_strength(&inputs)?;
         }
-        self.insert_user(valid, roles, email_verified).await
+        self.insert_user(valid, roles, email_verified, None, None)
+            .await
     }
 
+    /// Hashes the password and writes the user, with the checked code spent and the first
+    /// session (`(user id, session)`, chosen beforehand) in the same transaction.
     async fn insert_user(
         &self,
         valid: ValidRegistration,
         roles: Vec<Role>,
         email_verified: bool,
+        code: Option<CodeSpend>,
+        session: Option<(String, NewSession)>,
     ) -> Result<UserRecord> {
         let password_hash = self.passwords.hash(&valid.password).await?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let (id, session) = match session {
+            Some((id, s)) => (id, Some(s)),
+            None => (uuid::Uuid::new_v4().to_string(), None),
+        };
         let api_key = match valid.issue_api_key {
             true => {
                 let (_, hash, sealed) = self.new_api_key(&id)?;
@@ -275,13 +281,15 @@ impl Accounts {
             email_verified,
             roles,
         };
-        match self.store.run(move |s| s.create_user(new)).await? {
+        let with = CreateWith { code, session };
+        match self.store.run(move |s| s.create_user(new, with)).await? {
             Ok(user) => {
                 tracing::info!(user_id = %user.id, username = %user.username, "user registered");
                 Ok(user)
             }
             Err(CreateUserError::UsernameTaken) => Err(ServiceError::UsernameTaken),
             Err(CreateUserError::EmailTaken) => Err(ServiceError::EmailTaken),
+            Err(CreateUserError::CodeGone) => Err(ServiceError::InvalidCode),
         }
     }
 
@@ -389,26 +397,25 @@ impl Accounts {
     pub async fn reset_password(&self, email: &str, code: &str, new_password: &str) -> Result<()> {
         let email = Email::parse(email)?;
         let new = Password::parse(new_password)?;
-        let lookup = UserLookup::EmailKey(email.key());
-        let user = self.store.run(move |s| s.find_user(&lookup)).await?;
-        let mut inputs = vec![email.as_str()];
-        if let Some(u) = &user {
-            inputs.push(&u.username);
-        }
-        new.check_strength(&inputs)?;
-        self.codes
-            .consume(&email, CodePurpose::ResetPassword, code)
+        // The code first: until it is proven, known and unknown addresses answer alike (no
+        // strength verdict that uses the account's username). Checking does not spend it, so
+        // a refused password leaves it usable.
+        let code = self
+            .codes
+            .check(&email, CodePurpose::ResetPassword, code)
             .await?;
-        let Some(user) = user else {
+        let lookup = UserLookup::EmailKey(email.key());
+        let Some(user) = self.store.run(move |s| s.find_user(&lookup)).await? else {
             return Err(ServiceError::InvalidCode);
         };
+        new.check_strength(&[email.as_str(), &user.username])?;
         let hash = self.passwords.hash(&new).await?;
         let id = user.id.clone();
-        self.store
-            .run(move |s| s.update_user(&id, |u| u.password_hash = hash))
+        let user = self
+            .store
+            .run(move |s| s.reset_password_with_code(&id, &code, hash))
             .await?
             .ok_or(ServiceError::InvalidCode)?;
-        self.sessions.revoke_others(&user.id, None).await?;
         self.limits.account.clear(&format!("id:{}", user.id));
         self.codes
             .mailer()

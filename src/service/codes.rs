@@ -11,7 +11,12 @@ use super::{Result, ServiceError};
 use crate::{
     domain::Email,
     mail::{Mailer, templates},
-    store::{Store, codes::CodeCheck, records::EmailCodeRecord, users::UserLookup},
+    store::{
+        Store,
+        codes::{CodeCheck, CodeSpend},
+        records::EmailCodeRecord,
+        users::UserLookup,
+    },
 };
 
 /// Seconds a code stays valid.
@@ -102,15 +107,43 @@ impl EmailCodes {
 
     /// Spends a code. Wrong, used, other-purpose and other-address codes are all the same
     /// `InvalidCode`; an expired one is `CodeExpired`.
+    /// Checks a code and spends it (single use).
     pub async fn consume(&self, email: &Email, purpose: CodePurpose, code: &str) -> Result<()> {
-        let mac = self.mac(purpose, email, &normalise(purpose, code));
-        let key = storage_key(purpose, email);
+        self.check_code(email, purpose, code, true)
+            .await
+            .map(|_| ())
+    }
+
+    /// Checks a code without spending it; a wrong guess still counts. The returned proof is
+    /// spent by the store operation that acts on the code, in its own transaction, so a
+    /// refused action (a taken name, a weak password) leaves the code usable.
+    pub async fn check(
+        &self,
+        email: &Email,
+        purpose: CodePurpose,
+        code: &str,
+    ) -> Result<CodeSpend> {
+        self.check_code(email, purpose, code, false).await
+    }
+
+    async fn check_code(
+        &self,
+        email: &Email,
+        purpose: CodePurpose,
+        code: &str,
+        consume: bool,
+    ) -> Result<CodeSpend> {
+        let spend = CodeSpend {
+            key: storage_key(purpose, email),
+            mac: self.mac(purpose, email, &normalise(purpose, code)),
+        };
+        let (key, mac) = (spend.key.clone(), spend.mac);
         match self
             .store
-            .run(move |s| s.check_email_code(&key, &mac, MAX_ATTEMPTS))
+            .run(move |s| s.check_email_code(&key, &mac, MAX_ATTEMPTS, consume))
             .await?
         {
-            CodeCheck::Accepted => Ok(()),
+            CodeCheck::Accepted => Ok(spend),
             CodeCheck::Rejected => Err(ServiceError::InvalidCode),
             CodeCheck::Expired => Err(ServiceError::CodeExpired),
         }

@@ -9,7 +9,7 @@ use crate::{
     store::{
         Store,
         records::{FamilyRecord, UserRecord},
-        sessions::{RefreshLifetimes, Rotation},
+        sessions::{NewSession, RefreshLifetimes, Rotation},
     },
     token::{
         AccessTokens,
@@ -81,6 +81,13 @@ pub struct Principal {
     pub session_id: Option<String>,
 }
 
+/// A session chosen by [`Sessions::prepare`]: its secrets stay here until it is written.
+pub struct PreparedSession {
+    family_id: String,
+    refresh_token: String,
+    grant: SessionGrant,
+}
+
 #[derive(Clone)]
 pub struct Sessions {
     store: Store,
@@ -125,25 +132,52 @@ impl Sessions {
 
     /// Starts a session for `user` with the given client and scope.
     pub async fn start_with(&self, user: UserRecord, grant: SessionGrant) -> Result<IssuedSession> {
+        let (prepared, record) = self.prepare(&user.id, grant);
+        self.store.run(move |s| s.create_session(&record)).await?;
+        self.issue_prepared(user, prepared)
+    }
+
+    /// Chooses a new session for `user_id` without writing it: the store writes the returned
+    /// record (alone, or with the records it belongs to), then [`Sessions::issue_prepared`]
+    /// makes its tokens.
+    pub fn prepare(&self, user_id: &str, grant: SessionGrant) -> (PreparedSession, NewSession) {
         let family_id = opaque::random_token(16);
         let refresh_token = opaque::random_token(32);
         let now = self.store.clock().now();
-        let family = FamilyRecord {
-            user_id: user.id.clone(),
-            client_id: grant.client_id.clone(),
-            scope: grant.scope.clone(),
-            created_at: now,
-            expires_at: now + self.lifetimes.absolute,
-            revoked: false,
+        let record = NewSession {
+            family_id: family_id.clone(),
+            family: FamilyRecord {
+                user_id: user_id.to_string(),
+                client_id: grant.client_id.clone(),
+                scope: grant.scope.clone(),
+                created_at: now,
+                expires_at: now + self.lifetimes.absolute,
+                revoked: false,
+            },
+            token_hash: opaque::digest(&refresh_token),
+            lifetimes: self.lifetimes,
         };
-        let (fid, hash, lifetimes) = (
-            family_id.clone(),
-            opaque::digest(&refresh_token),
-            self.lifetimes,
-        );
-        self.store
-            .run(move |s| s.create_session(&fid, family, hash, lifetimes))
-            .await?;
+        (
+            PreparedSession {
+                family_id,
+                refresh_token,
+                grant,
+            },
+            record,
+        )
+    }
+
+    /// The tokens of a prepared session, once the store has written it.
+    pub fn issue_prepared(
+        &self,
+        user: UserRecord,
+        prepared: PreparedSession,
+    ) -> Result<IssuedSession> {
+        let PreparedSession {
+            family_id,
+            refresh_token,
+            grant,
+        } = prepared;
         self.issue(user, family_id, refresh_token, &grant)
     }
 

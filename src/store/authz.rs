@@ -7,7 +7,7 @@ use super::{
     Store, StoreError, codec,
     expiry::{self, Kind},
     records::FamilyRecord,
-    sessions::{RefreshLifetimes, create_session_in, revoke_family_in},
+    sessions::{self, RefreshLifetimes, create_session_in, revoke_family_in},
     tables,
 };
 
@@ -198,11 +198,13 @@ impl Store {
             };
             create_session_in(
                 txn,
-                &session.family_id,
-                &family,
-                session.refresh_hash,
+                &sessions::NewSession {
+                    family_id: session.family_id.clone(),
+                    family,
+                    token_hash: session.refresh_hash,
+                    lifetimes: session.lifetimes,
+                },
                 now,
-                session.lifetimes,
             )?;
             Ok(Redemption::Redeemed(code))
         })

@@ -1,6 +1,6 @@
 //! Emailed codes and captcha challenges: short-lived, single-use secrets stored as HMACs.
 
-use redb::ReadableTable;
+use redb::{ReadableTable, WriteTransaction};
 use subtle::ConstantTimeEq;
 
 use super::{
@@ -50,45 +50,20 @@ impl Store {
         })
     }
 
-    /// Checks `mac` against the live code for `key`. A correct code is deleted (single use);
-    /// a wrong one counts an attempt, and the `max_attempts`-th wrong one deletes the code.
-    /// The count is committed, so it survives a restart.
+    /// Checks `mac` against the live code for `key`. With `consume`, a correct code is
+    /// deleted (single use); without, it stays for a later [`spend_email_code_in`] in the
+    /// transaction that uses it. A wrong one counts an attempt either way, and the
+    /// `max_attempts`-th wrong one deletes the code. The count is committed, so it survives a
+    /// restart.
     pub fn check_email_code(
         &self,
         key: &str,
         mac: &[u8; 32],
         max_attempts: u32,
+        consume: bool,
     ) -> Result<CodeCheck, StoreError> {
         let now = self.clock().now();
-        self.write(|txn| {
-            let mut table = txn.open_table(tables::EMAIL_CODES)?;
-            let Some(mut record) = table
-                .get(key.as_bytes())?
-                .map(|v| codec::decode::<EmailCodeRecord>("email_codes", v.value()))
-                .transpose()?
-            else {
-                return Ok(CodeCheck::Rejected);
-            };
-            let Some(stored) = record.code_mac.as_deref() else {
-                return Ok(CodeCheck::Rejected);
-            };
-            if record.expires_at <= now {
-                table.remove(key.as_bytes())?;
-                return Ok(CodeCheck::Expired);
-            }
-            if bool::from(stored.as_bytes().ct_eq(hex(mac).as_bytes())) {
-                table.remove(key.as_bytes())?;
-                return Ok(CodeCheck::Accepted);
-            }
-            record.attempts += 1;
-            if record.attempts >= max_attempts {
-                table.remove(key.as_bytes())?;
-            } else {
-                drop(table);
-                expiry::update(txn, Kind::EmailCode, key.as_bytes(), &record)?;
-            }
-            Ok(CodeCheck::Rejected)
-        })
+        self.write(|txn| check_email_code_in(txn, key, mac, max_attempts, consume, now))
     }
 
     /// Wrong guesses recorded for a code (tests and diagnostics).
@@ -127,6 +102,81 @@ impl Store {
             Ok(record.filter(|r| r.expires_at > now))
         })
     }
+}
+
+/// A code to spend in the transaction that acts on it: its record key and the HMAC of what
+/// the user typed.
+#[derive(Debug, Clone)]
+pub struct CodeSpend {
+    pub key: String,
+    pub mac: [u8; 32],
+}
+
+/// [`Store::check_email_code`] inside `txn`.
+pub(crate) fn check_email_code_in(
+    txn: &WriteTransaction,
+    key: &str,
+    mac: &[u8; 32],
+    max_attempts: u32,
+    consume: bool,
+    now: i64,
+) -> Result<CodeCheck, StoreError> {
+    let mut table = txn.open_table(tables::EMAIL_CODES)?;
+    let Some(mut record) = table
+        .get(key.as_bytes())?
+        .map(|v| codec::decode::<EmailCodeRecord>("email_codes", v.value()))
+        .transpose()?
+    else {
+        return Ok(CodeCheck::Rejected);
+    };
+    let Some(stored) = record.code_mac.as_deref() else {
+        return Ok(CodeCheck::Rejected);
+    };
+    if record.expires_at <= now {
+        table.remove(key.as_bytes())?;
+        return Ok(CodeCheck::Expired);
+    }
+    if bool::from(stored.as_bytes().ct_eq(hex(mac).as_bytes())) {
+        if consume {
+            table.remove(key.as_bytes())?;
+        }
+        return Ok(CodeCheck::Accepted);
+    }
+    record.attempts += 1;
+    if record.attempts >= max_attempts {
+        table.remove(key.as_bytes())?;
+    } else {
+        drop(table);
+        expiry::update(txn, Kind::EmailCode, key.as_bytes(), &record)?;
+    }
+    Ok(CodeCheck::Rejected)
+}
+
+/// Spends a code already checked in an earlier transaction: `true` if it is still live and
+/// right (it is now deleted), `false` if it went meanwhile (used by a concurrent request,
+/// expired); a `false` counts no attempt, since the same code was right a moment ago.
+pub(crate) fn spend_email_code_in(
+    txn: &WriteTransaction,
+    code: &CodeSpend,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut table = txn.open_table(tables::EMAIL_CODES)?;
+    let Some(record) = table
+        .get(code.key.as_bytes())?
+        .map(|v| codec::decode::<EmailCodeRecord>("email_codes", v.value()))
+        .transpose()?
+    else {
+        return Ok(false);
+    };
+    let right = record.expires_at > now
+        && record
+            .code_mac
+            .as_deref()
+            .is_some_and(|stored| bool::from(stored.as_bytes().ct_eq(hex(&code.mac).as_bytes())));
+    if right {
+        table.remove(code.key.as_bytes())?;
+    }
+    Ok(right)
 }
 
 /// Lower-case hex.

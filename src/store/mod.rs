@@ -306,6 +306,13 @@ impl Store {
         };
         match f(db) {
             Err(e) if e.is_io() => {
+                // The next reopen waits a full interval: a file that just failed is not tried
+                // again at once, and probes in that interval see the fault.
+                *self
+                    .inner
+                    .last_recovery
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
                 if self.inner.writable.swap(false, Ordering::AcqRel) {
                     tracing::error!(error = %e, "storage I/O failed; answering 503 until the database can be reopened and written");
                 }
@@ -401,6 +408,8 @@ impl Store {
             txn.set_durability(Durability::Immediate)?;
             let out = f(&txn)?;
             txn.commit()?;
+            // A durable commit proves the file writable (after a reopen whose probe failed).
+            self.inner.writable.store(true, Ordering::Release);
             Ok(out)
         })
     }

@@ -34,15 +34,9 @@ pub enum Rotation {
 
 impl Store {
     /// Starts a family with its first token.
-    pub fn create_session(
-        &self,
-        family_id: &str,
-        family: FamilyRecord,
-        token_hash: [u8; 32],
-        lifetimes: RefreshLifetimes,
-    ) -> Result<(), StoreError> {
+    pub fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
         let now = self.clock().now();
-        self.write(|txn| create_session_in(txn, family_id, &family, token_hash, now, lifetimes))
+        self.write(|txn| create_session_in(txn, session, now))
     }
 
     /// Exchanges the token with hash `old` for `new`, or detects reuse. All in one
@@ -133,15 +127,29 @@ impl Store {
     }
 }
 
+/// A session (refresh-token family) chosen before the transaction that writes it, so it can
+/// be written together with the records it belongs to (a registration's user).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub family_id: String,
+    pub family: FamilyRecord,
+    /// SHA-256 of the first refresh token.
+    pub token_hash: [u8; 32],
+    pub lifetimes: RefreshLifetimes,
+}
+
 /// Writes a new family, its user index entry and its first refresh token, in `txn`.
 pub(crate) fn create_session_in(
     txn: &WriteTransaction,
-    family_id: &str,
-    family: &FamilyRecord,
-    token_hash: [u8; 32],
+    session: &NewSession,
     now: i64,
-    lifetimes: RefreshLifetimes,
 ) -> Result<(), StoreError> {
+    let NewSession {
+        family_id,
+        family,
+        token_hash,
+        lifetimes,
+    } = session;
     expiry::put(
         txn,
         Kind::SessionFamily,
@@ -151,7 +159,7 @@ pub(crate) fn create_session_in(
     )?;
     txn.open_table(tables::USER_SESSIONS)?
         .insert((family.user_id.as_str(), family_id.as_bytes()), ())?;
-    put_token(txn, family_id, family, token_hash, now, lifetimes)
+    put_token(txn, family_id, family, *token_hash, now, *lifetimes)
 }
 
 fn put_token(

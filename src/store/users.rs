@@ -23,11 +23,22 @@ pub struct NewUser {
     pub api_key: Option<([u8; 32], String)>,
 }
 
-/// Why a user could not be created.
+/// Why a user could not be created. Nothing was written, and a code was not spent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateUserError {
     UsernameTaken,
     EmailTaken,
+    /// The verification code was used or expired since it was checked.
+    CodeGone,
+}
+
+/// What a registration writes with the user, in the same transaction.
+#[derive(Debug, Clone, Default)]
+pub struct CreateWith {
+    /// The checked verification code, spent only if the user is created.
+    pub code: Option<super::codes::CodeSpend>,
+    /// The first session, started only if the user is created.
+    pub session: Option<super::sessions::NewSession>,
 }
 
 /// How a user is looked up at login.
@@ -41,9 +52,12 @@ impl Store {
     /// Inserts a user unless the username or email is taken. The check and the insert happen
     /// in one write transaction, and redb serialises writers, so concurrent registrations of
     /// the same name cannot both succeed.
+    /// With `with`, the code is spent and the session started in the same transaction, so a
+    /// registration is written whole or not at all, and a refused one leaves the code usable.
     pub fn create_user(
         &self,
         new: NewUser,
+        with: CreateWith,
     ) -> Result<Result<UserRecord, CreateUserError>, StoreError> {
         let now = self.clock().now();
         self.write(|txn| {
@@ -54,6 +68,11 @@ impl Store {
             let mut emails = txn.open_table(tables::EMAILS)?;
             if emails.get(new.email_key.as_str())?.is_some() {
                 return Ok(Err(CreateUserError::EmailTaken));
+            }
+            if let Some(code) = &with.code
+                && !super::codes::spend_email_code_in(txn, code, now)?
+            {
+                return Ok(Err(CreateUserError::CodeGone));
             }
             let mut meta = txn.open_table(tables::META)?;
             let number = meta.get(USER_SEQ_KEY)?.map(|v| v.value()).unwrap_or(0) + 1;
@@ -81,6 +100,9 @@ impl Store {
             usernames.insert(new.username_key.as_str(), user.id.as_str())?;
             emails.insert(new.email_key.as_str(), user.id.as_str())?;
             put_user(txn, &user)?;
+            if let Some(session) = &with.session {
+                super::sessions::create_session_in(txn, session, now)?;
+            }
             Ok(Ok(user))
         })
     }
@@ -179,6 +201,35 @@ impl Store {
             change(&mut user);
             user.updated_at = now;
             put_user(txn, &user)?;
+            Ok(Some(user))
+        })
+    }
+
+    /// A password reset by emailed code, in one transaction: spends the code, sets the new
+    /// hash and revokes every session of the user. `None` (nothing written) when the code went
+    /// meanwhile or the user no longer exists.
+    pub fn reset_password_with_code(
+        &self,
+        id: &str,
+        code: &super::codes::CodeSpend,
+        password_hash: String,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let Some(mut user) = get_user_for_update(txn, id)? else {
+                return Ok(None);
+            };
+            if !super::codes::spend_email_code_in(txn, code, now)? {
+                return Ok(None);
+            }
+            user.password_hash = password_hash;
+            user.updated_at = now;
+            put_user(txn, &user)?;
+            let families =
+                super::sessions::families_of(&txn.open_table(tables::USER_SESSIONS)?, id)?;
+            for family in &families {
+                super::sessions::revoke_family_in(txn, family)?;
+            }
             Ok(Some(user))
         })
     }

@@ -254,17 +254,43 @@ async fn registration_failures_use_the_documented_messages() {
     assert_eq!(app.table_count("users").await, 0, "nothing was created");
 
     register_leon(&app, &sink).await;
+    // The code is checked first: without the right one nothing is said about who exists.
     let body = app
         .post_json(
             "/oauth/register",
             &register("123456", "leon", "new@example.test"),
         )
         .await;
-    assert_envelope(&body, 400, "用户已存在");
+    assert_envelope(&body, 400, "验证码错误");
+    let code = send_code(&app, &sink, "new@example.test").await;
     let body = app
         .post_json(
             "/oauth/register",
-            &register("123456", "leon2", "LEONDASTUR@163.com"),
+            &register(&code, "leon", "new@example.test"),
+        )
+        .await;
+    assert_envelope(&body, 400, "用户已存在");
+    // The refused registration did not spend the code; an address taken meanwhile (by an
+    // operator here, by a concurrent registration in life) is reported with it.
+    app.services
+        .accounts
+        .create_user(
+            portcullis::service::accounts::Registration {
+                username: "operator-made".into(),
+                email: "NEW@example.test".into(),
+                password: PASSWORD.into(),
+                ..Default::default()
+            },
+            Vec::new(),
+            true,
+            false,
+        )
+        .await
+        .unwrap();
+    let body = app
+        .post_json(
+            "/oauth/register",
+            &register(&code, "leon2", "new@example.test"),
         )
         .await;
     assert_envelope(&body, 400, "该邮箱已被绑定");
