@@ -3,10 +3,7 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use poem::{
-    Server,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-};
+use tokio::net::TcpListener;
 
 use crate::{
     clock::Clock,
@@ -45,8 +42,9 @@ const SWEEP_BATCH: usize = 500;
 
 /// A built, bound, not yet running server.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     addr: SocketAddr,
+    connections: http::server::ConnectionLimits,
     public_url: String,
     database: String,
     services: Services,
@@ -162,18 +160,14 @@ impl Application {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
         let mailer = Mailer::new(&mail_settings(config))?;
-        let acceptor = TcpListener::bind(config.listen)
-            .into_acceptor()
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .unwrap_or(config.listen);
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().unwrap_or(config.listen);
         let public_url = config
             .public_url
             .clone()
@@ -198,8 +192,9 @@ impl Application {
             );
         }
         Ok(Self {
-            acceptor,
+            listener,
             addr,
+            connections: config.connection_limits(),
             public_url,
             database: if dev {
                 "in memory (dev mode)".into()
@@ -237,8 +232,9 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let Self {
-            acceptor,
+            listener,
             addr,
+            connections,
             public_url,
             database,
             services,
@@ -266,9 +262,7 @@ impl Application {
             tokio::spawn(async move { accounts.warm_up().await })
         };
         let endpoint = http::endpoint(services, limits);
-        let result = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(endpoint, shutdown, Some(Duration::from_secs(30)))
-            .await;
+        let result = http::server::serve(listener, endpoint, connections, shutdown).await;
         let _ = stop_tx.send(true);
         warm.abort();
         let _ = warm.await;

@@ -106,6 +106,23 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_MAX_JSON_BODY", default_value_t = 64 * 1024)]
     pub max_json_body: usize,
 
+    /// Seconds a client may take to send a request's head (slowloris clients are cut off).
+    #[arg(long, env = "PORTCULLIS_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout: u64,
+
+    /// Seconds a keep-alive connection may stay idle between requests.
+    #[arg(long, env = "PORTCULLIS_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+
+    /// Seconds a response write may make no progress (a client that stops reading).
+    #[arg(long, env = "PORTCULLIS_WRITE_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
+
+    /// Most connections served at once (default: the open-file limit less 32); more wait in
+    /// the listen backlog, and reaching it is logged.
+    #[arg(long, env = "PORTCULLIS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+
     /// redb page cache in MiB: the most memory the database keeps for cached pages (RSS is
     /// about this plus a few tens of MiB at most).
     #[arg(long, env = "PORTCULLIS_CACHE_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
@@ -249,6 +266,20 @@ impl ServeConfig {
         crate::store::OpenOptions {
             mode: crate::store::OpenMode::CreateIfMissing,
             cache_bytes: (self.cache_size as usize).saturating_mul(1024 * 1024),
+        }
+    }
+
+    /// Connection limits and timeouts for the listener.
+    pub fn connection_limits(&self) -> crate::http::server::ConnectionLimits {
+        use std::time::Duration;
+        crate::http::server::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            write_timeout: Duration::from_secs(self.write_timeout),
+            max_connections: self.max_connections.map_or_else(
+                crate::http::server::ConnectionLimits::default_max_connections,
+                |n| n as usize,
+            ),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod middleware;
 pub mod oauth2;
 pub mod pages;
 pub mod security;
+pub mod server;
 
 use poem::{
     Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route, endpoint::make_sync,

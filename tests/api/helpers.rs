@@ -85,6 +85,14 @@ pub async fn start(config: ServeConfig, data_dir: Arc<TempDir>, clock: Clock) ->
 }
 
 impl TestApp {
+    /// The server's socket address, for raw TCP tests.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("base is http://<addr>")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

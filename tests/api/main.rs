@@ -15,6 +15,7 @@ mod compat_account;
 mod compat_auth_server;
 mod compat_cross;
 mod compat_sso;
+mod connections;
 mod dev;
 mod faults;
 mod me;

@@ -1,0 +1,214 @@
+//! Connection handling: header-read and idle timeouts, the connection cap, and accept errors
+//! at the open-file limit. Timeouts here are short and every wait is bounded generously, so
+//! the assertions hold on a loaded machine.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use crate::helpers::spawn_app_with;
+
+/// Reads until the peer closes the connection (EOF or reset); the bytes read on the way.
+async fn read_until_closed(
+    stream: &mut tokio::net::tcp::OwnedReadHalf,
+    within: Duration,
+) -> Option<Vec<u8>> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(seen),
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_slowloris_head_is_cut_off_at_the_header_timeout() {
+    let app = spawn_app_with(|c| {
+        c.header_read_timeout = 1;
+        c.idle_timeout = 30;
+    })
+    .await;
+    let stream = TcpStream::connect(app.local_addr()).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    // One header line every 200 ms: always active, never finished.
+    let trickle = tokio::spawn(async move {
+        let _ = wr.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n").await;
+        for i in 0..100 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if wr
+                .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let started = Instant::now();
+    let seen = read_until_closed(&mut rd, Duration::from_secs(10))
+        .await
+        .expect("the server closes a head that never ends");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "closed by the 1 s header timeout, not the 30 s idle one"
+    );
+    assert!(
+        !String::from_utf8_lossy(&seen).contains("200 OK"),
+        "no request was served"
+    );
+    trickle.abort();
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let app = spawn_app_with(|c| c.idle_timeout = 1).await;
+    let stream = TcpStream::connect(app.local_addr()).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    wr.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let seen = read_until_closed(&mut rd, Duration::from_secs(10))
+        .await
+        .expect("the idle connection is closed");
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200 OK"));
+}
+
+/// The real binary in a child process with a low open-file limit.
+struct ChildServer {
+    child: Child,
+    port: u16,
+}
+
+impl ChildServer {
+    fn start(nofile: u64, args: &[&str]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        cmd.args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: nofile,
+                    rlim_max: nofile,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("the server binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("the server logs its address")
+                .expect("readable log");
+            if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                break digits.parse().expect("a port");
+            }
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, port }
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name (which is in parentheses): utime is the 14th field.
+        let after = stat.rsplit_once(") ").unwrap().1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+
+    async fn healthz(&self, within: Duration) -> Option<String> {
+        let get = async {
+            let mut s = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                .await
+                .ok()?;
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).await.ok()?;
+            Some(String::from_utf8_lossy(&out).into_owned())
+        };
+        tokio::time::timeout(within, get).await.ok().flatten()
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn open_idle(port: u16, n: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        // Connections past the cap complete in the kernel backlog; that is the point.
+        held.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    held
+}
+
+#[tokio::test]
+async fn eighty_idle_sockets_at_a_64_file_limit_do_not_stop_healthz() {
+    let server = ChildServer::start(64, &["--header-read-timeout", "2", "--idle-timeout", "2"]);
+    let _held = open_idle(server.port, 80).await;
+    // The cap (64 less a reserve) is full of connections that never spoke: the newest client
+    // takes the place of the oldest of them and is answered within the timeout plus a second.
+    let answer = server
+        .healthz(Duration::from_secs(3))
+        .await
+        .expect("/healthz answers within 3 s");
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+}
+
+#[tokio::test]
+async fn accept_errors_at_the_file_limit_back_off_instead_of_spinning() {
+    // A cap above the file limit: accept itself fails with EMFILE.
+    let server = ChildServer::start(
+        64,
+        &[
+            "--max-connections",
+            "1000",
+            "--header-read-timeout",
+            "2",
+            "--idle-timeout",
+            "2",
+        ],
+    );
+    let _held = open_idle(server.port, 80).await;
+    let before = server.cpu_seconds();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let used = server.cpu_seconds() - before;
+    assert!(
+        used < 0.5,
+        "the accept loop used {used:.2} s of CPU in 1.5 s while out of descriptors"
+    );
+    // Once the idle connections time out, descriptors come back and new clients are served.
+    let answer = server
+        .healthz(Duration::from_secs(6))
+        .await
+        .expect("/healthz answers after the header timeout frees descriptors");
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+}
