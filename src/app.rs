@@ -59,6 +59,7 @@ pub fn settings(config: &ServeConfig, public_url: &str) -> Settings {
         issuer: public_url.to_string(),
         access_token_ttl: i64::from(config.access_token_ttl),
         refresh: RefreshLifetimes {
+            reuse_grace: i64::from(config.refresh_reuse_grace),
             idle: i64::from(config.refresh_idle_ttl),
             absolute: i64::from(config.refresh_absolute_ttl),
         },

@@ -102,6 +102,12 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_REFRESH_ABSOLUTE_TTL", default_value_t = 30 * 24 * 3600)]
     pub refresh_absolute_ttl: u32,
 
+    /// Seconds after a refresh during which presenting the just-rotated token again (a
+    /// response lost to a network cut, a retry, a double submit) gets a fresh successor
+    /// instead of revoking the session; 0 disables it (RFC 9700 §4.14.2).
+    #[arg(long, env = "PORTCULLIS_REFRESH_REUSE_GRACE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=300))]
+    pub refresh_reuse_grace: u32,
+
     /// Largest accepted JSON or form body, in bytes.
     #[arg(long, env = "PORTCULLIS_MAX_JSON_BODY", default_value_t = 64 * 1024)]
     pub max_json_body: usize,

@@ -77,6 +77,10 @@ pub struct RefreshTokenRecord {
     /// Set when the token has been exchanged; presenting it again is reuse.
     #[serde(default)]
     pub rotated: bool,
+    /// When it was exchanged (absent in records written before the reuse grace existed,
+    /// which then get no grace).
+    #[serde(default)]
+    pub rotated_at: Option<i64>,
 }
 
 /// An emailed code (or, for addresses that get no code, only the resend cooldown).

@@ -16,6 +16,9 @@ pub struct RefreshLifetimes {
     pub idle: i64,
     /// Seconds the whole family stays valid, however often it is rotated.
     pub absolute: i64,
+    /// Seconds after its rotation during which a rotated token may be presented again and
+    /// gets a fresh successor instead of revoking the family (0: never).
+    pub reuse_grace: i64,
 }
 
 /// Outcome of presenting a refresh token for rotation.
@@ -65,6 +68,19 @@ impl Store {
                 return Ok(Rotation::Invalid);
             }
             if token.rotated {
+                // A retry of a refresh whose answer was lost (RFC 9700 §4.14.2 allows such a
+                // grace, as Hydra and Cognito do): the old token gets another successor in the
+                // same family, while the first successor stays valid too.
+                let retried = token
+                    .rotated_at
+                    .is_some_and(|at| now - at <= lifetimes.reuse_grace && now >= at);
+                if retried && token.expires_at > now {
+                    put_token(txn, &token.family_id, &family, new, now, lifetimes)?;
+                    return Ok(Rotation::Rotated {
+                        family_id: token.family_id,
+                        family,
+                    });
+                }
                 revoke_family_in(txn, &token.family_id)?;
                 return Ok(Rotation::ReuseDetected {
                     family_id: token.family_id,
@@ -75,6 +91,7 @@ impl Store {
                 return Ok(Rotation::Invalid);
             }
             token.rotated = true;
+            token.rotated_at = Some(now);
             expiry::update(txn, Kind::RefreshToken, &old, &token)?;
             put_token(txn, &token.family_id, &family, new, now, lifetimes)?;
             Ok(Rotation::Rotated {
@@ -176,6 +193,7 @@ fn put_token(
         issued_at: now,
         expires_at: (now + lifetimes.idle).min(family.expires_at),
         rotated: false,
+        rotated_at: None,
     };
     expiry::put(txn, Kind::RefreshToken, &hash, record.expires_at, &record)
 }

@@ -403,7 +403,8 @@ async fn refresh_rotates_cannot_widen_and_is_bound_to_its_client() {
     let r2 = narrowed["refresh_token"].as_str().unwrap();
     let a2 = narrowed["access_token"].as_str().unwrap();
 
-    // Reuse of r1 revokes the family: r2 and its access token die too.
+    // Reuse of r1 after the grace revokes the family: r2 and its access token die too.
+    f.app.clock.advance(11);
     let reuse = f
         .app
         .oauth_post(

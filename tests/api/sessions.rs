@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{PASSWORD, problem, spawn_app};
+use crate::helpers::{PASSWORD, problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn login_by_username_or_email_returns_a_working_pair() {
@@ -117,7 +117,9 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     assert_ne!(second_refresh, user.refresh_token);
     assert_eq!(app.get_me(&second_access).await.status(), StatusCode::OK);
 
-    // Presenting the rotated token again is reuse: refused, and the family dies.
+    // Past the reuse grace, presenting the rotated token again is reuse: refused, and the
+    // family dies.
+    app.clock.advance(11);
     let reuse = problem(
         app.refresh(&user.refresh_token).await,
         StatusCode::UNAUTHORIZED,
@@ -308,5 +310,56 @@ async fn forwarded_addresses_count_only_when_trusted() {
             .unwrap()
             .status(),
         StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn a_retried_refresh_within_the_grace_gets_a_fresh_successor_instead_of_a_sign_out() {
+    let app = spawn_app().await;
+    let user = app.register_user("retry").await;
+    // The first answer is "lost": the client retries with the same token 3 s later.
+    let lost: Value = app.refresh(&user.refresh_token).await.json().await.unwrap();
+    app.clock.advance(3);
+    let retried = app.refresh(&user.refresh_token).await;
+    assert_eq!(retried.status(), StatusCode::OK, "within the 10 s grace");
+    let retried: Value = retried.json().await.unwrap();
+    assert_ne!(retried["refresh_token"], lost["refresh_token"]);
+    // Both successors belong to the live session; the retried one carries on.
+    let access = retried["access_token"].as_str().unwrap();
+    assert_eq!(app.get_me(access).await.status(), StatusCode::OK);
+    let next = app
+        .refresh(retried["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(next.status(), StatusCode::OK);
+
+    // After the grace the same old token is reuse again: the whole family is revoked.
+    app.clock.advance(20);
+    let reuse = app.refresh(&user.refresh_token).await;
+    assert_eq!(reuse.status(), StatusCode::UNAUTHORIZED);
+    let next: Value = next.json().await.unwrap();
+    assert_eq!(
+        app.refresh(next["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_zero_reuse_grace_revokes_on_the_first_retry() {
+    let app = spawn_app_with(|c| c.refresh_reuse_grace = 0).await;
+    let user = app.register_user("strict").await;
+    let first: Value = app.refresh(&user.refresh_token).await.json().await.unwrap();
+    app.clock.advance(1);
+    assert_eq!(
+        app.refresh(&user.refresh_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.refresh(first["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "the family was revoked"
     );
 }
