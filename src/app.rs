@@ -104,6 +104,9 @@ pub fn mail_settings(config: &ServeConfig) -> MailSettings {
 /// Settings that cannot work together are refused before anything starts.
 fn check_settings(config: &ServeConfig) -> Result<Vec<String>, StartError> {
     let mut warnings = Vec::new();
+    if let Some(public) = &config.public_url {
+        check_public_url(public, config.dev).map_err(StartError::Config)?;
+    }
     if config.registration == RegistrationPolicy::Invite
         && config.registration_key.as_deref().is_none_or(str::is_empty)
     {
@@ -137,6 +140,38 @@ fn check_settings(config: &ServeConfig) -> Result<Vec<String>, StartError> {
         ));
     }
     Ok(warnings)
+}
+
+/// `--public-url` must be an absolute http(s) URL without query or fragment, and https unless
+/// it is on this machine (a loopback address, `localhost` or `*.localhost`, RFC 6761 §6.3) or
+/// the server runs in dev mode: it is the token issuer and the base of every redirect.
+fn check_public_url(text: &str, dev: bool) -> Result<(), String> {
+    let bad = |why: &str| format!("--public-url {text:?}: {why}");
+    let url = url::Url::parse(text).map_err(|e| bad(&format!("not an absolute URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("the scheme must be https (or http on this machine)"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("it may not have a query or a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("it may not carry a user name or password"));
+    }
+    let local = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => return Err(bad("it needs a host")),
+    };
+    if url.scheme() == "http" && !local && !dev {
+        return Err(bad(
+            "https is required unless the host is loopback (or with --dev)",
+        ));
+    }
+    Ok(())
 }
 
 impl Application {
@@ -294,4 +329,36 @@ pub async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_public_url;
+
+    #[test]
+    fn public_url_rules() {
+        for ok in [
+            "https://auth.example.com",
+            "https://auth.example.com/id/",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "http://localhost:8080",
+            "http://portcullis.localhost",
+        ] {
+            assert_eq!(check_public_url(ok, false), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("auth.example.com", "not an absolute URL"),
+            ("ftp://auth.example.com", "scheme"),
+            ("https://auth.example.com/?a=b", "query"),
+            ("https://auth.example.com/#x", "fragment"),
+            ("http://auth.example.com", "https is required"),
+            ("https://user:pw@auth.example.com", "user name"),
+        ] {
+            let err = check_public_url(bad, false).unwrap_err();
+            assert!(err.starts_with("--public-url"), "{err}");
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        assert_eq!(check_public_url("http://auth.example.com", true), Ok(()));
+    }
 }

@@ -37,7 +37,7 @@ async fn upload_is_reencoded_to_png_and_served_with_cache_headers() {
     let url = me["avatar_url"].as_str().expect("avatar_url set");
     assert!(
         url.starts_with(&format!(
-            "http://portcullis.test/api/v1/users/{}/avatar?v=",
+            "http://portcullis.localhost/api/v1/users/{}/avatar?v=",
             user.id
         )),
         "{url}"

@@ -136,7 +136,7 @@ async fn missing_and_invalid_credentials_are_distinct_401s() {
 #[tokio::test]
 async fn token_from_another_server_or_issuer_is_rejected() {
     let app = spawn_app().await;
-    let other = spawn_app_with(|c| c.public_url = Some("http://elsewhere.test".into())).await;
+    let other = spawn_app_with(|c| c.public_url = Some("http://elsewhere.localhost".into())).await;
     let foreign = other.register_user("uma").await;
     app.register_user("uma").await;
     let p = problem(

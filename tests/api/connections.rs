@@ -120,6 +120,10 @@ impl ChildServer {
                 .next()
                 .expect("the server logs its address")
                 .expect("readable log");
+            assert!(
+                !line.contains('\u{1b}'),
+                "no colour codes when stderr is not a terminal: {line:?}"
+            );
             if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
                 let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
                 break digits.parse().expect("a port");

@@ -9,7 +9,7 @@ use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// Fixed issuer, so tokens stay valid across a restart on another port.
-pub const ISSUER: &str = "http://portcullis.test";
+pub const ISSUER: &str = "http://portcullis.localhost";
 /// A password zxcvbn rates strong.
 pub const PASSWORD: &str = "Tr0ub4dor&3-lilac-orbit";
 

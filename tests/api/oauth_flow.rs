@@ -197,7 +197,7 @@ async fn full_pkce_flow_then_refresh_introspect_and_revoke() {
     assert_eq!(query_param(&redirect, "state").as_deref(), Some("st-123"));
     assert_eq!(
         query_param(&redirect, "iss").as_deref(),
-        Some("http://portcullis.test")
+        Some("http://portcullis.localhost")
     );
     let code = query_param(&redirect, "code").unwrap();
 
@@ -571,7 +571,7 @@ async fn verify_id_token(app: &TestApp, id_token: &str, audience: &str) -> (Stri
     };
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.set_audience(&[audience]);
-    validation.set_issuer(&["http://portcullis.test"]);
+    validation.set_issuer(&["http://portcullis.localhost"]);
     let data =
         jsonwebtoken::decode::<Value>(id_token, &key, &validation).expect("id_token verifies");
     (format!("{:?}", header.alg), data.claims)
@@ -740,7 +740,7 @@ async fn discovery_documents_list_exactly_what_is_enabled() {
         .get_json("/.well-known/oauth-authorization-server")
         .await;
     assert_eq!(oidc, oauth);
-    let base = "http://portcullis.test";
+    let base = "http://portcullis.localhost";
     assert_eq!(oidc["issuer"], base);
     for (field, path) in [
         ("authorization_endpoint", "/oauth2/authorize"),
@@ -811,7 +811,7 @@ async fn access_tokens_verify_offline_with_the_published_paserk_key() {
     )
     .expect("verifies offline");
     let claims: Value = serde_json::from_str(trusted.payload()).unwrap();
-    assert_eq!(claims["iss"], "http://portcullis.test");
+    assert_eq!(claims["iss"], "http://portcullis.localhost");
     assert_eq!(claims["aud"], f.public.as_str());
     assert!(
         String::from_utf8_lossy(untrusted.untrusted_footer())
@@ -898,7 +898,7 @@ async fn swagger_ui_signs_in_here_and_its_token_works_on_the_native_api() {
         .unwrap();
     assert_eq!(receiver.status(), StatusCode::OK);
 
-    let redirect = "http://portcullis.test/swagger/oauth-receiver.html";
+    let redirect = "http://portcullis.localhost/swagger/oauth-receiver.html";
     let challenge = challenge(VERIFIER);
     let q: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
