@@ -222,17 +222,63 @@ pub fn error_to_response(err: poem::Error) -> Response {
     problem_response(status, code, detail)
 }
 
-/// Adds headers every response should carry.
-pub fn secure_headers(mut resp: Response, path: &str) -> Response {
+/// Paths whose answers are the same for everyone and may be cached; every other answer is
+/// per-user or carries a token, code or CSRF-bound form, and gets `no-store` unless its
+/// handler chose otherwise (RFC 6749 §5.1 asks it of token responses).
+const CACHEABLE_PREFIXES: &[&str] = &[
+    "/swagger",
+    "/openapi.json",
+    "/.well-known/",
+    "/oauth2/jwks",
+    "/oauth2/paserk",
+];
+
+/// The policy for HTML that has not set its own: nothing loads from elsewhere, inline style
+/// only, never framed.
+const HTML_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+/// Swagger UI is one page of inline script and style that calls this server's API.
+const SWAGGER_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Adds headers every response should carry: `nosniff`, no referrer, `no-store` where
+/// answers are personal, HSTS when served over https (`hsts`), and frame protection and a
+/// content security policy on every HTML answer.
+pub fn secure_headers(mut resp: Response, path: &str, hsts: bool) -> Response {
+    let html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
     let headers = resp.headers_mut();
     headers.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    if !headers.contains_key(header::CACHE_CONTROL) && path.starts_with("/api/") {
-        // API answers are per-user and may carry tokens (RFC 6749 §5.1 asks the same of token responses).
+    if !headers.contains_key(header::CACHE_CONTROL)
+        && !CACHEABLE_PREFIXES.iter().any(|p| path.starts_with(p))
+    {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if hsts {
+        // RFC 6797: browsers remember to use https only.
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    if html {
+        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+            let csp = if path.starts_with("/swagger") {
+                SWAGGER_CSP
+            } else {
+                HTML_CSP
+            };
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(csp),
+            );
+        }
     }
     resp
 }
@@ -243,6 +289,7 @@ pub async fn outer<E: Endpoint>(
     req: Request,
     limits: BodyLimits,
     metrics: &crate::service::metrics::Metrics,
+    hsts: bool,
 ) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
@@ -264,7 +311,7 @@ pub async fn outer<E: Endpoint>(
             .and_then(|f| super::compat::framework_error(f, &err))
             .unwrap_or_else(|| error_to_response(err)),
     };
-    let resp = secure_headers(resp, &path);
+    let resp = secure_headers(resp, &path, hsts);
     let micros = started.elapsed().as_micros() as u64;
     metrics.record_response(resp.status().as_u16(), micros);
     tracing::info!(

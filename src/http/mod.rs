@@ -174,6 +174,7 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
     let dev_outbox = services.mailer.clone();
     let dev = services.dev;
     let metrics = services.metrics.clone();
+    let hsts = services.public_url.starts_with("https://");
     let mut route = Route::new();
     if dev {
         // Dev mode only: the route does not exist otherwise.
@@ -227,7 +228,7 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
         .nest("/", api.into_endpoint())
         .around(move |ep, req| {
             let metrics = metrics.clone();
-            async move { middleware::outer(ep.as_ref(), req, limits, &metrics).await }
+            async move { middleware::outer(ep.as_ref(), req, limits, &metrics, hsts).await }
         })
 }
 

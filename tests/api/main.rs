@@ -18,6 +18,7 @@ mod compat_sso;
 mod connections;
 mod dev;
 mod faults;
+mod headers;
 mod me;
 mod metrics;
 mod oauth_flow;
