@@ -9,7 +9,12 @@ use subtle::ConstantTimeEq;
 use super::{Principal, Result, ServiceError};
 use crate::{
     domain::{Invalid, RedirectUri, Role, Scope},
-    store::{Store, codes::hex, records::ClientRecord},
+    store::{
+        Store,
+        clients::CreateClientOutcome,
+        codes::hex,
+        records::{ClientRecord, UserRecord},
+    },
     token::{opaque, sealed::Sealer},
 };
 
@@ -111,19 +116,22 @@ impl Clients {
     /// The caller's client whose secret can be shown again, created on first call (the SSO
     /// document's "become a developer"): confidential, authorization code grant, the
     /// `openid profile email` scopes. `redirect_uris`, when given, replace the registered ones.
+    /// A first call grants the developer role and creates the client in one transaction, after
+    /// every check: a refused call changes nothing. Returns the user as it is now.
     pub async fn ensure_revealable_client(
         &self,
         principal: &Principal,
         redirect_uris: Option<Vec<String>>,
-    ) -> Result<(ClientRecord, String)> {
+    ) -> Result<(UserRecord, ClientRecord, String)> {
         match (self.revealable_client(principal).await?, redirect_uris) {
-            (Some(found), None) => Ok(found),
+            (Some((c, secret)), None) => Ok((principal.user.clone(), c, secret)),
             (Some((c, secret)), Some(uris)) => {
                 let changes = ClientChanges {
                     redirect_uris: Some(uris),
                     ..ClientChanges::default()
                 };
-                Ok((self.update(principal, &c.client_id, changes).await?, secret))
+                let client = self.update(principal, &c.client_id, changes).await?;
+                Ok((principal.user.clone(), client, secret))
             }
             (None, redirect_uris) => {
                 let new = NewClient {
@@ -135,9 +143,20 @@ impl Clients {
                     show_secret_again: true,
                     ..NewClient::default()
                 };
-                let (client, secret) = self.register(principal, new).await?;
+                let (record, secret) = self.build(&principal.user.id, new)?;
+                let stored = record.clone();
+                let user = match self
+                    .store
+                    .run(move |s| s.create_client_granting_role(&stored, Role::Developer))
+                    .await?
+                {
+                    CreateClientOutcome::Created(user) => user,
+                    CreateClientOutcome::IdTaken => return Err(ServiceError::ClientIdTaken),
+                    CreateClientOutcome::NoOwner => return Err(ServiceError::NotFound("user")),
+                };
+                tracing::info!(client_id = %record.client_id, owner = %user.id, "developer role granted with its SSO client");
                 // A confidential client always has a secret.
-                Ok((client, secret.unwrap_or_default()))
+                Ok((user, record, secret.unwrap_or_default()))
             }
         }
     }
@@ -186,6 +205,17 @@ impl Clients {
         owner_id: &str,
         new: NewClient,
     ) -> Result<(ClientRecord, Option<String>)> {
+        let (record, secret) = self.build(owner_id, new)?;
+        let stored = record.clone();
+        if !self.store.run(move |s| s.create_client(&stored)).await? {
+            return Err(ServiceError::ClientIdTaken);
+        }
+        tracing::info!(client_id = %record.client_id, owner = %owner_id, "OAuth client registered");
+        Ok((record, secret))
+    }
+
+    /// Checks a new client's settings and builds its record and secret, writing nothing.
+    fn build(&self, owner_id: &str, new: NewClient) -> Result<(ClientRecord, Option<String>)> {
         let name = valid_name(&new.name)?;
         let grant_types = valid_grants(if new.grant_types.is_empty() {
             vec!["authorization_code".into(), "refresh_token".into()]
@@ -235,11 +265,6 @@ impl Clients {
             created_at: now,
             updated_at: now,
         };
-        let stored = record.clone();
-        if !self.store.run(move |s| s.create_client(&stored)).await? {
-            return Err(ServiceError::ClientIdTaken);
-        }
-        tracing::info!(client_id = %record.client_id, owner = %owner_id, "OAuth client registered");
         Ok((record, secret))
     }
 

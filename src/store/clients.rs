@@ -20,6 +20,35 @@ impl Store {
         })
     }
 
+    /// Inserts `client` and gives its owner `role`, in one transaction: both or neither.
+    pub fn create_client_granting_role(
+        &self,
+        client: &ClientRecord,
+        role: crate::domain::Role,
+    ) -> Result<CreateClientOutcome, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let mut clients = txn.open_table(tables::CLIENTS)?;
+            if clients.get(client.client_id.as_str())?.is_some() {
+                return Ok(CreateClientOutcome::IdTaken);
+            }
+            let Some(mut owner) = super::users::get_user_for_update(txn, &client.owner_id)? else {
+                return Ok(CreateClientOutcome::NoOwner);
+            };
+            if !owner.roles.contains(&role) {
+                owner.roles.push(role);
+                owner.roles.sort();
+                owner.updated_at = now;
+                super::users::put_user(txn, &owner)?;
+            }
+            let bytes = codec::encode(client)?;
+            clients.insert(client.client_id.as_str(), bytes.as_slice())?;
+            txn.open_table(tables::CLIENTS_BY_OWNER)?
+                .insert((client.owner_id.as_str(), client.client_id.as_str()), ())?;
+            Ok(CreateClientOutcome::Created(owner))
+        })
+    }
+
     /// Inserts a built-in client, or refreshes its redirect URIs and scopes (the public URL
     /// may have changed since the last start). Bypasses validation: it is ours.
     pub fn upsert_builtin_client(&self, client: ClientRecord) -> Result<ClientRecord, StoreError> {
@@ -121,4 +150,13 @@ fn client_from(
         Some(v) => Ok(Some(codec::decode("clients", v.value())?)),
         None => Ok(None),
     }
+}
+
+/// What [`Store::create_client_granting_role`] did.
+#[derive(Debug)]
+pub enum CreateClientOutcome {
+    /// Written; the owner as it is now.
+    Created(super::records::UserRecord),
+    IdTaken,
+    NoOwner,
 }

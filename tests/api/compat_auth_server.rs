@@ -427,3 +427,102 @@ async fn dev_mode_returns_the_code_in_data() {
         .await;
     assert_envelope(&body, 200, "注册成功");
 }
+
+#[tokio::test]
+async fn check_token_shows_only_what_the_token_was_granted() {
+    let app = spawn_app_with(|_| {}).await;
+    let owner = app.register_user("narrow").await;
+    app.services
+        .clients
+        .create(
+            &owner.id,
+            portcullis::service::clients::NewClient {
+                client_id: Some("narrow-app".into()),
+                name: "narrow".into(),
+                grant_types: vec!["password".into()],
+                confidential: true,
+                secret: Some(CLIENT_SECRET.into()),
+                scopes: vec!["openid".into(), "email".into(), "profile".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let token_for = |scope: &'static str| {
+        let app = &app;
+        async move {
+            let resp = app
+                .oauth_post(
+                    "token",
+                    &[
+                        ("grant_type", "password"),
+                        ("username", "narrow"),
+                        ("password", PASSWORD),
+                        ("scope", scope),
+                    ],
+                    Some(("narrow-app", CLIENT_SECRET)),
+                )
+                .await;
+            assert_eq!(resp.status(), StatusCode::OK, "{scope}");
+            resp.json::<Value>().await.unwrap()["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let check = |token: String| {
+        let app = &app;
+        async move {
+            let (status, body) =
+                spring(app, "/oauth/check_token", &[("token", &token)], false).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    let only_openid = check(token_for("openid").await).await;
+    for hidden in ["email", "id", "username", "user_name"] {
+        assert!(only_openid.get(hidden).is_none(), "{hidden}: {only_openid}");
+    }
+    assert_eq!(only_openid["active"], true);
+    let with_email = check(token_for("openid email").await).await;
+    assert_eq!(with_email["email"], "narrow@example.test");
+    assert!(with_email.get("id").is_none(), "{with_email}");
+    let with_profile = check(token_for("openid profile").await).await;
+    assert_eq!(with_profile["id"], "narrow");
+    assert!(with_profile.get("email").is_none(), "{with_profile}");
+}
+
+#[tokio::test]
+async fn credentials_in_the_query_string_are_refused() {
+    let app = spawn_app_with(|_| {}).await;
+    app.register_user("qs").await;
+    // The SSO login with the password in the URL: refused (bad parameters), no token.
+    let body = app
+        .post_json(
+            "/login/?username=qs&password=Tr0ub4dor%263-lilac-orbit",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(body["code"], 400, "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    let body = app
+        .post_json(
+            "/oauth/login?id=qs&password=Tr0ub4dor%263-lilac-orbit",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(body["code"], 400, "{body}");
+    // The same fields in the body work.
+    let body = app
+        .post_json("/oauth/login", &json!({"id": "qs", "password": PASSWORD}))
+        .await;
+    assert_eq!(body["code"], 200, "{body}");
+    let (status, body) = spring(
+        &app,
+        "/oauth/token?grant_type=password&username=qs&password=x",
+        &[],
+        true,
+    )
+    .await;
+    assert!(status.is_client_error(), "{status} {body}");
+}

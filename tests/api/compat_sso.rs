@@ -412,3 +412,107 @@ async fn becoming_a_developer_twice_keeps_one_client() {
     let shown = auth(&app, reqwest::Method::GET, &token, None).await;
     assert_eq!(shown["data"]["secret_value"], new_secret);
 }
+
+#[tokio::test]
+async fn becoming_a_developer_without_redirect_uris_is_refused_whole() {
+    let app = spawn_app().await;
+    let user = app.register_user("halfway").await;
+    let token = app
+        .post_json(
+            "/login/",
+            &json!({"username": "halfway", "password": PASSWORD}),
+        )
+        .await["data"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = auth(
+        &app,
+        reqwest::Method::PATCH,
+        &token,
+        Some(&[("is_developer", "true")]),
+    )
+    .await;
+    assert_eq!(body["code"], 400, "a client needs a redirect URI: {body}");
+    // Nothing happened: no role, no client.
+    let me: Value = app.get_me(&user.access_token).await.json().await.unwrap();
+    assert_eq!(me["roles"], json!([]), "the role was not granted");
+    assert_eq!(
+        app.table_count("clients").await,
+        1,
+        "only the Swagger client"
+    );
+    let body = auth(&app, reqwest::Method::GET, &token, None).await;
+    assert_eq!(body["data"]["secret_id"], "");
+}
+
+#[tokio::test]
+async fn public_clients_get_no_code_from_the_sso_login_and_cannot_redeem_one_without_pkce() {
+    let app = spawn_app().await;
+    let dev = app.register_developer("pubdev").await;
+    let resp = app
+        .create_client(
+            &dev.access_token,
+            &json!({"name": "spa", "redirect_uris": [REDIRECT], "confidential": false}),
+        )
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    let client_id = resp.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The SSO login names the public client: the sign-in stands, but no code is issued.
+    let body = app
+        .post_json(
+            &format!(
+                "/login/?secret_id={client_id}&redirect_uri={}",
+                url_escape(REDIRECT)
+            ),
+            &json!({"username": "pubdev", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(body["code"], 200, "{body}");
+    assert_eq!(body["data"]["authorization_code"], "", "{body}");
+
+    // Defence in depth: a code without a PKCE challenge, however it came to exist, is not a
+    // public client's to redeem at the token endpoint.
+    let code = "a-code-issued-without-pkce";
+    let record = portcullis::store::authz::AuthCodeRecord {
+        client_id: client_id.clone(),
+        redirect_uri: REDIRECT.into(),
+        user_id: dev.id.clone(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        auth_time: app.clock.now(),
+        expires_at: app.clock.now() + 60,
+        redeemed_family: None,
+    };
+    let hash = portcullis::token::opaque::digest(code);
+    app.services
+        .store
+        .run(move |s| s.put_auth_code(hash, &record))
+        .await
+        .unwrap();
+    let resp = app
+        .oauth_post(
+            "token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", &client_id),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::BAD_REQUEST);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+}
+
+fn url_escape(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

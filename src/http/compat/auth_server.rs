@@ -436,7 +436,9 @@ impl AuthServerApi {
 
     /// Check a token (auth-server API, Spring style)
     ///
-    /// For any live access token of this server (first-party or a client's). Unknown,
+    /// For any live access token of this server (first-party or a client's). The answer
+    /// holds only what the token was granted: `email` with the `email` scope, the names
+    /// (`id`, `username`, `user_name`) with `profile` (`api` and `all` grant both). Unknown,
     /// expired and revoked tokens — and refresh tokens — get 400 `invalid_token`
     /// `Token was not recognised`.
     #[oai(
@@ -460,16 +462,26 @@ impl AuthServerApi {
                 return CheckReply::Failed(spring("server_error", "an unexpected error occurred"));
             }
         };
+        // Only what the token was granted: the address with `email`, the names with
+        // `profile`. `api` (first-party sessions) and the document's own `all` are the
+        // account's full access and show both.
+        let scope: Vec<String> = info.scope.split_whitespace().map(str::to_string).collect();
+        let granted = |wanted: &str| {
+            scope
+                .iter()
+                .any(|s| s == wanted || s == "api" || s == "all")
+        };
         let user = info.user.as_ref();
+        let names = user.filter(|_| granted("profile"));
         CheckReply::Ok(Json(CheckedToken {
-            user_name: user.map(UserRecord::shown_name),
-            scope: info.scope.split_whitespace().map(str::to_string).collect(),
+            user_name: names.map(UserRecord::shown_name),
             active: true,
-            id: user.map(|u| u.username.clone()),
+            id: names.map(|u| u.username.clone()),
             exp: info.exp,
-            email: user.map(|u| u.email.clone()),
+            email: user.filter(|_| granted("email")).map(|u| u.email.clone()),
             client_id: info.client_id.clone(),
-            username: user.map(UserRecord::shown_name),
+            username: names.map(UserRecord::shown_name),
+            scope,
         }))
     }
 

@@ -301,25 +301,17 @@ impl SsoApi {
             Ok(params) if params.is_developer == Some(true) => params,
             _ => return Json(Envelope::error(400, "参数错误: is_developer 必须为 true")),
         };
-        let user = match self.services.accounts.become_developer(&p).await {
-            Ok(u) => u,
-            Err(e) => return failed(&e),
-        };
-        let developer = Principal {
-            user,
-            session_id: p.session_id,
-        };
         match self
             .services
             .clients
-            .ensure_revealable_client(&developer, params.redirect_uris)
+            .ensure_revealable_client(&p, params.redirect_uris)
             .await
         {
-            Ok((client, secret)) => Json(Envelope::ok(
+            Ok((user, client, secret)) => Json(Envelope::ok(
                 "获取成功",
                 SsoProfile {
-                    username: developer.user.username,
-                    email: developer.user.email,
+                    username: user.username,
+                    email: user.email,
                     secret_id: client.client_id,
                     secret_value: secret,
                 },

@@ -27,6 +27,7 @@ pub(super) async fn grant(
         lifetimes: oauth.sessions.lifetimes(),
     };
     let (hash, client_id) = (opaque::digest(&code), client.client_id.clone());
+    let public = !client.confidential;
     let redemption = oauth
         .store()
         .run(move |s| {
@@ -41,6 +42,9 @@ pub(super) async fn grant(
                     (None, Some(_)) => {
                         Err("code_verifier sent for a code issued without code_challenge")
                     }
+                    // A public client proves nothing but PKCE (RFC 9700 §2.1.1): a code
+                    // without a challenge is not its to redeem.
+                    (None, None) if public => Err("a public client's code must be bound to PKCE"),
                     (None, None) => Ok(()),
                 },
                 Some(session),

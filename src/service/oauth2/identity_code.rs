@@ -16,8 +16,10 @@ use crate::{
 
 impl OAuth2 {
     /// Issues a code to `client_id` for a user who has just signed in, if the client exists,
-    /// may use the authorization code grant and registered `redirect_uri` exactly
-    /// (RFC 6749 §3.1.2.3). `None` otherwise: the sign-in itself still stands.
+    /// is confidential (the exchange authenticates with its secret; a public client has none,
+    /// and this code carries no PKCE), may use the authorization code grant and registered
+    /// `redirect_uri` exactly (RFC 6749 §3.1.2.3). `None` otherwise: the sign-in itself still
+    /// stands.
     pub async fn issue_code_after_login(
         &self,
         client_id: &str,
@@ -30,7 +32,7 @@ impl OAuth2 {
         };
         let registered = client.redirect_uris.iter().any(|u| u == redirect_uri);
         let allowed = client.grant_types.iter().any(|g| g == "authorization_code");
-        if !registered || !allowed {
+        if !registered || !allowed || !client.confidential {
             return Ok(None);
         }
         let code = opaque::random_token(32);
