@@ -150,7 +150,7 @@ impl Clients {
                     .run(move |s| s.create_client_granting_role(&stored, Role::Developer))
                     .await?
                 {
-                    CreateClientOutcome::Created(user) => user,
+                    CreateClientOutcome::Created(user) => *user,
                     CreateClientOutcome::IdTaken => return Err(ServiceError::ClientIdTaken),
                     CreateClientOutcome::NoOwner => return Err(ServiceError::NotFound("user")),
                 };

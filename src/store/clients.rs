@@ -45,7 +45,7 @@ impl Store {
             clients.insert(client.client_id.as_str(), bytes.as_slice())?;
             txn.open_table(tables::CLIENTS_BY_OWNER)?
                 .insert((client.owner_id.as_str(), client.client_id.as_str()), ())?;
-            Ok(CreateClientOutcome::Created(owner))
+            Ok(CreateClientOutcome::Created(Box::new(owner)))
         })
     }
 
@@ -156,7 +156,7 @@ fn client_from(
 #[derive(Debug)]
 pub enum CreateClientOutcome {
     /// Written; the owner as it is now.
-    Created(super::records::UserRecord),
+    Created(Box<super::records::UserRecord>),
     IdTaken,
     NoOwner,
 }
