@@ -418,22 +418,57 @@ async fn set_disabled(login: &str, config: &ServeConfig, disabled: bool) -> CliR
     Ok(())
 }
 
+/// `portcullis check`: reads every record of every table (each must decode and its index
+/// entries resolve), then runs redb's integrity check on a copy of the file. Creates nothing.
 async fn check(config: ServeConfig) -> CliResult {
     let path = config.database_path();
     eprintln!("checking {}", path.display());
-    let store = open_store(&config, OpenMode::MustExist).await?;
-    let (counts, problems) = store.run(|s| Ok((s.table_counts()?, s.verify()?))).await?;
+    let damaged = |e: &dyn std::fmt::Display| -> Box<dyn std::error::Error + Send + Sync> {
+        eprintln!("problem: the file is damaged beyond reading ({e}); restore it from a backup");
+        "the database file is damaged".into()
+    };
+    let store = match open_store(&config, OpenMode::MustExist).await {
+        Ok(store) => store,
+        // A missing file or one in use is not damage: say so as it is.
+        Err(e) if e.downcast_ref::<tokio::task::JoinError>().is_none() => return Err(e),
+        Err(e) => return Err(damaged(&e)),
+    };
+    let (counts, problems) = store
+        .run(|s| Ok((s.table_counts()?, s.verify()?)))
+        .await
+        .map_err(|e| damaged(&e))?;
+    // Closed before the copy, so the copy is of a cleanly closed file.
+    drop(store);
     for (table, n) in counts {
         println!("{table:<18} {n}");
     }
-    if problems.is_empty() {
-        println!("ok: every record decodes");
+    let scratch = std::env::temp_dir();
+    let integrity =
+        tokio::task::spawn_blocking(move || crate::store::check_file_integrity(&path, &scratch))
+            .await
+            .map_err(|e| damaged(&e))??;
+    let mut failures = problems.len();
+    for p in &problems {
+        eprintln!("problem: {p}");
+    }
+    match integrity {
+        crate::store::Integrity::Sound => println!("ok: page checksums and trees are sound"),
+        crate::store::Integrity::Repaired => {
+            failures += 1;
+            eprintln!(
+                "problem: redb had to repair a copy of the file: it is damaged or was not closed cleanly; back it up and restore from a backup if records are missing"
+            );
+        }
+        crate::store::Integrity::Corrupt(detail) => {
+            failures += 1;
+            eprintln!("problem: redb integrity check failed: {detail}; restore from a backup");
+        }
+    }
+    if failures == 0 {
+        println!("ok: every record of every table decodes");
         Ok(())
     } else {
-        for p in &problems {
-            eprintln!("problem: {p}");
-        }
-        Err(format!("{} corrupt record(s)", problems.len()).into())
+        Err(format!("{failures} problem(s) found").into())
     }
 }
 

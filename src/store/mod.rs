@@ -6,6 +6,7 @@
 
 pub mod authz;
 pub mod avatars;
+mod checks;
 pub mod clients;
 pub mod codec;
 pub mod codes;
@@ -435,7 +436,16 @@ impl Store {
         let store = self.clone();
         tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+            .map_err(|e| {
+                // redb can panic on pages it cannot make sense of: the request gets a 500,
+                // the process carries on, and the log says what to do.
+                if e.is_panic() {
+                    tracing::error!(
+                        "a database operation panicked, which points at a damaged file; run `portcullis check`"
+                    );
+                }
+                StoreError::Task(e.to_string())
+            })?
     }
 
     /// Cheap liveness probe for `/readyz`: a read transaction on the meta table.
@@ -453,7 +463,7 @@ impl Store {
         self.read(|txn| {
             let mut out = Vec::new();
             macro_rules! count {
-                ($t:ident) => {
+                ($t:ident, $check:expr) => {
                     out.push((tables::$t.name(), txn.open_table(tables::$t)?.len()?));
                 };
             }
@@ -485,7 +495,7 @@ impl Store {
             .map_err(StoreError::from)?;
         let mut copied = Vec::new();
         macro_rules! copy {
-            ($t:ident) => {
+            ($t:ident, $check:expr) => {
                 let rows = copy_table(&src, &dst, tables::$t)?;
                 progress(tables::$t.name(), rows);
                 copied.push((tables::$t.name(), rows));
@@ -496,35 +506,92 @@ impl Store {
         Ok(copied)
     }
 
-    /// Decodes every record, returning the problems found (empty when the file is sound).
+    /// Reads every record of every table and checks it (JSON records decode, index entries
+    /// point at existing users, avatars are PNG, secrets have their length), returning one
+    /// line per problem naming the table and key (empty when every record is sound).
     pub fn verify(&self) -> Result<Vec<String>, StoreError> {
-        use redb::ReadableTable;
+        use redb::TableHandle;
         self.read(|txn| {
             let mut problems = Vec::new();
-            let users = txn.open_table(tables::USERS)?;
-            for row in users.iter()? {
-                let (k, v) = row?;
-                if let Err(e) = codec::decode::<records::UserRecord>("users", v.value()) {
-                    problems.push(format!("user {}: {e}", k.value()));
-                }
+            let mut ctx = checks::Context::default();
+            for row in txn.open_table(tables::USERS)?.iter()? {
+                let (k, _) = row?;
+                ctx.user_ids.insert(k.value().to_string());
             }
-            for (name, def) in [
-                ("refresh_tokens", tables::REFRESH_TOKENS),
-                ("session_families", tables::SESSION_FAMILIES),
-                ("email_codes", tables::EMAIL_CODES),
-                ("captchas", tables::CAPTCHAS),
-            ] {
-                let table = txn.open_table(def)?;
-                for row in table.iter()? {
-                    let (_, v) = row?;
-                    if let Err(e) = codec::decode::<expiry::Expiring>(name, v.value()) {
-                        problems.push(e.to_string());
+            macro_rules! verify {
+                ($t:ident, $check:expr) => {
+                    let table = txn.open_table(tables::$t)?;
+                    let name = tables::$t.name();
+                    match table.iter() {
+                        Ok(rows) => {
+                            for row in rows {
+                                match row {
+                                    Ok((k, v)) => {
+                                        if let Err(e) = $check(&ctx, v.value()) {
+                                            problems.push(format!(
+                                                "table `{name}`, key {}: {e}",
+                                                checks::ShowKey::show(&k.value())
+                                            ));
+                                        }
+                                    }
+                                    Err(e) => {
+                                        problems
+                                            .push(format!("table `{name}`: unreadable row: {e}"));
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => problems.push(format!("table `{name}`: unreadable: {e}")),
                     }
-                }
+                };
             }
+            tables::every_table!(verify);
             Ok(problems)
         })
     }
+}
+
+/// What redb's own integrity check found in a database file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Integrity {
+    /// Every page checksum and tree is sound.
+    Sound,
+    /// The file was damaged (or not closed cleanly) and redb had to repair the copy checked.
+    Repaired,
+    /// Damage redb cannot repair.
+    Corrupt(String),
+}
+
+/// Runs redb's integrity check (page checksums, tree structure, allocator state) on a copy
+/// of the file at `path` made in `scratch`, so the file itself is never repaired or changed.
+/// Run it while no process has the file open.
+pub fn check_file_integrity(path: &Path, scratch: &Path) -> Result<Integrity, StoreError> {
+    let copy = scratch.join(format!("portcullis-check-{}.redb", std::process::id()));
+    std::fs::copy(path, &copy).map_err(|e| StoreError::Database(redb::Error::Io(e)))?;
+    let result = (|| {
+        let repaired = Arc::new(AtomicBool::new(false));
+        let flag = repaired.clone();
+        let mut builder = Database::builder();
+        builder.set_repair_callback(move |_| flag.store(true, Ordering::Relaxed));
+        let mut db = match builder.open(&copy) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail))) => {
+                return Ok(Integrity::Corrupt(detail));
+            }
+            Err(e) => return Err(StoreError::from(e)),
+        };
+        match db.check_integrity() {
+            Ok(true) if !repaired.load(Ordering::Relaxed) => Ok(Integrity::Sound),
+            Ok(_) => Ok(Integrity::Repaired),
+            Err(redb::DatabaseError::Storage(redb::StorageError::Corrupted(detail))) => {
+                Ok(Integrity::Corrupt(detail))
+            }
+            Err(e) => Err(StoreError::from(e)),
+        }
+    })();
+    let _ = std::fs::remove_file(&copy);
+    result
 }
 
 /// Opens (or, when `exists` is false, creates) the file with the given cache size.
@@ -544,7 +611,7 @@ fn open_file(
 
 fn create_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     macro_rules! create {
-        ($t:ident) => {
+        ($t:ident, $check:expr) => {
             txn.open_table(tables::$t)?;
         };
     }
@@ -596,7 +663,7 @@ pub(crate) fn keys_under<V: redb::Value + 'static>(
 pub fn tables_count() -> usize {
     let mut n = 0;
     macro_rules! one {
-        ($t:ident) => {
+        ($t:ident, $check:expr) => {
             n += 1;
         };
     }
@@ -692,6 +759,87 @@ mod tests {
             .unwrap();
         assert!(matches!(err, OpenError::Missing { .. }), "{err}");
         assert!(!dir.path().join("typo").exists(), "no directory created");
+    }
+
+    #[test]
+    fn verify_names_the_table_and_key_of_every_bad_record() {
+        let store = Store::open_in_memory(Clock::system()).unwrap();
+        assert_eq!(
+            store.verify().unwrap(),
+            Vec::<String>::new(),
+            "a new store is sound"
+        );
+        let garbage: &[u8] = b"{not json";
+        let json_tables = [
+            "users",
+            "refresh_tokens",
+            "session_families",
+            "signing_keys",
+            "email_codes",
+            "captchas",
+            "clients",
+            "revoked_tokens",
+            "auth_requests",
+            "auth_codes",
+            "browser_sessions",
+            "jwt_keys",
+        ];
+        store
+            .write(|txn| {
+                macro_rules! put {
+                    ($t:expr, $k:expr, $v:expr) => {
+                        txn.open_table($t)?.insert($k, $v)?;
+                    };
+                }
+                put!(tables::USERS, "u1", garbage);
+                put!(tables::REFRESH_TOKENS, b"rt".as_slice(), garbage);
+                put!(tables::SESSION_FAMILIES, b"sf".as_slice(), garbage);
+                put!(tables::SIGNING_KEYS, "sk", garbage);
+                put!(tables::EMAIL_CODES, b"ec".as_slice(), garbage);
+                put!(tables::CAPTCHAS, b"ca".as_slice(), garbage);
+                put!(tables::CLIENTS, "cl", garbage);
+                put!(tables::REVOKED_TOKENS, b"rv".as_slice(), garbage);
+                put!(tables::AUTH_REQUESTS, b"ar".as_slice(), garbage);
+                put!(tables::AUTH_CODES, b"ac".as_slice(), garbage);
+                put!(tables::BROWSER_SESSIONS, b"bs".as_slice(), garbage);
+                put!(tables::JWT_KEYS, "jk", garbage);
+                put!(tables::USERNAMES, "ghost", "no-such-user");
+                put!(tables::EMAILS, "ghost@example.test", "no-such-user");
+                put!(tables::API_KEYS, [7u8; 32].as_slice(), "no-such-user");
+                put!(tables::AVATARS, "u1", b"GIF89a".as_slice());
+                put!(tables::SECRETS, "hmac", b"short".as_slice());
+                put!(tables::CONSENTS, ("u1", "cl"), "bad\\scope");
+                Ok(())
+            })
+            .unwrap();
+        let problems = store.verify().unwrap();
+        let mut expected: Vec<&str> = json_tables.to_vec();
+        expected.extend([
+            "usernames",
+            "emails",
+            "api_keys",
+            "avatars",
+            "secrets",
+            "consents",
+        ]);
+        for table in expected {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&format!("table `{table}`, key "))),
+                "{table} not reported in {problems:#?}"
+            );
+        }
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains(r#"key "u1": does not decode"#))
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("points at user \"no-such-user\""))
+        );
     }
 
     #[test]

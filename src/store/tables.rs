@@ -55,32 +55,36 @@ pub const JWT_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("jwt_key
 /// record; the sweeper walks it in order. See `expiry`.
 pub const EXPIRY: TableDefinition<(u64, &str, &[u8]), ()> = TableDefinition::new("expiry");
 
-/// Calls `$f!(TABLE)` for every table above, so code that must touch all of them (creation,
-/// row counts, backup) cannot miss one added later.
+/// Calls `$f!(TABLE, check)` for every table above, so code that must touch all of them
+/// (creation, row counts, backup, `portcullis check`) cannot miss one added later. `check` is
+/// the function in [`super::checks`] that validates one stored value of that table.
 macro_rules! every_table {
     ($f:ident) => {
-        $f!(META);
-        $f!(USERS);
-        $f!(USERNAMES);
-        $f!(EMAILS);
-        $f!(API_KEYS);
-        $f!(REFRESH_TOKENS);
-        $f!(SESSION_FAMILIES);
-        $f!(USER_SESSIONS);
-        $f!(SIGNING_KEYS);
-        $f!(EMAIL_CODES);
-        $f!(CAPTCHAS);
-        $f!(AVATARS);
-        $f!(SECRETS);
-        $f!(CLIENTS);
-        $f!(CLIENTS_BY_OWNER);
-        $f!(REVOKED_TOKENS);
-        $f!(AUTH_REQUESTS);
-        $f!(AUTH_CODES);
-        $f!(BROWSER_SESSIONS);
-        $f!(CONSENTS);
-        $f!(JWT_KEYS);
-        $f!(EXPIRY);
+        $f!(META, checks::any);
+        $f!(USERS, checks::json::<records::UserRecord>);
+        $f!(USERNAMES, checks::user_ref);
+        $f!(EMAILS, checks::user_ref);
+        $f!(API_KEYS, checks::user_ref);
+        $f!(REFRESH_TOKENS, checks::json::<records::RefreshTokenRecord>);
+        $f!(SESSION_FAMILIES, checks::json::<records::FamilyRecord>);
+        $f!(USER_SESSIONS, checks::any);
+        $f!(SIGNING_KEYS, checks::json::<records::SigningKeyRecord>);
+        $f!(EMAIL_CODES, checks::json::<records::EmailCodeRecord>);
+        $f!(CAPTCHAS, checks::json::<records::CaptchaRecord>);
+        $f!(AVATARS, checks::png);
+        $f!(SECRETS, checks::secret);
+        $f!(CLIENTS, checks::json::<records::ClientRecord>);
+        $f!(CLIENTS_BY_OWNER, checks::any);
+        $f!(REVOKED_TOKENS, checks::json::<expiry::Expiring>);
+        $f!(AUTH_REQUESTS, checks::json::<authz::AuthRequestRecord>);
+        $f!(AUTH_CODES, checks::json::<authz::AuthCodeRecord>);
+        $f!(
+            BROWSER_SESSIONS,
+            checks::json::<authz::BrowserSessionRecord>
+        );
+        $f!(CONSENTS, checks::scope);
+        $f!(JWT_KEYS, checks::json::<crate::token::jwt::JwtKeyRecord>);
+        $f!(EXPIRY, checks::any);
     };
 }
 pub(crate) use every_table;

@@ -9,6 +9,7 @@ mod admin;
 mod avatars;
 mod bad_input;
 mod captcha;
+mod check;
 mod clients;
 mod codes;
 mod compat_account;
