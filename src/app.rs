@@ -217,6 +217,7 @@ impl Application {
                 .await
                 .map_err(|e| StoreError::Task(e.to_string()))??
         };
+        let mut warnings = warnings;
         if let Some(seed) = &config.seed {
             let report = crate::seed::load(&services, seed)
                 .await
@@ -226,6 +227,19 @@ impl Application {
                 existing = report.users_existing,
                 "seed file loaded"
             );
+        }
+        // Every start, until rotated: a short secret imported from a legacy deployment.
+        let clients = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.all_clients())
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))??
+        };
+        for c in clients.iter().filter(|c| c.legacy_short_secret) {
+            warnings.push(format!(
+                "client `{}` uses a short legacy secret (imported with legacy_short_secret); rotate it with POST /api/v1/clients/{}/secret once its apps can take a new one",
+                c.client_id, c.client_id
+            ));
         }
         Ok(Self {
             listener,

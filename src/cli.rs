@@ -140,6 +140,14 @@ pub enum ClientCommand {
         /// A public client (no secret; PKCE required).
         #[arg(long)]
         public: bool,
+        /// Choose the secret (default: random), for instance to import a client of another
+        /// deployment. Prefer the environment variable: a flag stays in shell history.
+        #[arg(long, env = "PORTCULLIS_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: Option<String>,
+        /// Accept a `--client-secret` shorter than 16 characters (a legacy client, such as the
+        /// auth-server document's `watup`); warned about at every start until rotated.
+        #[arg(long)]
+        allow_short_secret: bool,
         #[command(flatten)]
         config: ServeConfig,
     },
@@ -349,6 +357,8 @@ async fn client(cmd: ClientCommand) -> CliResult {
             grant_types,
             scopes,
             public,
+            client_secret,
+            allow_short_secret,
             config,
         } => {
             let services = open_services(&config).await?;
@@ -368,13 +378,20 @@ async fn client(cmd: ClientCommand) -> CliResult {
                         grant_types,
                         confidential: !public,
                         scopes,
-                        secret: None,
+                        secret: client_secret,
                         id_token_alg: None,
                         show_secret_again: false,
+                        legacy_short_secret: allow_short_secret,
                     },
                 )
                 .await?;
             println!("client_id     {}", client.client_id);
+            if client.legacy_short_secret {
+                eprintln!(
+                    "warning: client {} has a short legacy secret; rotate it once its apps can take a new one",
+                    client.client_id
+                );
+            }
             if let Some(secret) = secret {
                 println!("client_secret {secret}");
                 eprintln!("store the secret now: it is not shown again");

@@ -37,6 +37,10 @@ struct SeedClient {
     scopes: Vec<String>,
     #[serde(default)]
     id_token_signed_response_alg: Option<String>,
+    /// Import a secret shorter than 16 characters from a legacy deployment (warned about at
+    /// every start).
+    #[serde(default)]
+    legacy_short_secret: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +146,7 @@ pub async fn load(services: &Services, path: &Path) -> Result<SeedReport, String
             secret: c.client_secret,
             id_token_alg: c.id_token_signed_response_alg,
             show_secret_again: false,
+            legacy_short_secret: c.legacy_short_secret,
         };
         services
             .clients

@@ -33,6 +33,9 @@ pub const GRANT_TYPES: [&str; 4] = [
 const DEFAULT_SCOPES: &str = "openid profile email offline_access";
 const MAX_REDIRECT_URIS: usize = 20;
 
+/// The shortest client secret accepted, except for an explicit legacy import.
+pub const MIN_SECRET_CHARS: usize = 16;
+
 /// A client to register.
 #[derive(Debug, Clone, Default)]
 pub struct NewClient {
@@ -50,6 +53,10 @@ pub struct NewClient {
     pub id_token_alg: Option<String>,
     /// Keep the secret sealed so it can be shown again (the SSO document's `GET /auth/`).
     pub show_secret_again: bool,
+    /// Accept a chosen `secret` shorter than 16 characters: only to import a client of a
+    /// legacy deployment (the auth-server document's `watup`), and warned about at every
+    /// start until the secret is rotated.
+    pub legacy_short_secret: bool,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -183,6 +190,7 @@ impl Clients {
                 "profile".into(),
             ],
             id_token_alg: None,
+            legacy_short_secret: false,
             created_at: now,
             updated_at: now,
         };
@@ -232,12 +240,13 @@ impl Clients {
         };
         let secret = match (new.confidential, new.secret) {
             (false, _) => None,
-            (true, Some(s)) if s.chars().count() >= 16 => Some(s),
+            (true, Some(s)) if s.chars().count() >= MIN_SECRET_CHARS => Some(s),
+            (true, Some(s)) if new.legacy_short_secret && !s.is_empty() => Some(s),
             (true, Some(_)) => {
                 return Err(Invalid::new(
                     "invalid_client_secret",
                     "client_secret",
-                    "must be at least 16 characters",
+                    "must be at least 16 characters (a legacy client's shorter secret can be imported with legacy_short_secret / --allow-short-secret)",
                 )
                 .into());
             }
@@ -262,6 +271,9 @@ impl Clients {
             },
             scopes,
             id_token_alg,
+            legacy_short_secret: secret
+                .as_deref()
+                .is_some_and(|s| s.chars().count() < MIN_SECRET_CHARS),
             created_at: now,
             updated_at: now,
         };
@@ -364,6 +376,7 @@ impl Clients {
             .run(move |s| {
                 s.update_client(&id, |c| {
                     c.secret_hash = Some(hash);
+                    c.legacy_short_secret = false;
                     c.secret_sealed = sealed;
                 })
             })

@@ -127,6 +127,10 @@ pub struct ClientRecord {
     /// `RS256` (default) or `EdDSA` (OIDC `id_token_signed_response_alg`).
     #[serde(default)]
     pub id_token_alg: Option<String>,
+    /// The secret was imported shorter than the minimum from a legacy deployment; the server
+    /// warns about it at every start until it is rotated.
+    #[serde(default)]
+    pub legacy_short_secret: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

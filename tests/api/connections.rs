@@ -2,18 +2,14 @@
 //! at the open-file limit. Timeouts here are short and every wait is bounded generously, so
 //! the assertions hold on a loaded machine.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{ChildServer, spawn_app_with};
 
 /// Reads until the peer closes the connection (EOF or reset); the bytes read on the way.
 async fn read_until_closed(
@@ -82,87 +78,6 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
         .await
         .expect("the idle connection is closed");
     assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200 OK"));
-}
-
-/// The real binary in a child process with a low open-file limit.
-struct ChildServer {
-    child: Child,
-    port: u16,
-}
-
-impl ChildServer {
-    fn start(nofile: u64, args: &[&str]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        cmd.args(["serve", "--dev", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(move || {
-                let limit = libc::rlimit {
-                    rlim_cur: nofile,
-                    rlim_max: nofile,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("the server binary starts");
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let port = loop {
-            let line = lines
-                .next()
-                .expect("the server logs its address")
-                .expect("readable log");
-            assert!(
-                !line.contains('\u{1b}'),
-                "no colour codes when stderr is not a terminal: {line:?}"
-            );
-            if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
-                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                break digits.parse().expect("a port");
-            }
-        };
-        // Keep draining the log so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, port }
-    }
-
-    fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        // Fields after the command name (which is in parentheses): utime is the 14th field.
-        let after = stat.rsplit_once(") ").unwrap().1;
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        // SAFETY: sysconf has no preconditions.
-        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-    }
-
-    async fn healthz(&self, within: Duration) -> Option<String> {
-        let get = async {
-            let mut s = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
-            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-                .await
-                .ok()?;
-            let mut out = Vec::new();
-            s.read_to_end(&mut out).await.ok()?;
-            Some(String::from_utf8_lossy(&out).into_owned())
-        };
-        tokio::time::timeout(within, get).await.ok().flatten()
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn open_idle(port: u16, n: usize) -> Vec<TcpStream> {

@@ -134,3 +134,67 @@ async fn a_bad_seed_file_stops_the_start_with_its_location() {
         "{err}"
     );
 }
+
+/// The auth-server document's client, as its deployments have it: secret `watup`.
+const LEGACY_SEED: &str = r#"
+[[users]]
+username = "leon"
+email = "leondastur@163.com"
+password = "correct horse battery staple"
+
+[[clients]]
+client_id = "watup"
+client_secret = "watup"
+owner = "leon"
+name = "watup"
+grant_types = ["password", "refresh_token"]
+scopes = ["all"]
+"#;
+
+#[tokio::test]
+async fn a_legacy_short_secret_is_imported_only_when_asked_and_warned_about_at_every_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.toml");
+    std::fs::write(&seed, LEGACY_SEED).unwrap();
+    let mut config = crate::helpers::test_config(&dir);
+    config.seed = Some(seed.clone());
+    let err = portcullis::Application::build(&config)
+        .await
+        .err()
+        .expect("a short secret is refused without the flag")
+        .to_string();
+    assert!(err.contains("legacy_short_secret"), "{err}");
+
+    let flagged = LEGACY_SEED.replace(
+        "client_secret = \"watup\"",
+        "client_secret = \"watup\"\nlegacy_short_secret = true",
+    );
+    std::fs::write(&seed, flagged).unwrap();
+    let server = crate::helpers::ChildServer::start(
+        1024,
+        &["--seed", seed.to_str().unwrap(), "--compat", "auth-server"],
+    );
+    assert!(
+        server
+            .startup_log
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("client `watup` uses a short legacy secret")),
+        "{:#?}",
+        server.startup_log
+    );
+    // It works as the document's clients use it.
+    let resp = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/oauth/token", server.port))
+        .basic_auth("watup", Some("watup"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "leon"),
+            ("password", "correct horse battery staple"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let token: Value = resp.json().await.unwrap();
+    assert_eq!(token["scope"], "all");
+}

@@ -1,12 +1,22 @@
 //! `spawn_app()` and `TestApp`: one method per API call, so tests read like what a client does.
 
-use std::sync::Arc;
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
 
 use portcullis::{Application, ServeConfig, clock::Clock, service::Services};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::oneshot,
+    task::JoinHandle,
+};
 
 /// Fixed issuer, so tokens stay valid across a restart on another port.
 pub const ISSUER: &str = "http://portcullis.localhost";
@@ -584,4 +594,93 @@ pub fn required(what: &str, why: &str) {
         .any(|w| w.trim() == what);
     assert!(!demanded, "PORTCULLIS_TEST_REQUIRE demands {what}: {why}");
     eprintln!("skipped: {why}");
+}
+
+/// The real binary in a child process (`serve --dev` on a free port) with an open-file limit.
+pub struct ChildServer {
+    child: Child,
+    pub port: u16,
+    /// What it logged up to and including its "listening" line.
+    pub startup_log: Vec<String>,
+}
+
+impl ChildServer {
+    pub fn start(nofile: u64, args: &[&str]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        cmd.args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: nofile,
+                    rlim_max: nofile,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("the server binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut startup_log = Vec::new();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("the server logs its address")
+                .expect("readable log");
+            startup_log.push(line.clone());
+            assert!(
+                !line.contains('\u{1b}'),
+                "no colour codes when stderr is not a terminal: {line:?}"
+            );
+            if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                break digits.parse().expect("a port");
+            }
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            port,
+            startup_log,
+        }
+    }
+
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name (which is in parentheses): utime is the 14th field.
+        let after = stat.rsplit_once(") ").unwrap().1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+
+    pub async fn healthz(&self, within: Duration) -> Option<String> {
+        let get = async {
+            let mut s = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                .await
+                .ok()?;
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).await.ok()?;
+            Some(String::from_utf8_lossy(&out).into_owned())
+        };
+        tokio::time::timeout(within, get).await.ok().flatten()
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
