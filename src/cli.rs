@@ -131,6 +131,9 @@ pub enum ClientCommand {
         /// Redirect URI (repeat for several).
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
+        /// Where RP-Initiated Logout may return the browser (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
         /// Grant type (repeat): authorization_code, refresh_token, client_credentials, password.
         #[arg(long = "grant-type")]
         grant_types: Vec<String>,
@@ -354,6 +357,7 @@ async fn client(cmd: ClientCommand) -> CliResult {
             name,
             client_id,
             redirect_uris,
+            post_logout_redirect_uris,
             grant_types,
             scopes,
             public,
@@ -375,6 +379,7 @@ async fn client(cmd: ClientCommand) -> CliResult {
                         client_id,
                         name,
                         redirect_uris,
+                        post_logout_redirect_uris,
                         grant_types,
                         confidential: !public,
                         scopes,

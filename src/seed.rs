@@ -32,6 +32,8 @@ struct SeedClient {
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
     grant_types: Vec<String>,
     #[serde(default)]
     scopes: Vec<String>,
@@ -140,6 +142,7 @@ pub async fn load(services: &Services, path: &Path) -> Result<SeedReport, String
             client_id: Some(c.client_id),
             name: c.name,
             redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
             grant_types: c.grant_types,
             confidential: c.client_secret.is_some(),
             scopes: c.scopes,

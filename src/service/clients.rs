@@ -43,6 +43,8 @@ pub struct NewClient {
     pub client_id: Option<String>,
     pub name: String,
     pub redirect_uris: Vec<String>,
+    /// Where RP-Initiated Logout may return the browser.
+    pub post_logout_redirect_uris: Vec<String>,
     /// Defaults to `authorization_code` + `refresh_token`.
     pub grant_types: Vec<String>,
     pub confidential: bool,
@@ -64,6 +66,7 @@ pub struct NewClient {
 pub struct ClientChanges {
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
 }
@@ -179,6 +182,7 @@ impl Clients {
             owner_id: "system".into(),
             name: "Swagger UI (built in)".into(),
             redirect_uris: vec![format!("{public_url}/swagger/oauth-receiver.html")],
+            post_logout_redirect_uris: Vec::new(),
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             confidential: false,
             secret_hash: None,
@@ -231,6 +235,7 @@ impl Clients {
             new.grant_types
         })?;
         let redirect_uris = valid_redirects(new.redirect_uris, &grant_types)?;
+        let post_logout_redirect_uris = valid_post_logout(new.post_logout_redirect_uris)?;
         check_combination(new.confidential, &grant_types)?;
         let scopes = valid_scopes(new.scopes)?;
         let id_token_alg = valid_alg(new.id_token_alg)?;
@@ -258,6 +263,7 @@ impl Clients {
             owner_id: owner_id.to_string(),
             name,
             redirect_uris,
+            post_logout_redirect_uris,
             grant_types,
             confidential: new.confidential,
             secret_hash: secret.as_deref().map(|s| hex(&opaque::digest(s))),
@@ -317,6 +323,10 @@ impl Clients {
             &effective_grants,
         )?;
         let scopes = changes.scopes.map(valid_scopes).transpose()?;
+        let post_logout = changes
+            .post_logout_redirect_uris
+            .map(valid_post_logout)
+            .transpose()?;
         let id = client_id.to_string();
         self.store
             .run(move |s| {
@@ -328,6 +338,9 @@ impl Clients {
                         c.grant_types = g;
                     }
                     c.redirect_uris = redirect_uris;
+                    if let Some(p) = post_logout {
+                        c.post_logout_redirect_uris = p;
+                    }
                     if let Some(sc) = scopes {
                         c.scopes = sc;
                     }
@@ -471,6 +484,26 @@ fn valid_grants(grants: Vec<String>) -> Result<Vec<String>> {
             "must name at least one grant type",
         )
         .into());
+    }
+    Ok(out)
+}
+
+/// Post-logout redirect URIs: the rules of login redirect URIs, none required.
+fn valid_post_logout(uris: Vec<String>) -> Result<Vec<String>> {
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(Invalid::new(
+            "invalid_redirect_uri",
+            "post_logout_redirect_uris",
+            format!("at most {MAX_REDIRECT_URIS} post-logout redirect URIs"),
+        )
+        .into());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for u in &uris {
+        let parsed = RedirectUri::parse(u)?.as_str().to_string();
+        if !out.contains(&parsed) {
+            out.push(parsed);
+        }
     }
     Ok(out)
 }

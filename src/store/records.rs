@@ -127,6 +127,10 @@ pub struct ClientRecord {
     /// `RS256` (default) or `EdDSA` (OIDC `id_token_signed_response_alg`).
     #[serde(default)]
     pub id_token_alg: Option<String>,
+    /// Where RP-Initiated Logout may send the browser back; kept apart from the login
+    /// `redirect_uris`, so a login address is never an open redirect after logout.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
     /// The secret was imported shorter than the minimum from a legacy deployment; the server
     /// warns about it at every start until it is rotated.
     #[serde(default)]

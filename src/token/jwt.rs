@@ -135,6 +135,33 @@ impl IdTokenSigner {
             .map_err(|e| StoreError::Encode(format!("id_token signing failed: {e}")))
     }
 
+    /// Verifies an id_token this server issued, as an `id_token_hint` (OIDC RP-Initiated
+    /// Logout §2): our signature by a published key and our issuer. Expiry is not checked —
+    /// an expired hint still identifies who signed in. Returns the claims, or `None`.
+    pub async fn verify_hint(&self, token: &str, issuer: &str) -> Option<Value> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let kid = header.kid?;
+        let keys = self.store.run(|s| s.jwt_keys()).await.ok()?;
+        let record = keys.into_iter().find(|k| k.kid == kid)?;
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(record.jwk).ok()?;
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
+        let alg = match record.alg.as_str() {
+            "EdDSA" => Algorithm::EdDSA,
+            _ => Algorithm::RS256,
+        };
+        if header.alg != alg {
+            return None;
+        }
+        let mut validation = jsonwebtoken::Validation::new(alg);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.set_issuer(&[issuer]);
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .ok()
+            .map(|d| d.claims)
+    }
+
     /// The JWKS document: every id_token key, active or retired (retired keys stay published
     /// until the tokens they signed have expired). Ensures an RS256 key exists.
     pub async fn jwks(&self) -> Result<Value, StoreError> {

@@ -830,34 +830,120 @@ async fn rp_initiated_logout_ends_the_browser_session() {
     let login = b.get(f.app.url(&location(&resp))).send().await.unwrap();
     assert_eq!(login.status(), StatusCode::SEE_OTHER);
 
-    let q: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("client_id", f.confidential.0.as_str()),
-            ("post_logout_redirect_uri", REDIRECT),
-            ("state", "bye"),
-        ])
-        .finish();
-    let out = b
-        .get(f.app.url(&format!("/oauth2/logout?{q}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&out), format!("{REDIRECT}?state=bye"));
-
+    let out = b.get(f.app.url("/oauth2/logout")).send().await.unwrap();
+    assert_eq!(out.status(), StatusCode::OK, "the signed-out page");
     let resp = b.get(&url).send().await.unwrap();
     let login = b.get(f.app.url(&location(&resp))).send().await.unwrap();
     assert_eq!(login.status(), StatusCode::OK, "the login form again");
+}
 
-    // An unregistered return address is not followed.
-    let q = "client_id=x&post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F";
-    let out = b
+/// `GET /oauth2/logout` with these parameters; the answer's `Location`, if it redirects.
+async fn logout_target(f: &Flow, params: &[(&str, &str)]) -> Option<String> {
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let out = browser()
         .get(f.app.url(&format!("/oauth2/logout?{q}")))
         .send()
         .await
         .unwrap();
-    assert_eq!(out.status(), StatusCode::OK);
-    assert!(out.headers().get("location").is_none());
+    match out.status() {
+        StatusCode::SEE_OTHER => Some(location(&out)),
+        StatusCode::OK => None,
+        other => panic!("logout answered {other}"),
+    }
+}
+
+#[tokio::test]
+async fn logout_redirects_only_to_registered_post_logout_uris_never_login_ones() {
+    const AFTER: &str = "https://app.example.com/signed-out";
+    let f = flow().await;
+    // A login redirect URI is not a place to send a browser after logout: with it, any
+    // developer's client made this endpoint an open redirector.
+    let login_uri = [
+        ("client_id", f.confidential.0.as_str()),
+        ("post_logout_redirect_uri", REDIRECT),
+    ];
+    assert_eq!(logout_target(&f, &login_uri).await, None);
+    assert_eq!(
+        logout_target(
+            &f,
+            &[
+                ("client_id", "x"),
+                ("post_logout_redirect_uri", "https://evil.example/")
+            ]
+        )
+        .await,
+        None
+    );
+
+    // Registered as a post-logout URI of the public client: followed, with state.
+    let dev = f
+        .app
+        .login("owner", PASSWORD)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let token = dev["access_token"].as_str().unwrap();
+    let resp = f
+        .app
+        .clients_call(
+            reqwest::Method::PATCH,
+            token,
+            &format!("/{}", f.public),
+            Some(&json!({"post_logout_redirect_uris": [AFTER]})),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["post_logout_redirect_uris"],
+        json!([AFTER])
+    );
+    let by_client = [
+        ("client_id", f.public.as_str()),
+        ("post_logout_redirect_uri", AFTER),
+        ("state", "bye"),
+    ];
+    assert_eq!(
+        logout_target(&f, &by_client).await.as_deref(),
+        Some(format!("{AFTER}?state=bye").as_str())
+    );
+    // Another client's post-logout URI is not this one's.
+    let other = [
+        ("client_id", f.confidential.0.as_str()),
+        ("post_logout_redirect_uri", AFTER),
+    ];
+    assert_eq!(logout_target(&f, &other).await, None);
+
+    // An id_token_hint names the client by itself (OIDC RP-Initiated Logout §2).
+    let code = f.code(&[("scope", "openid")]).await;
+    let tokens: Value = f
+        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hint = tokens["id_token"].as_str().unwrap();
+    let by_hint = [("id_token_hint", hint), ("post_logout_redirect_uri", AFTER)];
+    assert_eq!(logout_target(&f, &by_hint).await.as_deref(), Some(AFTER));
+    // Still valid once expired: it only identifies the session.
+    f.app.clock.advance(7 * 24 * 3600);
+    assert_eq!(logout_target(&f, &by_hint).await.as_deref(), Some(AFTER));
+    // A hint for another client than client_id, or a forged one, is not followed.
+    let mismatched = [
+        ("id_token_hint", hint),
+        ("client_id", f.confidential.0.as_str()),
+        ("post_logout_redirect_uri", AFTER),
+    ];
+    assert_eq!(logout_target(&f, &mismatched).await, None);
+    let (head, _) = hint.rsplit_once('.').unwrap();
+    let forged = format!("{head}.AAAA");
+    let forged = [
+        ("id_token_hint", forged.as_str()),
+        ("post_logout_redirect_uri", AFTER),
+    ];
+    assert_eq!(logout_target(&f, &forged).await, None);
 }
 
 #[tokio::test]

@@ -24,6 +24,9 @@ pub struct Client {
     pub name: String,
     /// Exact-match redirect URIs.
     pub redirect_uris: Vec<String>,
+    /// Where RP-Initiated Logout may return the browser (exact match), apart from the login
+    /// redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
     /// Allowed grants: `authorization_code`, `refresh_token`, `client_credentials`, `password`.
     pub grant_types: Vec<String>,
     /// Confidential clients authenticate with `client_secret`; public ones use PKCE.
@@ -44,6 +47,7 @@ impl Client {
             client_id: c.client_id.clone(),
             name: c.name.clone(),
             redirect_uris: c.redirect_uris.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             grant_types: c.grant_types.clone(),
             confidential: c.confidential,
             scopes: c.scopes.clone(),
@@ -62,6 +66,9 @@ pub struct CreateClientRequest {
     /// `authorization_code`.
     #[oai(default)]
     pub redirect_uris: Vec<Text>,
+    /// Where RP-Initiated Logout may return the browser; same rules as `redirect_uris`.
+    #[oai(default)]
+    pub post_logout_redirect_uris: Vec<Text>,
     /// Defaults to `["authorization_code", "refresh_token"]`.
     #[oai(default)]
     pub grant_types: Vec<Text>,
@@ -79,6 +86,7 @@ pub struct CreateClientRequest {
 pub struct UpdateClientRequest {
     pub name: Option<Text>,
     pub redirect_uris: Option<Vec<Text>>,
+    pub post_logout_redirect_uris: Option<Vec<Text>>,
     pub grant_types: Option<Vec<Text>>,
     pub scopes: Option<Vec<Text>>,
 }
@@ -134,6 +142,7 @@ impl ClientsApi {
                 NewClient {
                     name: body.name.into(),
                     redirect_uris: strings(body.redirect_uris),
+                    post_logout_redirect_uris: strings(body.post_logout_redirect_uris),
                     grant_types: strings(body.grant_types),
                     confidential: body.confidential.unwrap_or(true),
                     scopes: strings(body.scopes),
@@ -174,6 +183,7 @@ impl ClientsApi {
         let changes = ClientChanges {
             name: body.name.map(String::from),
             redirect_uris: body.redirect_uris.map(strings),
+            post_logout_redirect_uris: body.post_logout_redirect_uris.map(strings),
             grant_types: body.grant_types.map(strings),
             scopes: body.scopes.map(strings),
         };

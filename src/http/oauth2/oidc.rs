@@ -196,21 +196,16 @@ impl Endpoint for Logout {
         if let Some(cookie) = super::super::pages::session_cookie(&req) {
             let _ = self.services.oauth2.end_browser_session(&cookie).await;
         }
-        let mut target = None;
-        if let (Some(uri), Some(client_id)) =
-            (q.get("post_logout_redirect_uri"), q.get("client_id"))
-        {
-            let id = client_id.clone();
-            if let Ok(Some(client)) = self.services.store.run(move |s| s.get_client(&id)).await
-                && client.redirect_uris.iter().any(|r| r == uri)
-            {
-                let mut params = vec![];
-                if let Some(state) = q.get("state") {
-                    params.push(("state", state.as_str()));
-                }
-                target = Some(crate::service::oauth2::authorize::with_query(uri, &params));
-            }
-        }
+        let target = self
+            .services
+            .oauth2
+            .post_logout_target(
+                q.get("id_token_hint").map(String::as_str),
+                q.get("client_id").map(String::as_str),
+                q.get("post_logout_redirect_uri").map(String::as_str),
+                q.get("state").map(String::as_str),
+            )
+            .await;
         let mut resp = match target {
             Some(url) => Response::builder()
                 .status(StatusCode::SEE_OTHER)

@@ -132,6 +132,52 @@ impl OAuth2 {
         &self.store
     }
 
+    /// Where RP-Initiated Logout (OIDC RP-Initiated Logout 1.0 §2–3) may send the browser
+    /// afterwards: `post_logout_redirect_uri` with `state`, only when it is registered as a
+    /// **post-logout** URI (never a login redirect URI) of the client that the verified
+    /// `id_token_hint` was issued to, or of `client_id` (when both are given they must agree).
+    /// `None`: show the signed-out page instead, so the endpoint is no open redirector.
+    pub async fn post_logout_target(
+        &self,
+        id_token_hint: Option<&str>,
+        client_id: Option<&str>,
+        uri: Option<&str>,
+        state: Option<&str>,
+    ) -> Option<String> {
+        let uri = uri?;
+        let hinted = match id_token_hint {
+            Some(hint) => {
+                let claims = self.id_tokens.verify_hint(hint, self.issuer()).await?;
+                let aud = match &claims["aud"] {
+                    serde_json::Value::String(a) => vec![a.clone()],
+                    serde_json::Value::Array(items) => items
+                        .iter()
+                        .filter_map(|a| a.as_str().map(str::to_string))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Some(aud)
+            }
+            None => None,
+        };
+        let client_id = match (hinted, client_id) {
+            (Some(aud), Some(id)) => aud.iter().any(|a| a == id).then(|| id.to_string())?,
+            (Some(aud), None) => aud.into_iter().next()?,
+            (None, Some(id)) => id.to_string(),
+            (None, None) => return None,
+        };
+        let client = self
+            .store()
+            .run(move |s| s.get_client(&client_id))
+            .await
+            .ok()??;
+        if !client.post_logout_redirect_uris.iter().any(|r| r == uri) {
+            return None;
+        }
+        let params: Vec<(&str, &str)> = state.map(|s| ("state", s)).into_iter().collect();
+        Some(authorize::with_query(uri, &params))
+    }
+
     /// The issuer identifier (RFC 9207 `iss` on authorization responses).
     pub fn issuer(&self) -> &str {
         self.sessions.tokens().issuer()
