@@ -7,7 +7,7 @@ mod password;
 mod redirect_uri;
 mod role;
 mod scope;
-mod username;
+pub mod username;
 
 pub use display_name::DisplayName;
 pub use email::Email;

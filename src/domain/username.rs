@@ -1,6 +1,7 @@
 use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
 
 use super::Invalid;
 
@@ -43,6 +44,22 @@ impl Username {
         Ok(Self(normalised))
     }
 
+    /// [`Username::parse`] plus the rule for names being registered: UTS #39 §5.2 refuses
+    /// letters from scripts people mix by accident or to deceive (Latin with Cyrillic,
+    /// `\u{430}lice`); one script, or Latin with Han, Kana or Hangul as Chinese, Japanese and
+    /// Korean names are written, is accepted ("Highly Restrictive"). Digits and `_ . -` belong
+    /// to every script. Lookups use `parse`, so accounts named before this rule still sign in.
+    pub fn parse_new(input: &str) -> Result<Self, Invalid> {
+        let name = Self::parse(input)?;
+        let letters: String = name.0.chars().filter(|c| c.is_alphabetic()).collect();
+        if letters.as_str().detect_restriction_level() > RestrictionLevel::HighlyRestrictive {
+            return Err(invalid(
+                "may not mix letters of different scripts (such as Latin and Cyrillic), which can look like another name",
+            ));
+        }
+        Ok(name)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -51,6 +68,26 @@ impl Username {
     pub fn key(&self) -> String {
         self.0.to_lowercase().nfkc().collect()
     }
+
+    /// The confusable skeleton (UTS #39 §4), case-folded: names that look alike (`paypal`,
+    /// `paypaI` with a capital i, `pаypаl` with Cyrillic `а`, `rn` and `m`) share it, and no
+    /// two accounts may.
+    pub fn skeleton(&self) -> String {
+        skeleton_of(&self.0)
+    }
+}
+
+/// The case-folded UTS #39 skeleton of a username as registered (also for names stored
+/// before skeletons were indexed, by the migration that indexes them). The skeleton comes
+/// first, so a capital `I` folds to `l` before lower-casing could make it an `i`.
+pub fn skeleton_of(name: &str) -> String {
+    let nfkc: String = name.nfkc().collect();
+    let skeleton: String = unicode_security::skeleton(&nfkc).collect();
+    // Lower-casing can yield new confusables (`İ`); fold once more.
+    let lower = skeleton.to_lowercase();
+    unicode_security::skeleton(&lower)
+        .collect::<String>()
+        .to_lowercase()
 }
 
 fn invalid(message: impl Into<String>) -> Invalid {
@@ -66,6 +103,40 @@ impl fmt::Display for Username {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mixed_scripts_are_refused_and_look_alikes_share_a_skeleton() {
+        for ok in [
+            "alice",
+            "小明",
+            "小明abc",
+            "ωμέγα",
+            "Ünïcödé",
+            "владимир",
+            "たなか_taro",
+            "김민준kim",
+        ] {
+            assert!(Username::parse_new(ok).is_ok(), "{ok} should be valid");
+        }
+        for bad in ["\u{430}lice", "p\u{430}yp\u{430}l", "ωmega", "admin\u{3bf}"] {
+            assert!(Username::parse(bad).is_ok(), "{bad}: still found at login");
+            let err = Username::parse_new(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("different scripts"),
+                "{bad}: {err}"
+            );
+        }
+        let skel = |s: &str| Username::parse(s).unwrap().skeleton();
+        assert_eq!(skel("paypal"), skel("PAYPAL"));
+        assert_eq!(skel("paypal"), skel("paypaI"), "capital i looks like l");
+        assert_eq!(skel("rnicrosoft"), skel("microsoft"));
+        assert_eq!(
+            skel("alice"),
+            skeleton_of("\u{430}lice"),
+            "the Cyrillic twin of a stored name"
+        );
+        assert_ne!(skel("alice"), skel("alicia"));
+    }
 
     #[test]
     fn accepts_ascii_cjk_and_punctuation() {

@@ -79,7 +79,7 @@ struct ValidRegistration {
 
 impl Registration {
     fn validate(self) -> Result<ValidRegistration> {
-        let username = Username::parse(&self.username)?;
+        let username = Username::parse_new(&self.username)?;
         let email = Email::parse(&self.email)?;
         let password = Password::parse(&self.password)?;
         let display_name = match self.display_name.as_deref() {
@@ -273,6 +273,7 @@ impl Accounts {
             id,
             api_key,
             username_key: valid.username.key(),
+            username_skeleton: valid.username.skeleton(),
             username: valid.username.as_str().to_string(),
             email_key: valid.email.key(),
             email: valid.email.as_str().to_string(),
@@ -295,8 +296,12 @@ impl Accounts {
 
     /// Whether a username is free. Invalid names are an error naming the broken rule.
     pub async fn username_available(&self, name: &str) -> Result<bool> {
-        let key = Username::parse(name)?.key();
-        Ok(!self.store.run(move |s| s.username_taken(&key)).await?)
+        let name = Username::parse_new(name)?;
+        let (key, skeleton) = (name.key(), name.skeleton());
+        Ok(!self
+            .store
+            .run(move |s| s.username_taken(&key, &skeleton))
+            .await?)
     }
 
     /// Checks a login name (username or email) and password, throttled per account and per

@@ -12,6 +12,7 @@ pub mod codec;
 pub mod codes;
 pub mod expiry;
 pub mod keys;
+mod migrations;
 pub mod records;
 pub mod sessions;
 pub mod tables;
@@ -32,9 +33,10 @@ use redb::{
 
 use crate::clock::Clock;
 
-/// The schema version this binary writes. Bump it (and add a migration in [`Store::open`])
-/// whenever a table or record layout changes incompatibly.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema version this binary writes. Bump it and add a `migrate_to_vN` step to
+/// [`migrations`] whenever a table or a record's meaning changes; a file of every released
+/// version is opened by a test (`tests/data/schema-v*.redb`).
+pub const SCHEMA_VERSION: u64 = 2;
 const SCHEMA_KEY: &str = "schema_version";
 /// A meta key the recovery probe writes, so "the store can write again" is proven by a commit.
 const WRITE_PROBE_KEY: &str = "write_probe";
@@ -263,30 +265,39 @@ impl Store {
                 last_recovery: Mutex::new(None),
             }),
         };
+        let open_error = |source| OpenError::Open {
+            path: shown.clone(),
+            source,
+        };
+        // A newer file is refused before anything is written to it.
         let found = store
-            .write(|txn| {
-                let mut meta = txn.open_table(tables::META)?;
-                let found = meta.get(SCHEMA_KEY)?.map(|v| v.value());
-                if found.is_none() {
-                    meta.insert(SCHEMA_KEY, SCHEMA_VERSION)?;
-                }
-                drop(meta);
-                // Create every table up front so read transactions never meet a missing one.
-                create_all_tables(txn)?;
-                Ok(found)
+            .read(|txn| match txn.open_table(tables::META) {
+                Ok(meta) => Ok(meta.get(SCHEMA_KEY)?.map(|v| v.value())),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+                Err(e) => Err(e.into()),
             })
-            .map_err(|source| OpenError::Open {
-                path: shown.clone(),
-                source,
-            })?;
-        match found {
-            Some(v) if v > SCHEMA_VERSION => Err(OpenError::NewerSchema {
+            .map_err(open_error)?;
+        if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(OpenError::NewerSchema {
                 path: shown,
                 found: v,
                 supported: SCHEMA_VERSION,
-            }),
-            _ => Ok(store),
+            });
         }
+        store
+            .write(|txn| {
+                // Create every table up front so read transactions never meet a missing one.
+                create_all_tables(txn)?;
+                // Migrations run in the opening transaction: all of them or none.
+                if let Some(v) = found {
+                    migrations::run(txn, v)?;
+                }
+                txn.open_table(tables::META)?
+                    .insert(SCHEMA_KEY, SCHEMA_VERSION)?;
+                Ok(())
+            })
+            .map_err(open_error)?;
+        Ok(store)
     }
 
     /// Runs `f` on the open database. An I/O fault marks the store unwritable and is answered

@@ -9,6 +9,10 @@ pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// `usernames`: case-folded username → user id. Uniqueness is enforced here.
 pub const USERNAMES: TableDefinition<&str, &str> = TableDefinition::new("usernames");
+/// `username_skeletons`: UTS #39 confusable skeleton of the case-folded username → user id.
+/// No two accounts may have names that look alike (schema v2).
+pub const USERNAME_SKELETONS: TableDefinition<&str, &str> =
+    TableDefinition::new("username_skeletons");
 /// `emails`: lower-cased email → user id. Uniqueness is enforced here.
 pub const EMAILS: TableDefinition<&str, &str> = TableDefinition::new("emails");
 /// `api_keys`: SHA-256 of a personal API key → user id.
@@ -63,6 +67,7 @@ macro_rules! every_table {
         $f!(META, checks::any);
         $f!(USERS, checks::json::<records::UserRecord>);
         $f!(USERNAMES, checks::user_ref);
+        $f!(USERNAME_SKELETONS, checks::user_ref);
         $f!(EMAILS, checks::user_ref);
         $f!(API_KEYS, checks::user_ref);
         $f!(REFRESH_TOKENS, checks::json::<records::RefreshTokenRecord>);

@@ -3,6 +3,7 @@
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{Store, StoreError, codec, records::UserRecord, tables};
+use crate::domain::username::skeleton_of;
 
 const USER_SEQ_KEY: &str = "user_seq";
 
@@ -13,6 +14,8 @@ pub struct NewUser {
     pub id: String,
     pub username: String,
     pub username_key: String,
+    /// UTS #39 skeleton of the username: look-alike names are taken too.
+    pub username_skeleton: String,
     pub email: String,
     pub email_key: String,
     pub display_name: Option<String>,
@@ -65,6 +68,11 @@ impl Store {
             if usernames.get(new.username_key.as_str())?.is_some() {
                 return Ok(Err(CreateUserError::UsernameTaken));
             }
+            let skeleton = &new.username_skeleton;
+            let mut skeletons = txn.open_table(tables::USERNAME_SKELETONS)?;
+            if skeletons.get(skeleton.as_str())?.is_some() {
+                return Ok(Err(CreateUserError::UsernameTaken));
+            }
             let mut emails = txn.open_table(tables::EMAILS)?;
             if emails.get(new.email_key.as_str())?.is_some() {
                 return Ok(Err(CreateUserError::EmailTaken));
@@ -98,6 +106,7 @@ impl Store {
                     .insert(hash.as_slice(), user.id.as_str())?;
             }
             usernames.insert(new.username_key.as_str(), user.id.as_str())?;
+            skeletons.insert(skeleton.as_str(), user.id.as_str())?;
             emails.insert(new.email_key.as_str(), user.id.as_str())?;
             put_user(txn, &user)?;
             if let Some(session) = &with.session {
@@ -144,8 +153,10 @@ impl Store {
                 return Ok(None);
             };
             txn.open_table(tables::USERS)?.remove(id)?;
+            let skeleton = skeleton_of(&user.username);
             for (def, key) in [
                 (tables::USERNAMES, username_key),
+                (tables::USERNAME_SKELETONS, skeleton.as_str()),
                 (tables::EMAILS, email_key),
             ] {
                 let mut index = txn.open_table(def)?;
@@ -183,8 +194,16 @@ impl Store {
         })
     }
 
-    pub fn username_taken(&self, key: &str) -> Result<bool, StoreError> {
-        self.read(|txn| Ok(txn.open_table(tables::USERNAMES)?.get(key)?.is_some()))
+    /// Whether a case-folded username, or one that looks like it (same `skeleton`), belongs
+    /// to an account.
+    pub fn username_taken(&self, key: &str, skeleton: &str) -> Result<bool, StoreError> {
+        self.read(|txn| {
+            Ok(txn.open_table(tables::USERNAMES)?.get(key)?.is_some()
+                || txn
+                    .open_table(tables::USERNAME_SKELETONS)?
+                    .get(skeleton)?
+                    .is_some())
+        })
     }
 
     /// Applies `change` to a user and stores the result; `None` if there is no such user.

@@ -283,3 +283,61 @@ async fn a_backup_is_a_verified_copy_that_a_server_can_run_on() {
         "the signing key came along: old tokens still verify"
     );
 }
+
+/// A database written by schema v1 (before username skeletons): `alice`, its Cyrillic
+/// look-alike `аlice` (allowed then) and `小明`, password "correct horse battery staple".
+const SCHEMA_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema-v1.redb");
+
+#[tokio::test]
+async fn a_schema_v1_file_is_migrated_and_keeps_every_account() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let config = crate::helpers::test_config(&dir);
+    std::fs::copy(SCHEMA_V1, config.database_path()).unwrap();
+    let app = crate::helpers::start(config, dir, portcullis::clock::Clock::manual()).await;
+
+    for name in ["alice", "\u{430}lice", "小明"] {
+        let resp = app.login(name, "correct horse battery staple").await;
+        assert_eq!(resp.status(), StatusCode::OK, "{name} still signs in");
+    }
+    // The migration indexed the skeletons: look-alikes of existing names are taken now.
+    for taken in ["ALICE", "a\u{1d5c5}ice"] {
+        let body: Value = app.username_availability(taken).await.json().await.unwrap();
+        assert!(
+            body["available"] == false || body["code"].is_string(),
+            "{taken}: {body}"
+        );
+    }
+    assert_eq!(
+        app.table_count("username_skeletons").await,
+        2,
+        "alice and 小明"
+    );
+    let (config, dir, _) = app.stop().await;
+    // The migrated file passes every check, and reopening it migrates nothing twice.
+    let store =
+        portcullis::store::Store::open(&config.database_path(), portcullis::clock::Clock::system())
+            .unwrap();
+    assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+    drop(store);
+    drop(dir);
+}
+
+#[tokio::test]
+async fn look_alike_and_mixed_script_usernames_are_refused() {
+    let app = spawn_app().await;
+    app.register_user("paypal").await;
+    for (name, code) in [
+        // Cyrillic а inside Latin: mixed scripts.
+        ("p\u{430}ypal", "invalid_username"),
+        // All Latin, but it reads as "paypal" once confusables are folded.
+        ("paypaI", "username_taken"),
+    ] {
+        let resp = app
+            .register(&serde_json::json!({"username": name, "email": format!("{}@example.test", name.len()), "password": PASSWORD}))
+            .await;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert!(status.is_client_error(), "{name}: {status} {body}");
+        assert_eq!(body["code"], code, "{name}: {body}");
+    }
+}

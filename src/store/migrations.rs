@@ -1,0 +1,51 @@
+//! Schema migrations, one `migrate_to_vN` per version, run in order inside the transaction
+//! that opens the file: a file is either fully migrated or left as it was.
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::{StoreError, tables};
+use crate::domain::username::skeleton_of;
+
+/// Brings a file at version `from` up to [`super::SCHEMA_VERSION`].
+pub(super) fn run(txn: &WriteTransaction, from: u64) -> Result<(), StoreError> {
+    if from < 2 {
+        migrate_to_v2(txn)?;
+    }
+    if from < super::SCHEMA_VERSION {
+        tracing::info!(from, to = super::SCHEMA_VERSION, "database schema migrated");
+    }
+    Ok(())
+}
+
+/// v2: the `username_skeletons` index (UTS #39 confusable skeletons). Accounts that already
+/// look alike keep working; the first by account number holds the skeleton, and the others
+/// are named in the log so an operator can rename them.
+fn migrate_to_v2(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut names: Vec<(u64, String, String)> = Vec::new();
+    for row in txn.open_table(tables::USERS)?.iter()? {
+        let (id, v) = row?;
+        let user: super::records::UserRecord = super::codec::decode("users", v.value())?;
+        names.push((user.number, user.username, id.value().to_string()));
+    }
+    names.sort();
+    let mut skeletons = txn.open_table(tables::USERNAME_SKELETONS)?;
+    for (_, key, id) in names {
+        let skeleton = skeleton_of(&key);
+        let holder = skeletons
+            .get(skeleton.as_str())?
+            .map(|v| v.value().to_string());
+        match holder {
+            None => {
+                skeletons.insert(skeleton.as_str(), id.as_str())?;
+            }
+            Some(first) if first != id => tracing::warn!(
+                username = %key,
+                user_id = %id,
+                looks_like_user = %first,
+                "this username looks like an older account's; it keeps working, but consider renaming it"
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
