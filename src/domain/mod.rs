@@ -99,3 +99,101 @@ mod tests {
         );
     }
 }
+
+/// Properties of every parser over arbitrary input: no panic, and what one accepts is stable
+/// (parsing its own output gives the same value).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Mostly short strings from a mix of ASCII, Latin-1, Cyrillic, CJK and invisibles, which
+    /// reach the parsers' interesting branches more often than uniform Unicode.
+    fn text() -> impl Strategy<Value = String> {
+        let ch = prop_oneof![
+            proptest::char::range('a', 'z'),
+            proptest::char::range(' ', '~'),
+            proptest::char::range('\u{a0}', '\u{ff}'),
+            proptest::char::range('\u{400}', '\u{44f}'),
+            proptest::char::range('\u{4e00}', '\u{4e20}'),
+            Just('\u{200b}'),
+            Just('\u{0}'),
+            any::<char>(),
+        ];
+        proptest::collection::vec(ch, 0..80).prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn usernames_are_stable_bounded_and_case_insensitive(s in text()) {
+            if let Ok(name) = Username::parse(&s) {
+                prop_assert!(name.as_str().chars().count() <= Username::MAX_CHARS);
+                prop_assert!(!name.as_str().chars().any(char::is_whitespace));
+                let again = Username::parse(name.as_str()).expect("its own output parses");
+                prop_assert_eq!(again.key(), name.key());
+                // The key is a fixed point: looking a name up by its key finds the same key.
+                let by_key = Username::parse(&name.key());
+                if let Ok(k) = by_key {
+                    prop_assert_eq!(k.key(), name.key());
+                }
+                // What registers also looks up.
+                if Username::parse_new(&s).is_ok() {
+                    prop_assert!(Username::parse(&s).is_ok());
+                }
+            }
+        }
+
+        #[test]
+        fn emails_are_stable_and_keyed_in_lower_case(s in text()) {
+            if let Ok(email) = Email::parse(&s) {
+                prop_assert!(email.as_str().len() <= Email::MAX_LEN);
+                prop_assert_eq!(email.key(), email.key().to_lowercase());
+                let again = Email::parse(email.as_str()).expect("its own output parses");
+                prop_assert_eq!(again.key(), email.key());
+            }
+        }
+
+        #[test]
+        fn passwords_and_display_names_never_panic(s in text()) {
+            let _ = Password::parse(&s);
+            if let Ok(d) = DisplayName::parse(&s) {
+                prop_assert!(d.as_str().chars().count() <= DisplayName::MAX_CHARS);
+            }
+        }
+
+        #[test]
+        fn redirect_uris_are_absolute_https_or_loopback_and_fragment_free(s in text()) {
+            if let Ok(uri) = RedirectUri::parse(&s) {
+                let url = url::Url::parse(uri.as_str()).expect("absolute");
+                prop_assert!(url.fragment().is_none());
+                prop_assert!(url.scheme() == "https" || url.scheme() == "http");
+            }
+        }
+
+        #[test]
+        fn redirect_uris_from_url_shaped_input(host in "[a-z]{1,10}", path in "[a-z/]{0,12}", https in any::<bool>()) {
+            let scheme = if https { "https" } else { "http" };
+            let s = format!("{scheme}://{host}.example/{path}");
+            prop_assert_eq!(RedirectUri::parse(&s).is_ok(), https, "{}", s);
+        }
+
+        #[test]
+        fn scopes_round_trip_through_their_text(s in text()) {
+            if let Ok(scope) = Scope::parse(&s) {
+                let again = Scope::parse(&scope.to_string()).expect("its own text parses");
+                prop_assert_eq!(again.to_string(), scope.to_string());
+                prop_assert!(again.is_subset(&scope) && scope.is_subset(&again));
+            }
+        }
+
+        #[test]
+        fn login_names_never_panic_and_limit_by_account(s in text()) {
+            let name = LoginName::parse(&s);
+            let upper = LoginName::parse(&s.to_uppercase());
+            if let (LoginName::Username(a), LoginName::Username(b)) = (&name, &upper) {
+                prop_assert_eq!(a.key() == b.key(), name.limiter_key() == upper.limiter_key());
+            }
+        }
+    }
+}

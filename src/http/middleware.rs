@@ -283,6 +283,66 @@ pub fn secure_headers(mut resp: Response, path: &str, hsts: bool) -> Response {
     resp
 }
 
+/// The methods each route answers, for the `Allow` header every 405 must carry (RFC 9110
+/// §15.5.6). Built once from the served spec and the routes outside it.
+#[derive(Debug, Default)]
+pub struct AllowIndex {
+    /// Path template segments (`{id}` matches any one segment) and the `Allow` value.
+    routes: Vec<(Vec<String>, HeaderValue)>,
+}
+
+impl AllowIndex {
+    /// From the spec's `paths` plus `extra` (path, methods) routes that are not in it.
+    pub fn new(spec: &serde_json::Value, extra: &[(&str, &[&str])]) -> Self {
+        let mut by_path: Vec<(String, Vec<String>)> = Vec::new();
+        if let Some(paths) = spec["paths"].as_object() {
+            for (path, ops) in paths {
+                let methods = ops
+                    .as_object()
+                    .map(|o| o.keys().map(|m| m.to_ascii_uppercase()).collect())
+                    .unwrap_or_default();
+                by_path.push((path.clone(), methods));
+            }
+        }
+        for (path, methods) in extra {
+            by_path.push((
+                path.to_string(),
+                methods.iter().map(|m| m.to_string()).collect(),
+            ));
+        }
+        let routes = by_path
+            .into_iter()
+            .filter_map(|(path, mut methods)| {
+                if methods.iter().any(|m| m == "GET") && !methods.iter().any(|m| m == "HEAD") {
+                    methods.push("HEAD".into());
+                }
+                let value = HeaderValue::from_str(&methods.join(", ")).ok()?;
+                let segments = path
+                    .trim_end_matches('/')
+                    .split('/')
+                    .map(str::to_string)
+                    .collect();
+                Some((segments, value))
+            })
+            .collect();
+        Self { routes }
+    }
+
+    fn allow(&self, path: &str) -> Option<&HeaderValue> {
+        let asked: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        self.routes
+            .iter()
+            .find(|(segments, _)| {
+                segments.len() == asked.len()
+                    && segments
+                        .iter()
+                        .zip(&asked)
+                        .all(|(s, a)| s == a || (s.starts_with('{') && s.ends_with('}')))
+            })
+            .map(|(_, v)| v)
+    }
+}
+
 /// The outermost layer: body guard, error mapping, headers and access log.
 pub async fn outer<E: Endpoint>(
     ep: &E,
@@ -290,6 +350,7 @@ pub async fn outer<E: Endpoint>(
     limits: BodyLimits,
     metrics: &crate::service::metrics::Metrics,
     hsts: bool,
+    allow: &AllowIndex,
 ) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
@@ -311,7 +372,13 @@ pub async fn outer<E: Endpoint>(
             .and_then(|f| super::compat::framework_error(f, &err))
             .unwrap_or_else(|| error_to_response(err)),
     };
-    let resp = secure_headers(resp, &path, hsts);
+    let mut resp = secure_headers(resp, &path, hsts);
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !resp.headers().contains_key(header::ALLOW)
+        && let Some(methods) = allow.allow(&path)
+    {
+        resp.headers_mut().insert(header::ALLOW, methods.clone());
+    }
     let micros = started.elapsed().as_micros() as u64;
     metrics.record_response(resp.status().as_u16(), micros);
     tracing::info!(

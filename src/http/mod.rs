@@ -146,6 +146,17 @@ fn spec_text(raw: &str, compat: Compat) -> String {
                 }
                 paths.retain(|_, ops| ops.as_object().is_some_and(|o| !o.is_empty()));
             }
+            // poem-openapi gives a union of an object and a string `"type": "object"`, which
+            // its string alternative then violates: the alternatives say it all.
+            if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+                for schema in schemas.values_mut() {
+                    if let Some(s) = schema.as_object_mut()
+                        && (s.contains_key("anyOf") || s.contains_key("oneOf"))
+                    {
+                        s.remove("type");
+                    }
+                }
+            }
             if let Some(tags) = doc["tags"].as_array_mut() {
                 tags.retain(|t| !off.contains(&t["name"].as_str().unwrap_or_default()));
             }
@@ -175,6 +186,10 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
     let dev = services.dev;
     let metrics = services.metrics.clone();
     let hsts = services.public_url.starts_with("https://");
+    let allow = std::sync::Arc::new(middleware::AllowIndex::new(
+        &serde_json::from_str(&spec).unwrap_or_default(),
+        NON_SPEC_ROUTES,
+    ));
     let mut route = Route::new();
     if dev {
         // Dev mode only: the route does not exist otherwise.
@@ -227,10 +242,29 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
         )
         .nest("/", api.into_endpoint())
         .around(move |ep, req| {
-            let metrics = metrics.clone();
-            async move { middleware::outer(ep.as_ref(), req, limits, &metrics, hsts).await }
+            let (metrics, allow) = (metrics.clone(), allow.clone());
+            async move { middleware::outer(ep.as_ref(), req, limits, &metrics, hsts, &allow).await }
         })
 }
+
+/// Routes served outside the OpenAPI document, with their methods (for `Allow` on a 405).
+const NON_SPEC_ROUTES: &[(&str, &[&str])] = &[
+    ("/openapi.json", &["GET"]),
+    ("/swagger", &["GET"]),
+    ("/oauth2/authorize", &["GET"]),
+    ("/oauth2/token", &["POST"]),
+    ("/oauth2/introspect", &["POST"]),
+    ("/oauth2/revoke", &["POST"]),
+    ("/oauth2/jwks", &["GET"]),
+    ("/oauth2/paserk", &["GET"]),
+    ("/oauth2/userinfo", &["GET", "POST"]),
+    ("/oauth2/logout", &["GET"]),
+    ("/ui/login", &["GET", "POST"]),
+    ("/ui/consent", &["GET", "POST"]),
+    ("/ui/reset-password", &["GET", "POST"]),
+    ("/.well-known/openid-configuration", &["GET"]),
+    ("/.well-known/oauth-authorization-server", &["GET"]),
+];
 
 /// Pre-configures Swagger UI's "Authorize" dialog for the built-in PKCE client, so a
 /// developer signs in on our login page and "Try it out" sends the resulting token.

@@ -95,3 +95,41 @@ async fn every_html_answer_is_never_framed_and_has_a_content_security_policy() {
         assert!(!csp.contains('*'), "{path}: nothing from anywhere: {csp}");
     }
 }
+
+#[tokio::test]
+async fn every_405_says_which_methods_are_allowed() {
+    let app = spawn_app().await;
+    for (method, path, allowed) in [
+        (reqwest::Method::GET, "/oauth2/token", vec!["POST"]),
+        (reqwest::Method::DELETE, "/api/v1/me", vec!["GET", "PATCH"]),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/users/some-id/avatar",
+            vec!["GET", "HEAD"],
+        ),
+        (reqwest::Method::TRACE, "/healthz", vec!["GET"]),
+    ] {
+        let resp = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            reqwest::StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let allow = header(&resp, "allow").to_string();
+        for m in allowed {
+            assert!(
+                allow.split(", ").any(|a| a == m),
+                "{method} {path}: Allow {allow:?} lacks {m}"
+            );
+        }
+        assert!(
+            !allow.split(", ").any(|a| a == method.as_str()),
+            "{method} {path}: Allow {allow:?}"
+        );
+    }
+}

@@ -52,12 +52,14 @@ pub struct UserList {
     pub per_page: u64,
 }
 
-/// Changes to a user; absent fields stay as they are.
+/// Changes to a user; absent (or `null`) fields stay as they are.
 #[derive(Object, Debug)]
 pub struct AdminUserUpdate {
     /// `true` disables the account and ends its sessions; `false` enables it.
+    #[oai(nullable)]
     pub disabled: Option<bool>,
     /// The complete new set of roles: `admin`, `developer`.
+    #[oai(nullable)]
     pub roles: Option<Vec<Text>>,
 }
 

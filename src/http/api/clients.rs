@@ -73,21 +73,28 @@ pub struct CreateClientRequest {
     #[oai(default)]
     pub grant_types: Vec<Text>,
     /// Defaults to true. Public clients (SPAs, CLIs) get no secret and must use PKCE.
+    #[oai(nullable)]
     pub confidential: Option<bool>,
     /// Defaults to `["openid", "profile", "email", "offline_access"]`.
     #[oai(default)]
     pub scopes: Vec<Text>,
     /// `RS256` (default) or `EdDSA`.
+    #[oai(nullable)]
     pub id_token_signed_response_alg: Option<Text>,
 }
 
-/// Client changes; absent fields are left as they are.
+/// Client changes; absent (or `null`) fields are left as they are.
 #[derive(Object)]
 pub struct UpdateClientRequest {
+    #[oai(nullable)]
     pub name: Option<Text>,
+    #[oai(nullable)]
     pub redirect_uris: Option<Vec<Text>>,
+    #[oai(nullable)]
     pub post_logout_redirect_uris: Option<Vec<Text>>,
+    #[oai(nullable)]
     pub grant_types: Option<Vec<Text>>,
+    #[oai(nullable)]
     pub scopes: Option<Vec<Text>>,
 }
 

@@ -12,11 +12,14 @@ pub struct User {
     pub id: String,
     pub username: String,
     pub email: String,
+    /// `null` when none is set.
+    #[oai(nullable)]
     pub display_name: Option<String>,
     pub email_verified: bool,
     /// Roles: `admin`, `developer`.
     pub roles: Vec<String>,
-    /// URL of the avatar image, if one is set.
+    /// URL of the avatar image; `null` when none is set.
+    #[oai(nullable)]
     pub avatar_url: Option<String>,
     /// RFC 3339 creation time.
     pub created_at: String,
@@ -76,14 +79,19 @@ pub struct RegisterRequest {
     /// 8–256 characters; guessable passwords are rejected with a reason.
     #[oai(write_only)]
     pub password: Text,
+    #[oai(nullable)]
     pub display_name: Option<Text>,
     /// The code mailed for purpose `register` (needed when email verification is required).
+    #[oai(nullable)]
     pub email_code: Option<Text>,
     /// Captcha challenge id (needed when the captcha policy covers registration).
+    #[oai(nullable)]
     pub captcha_id: Option<Text>,
+    #[oai(nullable)]
     pub captcha_answer: Option<Text>,
     /// Shared key (needed when registration is by invitation).
     #[oai(write_only)]
+    #[oai(nullable)]
     pub registration_key: Option<Text>,
 }
 
@@ -95,7 +103,9 @@ pub struct LoginRequest {
     #[oai(write_only)]
     pub password: Text,
     /// Captcha challenge id (needed when the captcha policy covers login).
+    #[oai(nullable)]
     pub captcha_id: Option<Text>,
+    #[oai(nullable)]
     pub captcha_answer: Option<Text>,
 }
 
@@ -116,6 +126,7 @@ pub struct UsernameAvailability {
 /// Profile changes. An absent field is left as it is; `null` clears it.
 #[derive(Object)]
 pub struct UpdateProfileRequest {
+    #[oai(nullable)]
     pub display_name: MaybeUndefined<Text>,
 }
 

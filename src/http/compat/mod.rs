@@ -85,10 +85,12 @@ pub fn framework_error(flavour: Flavour, err: &poem::Error) -> Option<poem::Resp
         Flavour::Account if err.is::<poem::error::MethodNotAllowedError>() => {
             Some(reply(500, account::POST_ONLY))
         }
-        // The upload's multipart body could not be read: the document's catch-all code.
+        // The upload's multipart body could not be read (the only body the framework parses
+        // on these paths): the document's catch-all code.
         Flavour::Account
             if err.is::<poem_openapi::error::ParseMultipartError>()
-                || err.is::<poem_openapi::error::ContentTypeError>() =>
+                || err.is::<poem_openapi::error::ContentTypeError>()
+                || err.status() == poem::http::StatusCode::BAD_REQUEST =>
         {
             Some(reply(169, account::UPLOAD_FAILED))
         }
@@ -283,6 +285,8 @@ pub struct Envelope<T: ParseFromJSON + ToJSON + Send + Sync> {
     pub code: i32,
     /// The document's message, verbatim.
     pub message: String,
+    /// `null` on failure and for answers without data.
+    #[oai(nullable)]
     pub data: Option<T>,
 }
 
@@ -507,5 +511,46 @@ mod tests {
         add_pairs(&mut map, b"a=1&b=x&b=y&b=z");
         assert_eq!(map["a"], "1");
         assert_eq!(map["b"], serde_json::json!(["x", "y", "z"]));
+    }
+
+    proptest::proptest! {
+        /// Whatever the query and body, parameters are read or refused with a reason: never a
+        /// panic, and never a field that was not sent.
+        #[test]
+        fn any_query_and_body_give_params_or_a_reason(
+            query in "[a-z=&%0-9]{0,40}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            form in proptest::prelude::any::<bool>(),
+        ) {
+            let uri = format!("/x?{query}");
+            let Ok(parsed) = uri.parse::<poem::http::Uri>() else { return Ok(()) };
+            let req = request(&parsed.to_string(), Some(if form {
+                "application/x-www-form-urlencoded"
+            } else {
+                "application/json"
+            }));
+            match parse::<serde_json::Map<String, serde_json::Value>>(&req, &body) {
+                Ok(map) => {
+                    let body_text = String::from_utf8_lossy(&body);
+                    for key in map.keys() {
+                        proptest::prop_assert!(
+                            query.contains(key.as_str()) || body_text.contains(key.as_str())
+                                || url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == *key)
+                                || url::form_urlencoded::parse(&body).any(|(k, _)| k == *key),
+                            "{key} came from nowhere"
+                        );
+                    }
+                }
+                Err(ParamsError::Missing) => proptest::prop_assert!(body.iter().all(u8::is_ascii_whitespace)),
+                Err(ParamsError::Malformed(reason)) => proptest::prop_assert!(!reason.is_empty()),
+            }
+        }
+
+        #[test]
+        fn secrets_in_the_query_are_refused(field in proptest::sample::select(SECRET_FIELDS), value in "[a-z0-9]{1,12}") {
+            let req = request(&format!("/x?{field}={value}"), Some("application/json"));
+            let result = parse::<serde_json::Map<String, serde_json::Value>>(&req, b"{}");
+            proptest::prop_assert!(matches!(result, Err(ParamsError::Malformed(_))), "{field}");
+        }
     }
 }
