@@ -397,5 +397,13 @@ async fn main() {
         .await
         .expect("flood")
         .print("  (the login flood itself)");
+    // After every scenario (tens of thousands of durable writes): RSS stays within redb's
+    // page cache (--cache-size, 64 MiB by default) plus the process's own overhead.
+    if let Some(kib) = rss_kib(server.child.id()) {
+        println!(
+            "memory after the run (RSS)          {:.1} MiB (page cache limit 64 MiB)",
+            kib as f64 / 1024.0
+        );
+    }
     drop(server);
 }

@@ -71,8 +71,22 @@ fn see_other(location: &str) -> Response {
         .finish()
 }
 
-/// Logs an unexpected failure and shows a generic page (details stay in the log).
-fn internal_error_page(what: &str, error: &dyn std::fmt::Display) -> Response {
+/// Logs an unexpected failure and shows a generic page (details stay in the log): 503 with
+/// `Retry-After` when the database cannot write right now (nothing was kept), else 500.
+fn internal_error_page(what: &str, error: &crate::service::ServiceError) -> Response {
+    use crate::{service::ServiceError, store::StoreError};
+    if let ServiceError::Store(StoreError::Unavailable(cause)) = error {
+        tracing::warn!(error = %cause, "{what}: storage unavailable");
+        let mut resp = error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server cannot save anything right now; nothing was changed. Try again in a few seconds.",
+        );
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::service::oauth2::error::STORAGE_RETRY_AFTER),
+        );
+        return resp;
+    }
     tracing::error!(error = %error, "{what}");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
