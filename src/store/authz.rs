@@ -24,6 +24,24 @@ pub struct AuthRequestRecord {
     #[serde(default)]
     pub code_challenge: Option<String>,
     pub expires_at: i64,
+    /// When the request was made (0 in records written before it was kept).
+    #[serde(default)]
+    pub created_at: i64,
+    /// `prompt=login`: only a sign-in after `created_at` will do.
+    #[serde(default)]
+    pub prompt_login: bool,
+    /// `prompt=none`: answered at once, never with a page.
+    #[serde(default)]
+    pub prompt_none: bool,
+    /// `max_age`: seconds since the sign-in that are acceptable.
+    #[serde(default)]
+    pub max_age: Option<i64>,
+    /// A login name to prefill.
+    #[serde(default)]
+    pub login_hint: Option<String>,
+    /// The `id_token_hint` as sent (verified when used).
+    #[serde(default)]
+    pub id_token_hint: Option<String>,
 }
 
 /// An issued authorization code (stored under its SHA-256).

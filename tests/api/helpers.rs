@@ -585,6 +585,39 @@ pub async fn browser_sign_in(
     }
 }
 
+/// Signs in on the login page at `login_path` (`/ui/login?request=…`) and stops where the
+/// browser is sent next (the consent page), without consenting.
+pub async fn browser_login_only(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    login_path: &str,
+    login: &str,
+    password: &str,
+) -> String {
+    let html = browser
+        .get(app.url(login_path))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("page");
+    let (request, csrf) = (scrape(&html, "request"), scrape(&html, "csrf"));
+    let resp = browser
+        .post(app.url("/ui/login"))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", csrf.as_str()),
+            ("login", login),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    location(&resp)
+}
+
 /// Reports a test that cannot run on this machine: a printed `skipped: …` line on a developer's
 /// machine, a failure where `PORTCULLIS_TEST_REQUIRE` (set by `.ci/run`) names `what`.
 pub fn required(what: &str, why: &str) {

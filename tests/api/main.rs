@@ -24,6 +24,7 @@ mod me;
 mod metrics;
 mod oauth_flow;
 mod oauth_token;
+mod oidc_conformance;
 mod openapi;
 mod policy;
 mod reset_page;

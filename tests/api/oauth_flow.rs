@@ -771,7 +771,7 @@ async fn discovery_documents_list_exactly_what_is_enabled() {
     );
     assert_eq!(
         oidc["scopes_supported"],
-        json!(["openid", "profile", "email", "offline_access"])
+        json!(["openid", "profile", "email", "offline_access", "api"])
     );
     assert_eq!(
         oidc["token_endpoint_auth_methods_supported"],

@@ -37,13 +37,20 @@ pub fn metadata(services: &Services) -> Value {
         "grant_types_supported": crate::service::clients::GRANT_TYPES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": crate::token::jwt::ID_TOKEN_ALGS,
-        "scopes_supported": crate::domain::OIDC_SCOPES,
+        // `api`: the native API as the signed-in user (Swagger UI asks for it).
+        "scopes_supported": crate::domain::OIDC_SCOPES.iter().copied().chain(["api"]).collect::<Vec<_>>(),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "name", "preferred_username", "updated_at", "email", "email_verified"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        // Request objects are refused (`request_not_supported`, `request_uri_not_supported`);
+        // request_uri_parameter_supported defaults to true, so it is said explicitly.
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+        "prompt_values_supported": ["none", "login", "consent"],
     })
 }
 
@@ -188,11 +195,19 @@ pub struct Logout {
 
 impl Endpoint for Logout {
     type Output = Response;
-    async fn call(&self, req: Request) -> poem::Result<Response> {
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        // RP-Initiated Logout §2: GET with a query, or POST with a form body.
+        let raw = if req.method() == poem::http::Method::POST {
+            req.take_body()
+                .into_bytes()
+                .await
+                .unwrap_or_default()
+                .to_vec()
+        } else {
+            req.uri().query().unwrap_or_default().as_bytes().to_vec()
+        };
         let q: std::collections::HashMap<String, String> =
-            url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
+            url::form_urlencoded::parse(&raw).into_owned().collect();
         if let Some(cookie) = super::super::pages::session_cookie(&req) {
             let _ = self.services.oauth2.end_browser_session(&cookie).await;
         }

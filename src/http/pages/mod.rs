@@ -27,7 +27,11 @@ const CSRF_COOKIE: &str = "portcullis_csrf";
 
 /// `GET /oauth2/authorize`.
 pub fn authorize(services: Services) -> impl Endpoint<Output = Response> {
-    get(Authorize { services })
+    // OIDC Core §3.1.2.1: the authorization endpoint takes GET and form POST alike.
+    get(Authorize {
+        services: services.clone(),
+    })
+    .post(Authorize { services })
 }
 
 /// The `/ui` pages (nested under `/ui`).
@@ -213,7 +217,7 @@ pub fn login_location(p: &Pending) -> String {
     format!("/ui/login?request={}", p.id)
 }
 
-/// `GET /oauth2/authorize` (RFC 6749 §4.1.1).
+/// `GET` or `POST /oauth2/authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2.1).
 struct Authorize {
     services: Services,
 }
@@ -221,8 +225,20 @@ struct Authorize {
 impl Endpoint for Authorize {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> poem::Result<Response> {
-        let q = query(&req);
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let q = if req.method() == poem::http::Method::POST {
+            match form(&mut req).await {
+                Some(f) => f,
+                None => {
+                    return Ok(error_page(
+                        StatusCode::BAD_REQUEST,
+                        "The request must be a form (application/x-www-form-urlencoded).",
+                    ));
+                }
+            }
+        } else {
+            query(&req)
+        };
         let get = |k: &str| q.get(k).cloned();
         let params = AuthorizeParams {
             response_type: get("response_type"),
@@ -233,9 +249,27 @@ impl Endpoint for Authorize {
             nonce: get("nonce"),
             code_challenge: get("code_challenge"),
             code_challenge_method: get("code_challenge_method"),
+            prompt: get("prompt"),
+            max_age: get("max_age"),
+            login_hint: get("login_hint"),
+            id_token_hint: get("id_token_hint"),
+            request: get("request"),
+            request_uri: get("request_uri"),
+            response_mode: get("response_mode"),
         };
         Ok(
             match self.services.oauth2.begin_authorization(params).await {
+                Ok(p) if p.request.prompt_none => {
+                    let current = signed_in(&self.services, &req).await;
+                    let who = current.as_ref().map(|(_, s, u)| (s, u));
+                    match self.services.oauth2.answer_without_prompting(&p, who).await {
+                        Ok(url) => Response::builder()
+                            .status(StatusCode::FOUND)
+                            .header(header::LOCATION, url)
+                            .finish(),
+                        Err(e) => internal_error_page("answering prompt=none failed", &e),
+                    }
+                }
                 Ok(p) => see_other(&login_location(&p)),
                 Err(AuthorizeError::Page(msg)) => error_page(StatusCode::BAD_REQUEST, &msg),
                 Err(AuthorizeError::Redirect(url)) => Response::builder()
@@ -329,10 +363,13 @@ impl Endpoint for LoginPageEp {
             Ok(p) => p,
             Err(resp) => return Ok(resp),
         };
-        if signed_in(&self.services, &req).await.is_some() {
+        if let Some((_, session, _)) = signed_in(&self.services, &req).await
+            && self.services.oauth2.session_satisfies(&p, &session)
+        {
             return Ok(see_other(&format!("/ui/consent?request={}", p.id)));
         }
-        Ok(render_login(&self.services, &req, &p, "", None, StatusCode::OK).await)
+        let hint = p.request.login_hint.clone().unwrap_or_default();
+        Ok(render_login(&self.services, &req, &p, &hint, None, StatusCode::OK).await)
     }
 }
 
@@ -384,6 +421,11 @@ impl Endpoint for LoginSubmit {
                     E::InvalidCredentials => (
                         StatusCode::UNAUTHORIZED,
                         "The username, email or password is incorrect.".into(),
+                    ),
+                    E::Store(crate::store::StoreError::Unavailable(_)) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The server cannot save anything right now. Try again in a few seconds."
+                            .into(),
                     ),
                     other => {
                         tracing::error!(error = %other, "login page failure");
@@ -446,7 +488,10 @@ impl Endpoint for ConsentPageEp {
             Ok(p) => p,
             Err(resp) => return Ok(resp),
         };
-        let Some((session_cookie, session, user)) = signed_in(&self.services, &req).await else {
+        let Some((session_cookie, session, user)) = signed_in(&self.services, &req)
+            .await
+            .filter(|(_, s, _)| self.services.oauth2.session_satisfies(&p, s))
+        else {
             return Ok(see_other(&login_location(&p)));
         };
         // Consent is remembered per user, client and scope: a repeat visit goes straight back.
@@ -488,7 +533,10 @@ impl Endpoint for ConsentSubmit {
             Ok(v) => v,
             Err(resp) => return Ok(resp),
         };
-        let Some((session_cookie, session, user)) = signed_in(&self.services, &req).await else {
+        let Some((session_cookie, session, user)) = signed_in(&self.services, &req)
+            .await
+            .filter(|(_, s, _)| self.services.oauth2.session_satisfies(&p, s))
+        else {
             return Ok(see_other(&login_location(&p)));
         };
         if let Some(refused) =

@@ -38,6 +38,19 @@ pub struct AuthorizeParams {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
+    /// OIDC Core §3.1.2.1: `none`, `login`, `consent`, `select_account`, space-separated.
+    pub prompt: Option<String>,
+    /// OIDC Core §3.1.2.1: seconds since the last active sign-in that are still acceptable.
+    pub max_age: Option<String>,
+    /// A name to prefill on the login form.
+    pub login_hint: Option<String>,
+    /// An id_token we issued, naming who the client expects to be signed in.
+    pub id_token_hint: Option<String>,
+    /// Request objects (OIDC Core §6) are not supported: either one is refused.
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
+    /// Only `query` (the default for `code`) is supported.
+    pub response_mode: Option<String>,
 }
 
 /// Why an authorization request failed, and how to tell the user.
@@ -71,12 +84,20 @@ pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     url
 }
 
-/// The redirect URI with an RFC 6749 §4.1.2.1 error and the original `state`.
-fn error_redirect(uri: &str, error: &str, description: &str, state: Option<&str>) -> String {
+/// The redirect URI with an RFC 6749 §4.1.2.1 error, the original `state`, and `iss`
+/// (RFC 9207 §2: on error responses too).
+fn error_redirect(
+    uri: &str,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
     let mut params = vec![("error", error), ("error_description", description)];
     if let Some(s) = state {
         params.push(("state", s));
     }
+    params.push(("iss", issuer));
     with_query(uri, &params)
 }
 
@@ -135,7 +156,51 @@ impl OAuth2 {
         };
         let state = p.state.as_deref();
         let fail = |error: &str, description: &str| {
-            AuthorizeError::Redirect(error_redirect(&redirect_uri, error, description, state))
+            AuthorizeError::Redirect(error_redirect(
+                &redirect_uri,
+                error,
+                description,
+                state,
+                self.issuer(),
+            ))
+        };
+        // OIDC Core §6.1–6.2: request objects are not supported, and discovery says so.
+        if p.request.is_some() {
+            return Err(fail(
+                "request_not_supported",
+                "request objects are not supported; send the parameters in the query",
+            ));
+        }
+        if p.request_uri.is_some() {
+            return Err(fail(
+                "request_uri_not_supported",
+                "request_uri is not supported; send the parameters in the query",
+            ));
+        }
+        if p.response_mode.as_deref().is_some_and(|m| m != "query") {
+            return Err(fail(
+                "invalid_request",
+                "only response_mode=query is supported",
+            ));
+        }
+        let prompts: Vec<&str> = p
+            .prompt
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        if prompts.contains(&"none") && prompts.len() > 1 {
+            return Err(fail(
+                "invalid_request",
+                "prompt=none cannot be combined with other prompt values",
+            ));
+        }
+        let max_age = match p.max_age.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(m) => Some(
+                m.parse::<u32>()
+                    .map_err(|_| fail("invalid_request", "max_age must be a number of seconds"))?,
+            ),
         };
         if p.response_type.as_deref() != Some("code") {
             return Err(fail(
@@ -205,6 +270,12 @@ impl OAuth2 {
             nonce: p.nonce.clone().filter(|n| !n.is_empty()),
             code_challenge: challenge.map(str::to_string),
             expires_at: now + REQUEST_TTL,
+            created_at: now,
+            prompt_login: prompts.contains(&"login"),
+            prompt_none: prompts.contains(&"none"),
+            max_age: max_age.map(i64::from),
+            login_hint: p.login_hint.clone().filter(|h| !h.is_empty()),
+            id_token_hint: p.id_token_hint.clone().filter(|h| !h.is_empty()),
         };
         let id = opaque::random_token(16);
         let (rid, rec) = (id.clone(), request.clone());
@@ -312,6 +383,66 @@ impl OAuth2 {
         Ok(Some(with_query(&pending.request.redirect_uri, &params)))
     }
 
+    /// Whether a browser session counts as a sign-in for this request: with `prompt=login`
+    /// it must have begun after the request (OIDC Core §3.1.2.1), with `max_age` within that
+    /// many seconds.
+    pub fn session_satisfies(&self, pending: &Pending, session: &BrowserSessionRecord) -> bool {
+        let r = &pending.request;
+        let now = self.store().clock().now();
+        let fresh_login = !r.prompt_login || session.auth_time >= r.created_at;
+        let recent = r.max_age.is_none_or(|m| now - session.auth_time <= m);
+        fresh_login && recent
+    }
+
+    /// `prompt=none` (OIDC Core §3.1.2.6): answer at once, never showing a page. A code when
+    /// the browser's session satisfies the request, names the `id_token_hint`'s user (when
+    /// given) and has consent; otherwise `login_required` or `consent_required`.
+    pub async fn answer_without_prompting(
+        &self,
+        pending: &Pending,
+        signed_in: Option<(&BrowserSessionRecord, &UserRecord)>,
+    ) -> Result<String, ServiceError> {
+        let refuse = |error: &'static str, why: &'static str| async move {
+            let id = pending.id.clone();
+            self.store()
+                .run(move |s| s.complete_auth_request(&id, None))
+                .await?;
+            Ok(error_redirect(
+                &pending.request.redirect_uri,
+                error,
+                why,
+                pending.request.state.as_deref(),
+                self.issuer(),
+            ))
+        };
+        let Some((session, user)) = signed_in.filter(|(s, _)| self.session_satisfies(pending, s))
+        else {
+            return refuse("login_required", "the user is not signed in").await;
+        };
+        if let Some(hint) = pending.request.id_token_hint.as_deref() {
+            let hinted = self.id_tokens().verify_hint(hint, self.issuer()).await;
+            let sub = hinted.as_ref().and_then(|c| c["sub"].as_str());
+            if sub != Some(user.id.as_str()) {
+                return refuse(
+                    "login_required",
+                    "another user is signed in than the hint names",
+                )
+                .await;
+            }
+        }
+        if !self.has_consent(&user.id, pending).await? {
+            return refuse(
+                "consent_required",
+                "the user has not consented to this client",
+            )
+            .await;
+        }
+        match self.approve(pending, user, session.auth_time).await? {
+            Some(url) => Ok(url),
+            None => refuse("invalid_request", "the request was already completed").await,
+        }
+    }
+
     /// The user said no: RFC 6749 §4.1.2.1 `access_denied`.
     pub async fn deny(&self, pending: &Pending) -> Result<String, ServiceError> {
         let id = pending.id.clone();
@@ -323,6 +454,7 @@ impl OAuth2 {
             "access_denied",
             "the user denied the request",
             pending.request.state.as_deref(),
+            self.issuer(),
         ))
     }
 
