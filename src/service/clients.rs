@@ -490,11 +490,30 @@ fn valid_grants(grants: Vec<String>) -> Result<Vec<String>> {
 
 /// Post-logout redirect URIs: the rules of login redirect URIs, none required.
 fn valid_post_logout(uris: Vec<String>) -> Result<Vec<String>> {
+    redirect_list(uris, "post_logout_redirect_uris")
+}
+
+fn valid_redirects(uris: Vec<String>, grants: &[String]) -> Result<Vec<String>> {
+    let out = redirect_list(uris, "redirect_uris")?;
+    if out.is_empty() && grants.iter().any(|g| g == "authorization_code") {
+        return Err(Invalid::new(
+            "invalid_redirect_uri",
+            "redirect_uris",
+            "the authorization_code grant needs at least one redirect URI",
+        )
+        .into());
+    }
+    Ok(out)
+}
+
+/// A list of exact-match redirect URIs for `field`: each valid, at most
+/// `MAX_REDIRECT_URIS`, duplicates dropped.
+fn redirect_list(uris: Vec<String>, field: &'static str) -> Result<Vec<String>> {
     if uris.len() > MAX_REDIRECT_URIS {
         return Err(Invalid::new(
             "invalid_redirect_uri",
-            "post_logout_redirect_uris",
-            format!("at most {MAX_REDIRECT_URIS} post-logout redirect URIs"),
+            field,
+            format!("at most {MAX_REDIRECT_URIS} URIs"),
         )
         .into());
     }
@@ -504,33 +523,6 @@ fn valid_post_logout(uris: Vec<String>) -> Result<Vec<String>> {
         if !out.contains(&parsed) {
             out.push(parsed);
         }
-    }
-    Ok(out)
-}
-
-fn valid_redirects(uris: Vec<String>, grants: &[String]) -> Result<Vec<String>> {
-    if uris.len() > MAX_REDIRECT_URIS {
-        return Err(Invalid::new(
-            "invalid_redirect_uri",
-            "redirect_uris",
-            format!("at most {MAX_REDIRECT_URIS} redirect URIs"),
-        )
-        .into());
-    }
-    let mut out = Vec::new();
-    for u in &uris {
-        let parsed = RedirectUri::parse(u)?;
-        if !out.contains(&parsed.as_str().to_string()) {
-            out.push(parsed.as_str().to_string());
-        }
-    }
-    if out.is_empty() && grants.iter().any(|g| g == "authorization_code") {
-        return Err(Invalid::new(
-            "invalid_redirect_uri",
-            "redirect_uris",
-            "the authorization_code grant needs at least one redirect URI",
-        )
-        .into());
     }
     Ok(out)
 }

@@ -121,21 +121,7 @@ async fn missing_wrong_and_foreign_codes_are_refused() {
 #[tokio::test]
 async fn the_answer_is_the_same_for_known_and_unknown_addresses() {
     let (app, sink) = app_with_smtp().await;
-    app.services
-        .accounts
-        .create_user(
-            portcullis::service::accounts::Registration {
-                username: "dana".into(),
-                email: "dana@example.test".into(),
-                password: PASSWORD.into(),
-                ..Default::default()
-            },
-            vec![],
-            true,
-            false,
-        )
-        .await
-        .unwrap();
+    operator_user(&app, "dana").await;
 
     for purpose in ["register", "reset_password"] {
         let known = app.request_code("dana@example.test", purpose).await;

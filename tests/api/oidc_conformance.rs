@@ -52,6 +52,13 @@ fn param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// A browser in which carol has signed in and consented once.
+async fn signed_in_browser(app: &TestApp, client: &str) -> reqwest::Client {
+    let b = browser();
+    browser_sign_in(app, &b, &authorize_url(app, client, &[]), "carol", PASSWORD).await;
+    b
+}
+
 /// The first answer of the authorization endpoint, not followed.
 async fn first_hop(b: &reqwest::Client, url: &str) -> reqwest::Response {
     b.get(url).send().await.unwrap()
@@ -105,15 +112,7 @@ async fn oidcc_prompt_none_not_logged_in() {
 #[tokio::test]
 async fn oidcc_prompt_none_logged_in() {
     let (app, client, secret) = op().await;
-    let b = browser();
-    browser_sign_in(
-        &app,
-        &b,
-        &authorize_url(&app, &client, &[]),
-        "carol",
-        PASSWORD,
-    )
-    .await;
+    let b = signed_in_browser(&app, &client).await;
     let resp = first_hop(&b, &authorize_url(&app, &client, &[("prompt", "none")])).await;
     assert_eq!(resp.status(), StatusCode::FOUND);
     let to = location(&resp);
@@ -190,15 +189,7 @@ async fn oidcc_prompt_login() {
 #[tokio::test]
 async fn oidcc_max_age_1() {
     let (app, client, _) = op().await;
-    let b = browser();
-    browser_sign_in(
-        &app,
-        &b,
-        &authorize_url(&app, &client, &[]),
-        "carol",
-        PASSWORD,
-    )
-    .await;
+    let b = signed_in_browser(&app, &client).await;
     app.clock.advance(2);
     let resp = first_hop(&b, &authorize_url(&app, &client, &[("max_age", "1")])).await;
     let login = b.get(app.url(&location(&resp))).send().await.unwrap();
@@ -221,15 +212,7 @@ async fn oidcc_max_age_1() {
 #[tokio::test]
 async fn oidcc_max_age_10000() {
     let (app, client, _) = op().await;
-    let b = browser();
-    browser_sign_in(
-        &app,
-        &b,
-        &authorize_url(&app, &client, &[]),
-        "carol",
-        PASSWORD,
-    )
-    .await;
+    let b = signed_in_browser(&app, &client).await;
     app.clock.advance(60);
     let resp = first_hop(&b, &authorize_url(&app, &client, &[("max_age", "10000")])).await;
     let next = b.get(app.url(&location(&resp))).send().await.unwrap();

@@ -402,19 +402,7 @@ impl OAuth2 {
         pending: &Pending,
         signed_in: Option<(&BrowserSessionRecord, &UserRecord)>,
     ) -> Result<String, ServiceError> {
-        let refuse = |error: &'static str, why: &'static str| async move {
-            let id = pending.id.clone();
-            self.store()
-                .run(move |s| s.complete_auth_request(&id, None))
-                .await?;
-            Ok(error_redirect(
-                &pending.request.redirect_uri,
-                error,
-                why,
-                pending.request.state.as_deref(),
-                self.issuer(),
-            ))
-        };
+        let refuse = |error, why| self.refuse_request(pending, error, why);
         let Some((session, user)) = signed_in.filter(|(s, _)| self.session_satisfies(pending, s))
         else {
             return refuse("login_required", "the user is not signed in").await;
@@ -445,14 +433,25 @@ impl OAuth2 {
 
     /// The user said no: RFC 6749 §4.1.2.1 `access_denied`.
     pub async fn deny(&self, pending: &Pending) -> Result<String, ServiceError> {
+        self.refuse_request(pending, "access_denied", "the user denied the request")
+            .await
+    }
+
+    /// Ends a pending request without a code; returns the client's error redirect.
+    async fn refuse_request(
+        &self,
+        pending: &Pending,
+        error: &str,
+        description: &str,
+    ) -> Result<String, ServiceError> {
         let id = pending.id.clone();
         self.store()
             .run(move |s| s.complete_auth_request(&id, None))
             .await?;
         Ok(error_redirect(
             &pending.request.redirect_uri,
-            "access_denied",
-            "the user denied the request",
+            error,
+            description,
             pending.request.state.as_deref(),
             self.issuer(),
         ))
