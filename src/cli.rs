@@ -116,6 +116,8 @@ pub enum KeysCommand {
     },
 }
 
+// Parsed once per process: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register an OAuth client owned by a user; prints its id and (confidential) secret.
@@ -134,6 +136,9 @@ pub enum ClientCommand {
         /// Where RP-Initiated Logout may return the browser (repeat for several).
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
+        /// Browser origin allowed to call the token endpoints (CORS; repeat for several).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
         /// Grant type (repeat): authorization_code, refresh_token, client_credentials, password.
         #[arg(long = "grant-type")]
         grant_types: Vec<String>,
@@ -358,6 +363,7 @@ async fn client(cmd: ClientCommand) -> CliResult {
             client_id,
             redirect_uris,
             post_logout_redirect_uris,
+            allowed_origins,
             grant_types,
             scopes,
             public,
@@ -380,6 +386,7 @@ async fn client(cmd: ClientCommand) -> CliResult {
                         name,
                         redirect_uris,
                         post_logout_redirect_uris,
+                        allowed_origins,
                         grant_types,
                         confidential: !public,
                         scopes,

@@ -34,6 +34,8 @@ struct SeedClient {
     #[serde(default)]
     post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
+    allowed_origins: Vec<String>,
+    #[serde(default)]
     grant_types: Vec<String>,
     #[serde(default)]
     scopes: Vec<String>,
@@ -143,6 +145,7 @@ pub async fn load(services: &Services, path: &Path) -> Result<SeedReport, String
             name: c.name,
             redirect_uris: c.redirect_uris,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
+            allowed_origins: c.allowed_origins,
             grant_types: c.grant_types,
             confidential: c.client_secret.is_some(),
             scopes: c.scopes,

@@ -344,15 +344,35 @@ impl AllowIndex {
 }
 
 /// The outermost layer: body guard, error mapping, headers and access log.
-pub async fn outer<E: Endpoint>(
-    ep: &E,
-    req: Request,
-    limits: BodyLimits,
-    metrics: &crate::service::metrics::Metrics,
-    hsts: bool,
-    allow: &AllowIndex,
-) -> poem::Result<Response> {
+/// What the outermost layer needs, built once.
+pub struct Outer {
+    pub limits: BodyLimits,
+    pub metrics: std::sync::Arc<crate::service::metrics::Metrics>,
+    /// Send `Strict-Transport-Security` (the public URL is https).
+    pub hsts: bool,
+    pub allow: AllowIndex,
+    /// For CORS: the origins clients registered.
+    pub clients: crate::service::clients::Clients,
+}
+
+pub async fn outer<E: Endpoint>(ep: &E, req: Request, ctx: &Outer) -> poem::Result<Response> {
+    let Outer {
+        limits,
+        metrics,
+        hsts,
+        allow,
+        clients,
+    } = ctx;
+    let (limits, hsts) = (*limits, *hsts);
     let started = Instant::now();
+    let cors = super::cors::CorsRequest::of(&req);
+    if let Some(cors) = &cors
+        && super::cors::CorsRequest::is_preflight(&req)
+    {
+        let resp = secure_headers(cors.preflight(clients).await, req.uri().path(), hsts);
+        metrics.record_response(resp.status().as_u16(), started.elapsed().as_micros() as u64);
+        return Ok(resp);
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let flavour = super::compat::Flavour::of_path(&path);
@@ -373,6 +393,9 @@ pub async fn outer<E: Endpoint>(
             .unwrap_or_else(|| error_to_response(err)),
     };
     let mut resp = secure_headers(resp, &path, hsts);
+    if let Some(cors) = &cors {
+        cors.decorate(&mut resp, clients).await;
+    }
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
         && !resp.headers().contains_key(header::ALLOW)
         && let Some(methods) = allow.allow(&path)

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod compat;
+pub mod cors;
 pub mod error;
 pub mod middleware;
 pub mod oauth2;
@@ -184,12 +185,17 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
     let swagger = api.swagger_ui();
     let dev_outbox = services.mailer.clone();
     let dev = services.dev;
-    let metrics = services.metrics.clone();
     let hsts = services.public_url.starts_with("https://");
-    let allow = std::sync::Arc::new(middleware::AllowIndex::new(
-        &serde_json::from_str(&spec).unwrap_or_default(),
-        NON_SPEC_ROUTES,
-    ));
+    let outer = std::sync::Arc::new(middleware::Outer {
+        limits,
+        metrics: services.metrics.clone(),
+        hsts,
+        allow: middleware::AllowIndex::new(
+            &serde_json::from_str(&spec).unwrap_or_default(),
+            NON_SPEC_ROUTES,
+        ),
+        clients: services.clients.clone(),
+    });
     let mut route = Route::new();
     if dev {
         // Dev mode only: the route does not exist otherwise.
@@ -242,8 +248,8 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
         )
         .nest("/", api.into_endpoint())
         .around(move |ep, req| {
-            let (metrics, allow) = (metrics.clone(), allow.clone());
-            async move { middleware::outer(ep.as_ref(), req, limits, &metrics, hsts, &allow).await }
+            let outer = outer.clone();
+            async move { middleware::outer(ep.as_ref(), req, &outer).await }
         })
 }
 

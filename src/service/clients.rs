@@ -2,7 +2,7 @@
 //! clients; admins may see and manage all. Secrets are 256-bit, shown once, stored as SHA-256
 //! and checked in constant time.
 
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use subtle::ConstantTimeEq;
 
@@ -45,6 +45,8 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     /// Where RP-Initiated Logout may return the browser.
     pub post_logout_redirect_uris: Vec<String>,
+    /// Browser origins allowed to call the token endpoints (CORS); see `ClientRecord`.
+    pub allowed_origins: Vec<String>,
     /// Defaults to `authorization_code` + `refresh_token`.
     pub grant_types: Vec<String>,
     pub confidential: bool,
@@ -67,6 +69,7 @@ pub struct ClientChanges {
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
 }
@@ -75,7 +78,16 @@ pub struct ClientChanges {
 pub struct Clients {
     store: Store,
     sealer: Arc<Sealer>,
+    /// Every client's CORS origins, read at most once a second (a node-local cache: changes
+    /// made here clear it at once, others show within the second).
+    origins: Arc<std::sync::Mutex<Option<CachedOrigins>>>,
 }
+
+/// When the set was read, and the set.
+type CachedOrigins = (std::time::Instant, Arc<HashSet<String>>);
+
+/// How long the cached set of CORS origins is trusted.
+const ORIGINS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a sealed client secret is bound to.
 fn secret_context(client_id: &str) -> String {
@@ -84,7 +96,47 @@ fn secret_context(client_id: &str) -> String {
 
 impl Clients {
     pub fn new(store: Store, sealer: Arc<Sealer>) -> Self {
-        Self { store, sealer }
+        Self {
+            store,
+            sealer,
+            origins: Arc::default(),
+        }
+    }
+
+    /// Whether some client lets browser apps on `origin` call the token endpoints.
+    pub async fn origin_allowed(&self, origin: &str) -> bool {
+        let cached = self
+            .origins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < ORIGINS_TTL)
+            .map(|(_, set)| set.clone());
+        let set = match cached {
+            Some(set) => set,
+            None => {
+                let Ok(clients) = self.store.run(|s| s.all_clients()).await else {
+                    return false;
+                };
+                let set: Arc<HashSet<String>> =
+                    Arc::new(clients.iter().flat_map(effective_origins).collect());
+                *self
+                    .origins
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some((std::time::Instant::now(), set.clone()));
+                set
+            }
+        };
+        set.contains(origin)
+    }
+
+    /// Drops the cached origins after a change made through this node.
+    fn origins_changed(&self) {
+        *self
+            .origins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// The secret of a client created with `show_secret_again`, unsealed; `None` for others.
@@ -183,6 +235,7 @@ impl Clients {
             name: "Swagger UI (built in)".into(),
             redirect_uris: vec![format!("{public_url}/swagger/oauth-receiver.html")],
             post_logout_redirect_uris: Vec::new(),
+            allowed_origins: Vec::new(),
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             confidential: false,
             secret_hash: None,
@@ -222,6 +275,7 @@ impl Clients {
         if !self.store.run(move |s| s.create_client(&stored)).await? {
             return Err(ServiceError::ClientIdTaken);
         }
+        self.origins_changed();
         tracing::info!(client_id = %record.client_id, owner = %owner_id, "OAuth client registered");
         Ok((record, secret))
     }
@@ -236,6 +290,7 @@ impl Clients {
         })?;
         let redirect_uris = valid_redirects(new.redirect_uris, &grant_types)?;
         let post_logout_redirect_uris = valid_post_logout(new.post_logout_redirect_uris)?;
+        let allowed_origins = valid_origins(new.allowed_origins)?;
         check_combination(new.confidential, &grant_types)?;
         let scopes = valid_scopes(new.scopes)?;
         let id_token_alg = valid_alg(new.id_token_alg)?;
@@ -264,6 +319,7 @@ impl Clients {
             name,
             redirect_uris,
             post_logout_redirect_uris,
+            allowed_origins,
             grant_types,
             confidential: new.confidential,
             secret_hash: secret.as_deref().map(|s| hex(&opaque::digest(s))),
@@ -327,6 +383,7 @@ impl Clients {
             .post_logout_redirect_uris
             .map(valid_post_logout)
             .transpose()?;
+        let origins = changes.allowed_origins.map(valid_origins).transpose()?;
         let id = client_id.to_string();
         self.store
             .run(move |s| {
@@ -341,6 +398,9 @@ impl Clients {
                     if let Some(p) = post_logout {
                         c.post_logout_redirect_uris = p;
                     }
+                    if let Some(o) = origins {
+                        c.allowed_origins = o;
+                    }
                     if let Some(sc) = scopes {
                         c.scopes = sc;
                     }
@@ -348,12 +408,14 @@ impl Clients {
             })
             .await?
             .ok_or(ServiceError::NotFound("client"))
+            .inspect(|_| self.origins_changed())
     }
 
     pub async fn delete(&self, principal: &Principal, client_id: &str) -> Result<()> {
         self.get(principal, client_id).await?;
         let id = client_id.to_string();
         self.store.run(move |s| s.delete_client(&id)).await?;
+        self.origins_changed();
         Ok(())
     }
 
@@ -486,6 +548,52 @@ fn valid_grants(grants: Vec<String>) -> Result<Vec<String>> {
         .into());
     }
     Ok(out)
+}
+
+/// Browser origins for CORS: `scheme://host[:port]` only, https unless loopback (the rules
+/// of redirect URIs), stored in their serialised form.
+fn valid_origins(origins: Vec<String>) -> Result<Vec<String>> {
+    let bad = |why: &str| -> ServiceError {
+        Invalid::new("invalid_origin", "allowed_origins", why.to_string()).into()
+    };
+    if origins.len() > MAX_REDIRECT_URIS {
+        return Err(bad(&format!("at most {MAX_REDIRECT_URIS} origins")));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for o in &origins {
+        let url =
+            url::Url::parse(o).map_err(|_| bad("each origin must be scheme://host[:port]"))?;
+        if url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || o.ends_with('/')
+        {
+            return Err(bad(
+                "an origin has no path, query or fragment: scheme://host[:port]",
+            ));
+        }
+        // The same scheme rules as redirect URIs: https, or http on loopback.
+        RedirectUri::parse(&format!("{o}/")).map_err(|e| bad(&e.message))?;
+        let origin = url.origin().ascii_serialization();
+        if !out.contains(&origin) {
+            out.push(origin);
+        }
+    }
+    Ok(out)
+}
+
+/// The origins a client's browser app may call from: its registered ones, or for a public
+/// client without any, the origins of its redirect URIs.
+pub fn effective_origins(c: &ClientRecord) -> Vec<String> {
+    if !c.allowed_origins.is_empty() || c.confidential {
+        return c.allowed_origins.clone();
+    }
+    c.redirect_uris
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null")
+        .collect()
 }
 
 /// Post-logout redirect URIs: the rules of login redirect URIs, none required.

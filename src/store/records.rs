@@ -131,6 +131,10 @@ pub struct ClientRecord {
     /// `redirect_uris`, so a login address is never an open redirect after logout.
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Browser origins (`https://app.example`) that may call the token, revocation and
+    /// userinfo endpoints (CORS). Empty: a public client's redirect URI origins.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     /// The secret was imported shorter than the minimum from a legacy deployment; the server
     /// warns about it at every start until it is rotated.
     #[serde(default)]

@@ -17,6 +17,7 @@ mod compat_auth_server;
 mod compat_cross;
 mod compat_sso;
 mod connections;
+mod cors;
 mod dev;
 mod faults;
 mod headers;

@@ -27,6 +27,9 @@ pub struct Client {
     /// Where RP-Initiated Logout may return the browser (exact match), apart from the login
     /// redirect URIs.
     pub post_logout_redirect_uris: Vec<String>,
+    /// Browser origins that may call the token, revocation and userinfo endpoints (CORS);
+    /// empty means a public client's redirect URI origins.
+    pub allowed_origins: Vec<String>,
     /// Allowed grants: `authorization_code`, `refresh_token`, `client_credentials`, `password`.
     pub grant_types: Vec<String>,
     /// Confidential clients authenticate with `client_secret`; public ones use PKCE.
@@ -48,6 +51,7 @@ impl Client {
             name: c.name.clone(),
             redirect_uris: c.redirect_uris.clone(),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            allowed_origins: c.allowed_origins.clone(),
             grant_types: c.grant_types.clone(),
             confidential: c.confidential,
             scopes: c.scopes.clone(),
@@ -69,6 +73,10 @@ pub struct CreateClientRequest {
     /// Where RP-Initiated Logout may return the browser; same rules as `redirect_uris`.
     #[oai(default)]
     pub post_logout_redirect_uris: Vec<Text>,
+    /// Origins (`https://app.example`, no path) of browser apps that call the token,
+    /// revocation and userinfo endpoints. Defaults to a public client's redirect URI origins.
+    #[oai(default)]
+    pub allowed_origins: Vec<Text>,
     /// Defaults to `["authorization_code", "refresh_token"]`.
     #[oai(default)]
     pub grant_types: Vec<Text>,
@@ -92,6 +100,8 @@ pub struct UpdateClientRequest {
     pub redirect_uris: Option<Vec<Text>>,
     #[oai(nullable)]
     pub post_logout_redirect_uris: Option<Vec<Text>>,
+    #[oai(nullable)]
+    pub allowed_origins: Option<Vec<Text>>,
     #[oai(nullable)]
     pub grant_types: Option<Vec<Text>>,
     #[oai(nullable)]
@@ -150,6 +160,7 @@ impl ClientsApi {
                     name: body.name.into(),
                     redirect_uris: strings(body.redirect_uris),
                     post_logout_redirect_uris: strings(body.post_logout_redirect_uris),
+                    allowed_origins: strings(body.allowed_origins),
                     grant_types: strings(body.grant_types),
                     confidential: body.confidential.unwrap_or(true),
                     scopes: strings(body.scopes),
@@ -191,6 +202,7 @@ impl ClientsApi {
             name: body.name.map(String::from),
             redirect_uris: body.redirect_uris.map(strings),
             post_logout_redirect_uris: body.post_logout_redirect_uris.map(strings),
+            allowed_origins: body.allowed_origins.map(strings),
             grant_types: body.grant_types.map(strings),
             scopes: body.scopes.map(strings),
         };
