@@ -326,3 +326,267 @@ async fn authorization_requests_may_be_posted() {
     assert_eq!(param(&to, "error").as_deref(), Some("login_required"));
     assert_eq!(param(&to, "state").as_deref(), Some("posted"));
 }
+
+/// Signs carol in for `client` with `scope` and redeems the code.
+async fn tokens_for(app: &TestApp, client: &(String, String), extra: &[(&str, &str)]) -> Value {
+    let to = browser_sign_in(
+        app,
+        &browser(),
+        &authorize_url(app, &client.0, extra),
+        "carol",
+        PASSWORD,
+    )
+    .await;
+    redeem(app, client, &param(&to, "code").expect("a code")).await
+}
+
+#[tokio::test]
+async fn oidcc_userinfo_get_post_header_and_post_body() {
+    let (app, id, secret) = op().await;
+    let tokens = tokens_for(&app, &(id, secret), &[("scope", "openid profile")]).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let sub = claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
+    let get = app
+        .client
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    let post_header = app
+        .client
+        .post(app.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    let post_body = app
+        .client
+        .post(app.url("/oauth2/userinfo"))
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    for resp in [get, post_header, post_body] {
+        assert_eq!(resp.status(), StatusCode::OK);
+        let info: Value = resp.json().await.unwrap();
+        // OIDC Core §5.3.2: sub equals the id_token's.
+        assert_eq!(info["sub"], sub);
+        assert_eq!(info["preferred_username"], "carol");
+    }
+}
+
+#[tokio::test]
+async fn oidcc_scope_profile_and_oidcc_scope_email() {
+    let (app, id, secret) = op().await;
+    let client = (id, secret);
+    let profile = tokens_for(&app, &client, &[("scope", "openid profile")]).await;
+    let email = tokens_for(&app, &client, &[("scope", "openid email")]).await;
+    let info = |t: &Value| {
+        let token = t["access_token"].as_str().unwrap().to_string();
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/oauth2/userinfo"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let p = info(&profile).await;
+    assert_eq!(p["preferred_username"], "carol");
+    assert!(p.get("email").is_none(), "{p}");
+    let e = info(&email).await;
+    assert_eq!(e["email"], "carol@example.test");
+    assert!(e.get("email_verified").is_some());
+    assert!(e.get("preferred_username").is_none(), "{e}");
+}
+
+#[tokio::test]
+async fn oidcc_ensure_other_scope_order_succeeds() {
+    let (app, id, secret) = op().await;
+    let tokens = tokens_for(&app, &(id, secret), &[("scope", "email openid")]).await;
+    assert!(
+        tokens["id_token"].is_string(),
+        "openid anywhere in the list counts"
+    );
+}
+
+#[tokio::test]
+async fn oidcc_ensure_request_without_nonce_succeeds_for_code_flow() {
+    let (app, id, secret) = op().await;
+    let tokens = tokens_for(&app, &(id, secret), &[]).await;
+    assert!(
+        claims(tokens["id_token"].as_str().unwrap())
+            .get("nonce")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn oidcc_codereuse_and_oidcc_codereuse_30seconds() {
+    let (app, id, secret) = op().await;
+    let client = (id, secret);
+    for wait in [0, 30] {
+        let to = browser_sign_in(
+            &app,
+            &browser(),
+            &authorize_url(&app, &client.0, &[]),
+            "carol",
+            PASSWORD,
+        )
+        .await;
+        let code = param(&to, "code").unwrap();
+        let tokens = redeem(&app, &client, &code).await;
+        app.clock.advance(wait);
+        let again = app
+            .oauth_post(
+                "token",
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                ],
+                Some((&client.0, &client.1)),
+            )
+            .await;
+        assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            again.json::<Value>().await.unwrap()["error"],
+            "invalid_grant"
+        );
+        // RFC 6749 §4.1.2: what the first redemption issued is revoked.
+        let info = app
+            .client
+            .get(app.url("/oauth2/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(info.status(), StatusCode::UNAUTHORIZED, "after {wait} s");
+    }
+}
+
+#[tokio::test]
+async fn oidcc_ensure_registered_redirect_uri() {
+    let (app, id, _) = op().await;
+    let url = authorize_url(&app, &id, &[]).replace(
+        &url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+        &url::form_urlencoded::byte_serialize(b"https://rp.example.com/other").collect::<String>(),
+    );
+    let resp = first_hop(&browser(), &url).await;
+    // An error page of ours, never a redirect to the unregistered URI.
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn oidcc_refresh_token() {
+    let (app, id, secret) = op().await;
+    let client = (id, secret);
+    let tokens = tokens_for(&app, &client, &[("scope", "openid offline_access")]).await;
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let resp = app
+        .oauth_post(
+            "token",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+            Some((&client.0, &client.1)),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let refreshed: Value = resp.json().await.unwrap();
+    assert_ne!(refreshed["refresh_token"], tokens["refresh_token"]);
+    if let Some(id_token) = refreshed["id_token"].as_str() {
+        // OIDC Core §12.2: same iss and sub as the original.
+        let (a, b) = (
+            claims(id_token),
+            claims(tokens["id_token"].as_str().unwrap()),
+        );
+        assert_eq!(a["sub"], b["sub"]);
+        assert_eq!(a["iss"], b["iss"]);
+    }
+}
+
+#[tokio::test]
+async fn oidcc_server_client_secret_post() {
+    let (app, id, secret) = op().await;
+    let to = browser_sign_in(
+        &app,
+        &browser(),
+        &authorize_url(&app, &id, &[]),
+        "carol",
+        PASSWORD,
+    )
+    .await;
+    let resp = app
+        .oauth_post(
+            "token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &param(&to, "code").unwrap()),
+                ("redirect_uri", REDIRECT),
+                ("client_id", &id),
+                ("client_secret", &secret),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let tokens: Value = resp.json().await.unwrap();
+    let c = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(c["iss"], crate::helpers::ISSUER);
+    assert_eq!(c["aud"], json!(id));
+}
+
+#[tokio::test]
+async fn oidcc_id_token_hint() {
+    let (app, id, secret) = op().await;
+    let b = browser();
+    let to = browser_sign_in(&app, &b, &authorize_url(&app, &id, &[]), "carol", PASSWORD).await;
+    let tokens = redeem(&app, &(id.clone(), secret), &param(&to, "code").unwrap()).await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    // Re-authentication without interaction, naming the signed-in user: a code.
+    let resp = first_hop(
+        &b,
+        &authorize_url(&app, &id, &[("prompt", "none"), ("id_token_hint", hint)]),
+    )
+    .await;
+    let to = location(&resp);
+    assert!(param(&to, "code").is_some(), "{to}");
+    // Another browser, where nobody is signed in: login_required.
+    let resp = first_hop(
+        &browser(),
+        &authorize_url(&app, &id, &[("prompt", "none"), ("id_token_hint", hint)]),
+    )
+    .await;
+    assert_eq!(
+        param(&location(&resp), "error").as_deref(),
+        Some("login_required")
+    );
+}
+
+#[tokio::test]
+async fn oidcc_display_page_popup_ui_locales_claims_locales_acr_values() {
+    let (app, id, _) = op().await;
+    for extra in [
+        ("display", "page"),
+        ("display", "popup"),
+        ("ui_locales", "se"),
+        ("claims_locales", "se"),
+        ("acr_values", "1 2"),
+    ] {
+        let to = browser_sign_in(
+            &app,
+            &browser(),
+            &authorize_url(&app, &id, &[extra]),
+            "carol",
+            PASSWORD,
+        )
+        .await;
+        assert!(param(&to, "code").is_some(), "{extra:?}: {to}");
+    }
+}

@@ -137,16 +137,28 @@ fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response 
 
 impl Endpoint for UserInfo {
     type Output = Response;
-    async fn call(&self, req: Request) -> poem::Result<Response> {
-        let token = req
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let mut token = req
             .header(header::AUTHORIZATION)
             .and_then(crate::http::bearer_token)
             .unwrap_or_default()
             .to_string();
+        // RFC 6750 §2.2: or as `access_token` in a form-encoded POST body.
+        let form_post = req.method() == poem::http::Method::POST
+            && req
+                .content_type()
+                .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if token.is_empty() && form_post {
+            let body = req.take_body().into_bytes().await.unwrap_or_default();
+            token = url::form_urlencoded::parse(&body)
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+        }
         if token.is_empty() {
             let mut resp = no_store_json(
                 StatusCode::UNAUTHORIZED,
-                &json!({"error": "invalid_request", "error_description": "send the access token as Authorization: Bearer"}),
+                &json!({"error": "invalid_request", "error_description": "send the access token as Authorization: Bearer (or access_token in a form POST)"}),
             );
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
