@@ -311,11 +311,23 @@ impl Application {
             let accounts = services.accounts.clone();
             tokio::spawn(async move { accounts.warm_up().await })
         };
+        // Both id_token keys exist (and are published) before either signs. RSA generation
+        // takes a while, so it runs once the server listens; shutdown waits for it, since it
+        // holds the database.
+        let keys = {
+            let oauth2 = services.oauth2.clone();
+            tokio::spawn(async move {
+                if let Err(e) = oauth2.id_tokens().ensure_keys().await {
+                    tracing::warn!(error = %e, "could not create the id_token keys; will retry on first use");
+                }
+            })
+        };
         let endpoint = http::endpoint(services, limits);
         let result = http::server::serve(listener, endpoint, connections, shutdown).await;
         let _ = stop_tx.send(true);
         warm.abort();
         let _ = warm.await;
+        let _ = keys.await;
         let _ = sweeper.await;
         tracing::info!("portcullis stopped; database closed");
         result

@@ -198,7 +198,7 @@ pub async fn run(command: Command) -> CliResult {
                 .run(|s| s.rotate_keys(crate::token::paseto::generate_signing_key))
                 .await?;
             println!(
-                "new access-token key {}; id_token keys will be generated on first use",
+                "new access-token key {}; new id_token keys are generated (and published) when the server next starts",
                 fresh.kid
             );
             Ok(())

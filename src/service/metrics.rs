@@ -50,6 +50,9 @@ pub struct Gauges {
     /// 1 while recent mail delivery failed.
     pub mail_failing: bool,
     pub started_at: i64,
+    /// Durable write transactions committed, and whether the store can write now.
+    pub store_commits: u64,
+    pub store_writable: bool,
 }
 
 impl Metrics {
@@ -138,6 +141,16 @@ impl Metrics {
             "# HELP portcullis_start_time_seconds When the process started (Unix time).\n# TYPE portcullis_start_time_seconds gauge\nportcullis_start_time_seconds {}",
             gauges.started_at
         );
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_store_commits_total Durable database write transactions committed.\n# TYPE portcullis_store_commits_total counter\nportcullis_store_commits_total {}",
+            gauges.store_commits
+        );
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_store_writable 0 while a storage fault (such as a full disk) stops writes.\n# TYPE portcullis_store_writable gauge\nportcullis_store_writable {}",
+            u8::from(gauges.store_writable)
+        );
         out
     }
 }
@@ -157,6 +170,8 @@ mod tests {
             table_rows: vec![("users", 3)],
             mail_failing: false,
             started_at: 1,
+            store_commits: 0,
+            store_writable: true,
         });
         assert!(text.contains("portcullis_http_responses_total{class=\"2xx\"} 1\n"));
         assert!(text.contains("portcullis_http_responses_total{class=\"4xx\"} 1\n"));

@@ -170,6 +170,8 @@ struct Inner {
     clock: Clock,
     /// False from an I/O fault until a reopen and a probe write have succeeded.
     writable: AtomicBool,
+    /// Write transactions committed by this process.
+    commits: std::sync::atomic::AtomicU64,
     /// When recovery was last tried; held while trying, so only one thread reopens.
     last_recovery: Mutex<Option<Instant>>,
 }
@@ -262,6 +264,7 @@ impl Store {
                 file,
                 clock,
                 writable: AtomicBool::new(true),
+                commits: std::sync::atomic::AtomicU64::new(0),
                 last_recovery: Mutex::new(None),
             }),
         };
@@ -332,6 +335,12 @@ impl Store {
             }
             other => other,
         }
+    }
+
+    /// Write transactions this process has committed (for `/metrics`, and for tests that
+    /// prove a read path writes nothing).
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
     }
 
     /// Whether the last operations could write. False from an I/O fault until a reopen and
@@ -422,6 +431,7 @@ impl Store {
             txn.commit()?;
             // A durable commit proves the file writable (after a reopen whose probe failed).
             self.inner.writable.store(true, Ordering::Release);
+            self.inner.commits.fetch_add(1, Ordering::Relaxed);
             Ok(out)
         })
     }

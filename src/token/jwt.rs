@@ -36,6 +36,11 @@ pub struct IdTokenSigner {
     store: Store,
     /// Loaded keys by algorithm.
     cache: Mutex<HashMap<String, (String, EncodingKey)>>,
+    /// The JWKS document, once built.
+    jwks: std::sync::RwLock<Option<Value>>,
+    /// Set once every algorithm has an active key: the start-up task and the first use share
+    /// one initialisation, and nothing writes after it.
+    keys_ready: tokio::sync::OnceCell<()>,
 }
 
 fn generate(alg: &str, now: i64) -> Result<JwtKeyRecord, StoreError> {
@@ -87,6 +92,8 @@ impl IdTokenSigner {
         Self {
             store,
             cache: Mutex::new(HashMap::new()),
+            jwks: std::sync::RwLock::new(None),
+            keys_ready: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -103,9 +110,18 @@ impl IdTokenSigner {
             Some(k) => k,
             None => {
                 let a = alg.to_string();
+                self.ensure_keys().await?;
                 let record = self
                     .store
-                    .run(move |s| s.ensure_jwt_key(&a, |now| generate(&a, now)))
+                    .run(move |s| {
+                        s.jwt_keys()?
+                            .into_iter()
+                            .find(|k| k.alg == a && k.retired_at.is_none())
+                            .ok_or_else(|| StoreError::Corrupt {
+                                table: "jwt_keys",
+                                detail: format!("no active {a} key"),
+                            })
+                    })
                     .await?;
                 let der = URL_SAFE_NO_PAD.decode(&record.private_der).map_err(|e| {
                     StoreError::Corrupt {
@@ -163,15 +179,47 @@ impl IdTokenSigner {
     }
 
     /// The JWKS document: every id_token key, active or retired (retired keys stay published
-    /// until the tokens they signed have expired). Ensures an RS256 key exists.
+    /// until the tokens they signed have expired). Built once from the store (creating a
+    /// missing key, which happens only before the start-up task has made them), then served
+    /// from memory: a GET writes nothing. Keys change only while the server is stopped
+    /// (`portcullis keys rotate`).
     pub async fn jwks(&self) -> Result<Value, StoreError> {
-        let keys = self
-            .store
-            .run(|s| {
-                s.ensure_jwt_key("RS256", |now| generate("RS256", now))?;
-                s.jwt_keys()
-            })
-            .await?;
-        Ok(json!({ "keys": keys.into_iter().map(|k| k.jwk).collect::<Vec<_>>() }))
+        if let Some(doc) = self
+            .jwks
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            return Ok(doc);
+        }
+        self.ensure_keys().await?;
+        let keys = self.store.run(|s| s.jwt_keys()).await?;
+        let doc = json!({ "keys": keys.into_iter().map(|k| k.jwk).collect::<Vec<_>>() });
+        *self
+            .jwks
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(doc.clone());
+        Ok(doc)
     }
+
+    /// Makes sure an active key exists for each algorithm in [`ID_TOKEN_ALGS`], so both are
+    /// published before either signs (a relying party that cached the JWKS knows them).
+    /// Started in the background at start; the first JWKS or signature waits for it.
+    pub async fn ensure_keys(&self) -> Result<(), StoreError> {
+        self.keys_ready
+            .get_or_try_init(|| self.store.run(ensure_every_key))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Generates the active id_token keys that are missing (only a read when none is).
+fn ensure_every_key(store: &Store) -> Result<(), StoreError> {
+    let keys = store.jwt_keys()?;
+    for alg in ID_TOKEN_ALGS {
+        if !keys.iter().any(|k| k.alg == alg && k.retired_at.is_none()) {
+            store.ensure_jwt_key(alg, |now| generate(alg, now))?;
+        }
+    }
+    Ok(())
 }

@@ -590,3 +590,30 @@ async fn oidcc_display_page_popup_ui_locales_claims_locales_acr_values() {
         assert!(param(&to, "code").is_some(), "{extra:?}: {to}");
     }
 }
+
+#[tokio::test]
+async fn jwks_publishes_both_id_token_keys_before_use_and_serving_it_writes_nothing() {
+    let app = spawn_app().await;
+    // Before any id_token exists, RS256 and EdDSA keys are both published.
+    let jwks: Value = app.get_json("/oauth2/jwks").await;
+    let algs: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert!(
+        algs.contains(&"RS256") && algs.contains(&"EdDSA"),
+        "{algs:?}"
+    );
+    let before = app.services.store.commits();
+    for _ in 0..5 {
+        let again: Value = app.get_json("/oauth2/jwks").await;
+        assert_eq!(again, jwks);
+    }
+    assert_eq!(
+        app.services.store.commits(),
+        before,
+        "GET /oauth2/jwks wrote"
+    );
+}

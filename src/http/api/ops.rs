@@ -88,6 +88,8 @@ impl OpsApi {
             table_rows,
             mail_failing: self.services.mailer.delivery_failing(),
             started_at: self.services.started_at,
+            store_commits: self.services.store.commits(),
+            store_writable: self.services.store.writable(),
         };
         Ok(MetricsText::Ok(PlainText(
             self.services.metrics.render(&gauges),
