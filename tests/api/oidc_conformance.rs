@@ -64,19 +64,23 @@ async fn first_hop(b: &reqwest::Client, url: &str) -> reqwest::Response {
     b.get(url).send().await.unwrap()
 }
 
+/// Presents a code at the token endpoint with the client's Basic credentials.
+async fn redeem_raw(app: &TestApp, client: &(String, String), code: &str) -> reqwest::Response {
+    app.oauth_post(
+        "token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+        ],
+        Some((&client.0, &client.1)),
+    )
+    .await
+}
+
 /// Redeems a code; returns the token response.
 async fn redeem(app: &TestApp, client: &(String, String), code: &str) -> Value {
-    let resp = app
-        .oauth_post(
-            "token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", REDIRECT),
-            ],
-            Some((&client.0, &client.1)),
-        )
-        .await;
+    let resp = redeem_raw(app, client, code).await;
     assert_eq!(resp.status(), StatusCode::OK);
     resp.json().await.unwrap()
 }
@@ -443,17 +447,7 @@ async fn oidcc_codereuse_and_oidcc_codereuse_30seconds() {
         let code = param(&to, "code").unwrap();
         let tokens = redeem(&app, &client, &code).await;
         app.clock.advance(wait);
-        let again = app
-            .oauth_post(
-                "token",
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT),
-                ],
-                Some((&client.0, &client.1)),
-            )
-            .await;
+        let again = redeem_raw(&app, &client, &code).await;
         assert_eq!(again.status(), StatusCode::BAD_REQUEST);
         assert_eq!(
             again.json::<Value>().await.unwrap()["error"],
