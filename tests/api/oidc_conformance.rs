@@ -611,3 +611,52 @@ async fn jwks_publishes_both_id_token_keys_before_use_and_serving_it_writes_noth
         "GET /oauth2/jwks wrote"
     );
 }
+
+#[tokio::test]
+async fn oidcc_scope_address_oidcc_scope_phone_and_oidcc_scope_all() {
+    let (app, id, secret) = op().await;
+    let client = (id, secret);
+    for scope in [
+        "openid address",
+        "openid phone",
+        "openid profile email address phone",
+    ] {
+        let tokens = tokens_for(&app, &client, &[("scope", scope)]).await;
+        // Granted without the claims we keep no data for (RFC 6749 §3.3: the answer names
+        // the scope granted).
+        let granted = tokens["scope"].as_str().unwrap();
+        assert!(granted.contains("openid"), "{scope}: {granted}");
+        assert!(
+            !granted.contains("address") && !granted.contains("phone"),
+            "{granted}"
+        );
+        let info: Value = app
+            .client
+            .get(app.url("/oauth2/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(info["sub"].is_string(), "{info}");
+        assert!(info.get("address").is_none() && info.get("phone_number").is_none());
+    }
+}
+
+#[tokio::test]
+async fn oidcc_claims_essential() {
+    let (app, id, secret) = op().await;
+    // The claims parameter is not supported (discovery says so) and is ignored, not refused.
+    let discovery: Value = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(discovery["claims_parameter_supported"], false);
+    let claims_param = r#"{"userinfo":{"name":{"essential":true}}}"#;
+    let tokens = tokens_for(
+        &app,
+        &(id, secret),
+        &[("scope", "openid profile"), ("claims", claims_param)],
+    )
+    .await;
+    assert!(tokens["id_token"].is_string());
+}

@@ -24,6 +24,10 @@ const REQUEST_TTL: i64 = 600;
 /// Seconds an authorization code lives (RFC 6749 §4.1.2 recommends at most 10 minutes; we
 /// allow one).
 pub const CODE_TTL: i64 = 60;
+/// Standard OpenID Connect scopes (OIDC Core §5.4) whose claims this server keeps no data for:
+/// a request for them is granted without them instead of refused.
+const UNKEPT_CLAIM_SCOPES: [&str; 2] = ["address", "phone"];
+
 /// Seconds a browser session lasts.
 pub const BROWSER_SESSION_TTL: i64 = 12 * 3600;
 
@@ -218,7 +222,19 @@ impl OAuth2 {
             .map_err(|_| fail("server_error", "the client's scopes are invalid"))?;
         let scope = match p.scope.as_deref().filter(|s| !s.trim().is_empty()) {
             None => allowed.clone(),
-            Some(s) => Scope::parse(s).map_err(|e| fail("invalid_scope", &e.message))?,
+            Some(s) => {
+                let asked = Scope::parse(s).map_err(|e| fail("invalid_scope", &e.message))?;
+                // OIDC Core §5.4 standard scopes for data we do not keep are ignored, as
+                // RFC 6749 §3.3 allows; the token response names the scope granted.
+                Scope::from_tokens(
+                    asked
+                        .tokens()
+                        .filter(|t| !UNKEPT_CLAIM_SCOPES.contains(t))
+                        .map(str::to_string)
+                        .collect::<Vec<_>>(),
+                )
+                .map_err(|e| fail("invalid_scope", &e.message))?
+            }
         };
         if !scope.is_subset(&allowed) {
             return Err(fail(
