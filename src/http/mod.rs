@@ -181,7 +181,7 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
     let page = api
         .swagger_ui_html()
         .replacen(raw.as_str(), spec.trim_end(), 1);
-    let swagger_page: std::sync::Arc<str> = swagger_with_oauth(&page).into();
+    let swagger_page: std::sync::Arc<str> = swagger_with_oauth(&page, &services.public_url).into();
     let swagger = api.swagger_ui();
     let dev_outbox = services.mailer.clone();
     let dev = services.dev;
@@ -274,12 +274,37 @@ const NON_SPEC_ROUTES: &[(&str, &[&str])] = &[
 
 /// Pre-configures Swagger UI's "Authorize" dialog for the built-in PKCE client, so a
 /// developer signs in on our login page and "Try it out" sends the resulting token.
-fn swagger_with_oauth(html: &str) -> String {
+///
+/// The sign-in returns to the receiver registered for the built-in client, at the public URL:
+/// Swagger UI would otherwise derive it from the page address, which breaks on a deep link
+/// (`/swagger#/Me/getMe`). A page opened through another host name moves to the public URL
+/// first, since the receiver must share the page's origin to hand the code back.
+fn swagger_with_oauth(html: &str, public_url: &str) -> String {
+    // JSON string literals, with `</` broken up so no value can close the script element.
+    let js = |s: &str| {
+        serde_json::to_string(s)
+            .unwrap_or_default()
+            .replace("</", "<\\/")
+    };
+    let receiver = js(&format!("{public_url}/swagger/oauth-receiver.html"));
+    let origin = js(&url::Url::parse(public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default());
+    let home = js(&format!("{public_url}/swagger"));
     let init = format!(
         "    window.ui.initOAuth({{clientId: \"{}\", usePkceWithAuthorizationCodeGrant: true, scopes: \"api\"}});\n</script>",
         crate::service::clients::SWAGGER_CLIENT_ID
     );
-    html.replacen("SwaggerUIBundle({", "window.ui = SwaggerUIBundle({", 1)
+    let to_public = format!(
+        "<head>\n<script>if (window.location.origin !== {origin}) {{ window.location.replace({home} + window.location.hash); }}</script>"
+    );
+    html.replacen("<head>", &to_public, 1)
+        .replacen("SwaggerUIBundle({", "window.ui = SwaggerUIBundle({", 1)
+        .replacen(
+            "oauth2RedirectUrl: oauth2RedirectUrl,",
+            &format!("oauth2RedirectUrl: {receiver},"),
+            1,
+        )
         .replacen("})\n</script>", &format!("}})\n{init}"), 1)
 }
 

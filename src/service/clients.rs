@@ -33,6 +33,35 @@ pub const GRANT_TYPES: [&str; 4] = [
 const DEFAULT_SCOPES: &str = "openid profile email offline_access";
 const MAX_REDIRECT_URIS: usize = 20;
 
+/// Whether a new client is confidential, from `confidential` and/or the RFC 7591 §2
+/// `token_endpoint_auth_method` (`none` is a public client; `client_secret_basic` and
+/// `client_secret_post` are confidential ones, which may use either). Confidential when
+/// neither is given; contradictory settings are refused.
+pub fn confidential_from(confidential: Option<bool>, auth_method: Option<&str>) -> Result<bool> {
+    let by_method = match auth_method {
+        None => None,
+        Some("none") => Some(false),
+        Some("client_secret_basic" | "client_secret_post") => Some(true),
+        Some(other) => {
+            return Err(Invalid::new(
+                "invalid_client_metadata",
+                "token_endpoint_auth_method",
+                format!("`{other}` is not supported: use client_secret_basic, client_secret_post or none"),
+            )
+            .into());
+        }
+    };
+    match (confidential, by_method) {
+        (Some(c), Some(m)) if c != m => Err(Invalid::new(
+            "invalid_client_metadata",
+            "token_endpoint_auth_method",
+            "contradicts `confidential`",
+        )
+        .into()),
+        (c, m) => Ok(c.or(m).unwrap_or(true)),
+    }
+}
+
 /// The shortest client secret accepted, except for an explicit legacy import.
 pub const MIN_SECRET_CHARS: usize = 16;
 

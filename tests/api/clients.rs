@@ -320,3 +320,43 @@ redirect_uris = ["http://localhost:5173/callback"]
     let app = app.restart().await;
     assert_eq!(app.table_count("clients").await, before);
 }
+
+#[tokio::test]
+async fn token_endpoint_auth_method_decides_public_or_confidential() {
+    let app = spawn_app().await;
+    let dev = app.register_developer("authmethod").await;
+    let create = |extra: Value| {
+        let mut body = json!({"name": "m", "redirect_uris": ["https://m.example/cb"]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (app, token) = (&app, dev.access_token.clone());
+        async move { app.create_client(&token, &body).await }
+    };
+    let public: Value = create(json!({"token_endpoint_auth_method": "none"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        public["confidential"], false,
+        "none asks for a public client"
+    );
+    assert!(public.get("client_secret").is_none());
+    let post: Value = create(json!({"token_endpoint_auth_method": "client_secret_post"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(post["confidential"], true);
+    assert!(post["client_secret"].is_string());
+    for bad in [
+        json!({"token_endpoint_auth_method": "private_key_jwt"}),
+        json!({"token_endpoint_auth_method": "none", "confidential": true}),
+    ] {
+        let resp = create(bad.clone()).await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_client_metadata", "{bad}");
+    }
+}

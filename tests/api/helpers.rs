@@ -698,11 +698,15 @@ impl ChildServer {
     }
 
     pub async fn healthz(&self, within: Duration) -> Option<String> {
+        self.get("/healthz", within).await
+    }
+
+    /// `GET path` on a fresh connection; the raw answer, if it comes `within`.
+    pub async fn get(&self, path: &str, within: Duration) -> Option<String> {
         let get = async {
             let mut s = TcpStream::connect(("127.0.0.1", self.port)).await.ok()?;
-            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-                .await
-                .ok()?;
+            let head = format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+            s.write_all(head.as_bytes()).await.ok()?;
             let mut out = Vec::new();
             s.read_to_end(&mut out).await.ok()?;
             Some(String::from_utf8_lossy(&out).into_owned())

@@ -975,6 +975,18 @@ async fn swagger_ui_signs_in_here_and_its_token_works_on_the_native_api() {
         ),
         "Swagger UI is pre-configured"
     );
+    // The receiver is the registered one, not derived from the page address (a deep link
+    // such as /swagger#/Me/getMe would break it), and another host name moves to the public
+    // URL first, keeping the deep link.
+    assert!(
+        html.contains(
+            "oauth2RedirectUrl: \"http://portcullis.localhost/swagger/oauth-receiver.html\","
+        ),
+        "the registered receiver"
+    );
+    assert!(html.contains(
+        "if (window.location.origin !== \"http://portcullis.localhost\") { window.location.replace(\"http://portcullis.localhost/swagger\" + window.location.hash); }"
+    ));
     let receiver = f
         .app
         .client

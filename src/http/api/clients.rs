@@ -83,6 +83,10 @@ pub struct CreateClientRequest {
     /// Defaults to true. Public clients (SPAs, CLIs) get no secret and must use PKCE.
     #[oai(nullable)]
     pub confidential: Option<bool>,
+    /// RFC 7591 §2: `client_secret_basic` or `client_secret_post` (a confidential client,
+    /// which may use either), or `none` (a public client). Must agree with `confidential`.
+    #[oai(nullable)]
+    pub token_endpoint_auth_method: Option<Text>,
     /// Defaults to `["openid", "profile", "email", "offline_access"]`.
     #[oai(default)]
     pub scopes: Vec<Text>,
@@ -162,7 +166,10 @@ impl ClientsApi {
                     post_logout_redirect_uris: strings(body.post_logout_redirect_uris),
                     allowed_origins: strings(body.allowed_origins),
                     grant_types: strings(body.grant_types),
-                    confidential: body.confidential.unwrap_or(true),
+                    confidential: crate::service::clients::confidential_from(
+                        body.confidential,
+                        body.token_endpoint_auth_method.as_deref(),
+                    )?,
                     scopes: strings(body.scopes),
                     id_token_alg: body.id_token_signed_response_alg.map(String::from),
                     ..NewClient::default()
