@@ -314,6 +314,9 @@ struct Guarded {
     phase: Phase,
     /// HTTP/2 (prior knowledge): frames carry no text heads, so only idleness is timed.
     h2: Option<bool>,
+    /// The first bytes, until they show whether this is the HTTP/2 preface: a client that
+    /// sends one byte at a time must not pass for HTTP/2 and escape the header timeout.
+    preface_seen: Vec<u8>,
     last_write: Option<Instant>,
     last_read: Instant,
     read_timer: Pin<Box<Sleep>>,
@@ -335,6 +338,7 @@ impl Guarded {
                 first: true,
             },
             h2: None,
+            preface_seen: Vec::new(),
             last_write: None,
             last_read: now,
             read_timer: Box::pin(tokio::time::sleep_until(now)),
@@ -384,8 +388,15 @@ impl Guarded {
         self.last_read = now;
         self.slot.state.fresh.store(false, Ordering::Release);
         if self.h2.is_none() {
-            let n = bytes.len().min(H2_PREFACE.len());
-            self.h2 = Some(bytes[..n] == H2_PREFACE[..n]);
+            let want = H2_PREFACE.len() - self.preface_seen.len();
+            self.preface_seen
+                .extend_from_slice(&bytes[..bytes.len().min(want)]);
+            let n = self.preface_seen.len();
+            if self.preface_seen[..] != H2_PREFACE[..n] {
+                self.h2 = Some(false);
+            } else if n == H2_PREFACE.len() {
+                self.h2 = Some(true);
+            }
         }
         if self.h2 == Some(true) {
             self.phase = Phase::Waiting {

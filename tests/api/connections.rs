@@ -35,35 +35,41 @@ async fn a_slowloris_head_is_cut_off_at_the_header_timeout() {
         c.idle_timeout = 30;
     })
     .await;
-    let stream = TcpStream::connect(app.local_addr()).await.unwrap();
-    let (mut rd, mut wr) = stream.into_split();
-    // One header line every 200 ms: always active, never finished.
-    let trickle = tokio::spawn(async move {
-        let _ = wr.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n").await;
-        for i in 0..100 {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if wr
-                .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
-                .await
-                .is_err()
-            {
-                return;
+    // Whole header lines every 200 ms, and (the HTTP/2 preface starts with a "P" too) one
+    // byte at a time from the very first: always active, never finished.
+    let whole_lines: Vec<Vec<u8>> =
+        std::iter::once(b"GET /healthz HTTP/1.1\r\nHost: a\r\n".to_vec())
+            .chain((0..100).map(|i| format!("X-Slow-{i}: 1\r\n").into_bytes()))
+            .collect();
+    let byte_by_byte: Vec<Vec<u8>> = b"POST /api/v1/sessions HTTP/1.1\r\nHost: a\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"
+        .iter()
+        .map(|b| vec![*b])
+        .collect();
+    for pieces in [whole_lines, byte_by_byte] {
+        let stream = TcpStream::connect(app.local_addr()).await.unwrap();
+        let (mut rd, mut wr) = stream.into_split();
+        let trickle = tokio::spawn(async move {
+            for piece in pieces {
+                if wr.write_all(&piece).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-        }
-    });
-    let started = Instant::now();
-    let seen = read_until_closed(&mut rd, Duration::from_secs(10))
-        .await
-        .expect("the server closes a head that never ends");
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "closed by the 1 s header timeout, not the 30 s idle one"
-    );
-    assert!(
-        !String::from_utf8_lossy(&seen).contains("200 OK"),
-        "no request was served"
-    );
-    trickle.abort();
+        });
+        let started = Instant::now();
+        let seen = read_until_closed(&mut rd, Duration::from_secs(10))
+            .await
+            .expect("the server closes a head that never ends");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "closed by the 1 s header timeout, not the 30 s idle one"
+        );
+        assert!(
+            !String::from_utf8_lossy(&seen).contains("200 OK"),
+            "no request was served"
+        );
+        trickle.abort();
+    }
 }
 
 #[tokio::test]
