@@ -314,9 +314,10 @@ struct Guarded {
     phase: Phase,
     /// HTTP/2 (prior knowledge): frames carry no text heads, so only idleness is timed.
     h2: Option<bool>,
-    /// The first bytes, until they show whether this is the HTTP/2 preface: a client that
-    /// sends one byte at a time must not pass for HTTP/2 and escape the header timeout.
-    preface_seen: Vec<u8>,
+    /// How many of the first bytes matched the HTTP/2 preface, until they show whether this
+    /// is one: a client that sends one byte at a time must not pass for HTTP/2 and escape the
+    /// header timeout.
+    preface_matched: usize,
     last_write: Option<Instant>,
     last_read: Instant,
     read_timer: Pin<Box<Sleep>>,
@@ -338,7 +339,7 @@ impl Guarded {
                 first: true,
             },
             h2: None,
-            preface_seen: Vec::new(),
+            preface_matched: 0,
             last_write: None,
             last_read: now,
             read_timer: Box::pin(tokio::time::sleep_until(now)),
@@ -388,14 +389,15 @@ impl Guarded {
         self.last_read = now;
         self.slot.state.fresh.store(false, Ordering::Release);
         if self.h2.is_none() {
-            let want = H2_PREFACE.len() - self.preface_seen.len();
-            self.preface_seen
-                .extend_from_slice(&bytes[..bytes.len().min(want)]);
-            let n = self.preface_seen.len();
-            if self.preface_seen[..] != H2_PREFACE[..n] {
+            let rest = &H2_PREFACE[self.preface_matched..];
+            let n = bytes.len().min(rest.len());
+            if bytes[..n] != rest[..n] {
                 self.h2 = Some(false);
-            } else if n == H2_PREFACE.len() {
-                self.h2 = Some(true);
+            } else {
+                self.preface_matched += n;
+                if self.preface_matched == H2_PREFACE.len() {
+                    self.h2 = Some(true);
+                }
             }
         }
         if self.h2 == Some(true) {
@@ -418,16 +420,13 @@ impl Guarded {
             _ => now,
         };
         self.last_write = None;
-        let mut window = Vec::with_capacity(3 + bytes.len());
-        window.extend_from_slice(&tail);
-        window.extend_from_slice(bytes);
-        if window.windows(4).any(|w| w == b"\r\n\r\n") {
+        if ends_head(tail, bytes) {
             self.phase = Phase::Handling;
         } else {
-            let mut tail = [0u8; 3];
-            let keep = &window[window.len() - 3..];
-            tail.copy_from_slice(keep);
-            self.phase = Phase::InHead { since, tail };
+            self.phase = Phase::InHead {
+                since,
+                tail: last_three(tail, bytes),
+            };
         }
     }
 
@@ -443,6 +442,22 @@ impl Guarded {
         }
     }
 
+    /// Records a write's progress; a pending one starts (or checks) the write timeout.
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                self.on_write();
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.poll_write_stall(cx),
+        }
+    }
+
     /// A pending write that has made no progress for the write timeout fails the connection.
     fn poll_write_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let now = Instant::now();
@@ -451,12 +466,37 @@ impl Guarded {
         if now >= deadline {
             return Poll::Ready(Err(timed_out("write timeout")));
         }
-        self.write_timer.as_mut().reset(deadline);
+        if self.write_timer.deadline() != deadline {
+            self.write_timer.as_mut().reset(deadline);
+        }
         if self.write_timer.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(timed_out("write timeout")));
         }
         Poll::Pending
     }
+}
+
+/// Whether the blank line that ends a request head (`\r\n\r\n`) lies in `bytes`, or across
+/// the three bytes read before them (`tail`). No allocation: this runs on every read.
+fn ends_head(tail: [u8; 3], bytes: &[u8]) -> bool {
+    const END: &[u8; 4] = b"\r\n\r\n";
+    // Windows that start in the tail: 3, 2 or 1 of its bytes, then the rest from `bytes`.
+    let across = (1..=3).any(|from_tail| {
+        let need = 4 - from_tail;
+        bytes.len() >= need
+            && tail[3 - from_tail..] == END[..from_tail]
+            && bytes[..need] == END[from_tail..]
+    });
+    across || bytes.windows(4).any(|w| w == END)
+}
+
+/// The last three bytes of `tail` followed by `bytes`.
+fn last_three(tail: [u8; 3], bytes: &[u8]) -> [u8; 3] {
+    let mut out = tail;
+    for &b in bytes.iter().rev().take(3).rev() {
+        out = [out[1], out[2], b];
+    }
+    out
 }
 
 fn timed_out(what: &'static str) -> io::Error {
@@ -494,7 +534,9 @@ impl AsyncRead for Guarded {
                 if Instant::now() >= deadline {
                     return Poll::Ready(Err(timed_out(what)));
                 }
-                this.read_timer.as_mut().reset(deadline);
+                if this.read_timer.deadline() != deadline {
+                    this.read_timer.as_mut().reset(deadline);
+                }
                 if this.read_timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Err(timed_out(what)));
                 }
@@ -511,14 +553,8 @@ impl AsyncWrite for Guarded {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                this.on_write();
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.poll_write_stall(cx),
-        }
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.after_write(cx, written)
     }
 
     fn poll_write_vectored(
@@ -527,14 +563,8 @@ impl AsyncWrite for Guarded {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                this.on_write();
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.poll_write_stall(cx),
-        }
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.after_write(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -547,5 +577,32 @@ impl AsyncWrite for Guarded {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ends_head, last_three};
+
+    /// Feeds `input` in pieces of every size and checks the head end is found exactly when a
+    /// whole-buffer search finds it.
+    #[test]
+    fn the_end_of_a_head_is_found_across_any_split() {
+        for input in [
+            &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\n",
+            b"\r\n\r\n",
+            b"a\r\nb\r\n\rc\n\r\n",
+        ] {
+            let expected = input.windows(4).any(|w| w == b"\r\n\r\n");
+            for piece in 1..=input.len() {
+                let (mut tail, mut found) = ([0u8; 3], false);
+                for chunk in input.chunks(piece) {
+                    found |= ends_head(tail, chunk);
+                    tail = last_three(tail, chunk);
+                }
+                assert_eq!(found, expected, "{input:?} in pieces of {piece}");
+            }
+        }
     }
 }
