@@ -247,7 +247,13 @@ pub fn secure_headers(mut resp: Response, path: &str, hsts: bool) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+        .is_some_and(|v| {
+            // No allocation: this runs on every response.
+            v.trim_start()
+                .as_bytes()
+                .get(..9)
+                .is_some_and(|m| m.eq_ignore_ascii_case(b"text/html"))
+        });
     let headers = resp.headers_mut();
     headers.insert(
         "x-content-type-options",

@@ -22,7 +22,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex, PoisonError, RwLock,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -171,7 +171,7 @@ struct Inner {
     /// False from an I/O fault until a reopen and a probe write have succeeded.
     writable: AtomicBool,
     /// Write transactions committed by this process.
-    commits: std::sync::atomic::AtomicU64,
+    commits: AtomicU64,
     /// When recovery was last tried; held while trying, so only one thread reopens.
     last_recovery: Mutex<Option<Instant>>,
 }
@@ -264,7 +264,7 @@ impl Store {
                 file,
                 clock,
                 writable: AtomicBool::new(true),
-                commits: std::sync::atomic::AtomicU64::new(0),
+                commits: AtomicU64::new(0),
                 last_recovery: Mutex::new(None),
             }),
         };
@@ -313,13 +313,18 @@ impl Store {
         if !self.inner.writable.load(Ordering::Acquire) {
             self.try_recover();
         }
-        let guard = self.inner.db.read().unwrap_or_else(PoisonError::into_inner);
-        let Some(db) = guard.as_ref() else {
-            return Err(StoreError::Unavailable(
-                "the database could not be reopened after an I/O error".into(),
-            ));
+        let result = {
+            let guard = self.inner.db.read().unwrap_or_else(PoisonError::into_inner);
+            let Some(db) = guard.as_ref() else {
+                return Err(StoreError::Unavailable(
+                    "the database could not be reopened after an I/O error".into(),
+                ));
+            };
+            f(db)
         };
-        match f(db) {
+        // The handle is released before the fault is recorded, so a recovery under way never
+        // waits on this thread.
+        match result {
             Err(e) if e.is_io() => {
                 // The next reopen waits a full interval: a file that just failed is not tried
                 // again at once, and probes in that interval see the fault.

@@ -52,8 +52,10 @@ pub fn ui_routes(services: Services) -> Route {
         )
 }
 
+/// An HTML page with its own strict policy (`X-Frame-Options` is added to every HTML answer
+/// by the outer middleware).
 fn page(status: StatusCode, html: String) -> Response {
-    let mut resp = Response::builder()
+    Response::builder()
         .status(status)
         .content_type("text/html; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
@@ -61,10 +63,7 @@ fn page(status: StatusCode, html: String) -> Response {
             "content-security-policy",
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
         )
-        .body(html);
-    resp.headers_mut()
-        .insert("x-frame-options", HeaderValue::from_static("DENY"));
-    resp
+        .body(html)
 }
 
 fn see_other(location: &str) -> Response {
