@@ -11,7 +11,7 @@ use super::{
     limiter::LoginLimits,
     metrics::{LoginOutcome, Metrics},
     passwords::PasswordHasher,
-    sessions::{PreparedSession, SessionGrant},
+    sessions::SessionGrant,
 };
 use crate::{
     config::{CaptchaPolicy, EmailVerification, RegistrationPolicy},
@@ -155,23 +155,27 @@ impl Accounts {
     /// the spent code and the first session are written in one transaction. A refused
     /// registration (a taken name, a lost race) leaves the code usable.
     pub async fn register(&self, registration: Registration) -> Result<IssuedSession> {
-        let (user, session) = self.register_inner(registration, true).await?;
-        match session {
-            Some(prepared) => self.sessions.issue_prepared(user, prepared),
-            None => Err(ServiceError::Internal("no session was prepared".into())),
-        }
+        // Chosen (not written) up front: it is written with the user, or not at all.
+        let id = uuid::Uuid::new_v4().to_string();
+        let (prepared, record) = self.sessions.prepare(&id, SessionGrant::first_party());
+        let user = self
+            .register_inner(registration, Some((id, record)))
+            .await?;
+        self.sessions.issue_prepared(user, prepared)
     }
 
     /// [`Accounts::register`] without starting a session (for APIs that sign in separately).
     pub async fn register_user(&self, registration: Registration) -> Result<UserRecord> {
-        Ok(self.register_inner(registration, false).await?.0)
+        self.register_inner(registration, None).await
     }
 
+    /// Registration's checks and write; `session` (the new user's id and first session) is
+    /// written in the same transaction.
     async fn register_inner(
         &self,
         registration: Registration,
-        start_session: bool,
-    ) -> Result<(UserRecord, Option<PreparedSession>)> {
+        session: Option<(String, NewSession)>,
+    ) -> Result<UserRecord> {
         match self.policy.registration {
             RegistrationPolicy::Open => {}
             RegistrationPolicy::Closed => return Err(ServiceError::RegistrationClosed),
@@ -212,18 +216,8 @@ impl Accounts {
             ),
         };
         let verified = code.is_some();
-        let (prepared, session) = match start_session {
-            true => {
-                let id = uuid::Uuid::new_v4().to_string();
-                let (p, s) = self.sessions.prepare(&id, SessionGrant::first_party());
-                (Some(p), Some((id, s)))
-            }
-            false => (None, None),
-        };
-        let user = self
-            .insert_user(valid, Vec::new(), verified, code, session)
-            .await?;
-        Ok((user, prepared))
+        self.insert_user(valid, Vec::new(), verified, code, session)
+            .await
     }
 
     /// Creates a user. `check_strength` is off only for operator-supplied passwords (CLI,
@@ -608,10 +602,7 @@ impl Accounts {
         self.store
             .run(move |s| {
                 s.update_user(&id, |u| {
-                    if !u.roles.contains(&role) {
-                        u.roles.push(role);
-                        u.roles.sort();
-                    }
+                    u.add_role(role);
                 })
             })
             .await?
