@@ -7,17 +7,7 @@ use super::{Store, StoreError, codec, records::ClientRecord, tables};
 impl Store {
     /// Inserts a client unless its id is taken (`Ok(false)`), checked in the same transaction.
     pub fn create_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
-        self.write(|txn| {
-            let mut clients = txn.open_table(tables::CLIENTS)?;
-            if clients.get(client.client_id.as_str())?.is_some() {
-                return Ok(false);
-            }
-            let bytes = codec::encode(client)?;
-            clients.insert(client.client_id.as_str(), bytes.as_slice())?;
-            txn.open_table(tables::CLIENTS_BY_OWNER)?
-                .insert((client.owner_id.as_str(), client.client_id.as_str()), ())?;
-            Ok(true)
-        })
+        self.write(|txn| insert_client_in(txn, client))
     }
 
     /// Inserts `client` and gives its owner `role`, in one transaction: both or neither.
@@ -28,23 +18,17 @@ impl Store {
     ) -> Result<CreateClientOutcome, StoreError> {
         let now = self.clock().now();
         self.write(|txn| {
-            let mut clients = txn.open_table(tables::CLIENTS)?;
-            if clients.get(client.client_id.as_str())?.is_some() {
-                return Ok(CreateClientOutcome::IdTaken);
-            }
             let Some(mut owner) = super::users::get_user_for_update(txn, &client.owner_id)? else {
                 return Ok(CreateClientOutcome::NoOwner);
             };
-            if !owner.roles.contains(&role) {
-                owner.roles.push(role);
-                owner.roles.sort();
+            // The client first: if its id is taken, returning drops nothing written.
+            if !insert_client_in(txn, client)? {
+                return Ok(CreateClientOutcome::IdTaken);
+            }
+            if owner.add_role(role) {
                 owner.updated_at = now;
                 super::users::put_user(txn, &owner)?;
             }
-            let bytes = codec::encode(client)?;
-            clients.insert(client.client_id.as_str(), bytes.as_slice())?;
-            txn.open_table(tables::CLIENTS_BY_OWNER)?
-                .insert((client.owner_id.as_str(), client.client_id.as_str()), ())?;
             Ok(CreateClientOutcome::Created(Box::new(owner)))
         })
     }
@@ -150,6 +134,23 @@ fn client_from(
         Some(v) => Ok(Some(codec::decode("clients", v.value())?)),
         None => Ok(None),
     }
+}
+
+/// Inserts a client and its owner index entry in `txn`; false (nothing written) if its id
+/// is taken.
+fn insert_client_in(
+    txn: &redb::WriteTransaction,
+    client: &ClientRecord,
+) -> Result<bool, StoreError> {
+    let mut clients = txn.open_table(tables::CLIENTS)?;
+    if clients.get(client.client_id.as_str())?.is_some() {
+        return Ok(false);
+    }
+    let bytes = codec::encode(client)?;
+    clients.insert(client.client_id.as_str(), bytes.as_slice())?;
+    txn.open_table(tables::CLIENTS_BY_OWNER)?
+        .insert((client.owner_id.as_str(), client.client_id.as_str()), ())?;
+    Ok(true)
 }
 
 /// What [`Store::create_client_granting_role`] did.

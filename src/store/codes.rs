@@ -129,18 +129,20 @@ pub(crate) fn check_email_code_in(
     else {
         return Ok(CodeCheck::Rejected);
     };
-    let Some(stored) = record.code_mac.as_deref() else {
-        return Ok(CodeCheck::Rejected);
-    };
-    if record.expires_at <= now {
-        table.remove(key.as_bytes())?;
-        return Ok(CodeCheck::Expired);
-    }
-    if bool::from(stored.as_bytes().ct_eq(hex(mac).as_bytes())) {
-        if consume {
-            table.remove(key.as_bytes())?;
+    match verdict(&record, mac, now) {
+        CodeCheck::Accepted => {
+            if consume {
+                table.remove(key.as_bytes())?;
+            }
+            return Ok(CodeCheck::Accepted);
         }
-        return Ok(CodeCheck::Accepted);
+        CodeCheck::Expired => {
+            table.remove(key.as_bytes())?;
+            return Ok(CodeCheck::Expired);
+        }
+        // No code was sent to this address: nothing to count against.
+        CodeCheck::Rejected if record.code_mac.is_none() => return Ok(CodeCheck::Rejected),
+        CodeCheck::Rejected => {}
     }
     record.attempts += 1;
     if record.attempts >= max_attempts {
@@ -168,15 +170,27 @@ pub(crate) fn spend_email_code_in(
     else {
         return Ok(false);
     };
-    let right = record.expires_at > now
-        && record
-            .code_mac
-            .as_deref()
-            .is_some_and(|stored| bool::from(stored.as_bytes().ct_eq(hex(&code.mac).as_bytes())));
+    let right = verdict(&record, &code.mac, now) == CodeCheck::Accepted;
     if right {
         table.remove(code.key.as_bytes())?;
     }
     Ok(right)
+}
+
+/// What `mac` is against a stored code, without side effects: accepted, expired, or rejected
+/// (wrong, or no code sent to the address). Compared in constant time.
+fn verdict(record: &EmailCodeRecord, mac: &[u8; 32], now: i64) -> CodeCheck {
+    let Some(stored) = record.code_mac.as_deref() else {
+        return CodeCheck::Rejected;
+    };
+    if record.expires_at <= now {
+        return CodeCheck::Expired;
+    }
+    if bool::from(stored.as_bytes().ct_eq(hex(mac).as_bytes())) {
+        CodeCheck::Accepted
+    } else {
+        CodeCheck::Rejected
+    }
 }
 
 /// Lower-case hex.

@@ -42,6 +42,16 @@ impl UserRecord {
         self.roles.contains(&role)
     }
 
+    /// Adds `role` (kept sorted); false if the user already had it.
+    pub fn add_role(&mut self, role: Role) -> bool {
+        if self.has_role(role) {
+            return false;
+        }
+        self.roles.push(role);
+        self.roles.sort();
+        true
+    }
+
     /// The name to show: the display name, else the username.
     pub fn shown_name(&self) -> String {
         self.display_name

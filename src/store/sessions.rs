@@ -118,16 +118,7 @@ impl Store {
         user_id: &str,
         keep: Option<&str>,
     ) -> Result<usize, StoreError> {
-        self.write(|txn| {
-            let ids = families_of(&txn.open_table(tables::USER_SESSIONS)?, user_id)?;
-            let mut revoked = 0;
-            for id in ids.iter().filter(|id| Some(id.as_str()) != keep) {
-                if revoke_family_in(txn, id)? {
-                    revoked += 1;
-                }
-            }
-            Ok(revoked)
-        })
+        self.write(|txn| revoke_user_sessions_in(txn, user_id, keep))
     }
 
     /// Whether a family exists, is not revoked and has not expired.
@@ -219,6 +210,22 @@ fn get_family(txn: &WriteTransaction, id: &str) -> Result<Option<FamilyRecord>, 
         Some(v) => Ok(Some(codec::decode("session_families", v.value())?)),
         None => Ok(None),
     }
+}
+
+/// Revokes every family of `user_id` except `keep`, in `txn`; returns how many were live.
+pub(crate) fn revoke_user_sessions_in(
+    txn: &WriteTransaction,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<usize, StoreError> {
+    let ids = families_of(&txn.open_table(tables::USER_SESSIONS)?, user_id)?;
+    let mut revoked = 0;
+    for id in ids.iter().filter(|id| Some(id.as_str()) != keep) {
+        if revoke_family_in(txn, id)? {
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
 }
 
 /// Marks a family revoked (kept until its expiry so reuse and `sid` checks still see it).

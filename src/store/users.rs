@@ -244,11 +244,7 @@ impl Store {
             user.password_hash = password_hash;
             user.updated_at = now;
             put_user(txn, &user)?;
-            let families =
-                super::sessions::families_of(&txn.open_table(tables::USER_SESSIONS)?, id)?;
-            for family in &families {
-                super::sessions::revoke_family_in(txn, family)?;
-            }
+            super::sessions::revoke_user_sessions_in(txn, id, None)?;
             Ok(Some(user))
         })
     }
