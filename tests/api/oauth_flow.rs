@@ -100,6 +100,17 @@ impl Flow {
         query_param(&redirect, "code").expect("code")
     }
 
+    /// Signs alice in through the public client with `extra` parameters and redeems the
+    /// code with PKCE; the token response.
+    async fn public_tokens(&self, extra: &[(&str, &str)]) -> Value {
+        let code = self.code(extra).await;
+        self.redeem(&code, &self.public, Some(VERIFIER), REDIRECT)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     async fn redeem(
         &self,
         code: &str,
@@ -628,13 +639,7 @@ async fn openid_scope_yields_a_verifiable_id_token_with_nonce_and_claims_by_scop
         verify_id_token(&f.app, tokens["id_token"].as_str().unwrap(), &f.public).await;
     assert!(claims.get("email").is_none() && claims.get("preferred_username").is_none());
     // Without `openid`, no id_token at all.
-    let code = f.code(&[("scope", "profile")]).await;
-    let tokens: Value = f
-        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = f.public_tokens(&[("scope", "profile")]).await;
     assert!(tokens.get("id_token").is_none());
 }
 
@@ -713,13 +718,7 @@ async fn userinfo_refuses_missing_bad_and_non_openid_tokens() {
             .unwrap()
             .contains("invalid_token")
     );
-    let code = f.code(&[("scope", "profile")]).await;
-    let tokens: Value = f
-        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = f.public_tokens(&[("scope", "profile")]).await;
     let no_openid = f
         .app
         .client
@@ -789,13 +788,7 @@ async fn access_tokens_verify_offline_with_the_published_paserk_key() {
         version4::{PublicToken, V4},
     };
     let f = flow().await;
-    let code = f.code(&[]).await;
-    let tokens: Value = f
-        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = f.public_tokens(&[]).await;
     let access = tokens["access_token"].as_str().unwrap();
 
     let published = f.app.get_json("/oauth2/paserk").await;
@@ -917,13 +910,7 @@ async fn logout_redirects_only_to_registered_post_logout_uris_never_login_ones()
     assert_eq!(logout_target(&f, &other).await, None);
 
     // An id_token_hint names the client by itself (OIDC RP-Initiated Logout §2).
-    let code = f.code(&[("scope", "openid")]).await;
-    let tokens: Value = f
-        .redeem(&code, &f.public, Some(VERIFIER), REDIRECT)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = f.public_tokens(&[("scope", "openid")]).await;
     let hint = tokens["id_token"].as_str().unwrap();
     let by_hint = [("id_token_hint", hint), ("post_logout_redirect_uri", AFTER)];
     assert_eq!(logout_target(&f, &by_hint).await.as_deref(), Some(AFTER));
