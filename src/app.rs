@@ -157,15 +157,12 @@ fn check_public_url(text: &str, dev: bool) -> Result<(), String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("it may not carry a user name or password"));
     }
-    let local = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => {
-            let d = d.to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        None => return Err(bad("it needs a host")),
+    let Some(host) = url.host_str() else {
+        return Err(bad("it needs a host"));
     };
+    // Redirect URIs' loopback rule, plus `*.localhost` names (RFC 6761 §6.3).
+    let local =
+        crate::domain::is_loopback(&url) || host.to_ascii_lowercase().ends_with(".localhost");
     if url.scheme() == "http" && !local && !dev {
         return Err(bad(
             "https is required unless the host is loopback (or with --dev)",

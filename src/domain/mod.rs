@@ -5,6 +5,7 @@ mod display_name;
 mod email;
 mod password;
 mod redirect_uri;
+pub(crate) use redirect_uri::is_loopback;
 mod role;
 mod scope;
 pub mod username;

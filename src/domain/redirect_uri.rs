@@ -50,7 +50,8 @@ impl RedirectUri {
     }
 }
 
-fn is_loopback(url: &url::Url) -> bool {
+/// Whether the URL's host is this machine: a loopback address or `localhost`.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

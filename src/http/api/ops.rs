@@ -1,6 +1,5 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
-use poem::http::StatusCode;
 use poem_openapi::{
     ApiResponse, OpenApi,
     payload::{Json, PlainText},
@@ -8,8 +7,9 @@ use poem_openapi::{
 
 use super::{ApiTags, types::Health};
 use crate::{
-    http::error::{ApiError, Result},
-    service::Services,
+    http::error::Result,
+    service::{ServiceError, Services},
+    store::{Store, StoreError},
 };
 
 pub struct OpsApi {
@@ -45,11 +45,9 @@ impl OpsApi {
     /// file and a probe write succeeded, which this check also attempts.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self) -> Result<Json<Health>> {
-        let check = |s: &crate::store::Store| {
+        let check = |s: &Store| {
             if !s.try_recover() {
-                return Err(crate::store::StoreError::Unavailable(
-                    "the database cannot write".into(),
-                ));
+                return Err(StoreError::Unavailable("the database cannot write".into()));
             }
             s.ping()
         };
@@ -57,16 +55,8 @@ impl OpsApi {
             Ok(()) => Ok(Json(Health {
                 status: "ready".into(),
             })),
-            Err(e) => {
-                tracing::warn!(error = %e, "readiness check failed");
-                let mut p = crate::http::error::Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_unavailable",
-                    "the database cannot read or write right now",
-                );
-                p.retry_after = Some(crate::service::oauth2::error::STORAGE_RETRY_AFTER);
-                Err(ApiError::from_problem(p))
-            }
+            // Whatever failed, the store is not ready: the one storage_unavailable answer.
+            Err(e) => Err(ServiceError::Store(StoreError::Unavailable(e.to_string())).into()),
         }
     }
 

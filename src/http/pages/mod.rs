@@ -74,16 +74,17 @@ fn see_other(location: &str) -> Response {
         .finish()
 }
 
+/// What a page says while the database cannot write.
+const STORAGE_UNAVAILABLE: &str =
+    "The server cannot save anything right now; nothing was changed. Try again in a few seconds.";
+
 /// Logs an unexpected failure and shows a generic page (details stay in the log): 503 with
 /// `Retry-After` when the database cannot write right now (nothing was kept), else 500.
 fn internal_error_page(what: &str, error: &crate::service::ServiceError) -> Response {
     use crate::{service::ServiceError, store::StoreError};
     if let ServiceError::Store(StoreError::Unavailable(cause)) = error {
         tracing::warn!(error = %cause, "{what}: storage unavailable");
-        let mut resp = error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server cannot save anything right now; nothing was changed. Try again in a few seconds.",
-        );
+        let mut resp = error_page(StatusCode::SERVICE_UNAVAILABLE, STORAGE_UNAVAILABLE);
         resp.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from(crate::service::oauth2::error::STORAGE_RETRY_AFTER),
@@ -421,11 +422,9 @@ impl Endpoint for LoginSubmit {
                         StatusCode::UNAUTHORIZED,
                         "The username, email or password is incorrect.".into(),
                     ),
-                    E::Store(crate::store::StoreError::Unavailable(_)) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "The server cannot save anything right now. Try again in a few seconds."
-                            .into(),
-                    ),
+                    E::Store(crate::store::StoreError::Unavailable(_)) => {
+                        (StatusCode::SERVICE_UNAVAILABLE, STORAGE_UNAVAILABLE.into())
+                    }
                     other => {
                         tracing::error!(error = %other, "login page failure");
                         (
