@@ -108,9 +108,14 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Retire the active access-token and id_token keys and start signing with new ones.
-    /// Run it while the server is stopped; old keys stay published until their tokens expire.
+    /// Make new access-token and id_token keys (one per algorithm) and retire the current
+    /// ones. Run it while the server is stopped; old keys stay published until their tokens
+    /// expire.
     Rotate {
+        /// Stage the rotation: publish the new keys now, sign with them only after this many
+        /// seconds (at least the time relying parties cache the JWKS, 300). 0 switches at once.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=30 * 86400))]
+        stage: u32,
         #[command(flatten)]
         config: ServeConfig,
     },
@@ -192,15 +197,27 @@ pub async fn run(command: Command) -> CliResult {
         Command::ExportOpenapi { path } => export_openapi(path).await,
         Command::User(cmd) => user(cmd).await,
         Command::Client(cmd) => client(cmd).await,
-        Command::Keys(KeysCommand::Rotate { config }) => {
+        Command::Keys(KeysCommand::Rotate { stage, config }) => {
             let store = open_store(&config, OpenMode::MustExist).await?;
-            let fresh = store
-                .run(|s| s.rotate_keys(crate::token::paseto::generate_signing_key))
+            let (paseto, jwts) = store
+                .run(move |s| {
+                    s.rotate_keys(
+                        i64::from(stage),
+                        crate::token::paseto::generate_signing_key,
+                        &crate::token::jwt::ID_TOKEN_ALGS,
+                        crate::token::jwt::generate,
+                    )
+                })
                 .await?;
-            println!(
-                "new access-token key {}; new id_token keys are generated (and published) when the server next starts",
-                fresh.kid
-            );
+            let when = if stage == 0 {
+                "now".to_string()
+            } else {
+                format!("in {stage} s (published from the next start)")
+            };
+            println!("new access-token key {}, signing {when}", paseto.kid);
+            for key in jwts {
+                println!("new {} id_token key {}, signing {when}", key.alg, key.kid);
+            }
             Ok(())
         }
         Command::Check(config) => check(config).await,

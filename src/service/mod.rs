@@ -113,13 +113,12 @@ impl Services {
         if pruned > 0 {
             tracing::info!(pruned, "retired signing keys removed");
         }
-        let active = store.ensure_signing_key(|| generate_signing_key(now))?;
+        store.ensure_signing_key(|| generate_signing_key(now))?;
         let all = store.signing_keys()?;
         let tokens = Arc::new(AccessTokens::new(
             settings.issuer.clone(),
             settings.access_token_ttl,
             clock.clone(),
-            &active,
             &all,
         )?);
         let sessions = Sessions::new(store.clone(), tokens, settings.refresh);

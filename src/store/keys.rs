@@ -19,7 +19,17 @@ trait KeyRecord: Serialize + DeserializeOwned {
     fn kid(&self) -> &str;
     fn created_at(&self) -> i64;
     fn retired_at(&self) -> Option<i64>;
+    fn active_from(&self) -> Option<i64>;
     fn retire(&mut self, at: i64);
+    /// Signs at `now`: active, and not (yet) retired.
+    fn signs_at(&self, now: i64) -> bool {
+        super::records::key_signs_at(
+            self.created_at(),
+            self.active_from(),
+            self.retired_at(),
+            now,
+        )
+    }
 }
 
 /// Both key records keep their life cycle in the same fields.
@@ -36,6 +46,9 @@ macro_rules! key_record {
             }
             fn retired_at(&self) -> Option<i64> {
                 self.retired_at
+            }
+            fn active_from(&self) -> Option<i64> {
+                self.active_from
             }
             fn retire(&mut self, at: i64) {
                 self.retired_at = Some(at);
@@ -65,17 +78,18 @@ fn put_key<R: KeyRecord>(txn: &WriteTransaction, key: &R) -> Result<(), StoreErr
     Ok(())
 }
 
-/// The newest unretired key accepted by `wanted`, or the one `generate` makes (stored).
-/// Check and insert share the transaction, so two starts cannot both create one.
+/// The newest key accepted by `wanted` that signs at `now`, or the one `generate` makes
+/// (stored). Check and insert share the transaction, so two starts cannot both create one.
 fn ensure_key<R: KeyRecord>(
     txn: &WriteTransaction,
+    now: i64,
     wanted: impl Fn(&R) -> bool,
     generate: impl FnOnce() -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
     let newest = all_keys::<R>(txn)?
         .into_iter()
-        .filter(|k| k.retired_at().is_none() && wanted(k))
-        .max_by_key(|k| k.created_at());
+        .filter(|k| k.signs_at(now) && wanted(k))
+        .max_by_key(|k| k.active_from().unwrap_or(k.created_at()));
     if let Some(key) = newest {
         return Ok(key);
     }
@@ -84,10 +98,12 @@ fn ensure_key<R: KeyRecord>(
     Ok(key)
 }
 
-fn retire_all<R: KeyRecord>(txn: &WriteTransaction, now: i64) -> Result<(), StoreError> {
+/// Retires at `at` every key that would still sign then (a key staged by an earlier rotation
+/// included): from `at` only the keys of this rotation sign.
+fn retire_all<R: KeyRecord>(txn: &WriteTransaction, at: i64) -> Result<(), StoreError> {
     for mut key in all_keys::<R>(txn)? {
-        if key.retired_at().is_none() {
-            key.retire(now);
+        if key.retired_at().is_none_or(|r| r > at) {
+            key.retire(at);
             put_key(txn, &key)?;
         }
     }
@@ -129,7 +145,8 @@ impl Store {
         &self,
         generate: impl FnOnce() -> Result<SigningKeyRecord, StoreError>,
     ) -> Result<SigningKeyRecord, StoreError> {
-        self.write(|txn| ensure_key(txn, |_: &SigningKeyRecord| true, generate))
+        let now = self.clock().now();
+        self.write(|txn| ensure_key(txn, now, |_: &SigningKeyRecord| true, generate))
     }
 
     /// The active id_token key for `alg`, created with `generate` if there is none.
@@ -139,7 +156,7 @@ impl Store {
         generate: impl FnOnce(i64) -> Result<JwtKeyRecord, StoreError>,
     ) -> Result<JwtKeyRecord, StoreError> {
         let now = self.clock().now();
-        self.write(|txn| ensure_key(txn, |k: &JwtKeyRecord| k.alg == alg, || generate(now)))
+        self.write(|txn| ensure_key(txn, now, |k: &JwtKeyRecord| k.alg == alg, || generate(now)))
     }
 
     /// Every id_token key, newest first.
@@ -155,21 +172,38 @@ impl Store {
         })
     }
 
-    /// Retires the active PASETO and id_token keys and adds a new PASETO key from `generate`.
-    /// Retired keys keep verifying (and stay published) until [`Store::prune_retired_keys`]
-    /// drops them; new id_token keys are generated on first use.
+    /// Rotates every signing key: new PASETO and id_token keys (one per algorithm `jwt_algs`
+    /// names, from `generate_jwt`) are stored and published now and sign from `now + stage`;
+    /// the current keys stop signing then. With `stage` 0 the switch is immediate; a stage
+    /// at least as long as relying parties cache the JWKS (and PASERK) lets them learn the
+    /// new keys before any token uses them. Old keys keep verifying until pruned.
     pub fn rotate_keys(
         &self,
-        generate: impl FnOnce(i64) -> Result<SigningKeyRecord, StoreError>,
-    ) -> Result<SigningKeyRecord, StoreError> {
+        stage: i64,
+        generate_paseto: impl FnOnce(i64) -> Result<SigningKeyRecord, StoreError>,
+        jwt_algs: &[&str],
+        generate_jwt: impl Fn(&str, i64, Option<i64>) -> Result<JwtKeyRecord, StoreError>,
+    ) -> Result<(SigningKeyRecord, Vec<JwtKeyRecord>), StoreError> {
         let now = self.clock().now();
+        let switch = now + stage.max(0);
+        let active_from = (switch > now).then_some(switch);
+        // Key generation (RSA takes a while) happens before the transaction opens.
+        let mut paseto = generate_paseto(now)?;
+        paseto.active_from = active_from;
+        let jwts = jwt_algs
+            .iter()
+            .map(|alg| generate_jwt(alg, now, active_from))
+            .collect::<Result<Vec<_>, _>>()?;
         self.write(|txn| {
-            retire_all::<SigningKeyRecord>(txn, now)?;
-            retire_all::<JwtKeyRecord>(txn, now)?;
-            let fresh = generate(now)?;
-            put_key(txn, &fresh)?;
-            Ok(fresh)
-        })
+            retire_all::<SigningKeyRecord>(txn, switch)?;
+            retire_all::<JwtKeyRecord>(txn, switch)?;
+            put_key(txn, &paseto)?;
+            for key in &jwts {
+                put_key(txn, key)?;
+            }
+            Ok(())
+        })?;
+        Ok((paseto, jwts))
     }
 
     /// Deletes keys retired more than `max_token_lifetime` seconds ago: nothing they signed

@@ -163,9 +163,31 @@ pub struct SigningKeyRecord {
     /// Ed25519 public key (32 bytes), base64.
     pub public: String,
     pub created_at: i64,
-    /// When set, the key no longer signs but still verifies until its tokens expire.
+    /// When set, the key no longer signs from then on but still verifies until its tokens
+    /// expire. May lie in the future (a staged rotation).
     #[serde(default)]
     pub retired_at: Option<i64>,
+    /// When it starts signing (`None`: from `created_at`); later for a staged key.
+    #[serde(default)]
+    pub active_from: Option<i64>,
+}
+
+/// Whether a key with this life cycle signs at `now`: active (from `active_from`, or its
+/// creation) and not (yet) retired. Shared by every kind of signing key.
+pub fn key_signs_at(
+    created_at: i64,
+    active_from: Option<i64>,
+    retired_at: Option<i64>,
+    now: i64,
+) -> bool {
+    active_from.unwrap_or(created_at) <= now && retired_at.is_none_or(|r| r > now)
+}
+
+impl SigningKeyRecord {
+    /// Signs at `now` (see [`key_signs_at`]).
+    pub fn signs_at(&self, now: i64) -> bool {
+        key_signs_at(self.created_at, self.active_from, self.retired_at, now)
+    }
 }
 
 mod opt_hex {

@@ -82,6 +82,10 @@ pub struct AccessGrant {
 struct SigningKey {
     kid: String,
     secret: AsymmetricSecretKey<V4>,
+    /// Signs from this time (a staged key: later than its creation) …
+    from: i64,
+    /// … until this one, if retired.
+    until: Option<i64>,
 }
 
 /// Issues and verifies access tokens with the persisted key set.
@@ -89,7 +93,8 @@ pub struct AccessTokens {
     issuer: String,
     ttl: i64,
     clock: Clock,
-    signing: SigningKey,
+    /// Every key with its signing window; the newest one open at the time signs.
+    signing: Vec<SigningKey>,
     verifying: HashMap<String, AsymmetricPublicKey<V4>>,
 }
 
@@ -103,6 +108,7 @@ pub fn generate_signing_key(now: i64) -> Result<SigningKeyRecord, StoreError> {
         public: STANDARD.encode(pair.public.as_bytes()),
         created_at: now,
         retired_at: None,
+        active_from: None,
     })
 }
 
@@ -123,36 +129,42 @@ pub fn paserk_public(public_b64: &str) -> Option<String> {
 }
 
 impl AccessTokens {
-    /// Builds the key set from stored records: `active` signs, every record verifies.
+    /// Builds the key set from stored records: each signs within its window (the newest
+    /// open one at the time), every record verifies.
     pub fn new(
         issuer: String,
         ttl: i64,
         clock: Clock,
-        active: &SigningKeyRecord,
         all: &[SigningKeyRecord],
     ) -> Result<Self, StoreError> {
         let bad = |what: &str| StoreError::Corrupt {
             table: "signing_keys",
             detail: format!("{what} is not a valid Ed25519 key"),
         };
-        let secret_bytes = STANDARD.decode(&active.secret).map_err(|_| bad("secret"))?;
-        let secret = AsymmetricSecretKey::<V4>::from(&secret_bytes).map_err(|_| bad("secret"))?;
         let mut verifying = HashMap::new();
-        for key in all.iter().chain(std::iter::once(active)) {
+        let mut signing = Vec::new();
+        for key in all {
             let bytes = STANDARD
                 .decode(&key.public)
                 .map_err(|_| bad("public key"))?;
             let public = AsymmetricPublicKey::<V4>::from(&bytes).map_err(|_| bad("public key"))?;
             verifying.insert(key.kid.clone(), public);
+            let secret_bytes = STANDARD.decode(&key.secret).map_err(|_| bad("secret"))?;
+            let secret =
+                AsymmetricSecretKey::<V4>::from(&secret_bytes).map_err(|_| bad("secret"))?;
+            signing.push(SigningKey {
+                kid: key.kid.clone(),
+                secret,
+                from: key.active_from.unwrap_or(key.created_at),
+                until: key.retired_at,
+            });
         }
+        signing.sort_by_key(|k| std::cmp::Reverse(k.from));
         Ok(Self {
             issuer,
             ttl,
             clock,
-            signing: SigningKey {
-                kid: active.kid.clone(),
-                secret,
-            },
+            signing,
             verifying,
         })
     }
@@ -169,6 +181,14 @@ impl AccessTokens {
     /// Signs a new access token; returns it with its claims.
     pub fn issue(&self, grant: AccessGrant) -> Result<(String, AccessClaims), StoreError> {
         let now = self.clock.now();
+        let signing = self
+            .signing
+            .iter()
+            .find(|k| k.from <= now && k.until.is_none_or(|u| u > now))
+            .ok_or_else(|| StoreError::Corrupt {
+                table: "signing_keys",
+                detail: "no access-token key signs now; run `portcullis keys rotate`".into(),
+            })?;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: grant.subject,
@@ -182,14 +202,9 @@ impl AccessTokens {
             client_id: grant.client_id,
         };
         let payload = serde_json::to_vec(&claims).map_err(|e| StoreError::Encode(e.to_string()))?;
-        let footer = serde_json::json!({ "kid": self.signing.kid }).to_string();
-        let token = PublicToken::sign(
-            &self.signing.secret,
-            &payload,
-            Some(footer.as_bytes()),
-            None,
-        )
-        .map_err(|e| StoreError::Encode(format!("signing failed: {e}")))?;
+        let footer = serde_json::json!({ "kid": signing.kid }).to_string();
+        let token = PublicToken::sign(&signing.secret, &payload, Some(footer.as_bytes()), None)
+            .map_err(|e| StoreError::Encode(format!("signing failed: {e}")))?;
         Ok((token, claims))
     }
 
@@ -249,7 +264,7 @@ mod tests {
 
     fn tokens(clock: &Clock) -> AccessTokens {
         let key = generate_signing_key(clock.now()).unwrap();
-        AccessTokens::new("http://issuer.test".into(), 900, clock.clone(), &key, &[]).unwrap()
+        AccessTokens::new("http://issuer.test".into(), 900, clock.clone(), &[key]).unwrap()
     }
 
     fn grant() -> AccessGrant {
@@ -304,6 +319,37 @@ mod tests {
             t.verify(&token, "http://issuer.test").unwrap_err(),
             TokenError::Expired
         );
+    }
+
+    #[test]
+    fn a_staged_key_takes_over_signing_at_its_activation() {
+        let clock = Clock::manual();
+        let now = clock.now();
+        let mut old = generate_signing_key(now).unwrap();
+        old.retired_at = Some(now + 60);
+        let mut staged = generate_signing_key(now).unwrap();
+        staged.active_from = Some(now + 60);
+        let t = AccessTokens::new(
+            "http://issuer.test".into(),
+            900,
+            clock.clone(),
+            &[old.clone(), staged.clone()],
+        )
+        .unwrap();
+        let kid_of = |token: &str| {
+            let untrusted = UntrustedToken::<pasetors::token::Public, V4>::try_from(token).unwrap();
+            serde_json::from_slice::<serde_json::Value>(untrusted.untrusted_footer()).unwrap()["kid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (before, _) = t.issue(grant()).unwrap();
+        assert_eq!(kid_of(&before), old.kid);
+        clock.advance(60);
+        let (after, _) = t.issue(grant()).unwrap();
+        assert_eq!(kid_of(&after), staged.kid);
+        // The old key's tokens still verify.
+        assert!(t.verify(&before, "http://issuer.test").is_ok());
     }
 
     #[test]

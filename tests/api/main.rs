@@ -26,6 +26,7 @@ mod metrics;
 mod oauth_flow;
 mod oauth_token;
 mod oidc_conformance;
+mod oidc_keys;
 mod openapi;
 mod policy;
 mod reset_page;

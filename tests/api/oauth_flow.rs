@@ -683,7 +683,11 @@ async fn clients_may_ask_for_eddsa_id_tokens_and_keys_survive_restarts() {
         before,
         "keys are persisted"
     );
-    assert_eq!(before["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        before["keys"].as_array().unwrap().len(),
+        3,
+        "RS256, EdDSA and Ed25519"
+    );
 }
 
 #[tokio::test]
@@ -766,7 +770,7 @@ async fn discovery_documents_list_exactly_what_is_enabled() {
     assert_eq!(oidc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         oidc["id_token_signing_alg_values_supported"],
-        json!(["RS256", "EdDSA"])
+        json!(["RS256", "EdDSA", "Ed25519"])
     );
     assert_eq!(
         oidc["scopes_supported"],

@@ -7,17 +7,18 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, browser, browser_sign_in, location, spawn_app};
 
-const REDIRECT: &str = "https://rp.example.com/cb";
+pub(crate) const REDIRECT: &str = "https://rp.example.com/cb";
+pub(crate) const AFTER_LOGOUT: &str = "https://rp.example.com/after-logout";
 
 /// A confidential client (so PKCE is optional, as for the conformance suite's RP) and a user.
-async fn op() -> (TestApp, String, String) {
+pub(crate) async fn op() -> (TestApp, String, String) {
     let app = spawn_app().await;
     let dev = app.register_developer("rpowner").await;
     app.register_user("carol").await;
     let client: Value = app
         .create_client(
             &dev.access_token,
-            &json!({"name": "conformance RP", "redirect_uris": [REDIRECT]}),
+            &json!({"name": "conformance RP", "redirect_uris": [REDIRECT], "post_logout_redirect_uris": [AFTER_LOGOUT]}),
         )
         .await
         .json()
@@ -30,7 +31,7 @@ async fn op() -> (TestApp, String, String) {
     )
 }
 
-fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
     let mut params = vec![
         ("response_type", "code"),
         ("client_id", client_id),
@@ -45,7 +46,7 @@ fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> Stri
     app.url(&format!("/oauth2/authorize?{q}"))
 }
 
-fn param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn param(url: &str, name: &str) -> Option<String> {
     let q = url.split_once('?')?.1;
     url::form_urlencoded::parse(q.as_bytes())
         .find(|(k, _)| k == name)
@@ -53,19 +54,23 @@ fn param(url: &str, name: &str) -> Option<String> {
 }
 
 /// A browser in which carol has signed in and consented once.
-async fn signed_in_browser(app: &TestApp, client: &str) -> reqwest::Client {
+pub(crate) async fn signed_in_browser(app: &TestApp, client: &str) -> reqwest::Client {
     let b = browser();
     browser_sign_in(app, &b, &authorize_url(app, client, &[]), "carol", PASSWORD).await;
     b
 }
 
 /// The first answer of the authorization endpoint, not followed.
-async fn first_hop(b: &reqwest::Client, url: &str) -> reqwest::Response {
+pub(crate) async fn first_hop(b: &reqwest::Client, url: &str) -> reqwest::Response {
     b.get(url).send().await.unwrap()
 }
 
 /// Presents a code at the token endpoint with the client's Basic credentials.
-async fn redeem_raw(app: &TestApp, client: &(String, String), code: &str) -> reqwest::Response {
+pub(crate) async fn redeem_raw(
+    app: &TestApp,
+    client: &(String, String),
+    code: &str,
+) -> reqwest::Response {
     app.oauth_post(
         "token",
         &[
@@ -79,13 +84,13 @@ async fn redeem_raw(app: &TestApp, client: &(String, String), code: &str) -> req
 }
 
 /// Redeems a code; returns the token response.
-async fn redeem(app: &TestApp, client: &(String, String), code: &str) -> Value {
+pub(crate) async fn redeem(app: &TestApp, client: &(String, String), code: &str) -> Value {
     let resp = redeem_raw(app, client, code).await;
     assert_eq!(resp.status(), StatusCode::OK);
     resp.json().await.unwrap()
 }
 
-fn claims(id_token: &str) -> Value {
+pub(crate) fn claims(id_token: &str) -> Value {
     use base64::Engine;
     let payload = id_token.split('.').nth(1).unwrap();
     serde_json::from_slice(
@@ -332,7 +337,11 @@ async fn authorization_requests_may_be_posted() {
 }
 
 /// Signs carol in for `client` with `scope` and redeems the code.
-async fn tokens_for(app: &TestApp, client: &(String, String), extra: &[(&str, &str)]) -> Value {
+pub(crate) async fn tokens_for(
+    app: &TestApp,
+    client: &(String, String),
+    extra: &[(&str, &str)],
+) -> Value {
     let to = browser_sign_in(
         app,
         &browser(),
@@ -594,9 +603,9 @@ async fn oidcc_display_page_popup_ui_locales_claims_locales_acr_values() {
 }
 
 #[tokio::test]
-async fn jwks_publishes_both_id_token_keys_before_use_and_serving_it_writes_nothing() {
+async fn jwks_publishes_every_id_token_key_before_use_and_serving_it_writes_nothing() {
     let app = spawn_app().await;
-    // Before any id_token exists, RS256 and EdDSA keys are both published.
+    // Before any id_token exists, a key for every algorithm is published.
     let jwks: Value = app.get_json("/oauth2/jwks").await;
     let algs: Vec<&str> = jwks["keys"]
         .as_array()
@@ -605,7 +614,7 @@ async fn jwks_publishes_both_id_token_keys_before_use_and_serving_it_writes_noth
         .map(|k| k["alg"].as_str().unwrap())
         .collect();
     assert!(
-        algs.contains(&"RS256") && algs.contains(&"EdDSA"),
+        algs.contains(&"RS256") && algs.contains(&"EdDSA") && algs.contains(&"Ed25519"),
         "{algs:?}"
     );
     let before = app.services.store.commits();

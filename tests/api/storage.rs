@@ -224,7 +224,12 @@ async fn rotated_keys_keep_verifying_until_their_tokens_expire() {
         // What `portcullis keys rotate` does, with the server stopped.
         let store = portcullis::store::Store::open(&config.database_path(), clock.clone()).unwrap();
         store
-            .rotate_keys(portcullis::token::paseto::generate_signing_key)
+            .rotate_keys(
+                0,
+                portcullis::token::paseto::generate_signing_key,
+                &portcullis::token::jwt::ID_TOKEN_ALGS,
+                portcullis::token::jwt::generate,
+            )
             .unwrap();
     }
     let app = crate::helpers::start(config, dir, clock).await;

@@ -95,11 +95,12 @@ impl Endpoint for Paserk {
     async fn call(&self, _req: Request) -> poem::Result<Response> {
         Ok(match self.services.store.run(|s| s.signing_keys()).await {
             Ok(keys) => {
+                let now = self.services.store.clock().now();
                 let keys: Vec<Value> = keys
                     .iter()
                     .filter_map(|k| {
                         crate::token::paseto::paserk_public(&k.public).map(|p| {
-                            json!({"kid": k.kid, "paserk": p, "version": "v4", "purpose": "public", "active": k.retired_at.is_none()})
+                            json!({"kid": k.kid, "paserk": p, "version": "v4", "purpose": "public", "active": k.signs_at(now)})
                         })
                     })
                     .collect();
