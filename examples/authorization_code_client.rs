@@ -93,7 +93,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         ("redirect_uri", redirect_uri.as_str()),
         ("code_verifier", verifier.as_str()),
     ];
-    let client = reqwest::Client::new();
+    let client = portcullis::outbound::client_builder()
+        .and_then(|b| b.build().map_err(|e| e.to_string()))
+        .expect("HTTP client");
     let mut req = client.post(format!("{issuer}/oauth2/token"));
     match &secret {
         Some(s) => req = req.basic_auth(&client_id, Some(s)),

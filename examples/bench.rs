@@ -169,7 +169,8 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
     let concurrency: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(32);
-    let client = reqwest::Client::builder()
+    let client = portcullis::outbound::client_builder()
+        .expect("TLS set-up")
         .pool_max_idle_per_host(concurrency * 2)
         .build()
         .expect("client");

@@ -302,7 +302,7 @@ impl Application {
             services.store.clone(),
             sweep_interval,
             SWEEP_BATCH,
-            stop_rx,
+            stop_rx.clone(),
         ));
         let warm = {
             let accounts = services.accounts.clone();
@@ -319,6 +319,20 @@ impl Application {
                 }
             })
         };
+        // Back-Channel Logout deliveries: their own task, drained at shutdown.
+        let logouts = match (
+            services.oauth2.logout_queue().take_receiver().await,
+            crate::outbound::http_client(crate::service::oauth2::backchannel::DELIVERY_TIMEOUT),
+        ) {
+            (Some(rx), Ok(client)) => Some(tokio::spawn(
+                crate::service::oauth2::backchannel::run_deliveries(rx, client, stop_rx.clone()),
+            )),
+            (_, Err(e)) => {
+                tracing::warn!(error = %e, "back-channel logout is off: no HTTP client");
+                None
+            }
+            (None, _) => None,
+        };
         let endpoint = http::endpoint(services, limits);
         let result = http::server::serve(listener, endpoint, connections, shutdown).await;
         let _ = stop_tx.send(true);
@@ -326,6 +340,9 @@ impl Application {
         let _ = warm.await;
         let _ = keys.await;
         let _ = sweeper.await;
+        if let Some(logouts) = logouts {
+            let _ = logouts.await;
+        }
         tracing::info!("portcullis stopped; database closed");
         result
     }

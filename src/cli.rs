@@ -27,6 +27,8 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// Parsed once per process: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default when no command is given).
@@ -161,6 +163,22 @@ pub enum ClientCommand {
         /// auth-server document's `watup`); warned about at every start until rotated.
         #[arg(long)]
         allow_short_secret: bool,
+        /// How the client authenticates at the token endpoint (RFC 7591 §2):
+        /// client_secret_basic, client_secret_post (both: confidential) or none (public).
+        #[arg(long)]
+        token_endpoint_auth_method: Option<String>,
+        /// id_token signing algorithm: RS256 (default), EdDSA or Ed25519.
+        #[arg(long)]
+        id_token_signed_response_alg: Option<String>,
+        /// Access token format: paseto (default) or jwt (RFC 9068).
+        #[arg(long)]
+        access_token_format: Option<String>,
+        /// Where logout tokens are POSTed when a session ends (OIDC Back-Channel Logout).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// Accept only pushed authorization requests (RFC 9126).
+        #[arg(long)]
+        require_pushed_authorization_requests: bool,
         #[command(flatten)]
         config: ServeConfig,
     },
@@ -386,8 +404,17 @@ async fn client(cmd: ClientCommand) -> CliResult {
             public,
             client_secret,
             allow_short_secret,
+            token_endpoint_auth_method,
+            id_token_signed_response_alg,
+            access_token_format,
+            backchannel_logout_uri,
+            require_pushed_authorization_requests,
             config,
         } => {
+            let confidential = crate::service::clients::confidential_from(
+                public.then_some(false),
+                token_endpoint_auth_method.as_deref(),
+            )?;
             let services = open_services(&config).await?;
             let user = services
                 .accounts
@@ -405,12 +432,15 @@ async fn client(cmd: ClientCommand) -> CliResult {
                         post_logout_redirect_uris,
                         allowed_origins,
                         grant_types,
-                        confidential: !public,
+                        confidential,
                         scopes,
                         secret: client_secret,
-                        id_token_alg: None,
+                        id_token_alg: id_token_signed_response_alg,
                         show_secret_again: false,
                         legacy_short_secret: allow_short_secret,
+                        backchannel_logout_uri,
+                        require_pushed_authorization_requests,
+                        access_token_format,
                     },
                 )
                 .await?;

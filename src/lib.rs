@@ -34,6 +34,7 @@ pub mod domain;
 pub mod html;
 pub mod http;
 pub mod mail;
+pub mod outbound;
 pub mod seed;
 pub mod service;
 pub mod store;

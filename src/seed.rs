@@ -153,6 +153,7 @@ pub async fn load(services: &Services, path: &Path) -> Result<SeedReport, String
             id_token_alg: c.id_token_signed_response_alg,
             show_secret_again: false,
             legacy_short_secret: c.legacy_short_secret,
+            ..Default::default()
         };
         services
             .clients

@@ -13,7 +13,7 @@ use crate::{
         Store,
         clients::CreateClientOutcome,
         codes::hex,
-        records::{ClientRecord, UserRecord},
+        records::{AccessTokenFormat, ClientRecord, UserRecord},
     },
     token::{opaque, sealed::Sealer},
 };
@@ -23,12 +23,15 @@ use crate::{
 pub const SWAGGER_CLIENT_ID: &str = "portcullis-swagger";
 
 /// Grant types a client may be allowed (RFC 6749 §4).
-pub const GRANT_TYPES: [&str; 4] = [
+pub const GRANT_TYPES: [&str; 5] = [
     "authorization_code",
     "refresh_token",
     "client_credentials",
     "password",
+    DEVICE_CODE_GRANT,
 ];
+/// The Device Authorization Grant's grant type (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Scopes a client gets when it names none.
 const DEFAULT_SCOPES: &str = "openid profile email offline_access";
 const MAX_REDIRECT_URIS: usize = 20;
@@ -90,6 +93,12 @@ pub struct NewClient {
     /// legacy deployment (the auth-server document's `watup`), and warned about at every
     /// start until the secret is rotated.
     pub legacy_short_secret: bool,
+    /// Back-Channel Logout receiver (OIDC Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_uri: Option<String>,
+    /// RFC 9126 §6: only pushed authorization requests.
+    pub require_pushed_authorization_requests: bool,
+    /// `paseto` (default) or `jwt` (RFC 9068).
+    pub access_token_format: Option<String>,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -101,6 +110,11 @@ pub struct ClientChanges {
     pub allowed_origins: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
+    /// `Some("")` removes it.
+    pub backchannel_logout_uri: Option<String>,
+    pub require_pushed_authorization_requests: Option<bool>,
+    pub access_token_format: Option<String>,
+    pub id_token_alg: Option<String>,
 }
 
 #[derive(Clone)]
@@ -265,6 +279,9 @@ impl Clients {
             redirect_uris: vec![format!("{public_url}/swagger/oauth-receiver.html")],
             post_logout_redirect_uris: Vec::new(),
             allowed_origins: Vec::new(),
+            backchannel_logout_uri: None,
+            require_pushed_authorization_requests: false,
+            access_token_format: AccessTokenFormat::Paseto,
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             confidential: false,
             secret_hash: None,
@@ -323,6 +340,8 @@ impl Clients {
         check_combination(new.confidential, &grant_types)?;
         let scopes = valid_scopes(new.scopes)?;
         let id_token_alg = valid_alg(new.id_token_alg)?;
+        let backchannel_logout_uri = valid_backchannel(new.backchannel_logout_uri)?;
+        let access_token_format = valid_format(new.access_token_format.as_deref())?;
         let client_id = match new.client_id {
             Some(id) => valid_client_id(&id)?,
             None => opaque::random_token(16),
@@ -365,6 +384,9 @@ impl Clients {
             legacy_short_secret: secret
                 .as_deref()
                 .is_some_and(|s| s.chars().count() < MIN_SECRET_CHARS),
+            backchannel_logout_uri,
+            require_pushed_authorization_requests: new.require_pushed_authorization_requests,
+            access_token_format,
             created_at: now,
             updated_at: now,
         };
@@ -413,6 +435,20 @@ impl Clients {
             .map(valid_post_logout)
             .transpose()?;
         let origins = changes.allowed_origins.map(valid_origins).transpose()?;
+        let backchannel = changes
+            .backchannel_logout_uri
+            .map(|u| valid_backchannel(Some(u)))
+            .transpose()?;
+        let format = changes
+            .access_token_format
+            .as_deref()
+            .map(|f| valid_format(Some(f)))
+            .transpose()?;
+        let alg = changes
+            .id_token_alg
+            .map(|a| valid_alg(Some(a)))
+            .transpose()?;
+        let require_par = changes.require_pushed_authorization_requests;
         let id = client_id.to_string();
         self.store
             .run(move |s| {
@@ -432,6 +468,18 @@ impl Clients {
                     }
                     if let Some(sc) = scopes {
                         c.scopes = sc;
+                    }
+                    if let Some(b) = backchannel {
+                        c.backchannel_logout_uri = b;
+                    }
+                    if let Some(f) = format {
+                        c.access_token_format = f;
+                    }
+                    if let Some(a) = alg {
+                        c.id_token_alg = a;
+                    }
+                    if let Some(r) = require_par {
+                        c.require_pushed_authorization_requests = r;
                     }
                 })
             })
@@ -683,9 +731,40 @@ fn valid_alg(alg: Option<String>) -> Result<Option<String>> {
         Some(a) => Err(Invalid::new(
             "invalid_id_token_alg",
             "id_token_signed_response_alg",
-            format!("`{a}` is not RS256 or EdDSA"),
+            format!(
+                "`{a}` is not one of {}",
+                crate::token::jwt::ID_TOKEN_ALGS.join(", ")
+            ),
         )
         .into()),
+    }
+}
+
+/// A Back-Channel Logout URI: the rules of redirect URIs (absolute, no fragment, https
+/// unless loopback; OIDC Back-Channel Logout 1.0 §2.2). Empty means none.
+fn valid_backchannel(uri: Option<String>) -> Result<Option<String>> {
+    match uri.filter(|u| !u.is_empty()) {
+        None => Ok(None),
+        Some(u) => Ok(redirect_list(vec![u], "backchannel_logout_uri")?
+            .into_iter()
+            .next()),
+    }
+}
+
+fn valid_format(format: Option<&str>) -> Result<AccessTokenFormat> {
+    match format {
+        None | Some("") => Ok(AccessTokenFormat::Paseto),
+        Some(f) => AccessTokenFormat::parse(f).ok_or_else(|| {
+            Invalid::new(
+                "invalid_client_metadata",
+                "access_token_format",
+                format!(
+                    "`{f}` is not one of {}",
+                    AccessTokenFormat::NAMES.join(", ")
+                ),
+            )
+            .into()
+        }),
     }
 }
 

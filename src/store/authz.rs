@@ -60,6 +60,10 @@ pub struct AuthCodeRecord {
     /// Set at the first redemption: the session it created, revoked if the code is replayed.
     #[serde(default)]
     pub redeemed_family: Option<String>,
+    /// The browser session (its public `sid`) the code was issued in: the id_token carries
+    /// it, and Back-Channel Logout names it when that session ends.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// How a code redemption checks the redirect URI.
@@ -78,6 +82,13 @@ pub struct BrowserSessionRecord {
     pub user_id: String,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// The session's public id (OIDC `sid` claim); empty in records written before it.
+    #[serde(default)]
+    pub sid: String,
+    /// Clients that were issued a code in this session: told by Back-Channel Logout when it
+    /// ends.
+    #[serde(default)]
+    pub clients: Vec<String>,
 }
 
 /// What redeeming a code did.
@@ -124,12 +135,15 @@ impl Store {
     }
 
     /// Ends a pending request and stores the code it produced, in one transaction, so a
-    /// request yields at most one code.
+    /// request yields at most one code. With a code, the browser session it was issued in
+    /// (`session_hash`) records the client, for Back-Channel Logout.
     pub fn complete_auth_request(
         &self,
         id: &str,
         code_hash: Option<([u8; 32], AuthCodeRecord)>,
+        session_hash: Option<[u8; 32]>,
     ) -> Result<bool, StoreError> {
+        let now = self.clock().now();
         self.write(|txn| {
             let existed = txn
                 .open_table(tables::AUTH_REQUESTS)?
@@ -137,6 +151,22 @@ impl Store {
                 .is_some();
             if existed && let Some((hash, record)) = code_hash {
                 expiry::put(txn, Kind::AuthCode, &hash, record.expires_at, &record)?;
+                if let Some(session_hash) = session_hash {
+                    let session = txn
+                        .open_table(tables::BROWSER_SESSIONS)?
+                        .get(session_hash.as_slice())?
+                        .map(|v| {
+                            codec::decode::<BrowserSessionRecord>("browser_sessions", v.value())
+                        })
+                        .transpose()?
+                        .filter(|s| s.expires_at > now);
+                    if let Some(mut session) = session
+                        && !session.clients.contains(&record.client_id)
+                    {
+                        session.clients.push(record.client_id.clone());
+                        expiry::update(txn, Kind::BrowserSession, &session_hash, &session)?;
+                    }
+                }
             }
             Ok(existed)
         })
@@ -251,11 +281,20 @@ impl Store {
         })
     }
 
-    pub fn delete_browser_session(&self, hash: [u8; 32]) -> Result<(), StoreError> {
+    /// Ends a browser session; returns it if it was live (its `sid` and clients are owed a
+    /// Back-Channel Logout).
+    pub fn delete_browser_session(
+        &self,
+        hash: [u8; 32],
+    ) -> Result<Option<BrowserSessionRecord>, StoreError> {
+        let now = self.clock().now();
         self.write(|txn| {
-            txn.open_table(tables::BROWSER_SESSIONS)?
-                .remove(hash.as_slice())?;
-            Ok(())
+            let removed = txn
+                .open_table(tables::BROWSER_SESSIONS)?
+                .remove(hash.as_slice())?
+                .map(|v| codec::decode::<BrowserSessionRecord>("browser_sessions", v.value()))
+                .transpose()?;
+            Ok(removed.filter(|s| s.expires_at > now))
         })
     }
 

@@ -149,8 +149,50 @@ pub struct ClientRecord {
     /// warns about it at every start until it is rotated.
     #[serde(default)]
     pub legacy_short_secret: bool,
+    /// OIDC Back-Channel Logout 1.0 §2.2: where a logout token is POSTed when a browser
+    /// session in which this client was issued a code ends.
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// RFC 9126 §6: authorization requests must come through the pushed authorization
+    /// request endpoint.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// The format of the access tokens issued to this client.
+    #[serde(default)]
+    pub access_token_format: AccessTokenFormat,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// How a client's access tokens are made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessTokenFormat {
+    /// PASETO v4.public, verifiable offline with the PASERK keys (the default).
+    #[default]
+    Paseto,
+    /// A JWT access token (RFC 9068), verifiable with the JWKS by API gateways.
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    /// The names used on the wire (`access_token_format`).
+    pub const NAMES: [&'static str; 2] = ["paseto", "jwt"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "paseto" => Some(Self::Paseto),
+            "jwt" => Some(Self::Jwt),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paseto => "paseto",
+            Self::Jwt => "jwt",
+        }
+    }
 }
 
 /// A persisted PASETO v4.public signing key.

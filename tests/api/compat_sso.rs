@@ -487,6 +487,7 @@ async fn public_clients_get_no_code_from_the_sso_login_and_cannot_redeem_one_wit
         auth_time: app.clock.now(),
         expires_at: app.clock.now() + 60,
         redeemed_family: None,
+        sid: None,
     };
     let hash = portcullis::token::opaque::digest(code);
     app.services

@@ -183,7 +183,9 @@ async fn a_legacy_short_secret_is_imported_only_when_asked_and_warned_about_at_e
         server.startup_log
     );
     // It works as the document's clients use it.
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client_builder()
+        .build()
+        .unwrap()
         .post(format!("http://127.0.0.1:{}/oauth/token", server.port))
         .basic_auth("watup", Some("watup"))
         .form(&[

@@ -77,7 +77,7 @@ pub async fn start(config: ServeConfig, data_dir: Arc<TempDir>, clock: Clock) ->
         .await
         .expect("server runs");
     });
-    let client = reqwest::Client::builder()
+    let client = http_client_builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -503,8 +503,13 @@ impl TestApp {
 }
 
 /// A browser: cookies kept, redirects not followed.
+/// A reqwest builder with the TLS set-up the crate uses (reqwest has no default provider).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    portcullis::outbound::client_builder().expect("TLS set-up")
+}
+
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
+    http_client_builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -27,6 +27,7 @@ mod oauth_flow;
 mod oauth_token;
 mod oidc_conformance;
 mod oidc_keys;
+mod oidc_logout;
 mod openapi;
 mod policy;
 mod reset_page;

@@ -764,9 +764,12 @@ async fn discovery_documents_list_exactly_what_is_enabled() {
             "authorization_code",
             "refresh_token",
             "client_credentials",
-            "password"
+            "password",
+            "urn:ietf:params:oauth:grant-type:device_code"
         ])
     );
+    assert_eq!(oidc["backchannel_logout_supported"], true);
+    assert_eq!(oidc["backchannel_logout_session_supported"], true);
     assert_eq!(oidc["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         oidc["id_token_signing_alg_values_supported"],
@@ -817,21 +820,51 @@ async fn access_tokens_verify_offline_with_the_published_paserk_key() {
 }
 
 #[tokio::test]
-async fn rp_initiated_logout_ends_the_browser_session() {
+async fn rp_initiated_logout_without_a_hint_asks_first_and_a_forged_post_changes_nothing() {
     let f = flow().await;
     let b = browser();
     let url = f.authorize_url(&f.confidential.0, &[]);
     f.sign_in(&b, &url).await;
-    // Signed in: the login page forwards straight to consent.
-    let resp = b.get(&url).send().await.unwrap();
-    let login = b.get(f.app.url(&location(&resp))).send().await.unwrap();
-    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    let signed_in = |b: reqwest::Client| {
+        let (app, url) = (&f.app, url.clone());
+        async move {
+            let resp = b.get(&url).send().await.unwrap();
+            let login = b.get(app.url(&location(&resp))).send().await.unwrap();
+            // Signed in: the login page forwards straight to consent.
+            login.status() == StatusCode::SEE_OTHER
+        }
+    };
+    assert!(signed_in(b.clone()).await);
 
-    let out = b.get(f.app.url("/oauth2/logout")).send().await.unwrap();
-    assert_eq!(out.status(), StatusCode::OK, "the signed-out page");
-    let resp = b.get(&url).send().await.unwrap();
-    let login = b.get(f.app.url(&location(&resp))).send().await.unwrap();
-    assert_eq!(login.status(), StatusCode::OK, "the login form again");
+    // Any page could link here: without an id_token_hint the user is asked first.
+    let ask = b.get(f.app.url("/oauth2/logout")).send().await.unwrap();
+    assert_eq!(ask.status(), StatusCode::OK);
+    let html = ask.text().await.unwrap();
+    assert!(html.contains("Sign out?"), "{html}");
+    assert!(signed_in(b.clone()).await, "asking signed nobody out");
+    // A cross-site form post without the page's CSRF token is asked again, not obeyed.
+    let forged = b
+        .post(f.app.url("/oauth2/logout"))
+        .form(&[("confirm", "yes"), ("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.text().await.unwrap().contains("Sign out?"));
+    assert!(
+        signed_in(b.clone()).await,
+        "a forged post signed nobody out"
+    );
+
+    let csrf = scrape(&html, "csrf");
+    let out = b
+        .post(f.app.url("/oauth2/logout"))
+        .form(&[("confirm", "yes"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::OK);
+    assert!(out.text().await.unwrap().contains("You are signed out"));
+    assert!(!signed_in(b.clone()).await, "the login form again");
 }
 
 /// `GET /oauth2/logout` with these parameters; the answer's `Location`, if it redirects.

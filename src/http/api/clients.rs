@@ -36,8 +36,18 @@ pub struct Client {
     pub confidential: bool,
     /// Scopes the client may request.
     pub scopes: Vec<String>,
-    /// How id_tokens for this client are signed: `RS256` or `EdDSA`.
+    /// How id_tokens for this client are signed: `RS256`, `EdDSA` or `Ed25519`.
     pub id_token_signed_response_alg: String,
+    /// `client_secret_basic` (confidential clients, which may also use `client_secret_post`)
+    /// or `none` (public clients).
+    pub token_endpoint_auth_method: String,
+    /// Where logout tokens are POSTed when a session ends (OIDC Back-Channel Logout 1.0).
+    #[oai(skip_serializing_if_is_none)]
+    pub backchannel_logout_uri: Option<String>,
+    /// Authorization requests must be pushed first (RFC 9126).
+    pub require_pushed_authorization_requests: bool,
+    /// `paseto` (default) or `jwt` (RFC 9068 access tokens).
+    pub access_token_format: String,
     pub created_at: String,
     /// Only in the answers to create and secret rotation: store it now, it is not shown again.
     #[oai(skip_serializing_if_is_none)]
@@ -56,6 +66,14 @@ impl Client {
             confidential: c.confidential,
             scopes: c.scopes.clone(),
             id_token_signed_response_alg: c.id_token_alg.clone().unwrap_or_else(|| "RS256".into()),
+            token_endpoint_auth_method: if c.confidential {
+                "client_secret_basic".into()
+            } else {
+                "none".into()
+            },
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            access_token_format: c.access_token_format.as_str().into(),
             created_at: rfc3339(c.created_at),
             client_secret: secret,
         }
@@ -90,9 +108,19 @@ pub struct CreateClientRequest {
     /// Defaults to `["openid", "profile", "email", "offline_access"]`.
     #[oai(default)]
     pub scopes: Vec<Text>,
-    /// `RS256` (default) or `EdDSA`.
+    /// `RS256` (default), `EdDSA` or `Ed25519` (RFC 9864).
     #[oai(nullable)]
     pub id_token_signed_response_alg: Option<Text>,
+    /// OIDC Back-Channel Logout 1.0: where logout tokens are POSTed; the rules of
+    /// `redirect_uris`.
+    #[oai(nullable)]
+    pub backchannel_logout_uri: Option<Text>,
+    /// RFC 9126 §6: accept only pushed authorization requests. Defaults to false.
+    #[oai(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// `paseto` (default) or `jwt` (RFC 9068 access tokens, verifiable with the JWKS).
+    #[oai(nullable)]
+    pub access_token_format: Option<Text>,
 }
 
 /// Client changes; absent (or `null`) fields are left as they are.
@@ -110,6 +138,15 @@ pub struct UpdateClientRequest {
     pub grant_types: Option<Vec<Text>>,
     #[oai(nullable)]
     pub scopes: Option<Vec<Text>>,
+    /// An empty string removes it.
+    #[oai(nullable)]
+    pub backchannel_logout_uri: Option<String>,
+    #[oai(nullable)]
+    pub require_pushed_authorization_requests: Option<bool>,
+    #[oai(nullable)]
+    pub access_token_format: Option<Text>,
+    #[oai(nullable)]
+    pub id_token_signed_response_alg: Option<Text>,
 }
 
 fn strings(v: Vec<Text>) -> Vec<String> {
@@ -172,6 +209,10 @@ impl ClientsApi {
                     )?,
                     scopes: strings(body.scopes),
                     id_token_alg: body.id_token_signed_response_alg.map(String::from),
+                    backchannel_logout_uri: body.backchannel_logout_uri.map(String::from),
+                    require_pushed_authorization_requests: body
+                        .require_pushed_authorization_requests,
+                    access_token_format: body.access_token_format.map(String::from),
                     ..NewClient::default()
                 },
             )
@@ -212,6 +253,10 @@ impl ClientsApi {
             allowed_origins: body.allowed_origins.map(strings),
             grant_types: body.grant_types.map(strings),
             scopes: body.scopes.map(strings),
+            backchannel_logout_uri: body.backchannel_logout_uri,
+            require_pushed_authorization_requests: body.require_pushed_authorization_requests,
+            access_token_format: body.access_token_format.map(String::from),
+            id_token_alg: body.id_token_signed_response_alg.map(String::from),
         };
         let client = self
             .services

@@ -35,10 +35,7 @@ pub fn routes(services: Services) -> Route {
             "/userinfo",
             get(oidc::UserInfo { services: s() }).post(oidc::UserInfo { services: s() }),
         )
-        .at(
-            "/logout",
-            get(oidc::Logout { services: s() }).post(oidc::Logout { services: s() }),
-        )
+        .at("/logout", crate::http::pages::logout(s()))
 }
 
 /// A JSON answer that must never be cached (RFC 6749 §5.1).

@@ -51,6 +51,10 @@ pub fn metadata(services: &Services) -> Value {
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
         "prompt_values_supported": ["none", "login", "consent"],
+        // OIDC Back-Channel Logout 1.0 §2.1: logout tokens carry `sid`.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": false,
     })
 }
 
@@ -197,51 +201,5 @@ impl Endpoint for UserInfo {
             body[k] = v;
         }
         Ok(no_store_json(StatusCode::OK, &body))
-    }
-}
-
-/// `GET /oauth2/logout`: RP-initiated logout (OIDC RP-Initiated Logout 1.0). Ends the browser
-/// session; returns to `post_logout_redirect_uri` only when it is registered for `client_id`.
-pub struct Logout {
-    pub services: Services,
-}
-
-impl Endpoint for Logout {
-    type Output = Response;
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        // RP-Initiated Logout §2: GET with a query, or POST with a form body.
-        let raw = if req.method() == poem::http::Method::POST {
-            req.take_body()
-                .into_bytes()
-                .await
-                .unwrap_or_default()
-                .to_vec()
-        } else {
-            req.uri().query().unwrap_or_default().as_bytes().to_vec()
-        };
-        let q: std::collections::HashMap<String, String> =
-            url::form_urlencoded::parse(&raw).into_owned().collect();
-        if let Some(cookie) = super::super::pages::session_cookie(&req) {
-            let _ = self.services.oauth2.end_browser_session(&cookie).await;
-        }
-        let target = self
-            .services
-            .oauth2
-            .post_logout_target(
-                q.get("id_token_hint").map(String::as_str),
-                q.get("client_id").map(String::as_str),
-                q.get("post_logout_redirect_uri").map(String::as_str),
-                q.get("state").map(String::as_str),
-            )
-            .await;
-        let mut resp = match target {
-            Some(url) => Response::builder()
-                .status(StatusCode::SEE_OTHER)
-                .header(header::LOCATION, url)
-                .finish(),
-            None => super::super::pages::signed_out_page(),
-        };
-        super::super::pages::clear_session_cookie(&mut resp, &self.services);
-        Ok(resp)
     }
 }

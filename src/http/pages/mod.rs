@@ -34,6 +34,14 @@ pub fn authorize(services: Services) -> impl Endpoint<Output = Response> {
     .post(Authorize { services })
 }
 
+/// `GET|POST /oauth2/logout`: RP-Initiated Logout 1.0.
+pub fn logout(services: Services) -> impl Endpoint<Output = Response> {
+    get(Logout {
+        services: services.clone(),
+    })
+    .post(Logout { services })
+}
+
 /// The `/ui` pages (nested under `/ui`).
 pub fn ui_routes(services: Services) -> Route {
     let s = || services.clone();
@@ -261,7 +269,7 @@ impl Endpoint for Authorize {
             match self.services.oauth2.begin_authorization(params).await {
                 Ok(p) if p.request.prompt_none => {
                     let current = signed_in(&self.services, &req).await;
-                    let who = current.as_ref().map(|(_, s, u)| (s, u));
+                    let who = current.as_ref().map(|(c, s, u)| (c.as_str(), s, u));
                     match self.services.oauth2.answer_without_prompting(&p, who).await {
                         Ok(url) => Response::builder()
                             .status(StatusCode::FOUND)
@@ -461,9 +469,10 @@ async fn approve(
     services: &Services,
     p: &Pending,
     user: &crate::store::records::UserRecord,
-    auth_time: i64,
+    cookie: &str,
+    session: &crate::store::authz::BrowserSessionRecord,
 ) -> Response {
-    match services.oauth2.approve(p, user, auth_time).await {
+    match services.oauth2.approve(p, user, cookie, session).await {
         Ok(Some(url)) => see_other(&url),
         Ok(None) => error_page(
             StatusCode::BAD_REQUEST,
@@ -500,7 +509,7 @@ impl Endpoint for ConsentPageEp {
             .await
             .unwrap_or(false)
         {
-            return Ok(approve(&self.services, &p, &user, session.auth_time).await);
+            return Ok(approve(&self.services, &p, &user, &session_cookie, &session).await);
         }
         let csrf = self.services.oauth2.csrf_token(&session_cookie, &p.id);
         let html = templates::consent(&templates::ConsentPage {
@@ -543,7 +552,9 @@ impl Endpoint for ConsentSubmit {
             return Ok(refused);
         }
         match f.get("decision").map(String::as_str) {
-            Some("allow") => Ok(approve(&self.services, &p, &user, session.auth_time).await),
+            Some("allow") => {
+                Ok(approve(&self.services, &p, &user, &session_cookie, &session).await)
+            }
             Some("deny") => Ok(match self.services.oauth2.deny(&p).await {
                 Ok(url) => see_other(&url),
                 Err(e) => internal_error_page("recording a denial failed", &e),
@@ -671,5 +682,88 @@ impl Endpoint for ResetSubmit {
                 "The form was not sent correctly.",
             )),
         }
+    }
+}
+
+/// RP-Initiated Logout 1.0 (GET or form POST, §2). A valid `id_token_hint` naming the
+/// signed-in user (or any valid hint when no one is signed in) is the relying party's proof
+/// and ends the session at once; otherwise the user confirms on a CSRF-protected page first
+/// (§6: a logout request without a hint could come from any page). The browser goes back
+/// only to a **post-logout** redirect URI registered by that client, with `state`.
+struct Logout {
+    services: Services,
+}
+
+/// The form the confirmation page posts, bound to the session it would end.
+const LOGOUT_FORM: &str = "logout";
+/// Request parameters the confirmation page carries through.
+const LOGOUT_CARRIED: [&str; 4] = [
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+    "ui_locales",
+];
+
+impl Endpoint for Logout {
+    type Output = Response;
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let q = if req.method() == poem::http::Method::POST {
+            match form(&mut req).await {
+                Some(f) => f,
+                None => {
+                    return Ok(error_page(
+                        StatusCode::BAD_REQUEST,
+                        "The request must be a form (application/x-www-form-urlencoded).",
+                    ));
+                }
+            }
+        } else {
+            query(&req)
+        };
+        let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let oauth2 = &self.services.oauth2;
+        let hinted_sub = match get("id_token_hint") {
+            Some(hint) => oauth2
+                .id_tokens()
+                .verify_hint(hint, oauth2.issuer())
+                .await
+                .and_then(|c| c["sub"].as_str().map(str::to_string)),
+            None => None,
+        };
+        let current = signed_in(&self.services, &req).await;
+        if let Some((cookie, _, user)) = &current {
+            let proven = hinted_sub.as_deref() == Some(user.id.as_str());
+            let confirmed = req.method() == poem::http::Method::POST
+                && get("confirm") == Some("yes")
+                && oauth2.csrf_valid(cookie, LOGOUT_FORM, get("csrf").unwrap_or_default());
+            if !proven && !confirmed {
+                let carried: Vec<(&str, &str)> = LOGOUT_CARRIED
+                    .iter()
+                    .filter_map(|k| get(k).map(|v| (*k, v)))
+                    .collect();
+                let csrf = oauth2.csrf_token(cookie, LOGOUT_FORM);
+                return Ok(page(
+                    StatusCode::OK,
+                    templates::logout_confirm(&user.username, &csrf, &carried),
+                ));
+            }
+            if let Err(e) = oauth2.end_browser_session(cookie).await {
+                return Ok(internal_error_page("signing out failed", &e));
+            }
+        }
+        let target = oauth2
+            .post_logout_target(
+                get("id_token_hint"),
+                get("client_id"),
+                get("post_logout_redirect_uri"),
+                get("state"),
+            )
+            .await;
+        let mut resp = match target {
+            Some(url) => see_other(&url),
+            None => signed_out_page(),
+        };
+        clear_session_cookie(&mut resp, &self.services);
+        Ok(resp)
     }
 }

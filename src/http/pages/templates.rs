@@ -200,6 +200,34 @@ pub fn error(message: &str) -> String {
 }
 
 /// Shown after RP-initiated logout without a redirect.
+/// RP-Initiated Logout without a valid `id_token_hint`: the user confirms, so that no other
+/// page can sign them out with a link (OIDC RP-Initiated Logout 1.0 §2, §6).
+pub fn logout_confirm(username: &str, csrf: &str, carried: &[(&str, &str)]) -> String {
+    let hidden: String = carried
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    layout(
+        "Sign out?",
+        &format!(
+            "<h1>Sign out?</h1><p>You are signed in as <strong>{user}</strong>. \
+             Do you want to sign out?</p>\
+             <form method=\"post\" action=\"/oauth2/logout\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{hidden}\
+             <button type=\"submit\" name=\"confirm\" value=\"yes\">Sign out</button></form>\
+             <p>If you did not ask to sign out, close this page: you stay signed in.</p>",
+            user = escape(username),
+            csrf = escape(csrf),
+        ),
+    )
+}
+
 pub fn signed_out() -> String {
     layout(
         "Signed out",

@@ -73,6 +73,7 @@ pub(super) async fn grant(
                     &scope,
                     code.nonce.as_deref(),
                     code.auth_time,
+                    code.sid.as_deref(),
                 )
                 .await?,
         )

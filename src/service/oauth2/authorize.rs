@@ -340,13 +340,15 @@ impl OAuth2 {
         Ok(Scope::parse(&pending.request.scope)?.is_subset(&granted))
     }
 
-    /// The user approved: remember the consent, issue a code, and return where to send the
-    /// browser. `None` if the request was already completed (double submit).
+    /// The user approved: remember the consent, issue a code in the browser session
+    /// `cookie` names, and return where to send the browser. `None` if the request was
+    /// already completed (double submit).
     pub async fn approve(
         &self,
         pending: &Pending,
         user: &UserRecord,
-        auth_time: i64,
+        cookie: &str,
+        session: &BrowserSessionRecord,
     ) -> Result<Option<String>, ServiceError> {
         let (u, c) = (user.id.clone(), pending.client.client_id.clone());
         let old: Option<String> = self
@@ -379,14 +381,19 @@ impl OAuth2 {
             scope: pending.request.scope.clone(),
             nonce: pending.request.nonce.clone(),
             code_challenge: pending.request.code_challenge.clone(),
-            auth_time,
+            auth_time: session.auth_time,
             expires_at: now + CODE_TTL,
             redeemed_family: None,
+            sid: Some(session.sid.clone()).filter(|s| !s.is_empty()),
         };
-        let (id, hash) = (pending.id.clone(), opaque::digest(&code));
+        let (id, hash, session_hash) = (
+            pending.id.clone(),
+            opaque::digest(&code),
+            opaque::digest(cookie),
+        );
         if !self
             .store()
-            .run(move |s| s.complete_auth_request(&id, Some((hash, record))))
+            .run(move |s| s.complete_auth_request(&id, Some((hash, record)), Some(session_hash)))
             .await?
         {
             return Ok(None);
@@ -416,10 +423,11 @@ impl OAuth2 {
     pub async fn answer_without_prompting(
         &self,
         pending: &Pending,
-        signed_in: Option<(&BrowserSessionRecord, &UserRecord)>,
+        signed_in: Option<(&str, &BrowserSessionRecord, &UserRecord)>,
     ) -> Result<String, ServiceError> {
         let refuse = |error, why| self.refuse_request(pending, error, why);
-        let Some((session, user)) = signed_in.filter(|(s, _)| self.session_satisfies(pending, s))
+        let Some((cookie, session, user)) =
+            signed_in.filter(|(_, s, _)| self.session_satisfies(pending, s))
         else {
             return refuse("login_required", "the user is not signed in").await;
         };
@@ -441,7 +449,7 @@ impl OAuth2 {
             )
             .await;
         }
-        match self.approve(pending, user, session.auth_time).await? {
+        match self.approve(pending, user, cookie, session).await? {
             Some(url) => Ok(url),
             None => refuse("invalid_request", "the request was already completed").await,
         }
@@ -462,7 +470,7 @@ impl OAuth2 {
     ) -> Result<String, ServiceError> {
         let id = pending.id.clone();
         self.store()
-            .run(move |s| s.complete_auth_request(&id, None))
+            .run(move |s| s.complete_auth_request(&id, None, None))
             .await?;
         Ok(error_redirect(
             &pending.request.redirect_uri,
@@ -484,6 +492,8 @@ impl OAuth2 {
             user_id: user.id.clone(),
             auth_time: now,
             expires_at: now + BROWSER_SESSION_TTL,
+            sid: opaque::random_token(16),
+            clients: Vec::new(),
         };
         let (hash, rec) = (opaque::digest(&cookie), record.clone());
         self.store()
@@ -510,12 +520,69 @@ impl OAuth2 {
         Ok(user.filter(|u| !u.disabled).map(|u| (session, u)))
     }
 
-    pub async fn end_browser_session(&self, cookie: &str) -> Result<(), ServiceError> {
+    /// Ends a browser session and queues a Back-Channel Logout for each client that was
+    /// issued a code in it. Returns the ended session, if it was live.
+    pub async fn end_browser_session(
+        &self,
+        cookie: &str,
+    ) -> Result<Option<BrowserSessionRecord>, ServiceError> {
         let hash = opaque::digest(cookie);
-        Ok(self
+        let ended = self
             .store()
             .run(move |s| s.delete_browser_session(hash))
-            .await?)
+            .await?;
+        if let Some(session) = &ended {
+            self.send_logout_tokens(session).await;
+        }
+        Ok(ended)
+    }
+
+    /// OIDC Back-Channel Logout 1.0 §2.4: one logout token per client of `session` that
+    /// registered a receiver, queued for delivery. Failures are logged, never the user's.
+    async fn send_logout_tokens(&self, session: &BrowserSessionRecord) {
+        let now = self.store().clock().now();
+        for client_id in &session.clients {
+            let id = client_id.clone();
+            let client = match self.store().run(move |s| s.get_client(&id)).await {
+                Ok(Some(c)) => c,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(client_id = %client_id, error = %e, "no back-channel logout: the client could not be read");
+                    continue;
+                }
+            };
+            let Some(uri) = client.backchannel_logout_uri.clone() else {
+                continue;
+            };
+            let mut claims = serde_json::json!({
+                "iss": self.issuer(),
+                "aud": client.client_id,
+                "iat": now,
+                // §2.4: short-lived; two minutes covers the retries.
+                "exp": now + 120,
+                "jti": opaque::random_token(16),
+                "sub": session.user_id,
+                "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+            });
+            if !session.sid.is_empty() {
+                claims["sid"] = serde_json::json!(session.sid);
+            }
+            let alg = client.id_token_alg.as_deref().unwrap_or("RS256");
+            match self
+                .id_tokens()
+                .sign_typed(alg, "logout+jwt", &claims)
+                .await
+            {
+                Ok(logout_token) => self.logouts.push(super::backchannel::LogoutDelivery {
+                    client_id: client.client_id.clone(),
+                    uri,
+                    logout_token,
+                }),
+                Err(e) => {
+                    tracing::warn!(client_id = %client.client_id, error = %e, "could not sign a logout token")
+                }
+            }
+        }
     }
 
     /// A CSRF token bound to `binding` (the browser's cookie) and the pending request.

@@ -47,6 +47,7 @@ impl OAuth2 {
             auth_time: now,
             expires_at: now + CODE_TTL,
             redeemed_family: None,
+            sid: None,
         };
         let hash = opaque::digest(&code);
         self.store()

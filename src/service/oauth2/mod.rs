@@ -4,6 +4,7 @@
 
 mod authorization_code;
 pub mod authorize;
+pub mod backchannel;
 mod client_credentials;
 pub mod error;
 mod identity_code;
@@ -71,6 +72,7 @@ pub struct OAuth2 {
     store: Store,
     csrf_key: [u8; 32],
     id_tokens: std::sync::Arc<crate::token::jwt::IdTokenSigner>,
+    logouts: std::sync::Arc<backchannel::LogoutQueue>,
 }
 
 impl OAuth2 {
@@ -86,9 +88,15 @@ impl OAuth2 {
             accounts,
             sessions,
             id_tokens: std::sync::Arc::new(crate::token::jwt::IdTokenSigner::new(store.clone())),
+            logouts: std::sync::Arc::default(),
             store,
             csrf_key,
         }
+    }
+
+    /// The Back-Channel Logout queue (the server takes its receiving side).
+    pub fn logout_queue(&self) -> &backchannel::LogoutQueue {
+        &self.logouts
     }
 
     /// The id_token signer (also serves the JWKS).
@@ -104,6 +112,7 @@ impl OAuth2 {
         scope: &Scope,
         nonce: Option<&str>,
         auth_time: i64,
+        sid: Option<&str>,
     ) -> Result<String, OAuthError> {
         let now = self.store.clock().now();
         let mut claims = serde_json::json!({
@@ -117,6 +126,11 @@ impl OAuth2 {
         });
         if let Some(n) = nonce {
             claims["nonce"] = serde_json::json!(n);
+        }
+        // OIDC Back-Channel Logout 1.0 §2.1 / Front-Channel Logout §3: the session id, which a
+        // logout token names when that session ends.
+        if let Some(sid) = sid.filter(|s| !s.is_empty()) {
+            claims["sid"] = serde_json::json!(sid);
         }
         for (k, v) in user_claims(user, scope) {
             claims[k] = v;
