@@ -261,6 +261,8 @@ const NON_SPEC_ROUTES: &[(&str, &[&str])] = &[
     ("/oauth2/token", &["POST"]),
     ("/oauth2/introspect", &["POST"]),
     ("/oauth2/revoke", &["POST"]),
+    ("/oauth2/device_authorization", &["POST"]),
+    ("/oauth2/par", &["POST"]),
     ("/oauth2/jwks", &["GET"]),
     ("/oauth2/paserk", &["GET"]),
     ("/oauth2/userinfo", &["GET", "POST"]),
@@ -268,6 +270,7 @@ const NON_SPEC_ROUTES: &[(&str, &[&str])] = &[
     ("/ui/login", &["GET", "POST"]),
     ("/ui/consent", &["GET", "POST"]),
     ("/ui/reset-password", &["GET", "POST"]),
+    ("/ui/device", &["GET", "POST"]),
     ("/.well-known/openid-configuration", &["GET"]),
     ("/.well-known/oauth-authorization-server", &["GET"]),
 ];

@@ -42,6 +42,11 @@ pub struct AuthRequestRecord {
     /// The `id_token_hint` as sent (verified when used).
     #[serde(default)]
     pub id_token_hint: Option<String>,
+    /// A device authorization (RFC 8628) the user is approving through the login and
+    /// consent pages: the SHA-256 of its device code, hex. Such a request has no redirect
+    /// URI; its outcome is recorded on the device authorization instead.
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 /// An issued authorization code (stored under its SHA-256).

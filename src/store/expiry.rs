@@ -29,6 +29,9 @@ pub enum Kind {
     AuthRequest,
     AuthCode,
     BrowserSession,
+    DeviceCode,
+    DeviceUserCode,
+    PushedRequest,
 }
 
 impl Kind {
@@ -42,6 +45,9 @@ impl Kind {
             Kind::AuthRequest => "auth_request",
             Kind::AuthCode => "auth_code",
             Kind::BrowserSession => "browser_session",
+            Kind::DeviceCode => "device_code",
+            Kind::DeviceUserCode => "device_user_code",
+            Kind::PushedRequest => "pushed_request",
         }
     }
 
@@ -55,6 +61,9 @@ impl Kind {
             "auth_request" => Some(Kind::AuthRequest),
             "auth_code" => Some(Kind::AuthCode),
             "browser_session" => Some(Kind::BrowserSession),
+            "device_code" => Some(Kind::DeviceCode),
+            "device_user_code" => Some(Kind::DeviceUserCode),
+            "pushed_request" => Some(Kind::PushedRequest),
             _ => None,
         }
     }
@@ -69,6 +78,9 @@ impl Kind {
             Kind::AuthRequest => tables::AUTH_REQUESTS,
             Kind::AuthCode => tables::AUTH_CODES,
             Kind::BrowserSession => tables::BROWSER_SESSIONS,
+            Kind::DeviceCode => tables::DEVICE_CODES,
+            Kind::DeviceUserCode => tables::DEVICE_USER_CODES,
+            Kind::PushedRequest => tables::PUSHED_REQUESTS,
         }
     }
 }

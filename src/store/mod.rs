@@ -10,6 +10,7 @@ mod checks;
 pub mod clients;
 pub mod codec;
 pub mod codes;
+pub mod device;
 pub mod expiry;
 pub mod keys;
 mod migrations;

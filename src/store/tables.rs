@@ -53,6 +53,15 @@ pub const BROWSER_SESSIONS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("browser_sessions");
 /// `consents`: (user id, client id) → granted scope (space-separated).
 pub const CONSENTS: TableDefinition<(&str, &str), &str> = TableDefinition::new("consents");
+/// `device_codes`: SHA-256 of a device code → `DeviceCodeRecord` (expiring; RFC 8628).
+pub const DEVICE_CODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("device_codes");
+/// `device_user_codes`: normalised user code → `DeviceUserCodeRecord` (expiring). Lives only
+/// while its device authorization is undecided.
+pub const DEVICE_USER_CODES: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("device_user_codes");
+/// `pushed_requests`: request id → `AuthRequestRecord` (expiring): a pushed authorization
+/// request (RFC 9126) waiting for its `request_uri` to be used, once.
+pub const PUSHED_REQUESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pushed_requests");
 /// `jwt_keys`: key id → `JwtKeyRecord` (OpenID Connect id_token keys).
 pub const JWT_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("jwt_keys");
 /// `expiry`: (expires_at, kind, key) → (). Written in the same transaction as each expiring
@@ -88,6 +97,12 @@ macro_rules! every_table {
             checks::json::<authz::BrowserSessionRecord>
         );
         $f!(CONSENTS, checks::scope);
+        $f!(DEVICE_CODES, checks::json::<device::DeviceCodeRecord>);
+        $f!(
+            DEVICE_USER_CODES,
+            checks::json::<device::DeviceUserCodeRecord>
+        );
+        $f!(PUSHED_REQUESTS, checks::json::<authz::AuthRequestRecord>);
         $f!(JWT_KEYS, checks::json::<crate::token::jwt::JwtKeyRecord>);
         $f!(EXPIRY, checks::any);
     };

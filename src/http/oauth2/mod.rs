@@ -1,6 +1,7 @@
 //! OAuth 2.0 endpoints under `/oauth2`. They speak the RFCs' wire formats (form-encoded
 //! requests, `{error, error_description}` answers), not the native API's problem+json.
 
+mod device;
 pub mod oidc;
 mod token;
 
@@ -29,6 +30,14 @@ pub fn routes(services: Services) -> Route {
             post(token::IntrospectEndpoint { services: s() }),
         )
         .at("/revoke", post(token::RevokeEndpoint { services: s() }))
+        .at(
+            "/device_authorization",
+            post(device::DeviceAuthorizationEndpoint { services: s() }),
+        )
+        .at(
+            "/par",
+            post(device::PushedAuthorizationEndpoint { services: s() }),
+        )
         .at("/jwks", get(oidc::Jwks { services: s() }))
         .at("/paserk", get(oidc::Paserk { services: s() }))
         .at(

@@ -31,6 +31,10 @@ pub fn metadata(services: &Services) -> Value {
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "end_session_endpoint": format!("{issuer}/oauth2/logout"),
+        "device_authorization_endpoint": format!("{issuer}/oauth2/device_authorization"),
+        "pushed_authorization_request_endpoint": format!("{issuer}/oauth2/par"),
+        // RFC 9126 §5: individual clients may still require it.
+        "require_pushed_authorization_requests": false,
         "paserk_uri": format!("{issuer}/oauth2/paserk"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -58,6 +58,10 @@ pub fn ui_routes(services: Services) -> Route {
             "/reset-password",
             get(ResetPageEp { services: s() }).post(ResetSubmit { services: s() }),
         )
+        .at(
+            "/device",
+            get(DevicePageEp { services: s() }).post(DeviceSubmit { services: s() }),
+        )
 }
 
 /// An HTML page with its own strict policy (`X-Frame-Options` is added to every HTML answer
@@ -247,24 +251,7 @@ impl Endpoint for Authorize {
         } else {
             query(&req)
         };
-        let get = |k: &str| q.get(k).cloned();
-        let params = AuthorizeParams {
-            response_type: get("response_type"),
-            client_id: get("client_id"),
-            redirect_uri: get("redirect_uri"),
-            scope: get("scope"),
-            state: get("state"),
-            nonce: get("nonce"),
-            code_challenge: get("code_challenge"),
-            code_challenge_method: get("code_challenge_method"),
-            prompt: get("prompt"),
-            max_age: get("max_age"),
-            login_hint: get("login_hint"),
-            id_token_hint: get("id_token_hint"),
-            request: get("request"),
-            request_uri: get("request_uri"),
-            response_mode: get("response_mode"),
-        };
+        let params = AuthorizeParams::from_map(&q);
         Ok(
             match self.services.oauth2.begin_authorization(params).await {
                 Ok(p) if p.request.prompt_none => {
@@ -502,12 +489,15 @@ impl Endpoint for ConsentPageEp {
             return Ok(see_other(&login_location(&p)));
         };
         // Consent is remembered per user, client and scope: a repeat visit goes straight back.
-        if self
-            .services
-            .oauth2
-            .has_consent(&user.id, &p)
-            .await
-            .unwrap_or(false)
+        // Not for a device: a user code can arrive in someone else's message, so the user
+        // always confirms which device they let in (RFC 8628 §5.4).
+        if p.request.device.is_none()
+            && self
+                .services
+                .oauth2
+                .has_consent(&user.id, &p)
+                .await
+                .unwrap_or(false)
         {
             return Ok(approve(&self.services, &p, &user, &session_cookie, &session).await);
         }
@@ -517,6 +507,7 @@ impl Endpoint for ConsentPageEp {
             csrf: &csrf,
             client_name: &p.client.name,
             username: &user.username,
+            device: p.request.device.is_some(),
             scopes: p
                 .request
                 .scope
@@ -765,5 +756,81 @@ impl Endpoint for Logout {
         };
         clear_session_cookie(&mut resp, &self.services);
         Ok(resp)
+    }
+}
+
+/// The form id the device page's CSRF token is bound to.
+const DEVICE_FORM: &str = "device";
+
+/// `GET /ui/device` (RFC 8628 §3.3): where the user types the code their device shows
+/// (prefilled from `verification_uri_complete`), and where they land when done.
+struct DevicePageEp {
+    services: Services,
+}
+
+impl Endpoint for DevicePageEp {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let q = query(&req);
+        if let Some(done) = q.get("done") {
+            return Ok(page(StatusCode::OK, templates::device_done(done)));
+        }
+        let code = q.get("user_code").cloned().unwrap_or_default();
+        Ok(csrf_form_page(
+            &self.services,
+            &req,
+            DEVICE_FORM,
+            StatusCode::OK,
+            |csrf| templates::device_entry(csrf, &code, None),
+        ))
+    }
+}
+
+/// `POST /ui/device`: a valid code continues to the login and consent pages.
+struct DeviceSubmit {
+    services: Services,
+}
+
+impl Endpoint for DeviceSubmit {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let Some(f) = form(&mut req).await else {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "The form was not sent correctly.",
+            ));
+        };
+        let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
+        if let Some(refused) = csrf_refused(
+            &self.services,
+            &binding,
+            DEVICE_FORM,
+            &f,
+            "Open the device page again.",
+        ) {
+            return Ok(refused);
+        }
+        let code = f.get("user_code").cloned().unwrap_or_default();
+        Ok(match self.services.oauth2.device_request(&code).await {
+            Ok(Some(p)) => see_other(&login_location(&p)),
+            Ok(None) => csrf_form_page(
+                &self.services,
+                &req,
+                DEVICE_FORM,
+                StatusCode::BAD_REQUEST,
+                |csrf| {
+                    templates::device_entry(
+                        csrf,
+                        &code,
+                        Some(
+                            "That code is not valid, or it expired or was already used. Check the code your device shows.",
+                        ),
+                    )
+                },
+            ),
+            Err(e) => internal_error_page("looking up a device code failed", &e),
+        })
     }
 }

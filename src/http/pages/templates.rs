@@ -91,6 +91,8 @@ pub struct ConsentPage<'a> {
     pub client_name: &'a str,
     pub username: &'a str,
     pub scopes: Vec<&'a str>,
+    /// A device (RFC 8628) asks: the user should check it is theirs.
+    pub device: bool,
 }
 
 pub fn consent(p: &ConsentPage) -> String {
@@ -102,7 +104,7 @@ pub fn consent(p: &ConsentPage) -> String {
     layout(
         "Allow access?",
         &format!(
-            "<h1>{client} wants to access your account</h1>\
+            "<h1>{client} wants to access your account</h1>{device}\
              <p>Signed in as <strong>{user}</strong>. {client} will be able to:</p><ul>{items}</ul>\
              <form method=\"post\" action=\"/ui/consent\">\
              <input type=\"hidden\" name=\"request\" value=\"{request}\">\
@@ -110,6 +112,12 @@ pub fn consent(p: &ConsentPage) -> String {
              <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
              <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
             client = escape(p.client_name),
+            device = if p.device {
+                "<p class=\"error\">A device is asking to sign in as you. Allow only if you \
+                 started this on a device of your own and it shows the code you typed.</p>"
+            } else {
+                ""
+            },
             user = escape(p.username),
             request = escape(p.request_id),
             csrf = escape(p.csrf),
@@ -228,6 +236,48 @@ pub fn logout_confirm(username: &str, csrf: &str, carried: &[(&str, &str)]) -> S
     )
 }
 
+/// RFC 8628 §3.3: the page where the user types the code their device shows.
+pub fn device_entry(csrf: &str, user_code: &str, error: Option<&str>) -> String {
+    layout(
+        "Connect a device",
+        &format!(
+            "<h1>Connect a device</h1>{error}\
+             <p>Enter the code shown on your device.</p>\
+             <form method=\"post\" action=\"/ui/device\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"user_code\">Code</label>\
+             <input type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{code}\" \
+             autocomplete=\"one-time-code\" autocapitalize=\"characters\" spellcheck=\"false\" required autofocus>\
+             <button type=\"submit\">Continue</button></form>",
+            error = alert(error),
+            csrf = escape(csrf),
+            code = escape(user_code),
+        ),
+    )
+}
+
+/// Where the device flow ends in the browser.
+pub fn device_done(outcome: &str) -> String {
+    let (title, text) = match outcome {
+        "approved" => (
+            "Device connected",
+            "Your device is signed in. You can close this window and return to it.",
+        ),
+        "denied" => (
+            "Device not connected",
+            "You refused the request; the device was not signed in.",
+        ),
+        _ => (
+            "Code expired",
+            "This code expired or was already used. Start again on your device.",
+        ),
+    };
+    layout(
+        title,
+        &format!("<h1>{}</h1><p>{}</p>", escape(title), escape(text)),
+    )
+}
+
 pub fn signed_out() -> String {
     layout(
         "Signed out",
@@ -247,6 +297,7 @@ mod tests {
             client_name: "<img src=x onerror=alert(1)>",
             username: "bob",
             scopes: vec!["openid", "<b>"],
+            device: true,
         });
         assert!(!html.contains("<img src=x"));
         assert!(!html.contains("<script>"));

@@ -57,6 +57,31 @@ pub struct AuthorizeParams {
     pub response_mode: Option<String>,
 }
 
+impl AuthorizeParams {
+    /// The parameters from a query or form (each at most once; others are ignored, as
+    /// OIDC Core §3.1.2.1 requires of unknown ones).
+    pub fn from_map(q: &std::collections::HashMap<String, String>) -> Self {
+        let get = |k: &str| q.get(k).cloned();
+        Self {
+            response_type: get("response_type"),
+            client_id: get("client_id"),
+            redirect_uri: get("redirect_uri"),
+            scope: get("scope"),
+            state: get("state"),
+            nonce: get("nonce"),
+            code_challenge: get("code_challenge"),
+            code_challenge_method: get("code_challenge_method"),
+            prompt: get("prompt"),
+            max_age: get("max_age"),
+            login_hint: get("login_hint"),
+            id_token_hint: get("id_token_hint"),
+            request: get("request"),
+            request_uri: get("request_uri"),
+            response_mode: get("response_mode"),
+        }
+    }
+}
+
 /// Why an authorization request failed, and how to tell the user.
 #[derive(Debug, Clone)]
 pub enum AuthorizeError {
@@ -119,8 +144,42 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     valid_pkce_value(verifier) && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
+/// A request refused after its client and redirect URI are trusted: the RFC 6749 §4.1.2.1
+/// (or OIDC Core §3.1.2.6, RFC 9126 §2.3) error code and a description. Sent back to the
+/// client by redirect, or as the pushed-request endpoint's JSON error.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub error: &'static str,
+    pub description: String,
+}
+
+fn reject(error: &'static str, description: impl Into<String>) -> Rejection {
+    Rejection {
+        error,
+        description: description.into(),
+    }
+}
+
+/// The prefix of the `request_uri`s the pushed authorization request endpoint hands out
+/// (RFC 9126 §2.2).
+pub const PAR_URN: &str = "urn:ietf:params:oauth:request_uri:";
+/// Seconds a pushed request waits for its authorization request (RFC 9126 §2.2: short).
+pub const PAR_TTL: i64 = 60;
+
+/// RFC 6749 §3.1.2.3: exact string match against a registered URI; may be omitted only when
+/// exactly one is registered. The error is for our own page (nothing is trusted yet).
+fn trusted_redirect(client: &ClientRecord, asked: Option<&str>) -> Result<String, String> {
+    match asked {
+        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => Ok(uri.to_string()),
+        Some(_) => Err("The redirect_uri is not registered for this application.".into()),
+        None if client.redirect_uris.len() == 1 => Ok(client.redirect_uris[0].clone()),
+        None => Err("The request has no redirect_uri.".into()),
+    }
+}
+
 impl OAuth2 {
-    /// Validates an authorization request and stores it as pending.
+    /// Validates an authorization request — or takes the pushed one its `request_uri`
+    /// names (RFC 9126 §4) — and stores it as pending.
     pub async fn begin_authorization(&self, p: AuthorizeParams) -> Result<Pending, AuthorizeError> {
         let client_id = p
             .client_id
@@ -142,47 +201,136 @@ impl OAuth2 {
                     "The application asking you to sign in is not registered here.".into(),
                 )
             })?;
-        // RFC 6749 §3.1.2.3: exact string match against a registered URI; may be omitted only
-        // when exactly one is registered.
-        let redirect_uri = match p.redirect_uri.as_deref() {
-            Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_string(),
-            Some(_) => {
+        if let Some(id) = p
+            .request_uri
+            .as_deref()
+            .and_then(|u| u.strip_prefix(PAR_URN))
+        {
+            let id = id.to_string();
+            let pushed = self
+                .store()
+                .run(move |s| s.take_pushed_request(&id))
+                .await
+                .map_err(|_| {
+                    AuthorizeError::Page("The server could not read the request; try again.".into())
+                })?
+                .ok_or_else(|| {
+                    AuthorizeError::Page(
+                        "This sign-in request has expired or was already used. Start again from the application.".into(),
+                    )
+                })?;
+            // §4: the client_id must be the one that pushed it.
+            if pushed.client_id != client.client_id {
                 return Err(AuthorizeError::Page(
-                    "The redirect_uri is not registered for this application.".into(),
+                    "This sign-in request belongs to another application.".into(),
                 ));
             }
-            None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
-            None => {
-                return Err(AuthorizeError::Page(
-                    "The request has no redirect_uri.".into(),
-                ));
-            }
-        };
-        let state = p.state.as_deref();
-        let fail = |error: &str, description: &str| {
+            let now = self.store().clock().now();
+            let request = AuthRequestRecord {
+                created_at: now,
+                expires_at: now + REQUEST_TTL,
+                ..pushed
+            };
+            return self.store_pending(request, client).await;
+        }
+        let redirect_uri =
+            trusted_redirect(&client, p.redirect_uri.as_deref()).map_err(AuthorizeError::Page)?;
+        let refused = |r: Rejection| {
             AuthorizeError::Redirect(error_redirect(
                 &redirect_uri,
-                error,
-                description,
-                state,
+                r.error,
+                &r.description,
+                p.state.as_deref(),
                 self.issuer(),
             ))
         };
+        if client.require_pushed_authorization_requests {
+            return Err(refused(reject(
+                "invalid_request",
+                "this client must push its authorization requests first (RFC 9126)",
+            )));
+        }
+        let request = self
+            .check_request(&client, &p, redirect_uri.clone())
+            .map_err(refused)?;
+        self.store_pending(request, client).await
+    }
+
+    /// `POST /oauth2/par` (RFC 9126 §2): validates an authorization request from an
+    /// authenticated client and keeps it for [`PAR_TTL`] seconds. Returns the `request_uri`
+    /// to send the browser with, and its lifetime.
+    pub async fn push_authorization(
+        &self,
+        presented: &super::PresentedClient,
+        mut p: AuthorizeParams,
+    ) -> Result<(String, i64), super::OAuthError> {
+        use super::OAuthError;
+        let client = self.authenticate_client(presented).await?;
+        // §2.1: a pushed request cannot itself point at a request_uri.
+        if p.request_uri.is_some() {
+            return Err(OAuthError::InvalidRequest(
+                "request_uri cannot be pushed (RFC 9126 §2.1)".into(),
+            ));
+        }
+        p.client_id = Some(client.client_id.clone());
+        let redirect_uri = trusted_redirect(&client, p.redirect_uri.as_deref())
+            .map_err(OAuthError::InvalidRequest)?;
+        let mut request = self
+            .check_request(&client, &p, redirect_uri)
+            .map_err(OAuthError::Rejected)?;
+        request.expires_at = request.created_at + PAR_TTL;
+        let id = opaque::random_token(24);
+        let (rid, rec) = (id.clone(), request);
+        self.store()
+            .run(move |s| s.put_pushed_request(&rid, &rec))
+            .await?;
+        Ok((format!("{PAR_URN}{id}"), PAR_TTL))
+    }
+
+    /// Stores a validated request as pending.
+    async fn store_pending(
+        &self,
+        request: AuthRequestRecord,
+        client: ClientRecord,
+    ) -> Result<Pending, AuthorizeError> {
+        let id = opaque::random_token(16);
+        let (rid, rec) = (id.clone(), request.clone());
+        self.store()
+            .run(move |s| s.put_auth_request(&rid, &rec))
+            .await
+            .map_err(|_| {
+                AuthorizeError::Page("The server could not save the request; try again.".into())
+            })?;
+        Ok(Pending {
+            id,
+            request,
+            client,
+        })
+    }
+
+    /// Checks everything of an authorization request but its client and redirect URI, and
+    /// builds the record to keep.
+    fn check_request(
+        &self,
+        client: &ClientRecord,
+        p: &AuthorizeParams,
+        redirect_uri: String,
+    ) -> Result<AuthRequestRecord, Rejection> {
         // OIDC Core §6.1–6.2: request objects are not supported, and discovery says so.
         if p.request.is_some() {
-            return Err(fail(
+            return Err(reject(
                 "request_not_supported",
                 "request objects are not supported; send the parameters in the query",
             ));
         }
         if p.request_uri.is_some() {
-            return Err(fail(
+            return Err(reject(
                 "request_uri_not_supported",
-                "request_uri is not supported; send the parameters in the query",
+                "request_uri is supported only for pushed requests (RFC 9126); send the parameters in the query",
             ));
         }
         if p.response_mode.as_deref().is_some_and(|m| m != "query") {
-            return Err(fail(
+            return Err(reject(
                 "invalid_request",
                 "only response_mode=query is supported",
             ));
@@ -194,36 +342,36 @@ impl OAuth2 {
             .split_whitespace()
             .collect();
         if prompts.contains(&"none") && prompts.len() > 1 {
-            return Err(fail(
+            return Err(reject(
                 "invalid_request",
                 "prompt=none cannot be combined with other prompt values",
             ));
         }
-        let max_age = match p.max_age.as_deref().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(m) => Some(
-                m.parse::<u32>()
-                    .map_err(|_| fail("invalid_request", "max_age must be a number of seconds"))?,
-            ),
-        };
+        let max_age =
+            match p.max_age.as_deref().filter(|s| !s.is_empty()) {
+                None => None,
+                Some(m) => Some(m.parse::<u32>().map_err(|_| {
+                    reject("invalid_request", "max_age must be a number of seconds")
+                })?),
+            };
         if p.response_type.as_deref() != Some("code") {
-            return Err(fail(
+            return Err(reject(
                 "unsupported_response_type",
                 "only response_type=code is supported",
             ));
         }
         if !client.grant_types.iter().any(|g| g == "authorization_code") {
-            return Err(fail(
+            return Err(reject(
                 "unauthorized_client",
                 "this client may not use the authorization code grant",
             ));
         }
         let allowed = Scope::from_tokens(&client.scopes)
-            .map_err(|_| fail("server_error", "the client's scopes are invalid"))?;
+            .map_err(|_| reject("server_error", "the client's scopes are invalid"))?;
         let scope = match p.scope.as_deref().filter(|s| !s.trim().is_empty()) {
             None => allowed.clone(),
             Some(s) => {
-                let asked = Scope::parse(s).map_err(|e| fail("invalid_scope", &e.message))?;
+                let asked = Scope::parse(s).map_err(|e| reject("invalid_scope", e.message))?;
                 // OIDC Core §5.4 standard scopes for data we do not keep are ignored, as
                 // RFC 6749 §3.3 allows; the token response names the scope granted.
                 Scope::from_tokens(
@@ -233,44 +381,44 @@ impl OAuth2 {
                         .map(str::to_string)
                         .collect::<Vec<_>>(),
                 )
-                .map_err(|e| fail("invalid_scope", &e.message))?
+                .map_err(|e| reject("invalid_scope", e.message))?
             }
         };
         if !scope.is_subset(&allowed) {
-            return Err(fail(
+            return Err(reject(
                 "invalid_scope",
-                &format!("this client may request only `{allowed}`"),
+                format!("this client may request only `{allowed}`"),
             ));
         }
         let challenge = p.code_challenge.as_deref().filter(|s| !s.is_empty());
         match (challenge, p.code_challenge_method.as_deref()) {
             (None, _) if !client.confidential => {
-                return Err(fail(
+                return Err(reject(
                     "invalid_request",
                     "public clients must use PKCE (code_challenge with S256)",
                 ));
             }
             (None, _) => {}
             (Some(_), Some("plain")) => {
-                return Err(fail(
+                return Err(reject(
                     "invalid_request",
                     "code_challenge_method plain is not allowed; use S256",
                 ));
             }
             (Some(_), Some(m)) if m != "S256" => {
-                return Err(fail(
+                return Err(reject(
                     "invalid_request",
                     "code_challenge_method must be S256",
                 ));
             }
             (Some(_), None) => {
-                return Err(fail(
+                return Err(reject(
                     "invalid_request",
                     "code_challenge_method must be S256 (the default, plain, is not allowed)",
                 ));
             }
             (Some(c), Some(_)) if !valid_pkce_value(c) => {
-                return Err(fail(
+                return Err(reject(
                     "invalid_request",
                     "code_challenge must be 43–128 unreserved characters",
                 ));
@@ -278,7 +426,7 @@ impl OAuth2 {
             (Some(_), Some(_)) => {}
         }
         let now = self.store().clock().now();
-        let request = AuthRequestRecord {
+        Ok(AuthRequestRecord {
             client_id: client.client_id.clone(),
             redirect_uri,
             scope: scope.to_string(),
@@ -292,19 +440,7 @@ impl OAuth2 {
             max_age: max_age.map(i64::from),
             login_hint: p.login_hint.clone().filter(|h| !h.is_empty()),
             id_token_hint: p.id_token_hint.clone().filter(|h| !h.is_empty()),
-        };
-        let id = opaque::random_token(16);
-        let (rid, rec) = (id.clone(), request.clone());
-        self.store()
-            .run(move |s| s.put_auth_request(&rid, &rec))
-            .await
-            .map_err(|_| {
-                AuthorizeError::Page("The server could not save the request; try again.".into())
-            })?;
-        Ok(Pending {
-            id,
-            request,
-            client,
+            device: None,
         })
     }
 
@@ -372,6 +508,14 @@ impl OAuth2 {
         self.store()
             .run(move |s| s.set_consent(&u, &c, &merged))
             .await?;
+        if let Some(device) = &pending.request.device {
+            let decision = crate::store::device::DeviceState::Approved {
+                user_id: user.id.clone(),
+                auth_time: session.auth_time,
+                sid: Some(session.sid.clone()).filter(|s| !s.is_empty()),
+            };
+            return self.finish_device_request(pending, device, decision).await;
+        }
         let code = opaque::random_token(32);
         let now = self.store().clock().now();
         let record = AuthCodeRecord {
@@ -457,6 +601,13 @@ impl OAuth2 {
 
     /// The user said no: RFC 6749 §4.1.2.1 `access_denied`.
     pub async fn deny(&self, pending: &Pending) -> Result<String, ServiceError> {
+        if let Some(device) = &pending.request.device {
+            let decision = crate::store::device::DeviceState::Denied;
+            return Ok(self
+                .finish_device_request(pending, device, decision)
+                .await?
+                .unwrap_or_else(|| super::device::DEVICE_PAGE_EXPIRED.to_string()));
+        }
         self.refuse_request(pending, "access_denied", "the user denied the request")
             .await
     }

@@ -30,6 +30,22 @@ pub enum OAuthError {
     /// nothing of the request was kept.
     #[error("the server cannot store data right now; retry shortly")]
     TemporarilyUnavailable,
+    /// A pushed authorization request (RFC 9126 §2.3) refused with the authorization
+    /// endpoint's error code.
+    #[error("{}", .0.description)]
+    Rejected(super::authorize::Rejection),
+    /// RFC 8628 §3.5: the user has not decided yet.
+    #[error("the user has not yet approved the device")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grew by 5 seconds.
+    #[error("polling too fast; wait 5 seconds longer between requests")]
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired.
+    #[error("the device code has expired; start again")]
+    ExpiredToken,
+    /// RFC 8628 §3.5: the user refused.
+    #[error("the user denied the request")]
+    AccessDenied,
 }
 
 /// Seconds a client should wait before retrying after a storage fault.
@@ -47,6 +63,11 @@ impl OAuthError {
             Self::InvalidScope(_) => "invalid_scope",
             Self::ServerError(_) => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::Rejected(r) => r.error,
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::AccessDenied => "access_denied",
         }
     }
 

@@ -6,6 +6,7 @@ mod authorization_code;
 pub mod authorize;
 pub mod backchannel;
 mod client_credentials;
+pub mod device;
 pub mod error;
 mod identity_code;
 mod password;
@@ -272,6 +273,9 @@ impl OAuth2 {
             "password" => password::grant(self, &client, &request).await,
             "refresh_token" => refresh_token::grant(self, &client, &request).await,
             "authorization_code" => authorization_code::grant(self, &client, &request).await,
+            crate::service::clients::DEVICE_CODE_GRANT => {
+                device::grant(self, &client, &request).await
+            }
             other => Err(OAuthError::UnsupportedGrantType(other.to_string())),
         }
     }
