@@ -121,7 +121,8 @@ impl Services {
             clock.clone(),
             &all,
         )?);
-        let sessions = Sessions::new(store.clone(), tokens, settings.refresh);
+        let jwts = Arc::new(crate::token::jwt::IdTokenSigner::new(store.clone()));
+        let sessions = Sessions::new(store.clone(), tokens, jwts.clone(), settings.refresh);
         let passwords = Arc::new(
             passwords::PasswordHasher::new(settings.scrypt)
                 .map_err(|e| StoreError::Encode(format!("invalid scrypt parameters: {e}")))?,
@@ -167,6 +168,7 @@ impl Services {
                 sessions.clone(),
                 store.clone(),
                 store.ensure_secret("csrf_hmac")?,
+                jwts,
             ),
             admin: admin::Admin::new(store.clone(), accounts.clone()),
             clients,

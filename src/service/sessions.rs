@@ -13,8 +13,9 @@ use crate::{
     },
     token::{
         AccessTokens,
+        jwt::IdTokenSigner,
         opaque::{self, API_KEY_PREFIX},
-        paseto::AccessGrant,
+        paseto::{AccessClaims, AccessGrant, VerifiedAccess},
     },
 };
 
@@ -25,6 +26,8 @@ pub const FIRST_PARTY_SCOPE: &str = "api";
 #[derive(Debug, Clone)]
 pub struct IssuedSession {
     pub access_token: String,
+    /// What the access token says (an RFC 9068 JWT for the same grant carries the same).
+    pub access_claims: AccessClaims,
     pub expires_in: i64,
     pub refresh_token: String,
     pub session_id: String,
@@ -92,16 +95,65 @@ pub struct PreparedSession {
 pub struct Sessions {
     store: Store,
     tokens: Arc<AccessTokens>,
+    /// The JWT signer, to verify RFC 9068 access tokens of clients that use them.
+    jwts: Arc<IdTokenSigner>,
     lifetimes: RefreshLifetimes,
 }
 
 impl Sessions {
-    pub fn new(store: Store, tokens: Arc<AccessTokens>, lifetimes: RefreshLifetimes) -> Self {
+    pub fn new(
+        store: Store,
+        tokens: Arc<AccessTokens>,
+        jwts: Arc<IdTokenSigner>,
+        lifetimes: RefreshLifetimes,
+    ) -> Self {
         Self {
             store,
             tokens,
+            jwts,
             lifetimes,
         }
+    }
+
+    /// Verifies an access token of either format — PASETO v4.public, or an RFC 9068 JWT
+    /// (`typ: at+jwt`, signed by a published key, our issuer, within its lifetime) — for any
+    /// audience. Liveness (revocation, session, user) is the caller's next step.
+    async fn verify_access(&self, token: &str) -> Option<VerifiedAccess> {
+        if let Ok(v) = self.tokens.verify_any_audience(token) {
+            return Some(v);
+        }
+        if token.starts_with("v4.") || token.split('.').count() != 3 {
+            return None;
+        }
+        let jwt = self.jwts.verify(token, self.tokens.issuer()).await?;
+        // RFC 9068 §4: the type must be at+jwt, so an id_token is never taken for one.
+        if !jwt.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        }) {
+            return None;
+        }
+        let c = jwt.claims;
+        let (exp, iat) = (c["exp"].as_i64()?, c["iat"].as_i64()?);
+        if self.store.clock().now() >= exp {
+            return None;
+        }
+        let text = |k: &str| c[k].as_str().map(str::to_string);
+        Some(VerifiedAccess {
+            claims: AccessClaims {
+                iss: text("iss")?,
+                sub: text("sub")?,
+                aud: text("aud")?,
+                exp: crate::clock::rfc3339(exp),
+                iat: crate::clock::rfc3339(iat),
+                nbf: crate::clock::rfc3339(iat),
+                jti: text("jti")?,
+                scope: text("scope").unwrap_or_default(),
+                sid: text("sid"),
+                client_id: text("client_id"),
+            },
+            expires_at: exp,
+            issued_at: iat,
+        })
     }
 
     /// Refresh-token lifetimes in force.
@@ -306,7 +358,7 @@ impl Sessions {
         refresh_token: String,
         grant: &SessionGrant,
     ) -> Result<IssuedSession> {
-        let (access_token, _) = self.tokens.issue(AccessGrant {
+        let (access_token, access_claims) = self.tokens.issue(AccessGrant {
             subject: user.id.clone(),
             // First-party tokens are for this server's API; client tokens name their client.
             audience: match grant.client_id.as_deref() {
@@ -319,6 +371,7 @@ impl Sessions {
         })?;
         Ok(IssuedSession {
             access_token,
+            access_claims,
             expires_in: self.tokens.ttl(),
             refresh_token,
             session_id,
@@ -328,21 +381,25 @@ impl Sessions {
     }
 
     /// An access token for a client acting on its own behalf (RFC 6749 §4.4); no refresh token.
-    pub fn issue_for_client(&self, client_id: &str, scope: &str) -> Result<(String, i64)> {
-        let (token, _) = self.tokens.issue(AccessGrant {
+    pub fn issue_for_client(
+        &self,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<(String, AccessClaims, i64)> {
+        let (token, claims) = self.tokens.issue(AccessGrant {
             subject: client_id.to_string(),
             audience: client_id.to_string(),
             scope: scope.to_string(),
             session_id: None,
             client_id: Some(client_id.to_string()),
         })?;
-        Ok((token, self.tokens.ttl()))
+        Ok((token, claims, self.tokens.ttl()))
     }
 
     /// Describes a live access or refresh token; `None` for anything inactive — garbage,
     /// expired, revoked, or of a disabled user (RFC 7662 §2.2).
     pub async fn introspect(&self, token: &str) -> Result<Option<TokenInfo>> {
-        if let Ok(v) = self.tokens.verify_any_audience(token) {
+        if let Some(v) = self.verify_access(token).await {
             let c = v.claims;
             // A client_credentials token acts for its client: no session, subject = client.
             let client_token = c.sid.is_none() && c.client_id.as_deref() == Some(c.sub.as_str());
@@ -405,7 +462,7 @@ impl Sessions {
     /// a logout does: an access token also goes on the revocation list until it expires.
     /// Unknown tokens are not an error (RFC 7009 §2.2's reasoning: the outcome already holds).
     pub async fn revoke_presented(&self, token: &str) -> Result<()> {
-        if let Ok(v) = self.tokens.verify_any_audience(token) {
+        if let Some(v) = self.verify_access(token).await {
             let (jti, exp, sid) = (v.claims.jti, v.expires_at, v.claims.sid);
             self.store
                 .run(move |s| s.revoke_access_token_and_session(&jti, exp, sid.as_deref()))
@@ -420,7 +477,7 @@ impl Sessions {
     /// clients, and unknown tokens, are left alone and reported as done — the caller cannot
     /// learn anything from the answer.
     pub async fn revoke(&self, token: &str, client_id: &str) -> Result<()> {
-        if let Ok(v) = self.tokens.verify_any_audience(token) {
+        if let Some(v) = self.verify_access(token).await {
             if v.claims.client_id.as_deref() == Some(client_id) {
                 let (jti, exp) = (v.claims.jti.clone(), v.expires_at);
                 self.store

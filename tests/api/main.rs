@@ -25,6 +25,7 @@ mod me;
 mod metrics;
 mod oauth_device;
 mod oauth_flow;
+mod oauth_jwt_access;
 mod oauth_par;
 mod oauth_token;
 mod oidc_conformance;

@@ -15,11 +15,12 @@ pub(super) async fn grant(
         ));
     }
     let scope = grant_scope(client, request.param("scope"), true)?;
-    let (access_token, expires_in) = oauth
+    let (access_token, access_claims, expires_in) = oauth
         .sessions
         .issue_for_client(&client.client_id, &scope.to_string())?;
     Ok(TokenResponse {
         access_token,
+        access_claims,
         expires_in,
         refresh_token: None,
         scope: scope.to_string(),

@@ -258,6 +258,7 @@ pub(super) async fn grant(
     let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
     Ok(TokenResponse {
         access_token: issued.access_token,
+        access_claims: issued.access_claims,
         expires_in: issued.expires_in,
         refresh_token: refresh.then_some(issued.refresh_token),
         scope: issued.scope,

@@ -18,7 +18,10 @@ pub use error::OAuthError;
 
 use super::{Accounts, Sessions, TokenInfo, clients::Clients};
 use crate::store::Store;
-use crate::{domain::Scope, store::records::ClientRecord};
+use crate::{
+    domain::Scope,
+    store::records::{AccessTokenFormat, ClientRecord},
+};
 
 /// Client credentials as presented (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Default)]
@@ -57,6 +60,8 @@ impl TokenRequest {
 #[derive(Debug, Clone)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// What the access token says; the source of its RFC 9068 JWT form.
+    pub access_claims: crate::token::paseto::AccessClaims,
     pub expires_in: i64,
     pub refresh_token: Option<String>,
     pub scope: String,
@@ -83,12 +88,13 @@ impl OAuth2 {
         sessions: Sessions,
         store: Store,
         csrf_key: [u8; 32],
+        id_tokens: std::sync::Arc<crate::token::jwt::IdTokenSigner>,
     ) -> Self {
         Self {
             clients,
             accounts,
             sessions,
-            id_tokens: std::sync::Arc::new(crate::token::jwt::IdTokenSigner::new(store.clone())),
+            id_tokens,
             logouts: std::sync::Arc::default(),
             store,
             csrf_key,
@@ -268,7 +274,7 @@ impl OAuth2 {
                 "this client may not use the `{grant_type}` grant"
             )));
         }
-        match grant_type.as_str() {
+        let mut response = match grant_type.as_str() {
             "client_credentials" => client_credentials::grant(self, &client, &request).await,
             "password" => password::grant(self, &client, &request).await,
             "refresh_token" => refresh_token::grant(self, &client, &request).await,
@@ -277,7 +283,42 @@ impl OAuth2 {
                 device::grant(self, &client, &request).await
             }
             other => Err(OAuthError::UnsupportedGrantType(other.to_string())),
+        }?;
+        if client.access_token_format == AccessTokenFormat::Jwt {
+            response.access_token = self
+                .jwt_access_token(&client, &response.access_claims)
+                .await?;
         }
+        Ok(response)
+    }
+
+    /// The RFC 9068 form of an access token: the same claims (so revocation by `jti` and the
+    /// session by `sid` work alike), as a JWT of type `at+jwt` signed with the client's
+    /// id_token algorithm, verifiable with the JWKS.
+    async fn jwt_access_token(
+        &self,
+        client: &ClientRecord,
+        c: &crate::token::paseto::AccessClaims,
+    ) -> Result<String, OAuthError> {
+        let time = |t: &str| {
+            crate::clock::parse_rfc3339(t)
+                .ok_or_else(|| OAuthError::ServerError("an access token time did not parse".into()))
+        };
+        let mut claims = serde_json::json!({
+            "iss": c.iss,
+            "sub": c.sub,
+            "aud": c.aud,
+            "client_id": client.client_id,
+            "iat": time(&c.iat)?,
+            "exp": time(&c.exp)?,
+            "jti": c.jti,
+            "scope": c.scope,
+        });
+        if let Some(sid) = &c.sid {
+            claims["sid"] = serde_json::json!(sid);
+        }
+        let alg = client.id_token_alg.as_deref().unwrap_or("RS256");
+        Ok(self.id_tokens.sign_typed(alg, "at+jwt", &claims).await?)
     }
 
     /// `POST /oauth2/introspect` (RFC 7662): only authenticated confidential clients (resource

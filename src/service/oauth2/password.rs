@@ -32,6 +32,7 @@ pub(super) async fn grant(
     let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
     Ok(TokenResponse {
         access_token: session.access_token,
+        access_claims: session.access_claims,
         expires_in: session.expires_in,
         refresh_token: refresh.then_some(session.refresh_token),
         scope: session.scope,

@@ -21,6 +21,7 @@ pub(super) async fn grant(
         .await?;
     Ok(TokenResponse {
         access_token: session.access_token,
+        access_claims: session.access_claims,
         expires_in: session.expires_in,
         refresh_token: Some(session.refresh_token),
         scope: session.scope,
