@@ -187,6 +187,21 @@ pub enum ClientCommand {
         #[command(flatten)]
         config: ServeConfig,
     },
+    /// Issue an initial access token for Dynamic Client Registration (RFC 7591): its holder
+    /// may register clients at POST /oauth2/register, owned by the admin named here.
+    InitialAccessToken {
+        /// Username or email of the admin who will own the registered clients.
+        #[arg(long)]
+        admin: String,
+        /// Seconds it stays valid (60 to 2592000).
+        #[arg(long, default_value_t = 86400)]
+        expires_in: i64,
+        /// How many clients it may register.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
 }
 
 impl Cli {
@@ -455,6 +470,29 @@ async fn client(cmd: ClientCommand) -> CliResult {
                 println!("client_secret {secret}");
                 eprintln!("store the secret now: it is not shown again");
             }
+        }
+        ClientCommand::InitialAccessToken {
+            admin,
+            expires_in,
+            uses,
+            config,
+        } => {
+            let services = open_services(&config).await?;
+            let user = services
+                .accounts
+                .find(&admin)
+                .await?
+                .filter(|u| u.has_role(crate::domain::Role::Admin))
+                .ok_or_else(|| format!("no admin with username or email `{admin}`"))?;
+            let (token, expires_at) = services
+                .clients
+                .issue_initial_access_token_for(&user.id, expires_in, uses)
+                .await?;
+            println!("initial_access_token {token}");
+            eprintln!(
+                "valid until {} for {uses} registration(s); store it now: it is not shown again",
+                crate::clock::rfc3339(expires_at)
+            );
         }
         ClientCommand::List { config } => {
             let services = open_services(&config).await?;

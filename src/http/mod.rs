@@ -263,6 +263,8 @@ const NON_SPEC_ROUTES: &[(&str, &[&str])] = &[
     ("/oauth2/revoke", &["POST"]),
     ("/oauth2/device_authorization", &["POST"]),
     ("/oauth2/par", &["POST"]),
+    ("/oauth2/register", &["POST"]),
+    ("/oauth2/register/{client_id}", &["GET", "PUT", "DELETE"]),
     ("/oauth2/jwks", &["GET"]),
     ("/oauth2/paserk", &["GET"]),
     ("/oauth2/userinfo", &["GET", "POST"]),

@@ -175,6 +175,16 @@ impl Clients {
     }
 
     /// Drops the cached origins after a change made through this node.
+    /// The store (for the registration protocol in `registration`).
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A client was added, changed or removed: the CORS origin cache must be re-read.
+    pub(super) fn changed(&self) {
+        self.origins_changed();
+    }
+
     fn origins_changed(&self) {
         *self
             .origins
@@ -282,6 +292,7 @@ impl Clients {
             backchannel_logout_uri: None,
             require_pushed_authorization_requests: false,
             access_token_format: AccessTokenFormat::Paseto,
+            registration_token_hash: None,
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             confidential: false,
             secret_hash: None,
@@ -327,7 +338,11 @@ impl Clients {
     }
 
     /// Checks a new client's settings and builds its record and secret, writing nothing.
-    fn build(&self, owner_id: &str, new: NewClient) -> Result<(ClientRecord, Option<String>)> {
+    pub(super) fn build(
+        &self,
+        owner_id: &str,
+        new: NewClient,
+    ) -> Result<(ClientRecord, Option<String>)> {
         let name = valid_name(&new.name)?;
         let grant_types = valid_grants(if new.grant_types.is_empty() {
             vec!["authorization_code".into(), "refresh_token".into()]
@@ -387,6 +402,7 @@ impl Clients {
             backchannel_logout_uri,
             require_pushed_authorization_requests: new.require_pushed_authorization_requests,
             access_token_format,
+            registration_token_hash: None,
             created_at: now,
             updated_at: now,
         };
@@ -559,7 +575,7 @@ impl Clients {
     }
 }
 
-fn require_developer(p: &Principal) -> Result<()> {
+pub(super) fn require_developer(p: &Principal) -> Result<()> {
     if p.user.has_role(Role::Developer) || p.user.has_role(Role::Admin) {
         Ok(())
     } else {

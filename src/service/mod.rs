@@ -12,6 +12,7 @@ pub mod limiter;
 pub mod metrics;
 pub mod oauth2;
 pub mod passwords;
+pub mod registration;
 pub mod sessions;
 
 use std::sync::Arc;

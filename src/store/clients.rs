@@ -138,7 +138,7 @@ fn client_from(
 
 /// Inserts a client and its owner index entry in `txn`; false (nothing written) if its id
 /// is taken.
-fn insert_client_in(
+pub(super) fn insert_client_in(
     txn: &redb::WriteTransaction,
     client: &ClientRecord,
 ) -> Result<bool, StoreError> {

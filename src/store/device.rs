@@ -73,10 +73,7 @@ pub enum DevicePoll {
     Invalid,
 }
 
-/// A device code digest as kept in the index and in pending requests.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use super::codes::hex;
 
 /// The digest back from [`hex`].
 pub fn unhex(s: &str) -> Option<[u8; 32]> {

@@ -32,6 +32,7 @@ pub enum Kind {
     DeviceCode,
     DeviceUserCode,
     PushedRequest,
+    InitialAccessToken,
 }
 
 impl Kind {
@@ -48,6 +49,7 @@ impl Kind {
             Kind::DeviceCode => "device_code",
             Kind::DeviceUserCode => "device_user_code",
             Kind::PushedRequest => "pushed_request",
+            Kind::InitialAccessToken => "initial_access_token",
         }
     }
 
@@ -64,6 +66,7 @@ impl Kind {
             "device_code" => Some(Kind::DeviceCode),
             "device_user_code" => Some(Kind::DeviceUserCode),
             "pushed_request" => Some(Kind::PushedRequest),
+            "initial_access_token" => Some(Kind::InitialAccessToken),
             _ => None,
         }
     }
@@ -81,6 +84,7 @@ impl Kind {
             Kind::DeviceCode => tables::DEVICE_CODES,
             Kind::DeviceUserCode => tables::DEVICE_USER_CODES,
             Kind::PushedRequest => tables::PUSHED_REQUESTS,
+            Kind::InitialAccessToken => tables::INITIAL_ACCESS_TOKENS,
         }
     }
 }

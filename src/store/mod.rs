@@ -15,6 +15,7 @@ pub mod expiry;
 pub mod keys;
 mod migrations;
 pub mod records;
+pub mod registration;
 pub mod sessions;
 pub mod tables;
 pub mod users;

@@ -160,6 +160,10 @@ pub struct ClientRecord {
     /// The format of the access tokens issued to this client.
     #[serde(default)]
     pub access_token_format: AccessTokenFormat,
+    /// SHA-256 (hex) of the registration access token that manages this client through
+    /// RFC 7592; set for clients registered dynamically.
+    #[serde(default)]
+    pub registration_token_hash: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -62,6 +62,10 @@ pub const DEVICE_USER_CODES: TableDefinition<&[u8], &[u8]> =
 /// `pushed_requests`: request id → `AuthRequestRecord` (expiring): a pushed authorization
 /// request (RFC 9126) waiting for its `request_uri` to be used, once.
 pub const PUSHED_REQUESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pushed_requests");
+/// `initial_access_tokens`: SHA-256 of an initial access token → `InitialAccessTokenRecord`
+/// (expiring): admin-issued permission to register clients dynamically (RFC 7591 §3).
+pub const INITIAL_ACCESS_TOKENS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("initial_access_tokens");
 /// `jwt_keys`: key id → `JwtKeyRecord` (OpenID Connect id_token keys).
 pub const JWT_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("jwt_keys");
 /// `expiry`: (expires_at, kind, key) → (). Written in the same transaction as each expiring
@@ -103,6 +107,10 @@ macro_rules! every_table {
             checks::json::<device::DeviceUserCodeRecord>
         );
         $f!(PUSHED_REQUESTS, checks::json::<authz::AuthRequestRecord>);
+        $f!(
+            INITIAL_ACCESS_TOKENS,
+            checks::json::<registration::InitialAccessTokenRecord>
+        );
         $f!(JWT_KEYS, checks::json::<crate::token::jwt::JwtKeyRecord>);
         $f!(EXPIRY, checks::any);
     };

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{PASSWORD, TestApp, noisy_png, problem, spawn_app};
 
 /// An admin made the way the CLI makes one; returns their access token.
-async fn admin(app: &TestApp) -> String {
+pub(crate) async fn admin(app: &TestApp) -> String {
     app.services
         .accounts
         .create_user(

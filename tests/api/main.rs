@@ -23,6 +23,7 @@ mod faults;
 mod headers;
 mod me;
 mod metrics;
+mod oauth_dcr;
 mod oauth_device;
 mod oauth_flow;
 mod oauth_jwt_access;

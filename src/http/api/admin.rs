@@ -70,6 +70,47 @@ enum Deleted {
     NoContent,
 }
 
+/// What an initial access token allows.
+#[derive(Object, Debug)]
+pub struct InitialAccessTokenRequest {
+    /// Seconds it stays valid: 60 to 2592000 (30 days). Defaults to 86400.
+    #[oai(
+        default = "default_token_ttl",
+        validator(minimum(value = "60"), maximum(value = "2592000"))
+    )]
+    pub expires_in: i64,
+    /// How many clients it may register. Defaults to 1.
+    #[oai(
+        default = "one_use",
+        validator(minimum(value = "1"), maximum(value = "10000"))
+    )]
+    pub uses: u32,
+}
+
+fn default_token_ttl() -> i64 {
+    86400
+}
+
+fn one_use() -> u32 {
+    1
+}
+
+/// An initial access token for Dynamic Client Registration (RFC 7591 §3).
+#[derive(Object, Debug)]
+pub struct InitialAccessToken {
+    /// Send as `Authorization: Bearer` to `POST /oauth2/register`. Shown only here.
+    pub token: String,
+    pub expires_at: String,
+    pub uses: u32,
+}
+
+#[derive(ApiResponse)]
+enum IssuedToken {
+    /// Issued. The token is shown only here; clients it registers are owned by you.
+    #[oai(status = 201)]
+    Created(Json<InitialAccessToken>),
+}
+
 #[OpenApi(tag = "ApiTags::Admin")]
 impl AdminApi {
     /// List users
@@ -175,5 +216,33 @@ impl AdminApi {
         let p = principal(&self.services, auth).await?;
         self.services.admin.delete(&p, &id).await?;
         Ok(Deleted::NoContent)
+    }
+
+    /// Issue an initial access token
+    ///
+    /// Lets its holder register OAuth clients at `POST /oauth2/register` (Dynamic Client
+    /// Registration, RFC 7591) without an account: up to `uses` clients until it expires,
+    /// each owned by you. Admins only (403 `admin_role_required` otherwise).
+    #[oai(
+        path = "/api/v1/admin/initial-access-tokens",
+        method = "post",
+        operation_id = "adminIssueInitialAccessToken"
+    )]
+    async fn issue_initial_access_token(
+        &self,
+        auth: Auth,
+        body: Json<InitialAccessTokenRequest>,
+    ) -> Result<IssuedToken> {
+        let p = principal(&self.services, auth).await?;
+        let (token, expires_at) = self
+            .services
+            .clients
+            .issue_initial_access_token(&p, body.0.expires_in, body.0.uses)
+            .await?;
+        Ok(IssuedToken::Created(Json(InitialAccessToken {
+            token,
+            expires_at: crate::clock::rfc3339(expires_at),
+            uses: body.0.uses,
+        })))
     }
 }

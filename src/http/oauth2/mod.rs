@@ -3,6 +3,7 @@
 
 mod device;
 pub mod oidc;
+mod register;
 mod token;
 
 use std::collections::HashMap;
@@ -37,6 +38,16 @@ pub fn routes(services: Services) -> Route {
         .at(
             "/par",
             post(device::PushedAuthorizationEndpoint { services: s() }),
+        )
+        .at(
+            "/register",
+            post(register::RegisterEndpoint { services: s() }),
+        )
+        .at(
+            "/register/:client_id",
+            get(register::ManageEndpoint { services: s() })
+                .put(register::ManageEndpoint { services: s() })
+                .delete(register::ManageEndpoint { services: s() }),
         )
         .at("/jwks", get(oidc::Jwks { services: s() }))
         .at("/paserk", get(oidc::Paserk { services: s() }))

@@ -33,6 +33,7 @@ pub fn metadata(services: &Services) -> Value {
         "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         "device_authorization_endpoint": format!("{issuer}/oauth2/device_authorization"),
         "pushed_authorization_request_endpoint": format!("{issuer}/oauth2/par"),
+        "registration_endpoint": format!("{issuer}/oauth2/register"),
         // RFC 9126 §5: individual clients may still require it.
         "require_pushed_authorization_requests": false,
         "paserk_uri": format!("{issuer}/oauth2/paserk"),
