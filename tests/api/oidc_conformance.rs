@@ -677,3 +677,112 @@ async fn oidcc_claims_essential() {
     .await;
     assert!(tokens["id_token"].is_string());
 }
+
+#[tokio::test]
+async fn oidcc_ensure_request_object_with_redirect_uri() {
+    // A request object alongside a registered redirect_uri: refused as unsupported, and the
+    // refusal goes back to that redirect URI with state and iss (OIDC Core §6.1, §3.1.2.6).
+    let (app, client, _) = op().await;
+    let request_object = "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL3JwLmV4YW1wbGUuY29tL2NiIn0.";
+    let resp = first_hop(
+        &browser(),
+        &authorize_url(&app, &client, &[("request", request_object)]),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let to = location(&resp);
+    assert!(to.starts_with(REDIRECT), "{to}");
+    assert_eq!(param(&to, "error").as_deref(), Some("request_not_supported"));
+    assert_eq!(param(&to, "state").as_deref(), Some("xyz"));
+}
+
+#[tokio::test]
+async fn oidcc_ensure_request_with_valid_pkce_succeeds() {
+    use base64::Engine;
+    use sha2::Digest;
+    let (app, id, secret) = op().await;
+    let client = (id, secret);
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-and-some-more";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let to = browser_sign_in(
+        &app,
+        &browser(),
+        &authorize_url(
+            &app,
+            &client.0,
+            &[
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ],
+        ),
+        "carol",
+        PASSWORD,
+    )
+    .await;
+    let code = param(&to, "code").unwrap();
+    let resp = app
+        .oauth_post(
+            "token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier),
+            ],
+            Some((&client.0, &client.1)),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let tokens: Value = resp.json().await.unwrap();
+    assert!(tokens["id_token"].is_string());
+}
+
+/// The Config OP plan: discovery at the well-known path, its `issuer` equal to the issuer
+/// the id_tokens carry and to the URL it was fetched under, every endpoint under it, the
+/// JWKS reachable with usable signing keys, and the required fields present.
+#[tokio::test]
+async fn oidcc_server_config_op_discovery_and_jwks() {
+    let (app, id, secret) = op().await;
+    let meta: Value = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(meta["issuer"], crate::helpers::ISSUER);
+    // OIDC Discovery §3: the required fields.
+    for field in [
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "response_types_supported",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    ] {
+        assert!(!meta[field].is_null(), "{field}");
+    }
+    assert!(
+        meta["id_token_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("RS256")),
+        "RS256 is required"
+    );
+    for (field, value) in meta.as_object().unwrap() {
+        if field.ends_with("_endpoint") || field.ends_with("_uri") {
+            assert!(
+                value.as_str().unwrap().starts_with(crate::helpers::ISSUER),
+                "{field}: {value}"
+            );
+        }
+    }
+    let jwks: Value = app.get_json("/oauth2/jwks").await;
+    for key in jwks["keys"].as_array().unwrap() {
+        assert_eq!(key["use"], "sig");
+        assert!(key["kid"].is_string() && key["alg"].is_string());
+        assert!(key.get("d").is_none(), "no private part is published");
+    }
+    let tokens = tokens_for(&app, &(id, secret), &[]).await;
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["iss"],
+        meta["issuer"],
+        "the id_token's iss is the discovery issuer"
+    );
+}
