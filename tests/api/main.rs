@@ -35,5 +35,6 @@ mod oidc_logout;
 mod openapi;
 mod policy;
 mod reset_page;
+mod rp_libraries;
 mod sessions;
 mod storage;

@@ -58,7 +58,7 @@ async fn poll(app: &TestApp, client_id: &str, device_code: &str) -> (StatusCode,
 
 /// Types the user code on the device page, signs in as carol, and answers the consent page
 /// with `decision`; returns where the browser ends.
-async fn decide_in_browser(app: &TestApp, verification: &str, decision: &str) -> String {
+pub(crate) async fn decide_in_browser(app: &TestApp, verification: &str, decision: &str) -> String {
     let b = browser();
     let page = b.get(verification).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);

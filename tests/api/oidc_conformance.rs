@@ -683,7 +683,8 @@ async fn oidcc_ensure_request_object_with_redirect_uri() {
     // A request object alongside a registered redirect_uri: refused as unsupported, and the
     // refusal goes back to that redirect URI with state and iss (OIDC Core §6.1, §3.1.2.6).
     let (app, client, _) = op().await;
-    let request_object = "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL3JwLmV4YW1wbGUuY29tL2NiIn0.";
+    let request_object =
+        "eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL3JwLmV4YW1wbGUuY29tL2NiIn0.";
     let resp = first_hop(
         &browser(),
         &authorize_url(&app, &client, &[("request", request_object)]),
@@ -692,7 +693,10 @@ async fn oidcc_ensure_request_object_with_redirect_uri() {
     assert_eq!(resp.status(), StatusCode::FOUND);
     let to = location(&resp);
     assert!(to.starts_with(REDIRECT), "{to}");
-    assert_eq!(param(&to, "error").as_deref(), Some("request_not_supported"));
+    assert_eq!(
+        param(&to, "error").as_deref(),
+        Some("request_not_supported")
+    );
     assert_eq!(param(&to, "state").as_deref(), Some("xyz"));
 }
 
