@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod avatars;
 mod bad_input;
+mod browser_cors;
 mod captcha;
 mod check;
 mod clients;
