@@ -320,18 +320,20 @@ impl Application {
             })
         };
         // Back-Channel Logout deliveries: their own task, drained at shutdown.
-        let logouts = match (
-            services.oauth2.logout_queue().take_receiver().await,
-            crate::outbound::http_client(crate::service::oauth2::backchannel::DELIVERY_TIMEOUT),
+        let logouts = match crate::outbound::http_client(
+            crate::service::oauth2::backchannel::DELIVERY_TIMEOUT,
         ) {
-            (Some(rx), Ok(client)) => Some(tokio::spawn(
-                crate::service::oauth2::backchannel::run_deliveries(rx, client, stop_rx.clone()),
+            Ok(client) => Some(tokio::spawn(
+                crate::service::oauth2::backchannel::run_deliveries(
+                    services.oauth2.backchannel().clone(),
+                    client,
+                    stop_rx.clone(),
+                ),
             )),
-            (_, Err(e)) => {
+            Err(e) => {
                 tracing::warn!(error = %e, "back-channel logout is off: no HTTP client");
                 None
             }
-            (None, _) => None,
         };
         let endpoint = http::endpoint(services, limits);
         let result = http::server::serve(listener, endpoint, connections, shutdown).await;

@@ -96,6 +96,99 @@ pub struct BrowserSessionRecord {
     pub clients: Vec<String>,
 }
 
+/// A browser session that ended with clients to notify by Back-Channel Logout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogout {
+    pub user_id: String,
+    pub sid: String,
+    pub clients: Vec<String>,
+    /// Dropped unsent after this (a logout token older than this is of no use).
+    pub expires_at: i64,
+}
+
+/// How long an ended session's logout notice waits for delivery.
+const OUTBOX_TTL: i64 = 600;
+
+/// Removes a browser session (record and user index) in `txn` and, when clients were issued
+/// codes in it, queues their Back-Channel Logout in the outbox of the same transaction.
+fn end_session_in(
+    txn: &redb::WriteTransaction,
+    hash: &[u8],
+    session: &BrowserSessionRecord,
+    now: i64,
+) -> Result<(), StoreError> {
+    txn.open_table(tables::BROWSER_SESSIONS)?.remove(hash)?;
+    txn.open_table(tables::USER_BROWSER_SESSIONS)?
+        .remove((session.user_id.as_str(), hash))?;
+    if !session.clients.is_empty() && !session.sid.is_empty() {
+        let notice = PendingLogout {
+            user_id: session.user_id.clone(),
+            sid: session.sid.clone(),
+            clients: session.clients.clone(),
+            expires_at: now + OUTBOX_TTL,
+        };
+        let id = crate::token::opaque::random_token(16);
+        expiry::put(
+            txn,
+            Kind::PendingLogout,
+            id.as_bytes(),
+            notice.expires_at,
+            &notice,
+        )?;
+    }
+    Ok(())
+}
+
+/// Ends every live browser session of `user_id` in `txn` (with their logout notices);
+/// returns how many there were.
+pub(crate) fn end_browser_sessions_in(
+    txn: &redb::WriteTransaction,
+    user_id: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let hashes: Vec<Vec<u8>> = {
+        let index = txn.open_table(tables::USER_BROWSER_SESSIONS)?;
+        let mut out = Vec::new();
+        for row in index.range((user_id, [].as_slice())..)? {
+            let (k, _) = row?;
+            let (uid, hash) = k.value();
+            if uid != user_id {
+                break;
+            }
+            out.push(hash.to_vec());
+        }
+        out
+    };
+    let mut ended = 0;
+    for hash in hashes {
+        let session = txn
+            .open_table(tables::BROWSER_SESSIONS)?
+            .get(hash.as_slice())?
+            .map(|v| codec::decode::<BrowserSessionRecord>("browser_sessions", v.value()))
+            .transpose()?;
+        match session {
+            Some(s) if s.expires_at > now => {
+                end_session_in(txn, &hash, &s, now)?;
+                ended += 1;
+            }
+            Some(s) => end_session_in(
+                txn,
+                &hash,
+                &BrowserSessionRecord {
+                    clients: Vec::new(),
+                    ..s
+                },
+                now,
+            )?,
+            None => {
+                txn.open_table(tables::USER_BROWSER_SESSIONS)?
+                    .remove((user_id, hash.as_slice()))?;
+            }
+        }
+    }
+    Ok(ended)
+}
+
 /// What redeeming a code did.
 #[derive(Debug)]
 pub enum Redemption {
@@ -268,7 +361,12 @@ impl Store {
         hash: [u8; 32],
         record: &BrowserSessionRecord,
     ) -> Result<(), StoreError> {
-        self.write(|txn| expiry::put(txn, Kind::BrowserSession, &hash, record.expires_at, record))
+        self.write(|txn| {
+            expiry::put(txn, Kind::BrowserSession, &hash, record.expires_at, record)?;
+            txn.open_table(tables::USER_BROWSER_SESSIONS)?
+                .insert((record.user_id.as_str(), hash.as_slice()), ())?;
+            Ok(())
+        })
     }
 
     pub fn get_browser_session(
@@ -286,20 +384,63 @@ impl Store {
         })
     }
 
-    /// Ends a browser session; returns it if it was live (its `sid` and clients are owed a
-    /// Back-Channel Logout).
+    /// Ends a browser session, queueing its Back-Channel Logout notices in the same
+    /// transaction; returns it if it was live.
     pub fn delete_browser_session(
         &self,
         hash: [u8; 32],
     ) -> Result<Option<BrowserSessionRecord>, StoreError> {
         let now = self.clock().now();
         self.write(|txn| {
-            let removed = txn
+            let Some(session) = txn
                 .open_table(tables::BROWSER_SESSIONS)?
-                .remove(hash.as_slice())?
+                .get(hash.as_slice())?
                 .map(|v| codec::decode::<BrowserSessionRecord>("browser_sessions", v.value()))
-                .transpose()?;
-            Ok(removed.filter(|s| s.expires_at > now))
+                .transpose()?
+            else {
+                return Ok(None);
+            };
+            if session.expires_at <= now {
+                end_session_in(
+                    txn,
+                    &hash,
+                    &BrowserSessionRecord {
+                        clients: Vec::new(),
+                        ..session
+                    },
+                    now,
+                )?;
+                return Ok(None);
+            }
+            end_session_in(txn, &hash, &session, now)?;
+            Ok(Some(session))
+        })
+    }
+
+    /// Takes up to `max` queued logout notices (a read, and a write only when there are
+    /// some): the delivery task owns them from here.
+    pub fn take_pending_logouts(&self, max: usize) -> Result<Vec<PendingLogout>, StoreError> {
+        let now = self.clock().now();
+        let any = self.read(|txn| Ok(txn.open_table(tables::LOGOUT_OUTBOX)?.first()?.is_some()))?;
+        if !any {
+            return Ok(Vec::new());
+        }
+        self.write(|txn| {
+            let mut table = txn.open_table(tables::LOGOUT_OUTBOX)?;
+            let mut taken = Vec::new();
+            let mut keys = Vec::new();
+            for row in table.iter()?.take(max) {
+                let (k, v) = row?;
+                keys.push(k.value().to_vec());
+                let notice: PendingLogout = codec::decode("logout_outbox", v.value())?;
+                if notice.expires_at > now {
+                    taken.push(notice);
+                }
+            }
+            for k in keys {
+                table.remove(k.as_slice())?;
+            }
+            Ok(taken)
         })
     }
 

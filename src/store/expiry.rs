@@ -33,6 +33,7 @@ pub enum Kind {
     DeviceUserCode,
     PushedRequest,
     InitialAccessToken,
+    PendingLogout,
 }
 
 impl Kind {
@@ -50,6 +51,7 @@ impl Kind {
             Kind::DeviceUserCode => "device_user_code",
             Kind::PushedRequest => "pushed_request",
             Kind::InitialAccessToken => "initial_access_token",
+            Kind::PendingLogout => "pending_logout",
         }
     }
 
@@ -67,6 +69,7 @@ impl Kind {
             "device_user_code" => Some(Kind::DeviceUserCode),
             "pushed_request" => Some(Kind::PushedRequest),
             "initial_access_token" => Some(Kind::InitialAccessToken),
+            "pending_logout" => Some(Kind::PendingLogout),
             _ => None,
         }
     }
@@ -85,6 +88,7 @@ impl Kind {
             Kind::DeviceUserCode => tables::DEVICE_USER_CODES,
             Kind::PushedRequest => tables::PUSHED_REQUESTS,
             Kind::InitialAccessToken => tables::INITIAL_ACCESS_TOKENS,
+            Kind::PendingLogout => tables::LOGOUT_OUTBOX,
         }
     }
 }
@@ -192,6 +196,12 @@ fn sweep_batch(
             let family: FamilyRecord = codec::decode("session_families", &bytes)?;
             txn.open_table(tables::USER_SESSIONS)?
                 .remove((family.user_id.as_str(), key.as_slice()))?;
+        }
+        if kind == Kind::BrowserSession {
+            let session: super::authz::BrowserSessionRecord =
+                codec::decode("browser_sessions", &bytes)?;
+            txn.open_table(tables::USER_BROWSER_SESSIONS)?
+                .remove((session.user_id.as_str(), key.as_slice()))?;
         }
         deleted += 1;
     }

@@ -11,8 +11,28 @@ pub(super) fn run(txn: &WriteTransaction, from: u64) -> Result<(), StoreError> {
     if from < 2 {
         migrate_to_v2(txn)?;
     }
+    if from < 3 {
+        migrate_to_v3(txn)?;
+    }
     if from < super::SCHEMA_VERSION {
         tracing::info!(from, to = super::SCHEMA_VERSION, "database schema migrated");
+    }
+    Ok(())
+}
+
+/// v3: the `user_browser_sessions` index, so ending every session of a user (password reset,
+/// disabling, deletion) finds their browser sessions too. Built from the live records.
+fn migrate_to_v3(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for row in txn.open_table(tables::BROWSER_SESSIONS)?.iter()? {
+        let (hash, v) = row?;
+        let session: super::authz::BrowserSessionRecord =
+            super::codec::decode("browser_sessions", v.value())?;
+        entries.push((session.user_id, hash.value().to_vec()));
+    }
+    let mut index = txn.open_table(tables::USER_BROWSER_SESSIONS)?;
+    for (user_id, hash) in &entries {
+        index.insert((user_id.as_str(), hash.as_slice()), ())?;
     }
     Ok(())
 }

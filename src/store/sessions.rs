@@ -118,7 +118,8 @@ impl Store {
         user_id: &str,
         keep: Option<&str>,
     ) -> Result<usize, StoreError> {
-        self.write(|txn| revoke_user_sessions_in(txn, user_id, keep))
+        let now = self.clock().now();
+        self.write(|txn| revoke_user_sessions_in(txn, user_id, keep, now))
     }
 
     /// Whether a family exists, is not revoked and has not expired.
@@ -212,11 +213,14 @@ fn get_family(txn: &WriteTransaction, id: &str) -> Result<Option<FamilyRecord>, 
     }
 }
 
-/// Revokes every family of `user_id` except `keep`, in `txn`; returns how many were live.
+/// Revokes every family of `user_id` except `keep`, and ends every browser session of the
+/// user (each queueing its Back-Channel Logout), in `txn`; returns how many families were
+/// live.
 pub(crate) fn revoke_user_sessions_in(
     txn: &WriteTransaction,
     user_id: &str,
     keep: Option<&str>,
+    now: i64,
 ) -> Result<usize, StoreError> {
     let ids = families_of(&txn.open_table(tables::USER_SESSIONS)?, user_id)?;
     let mut revoked = 0;
@@ -225,6 +229,7 @@ pub(crate) fn revoke_user_sessions_in(
             revoked += 1;
         }
     }
+    super::authz::end_browser_sessions_in(txn, user_id, now)?;
     Ok(revoked)
 }
 

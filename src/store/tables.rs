@@ -51,6 +51,14 @@ pub const AUTH_CODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("auth
 /// `browser_sessions`: SHA-256 of the session cookie → `BrowserSessionRecord` (expiring).
 pub const BROWSER_SESSIONS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("browser_sessions");
+/// `user_browser_sessions`: (user id, SHA-256 of the session cookie) → (). Lets "end every
+/// session" (password reset, disabling, deletion) find a user's browser sessions (schema v3).
+pub const USER_BROWSER_SESSIONS: TableDefinition<(&str, &[u8]), ()> =
+    TableDefinition::new("user_browser_sessions");
+/// `logout_outbox`: random id → `PendingLogout` (expiring): a browser session that ended
+/// with clients to tell (Back-Channel Logout), written in the transaction that ended it and
+/// taken by the delivery task.
+pub const LOGOUT_OUTBOX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("logout_outbox");
 /// `consents`: (user id, client id) → granted scope (space-separated).
 pub const CONSENTS: TableDefinition<(&str, &str), &str> = TableDefinition::new("consents");
 /// `device_codes`: SHA-256 of a device code → `DeviceCodeRecord` (expiring; RFC 8628).
@@ -100,6 +108,8 @@ macro_rules! every_table {
             BROWSER_SESSIONS,
             checks::json::<authz::BrowserSessionRecord>
         );
+        $f!(USER_BROWSER_SESSIONS, checks::any);
+        $f!(LOGOUT_OUTBOX, checks::json::<authz::PendingLogout>);
         $f!(CONSENTS, checks::scope);
         $f!(DEVICE_CODES, checks::json::<device::DeviceCodeRecord>);
         $f!(

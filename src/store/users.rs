@@ -179,6 +179,7 @@ impl Store {
                 txn.open_table(tables::USER_SESSIONS)?
                     .remove((id, fid.as_bytes()))?;
             }
+            super::authz::end_browser_sessions_in(txn, id, self.clock().now())?;
             let consented = super::keys_under(&txn.open_table(tables::CONSENTS)?, id)?;
             for client in consented {
                 txn.open_table(tables::CONSENTS)?
@@ -244,7 +245,7 @@ impl Store {
             user.password_hash = password_hash;
             user.updated_at = now;
             put_user(txn, &user)?;
-            super::sessions::revoke_user_sessions_in(txn, id, None)?;
+            super::sessions::revoke_user_sessions_in(txn, id, None, now)?;
             Ok(Some(user))
         })
     }

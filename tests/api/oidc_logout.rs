@@ -180,3 +180,64 @@ async fn a_backchannel_logout_uri_follows_the_redirect_uri_rules() {
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_browser_sessions_too_and_tells_their_clients() {
+    let (app, _, _) = op().await;
+    let (uri, mut tokens) = receiver().await;
+    let owner: Value = app.login("rpowner", PASSWORD).await.json().await.unwrap();
+    let made: Value = app
+        .create_client(
+            owner["access_token"].as_str().unwrap(),
+            &json!({"name": "BCL RP", "redirect_uris": [REDIRECT], "backchannel_logout_uri": uri}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let client = (
+        made["client_id"].as_str().unwrap().to_string(),
+        made["client_secret"].as_str().unwrap().to_string(),
+    );
+    let b = browser();
+    let to = browser_sign_in(
+        &app,
+        &b,
+        &authorize_url(&app, &client.0, &[]),
+        "carol",
+        PASSWORD,
+    )
+    .await;
+    let issued = redeem(&app, &client, &param(&to, "code").unwrap()).await;
+    let sid = claims(issued["id_token"].as_str().unwrap())["sid"].clone();
+
+    // Carol changes her password from another device: every other session ends, the
+    // browser session included.
+    let api: Value = app.login("carol", PASSWORD).await.json().await.unwrap();
+    let changed = app
+        .change_password(
+            api["access_token"].as_str().unwrap(),
+            PASSWORD,
+            "an entirely new passphrase 7",
+        )
+        .await;
+    assert!(changed.status().is_success(), "{}", changed.status());
+    let silent = b
+        .get(authorize_url(&app, &client.0, &[("prompt", "none")]))
+        .send()
+        .await
+        .unwrap();
+    let back = crate::helpers::location(&silent);
+    assert_eq!(
+        param(&back, "error").as_deref(),
+        Some("login_required"),
+        "{back}"
+    );
+
+    let wait = std::time::Duration::from_secs(20);
+    let first = tokio::time::timeout(wait, tokens.recv())
+        .await
+        .expect("a logout token")
+        .unwrap();
+    assert_eq!(jwt_part(&first, 1)["sid"], sid);
+}

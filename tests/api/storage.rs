@@ -325,6 +325,43 @@ async fn a_schema_v1_file_is_migrated_and_keeps_every_account() {
     drop(dir);
 }
 
+const SCHEMA_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema-v2.redb");
+
+/// A file written by the schema-v2 server (a user `fixture` with one browser session) gains
+/// the v3 index of browser sessions per user, built from the records it holds.
+#[tokio::test]
+async fn a_schema_v2_file_is_migrated_and_indexes_its_browser_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.redb");
+    std::fs::copy(SCHEMA_V2, &path).unwrap();
+    let opened = path.clone();
+    let counts = tokio::task::spawn_blocking(move || {
+        let store =
+            portcullis::store::Store::open(&opened, portcullis::clock::Clock::system()).unwrap();
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        store.table_counts().unwrap()
+    })
+    .await
+    .unwrap();
+    let count = |t: &str| counts.iter().find(|(n, _)| *n == t).unwrap().1;
+    assert_eq!(count("browser_sessions"), 1);
+    assert_eq!(
+        count("user_browser_sessions"),
+        1,
+        "the migration indexed it"
+    );
+    assert_eq!(count("users"), 1);
+
+    // And the server runs on it: the account still signs in.
+    let dir = std::sync::Arc::new(dir);
+    let config = crate::helpers::test_config(&dir);
+    let app = crate::helpers::start(config, dir, portcullis::clock::Clock::manual()).await;
+    let resp = app
+        .login("fixture", "correct horse battery staple 42")
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn look_alike_and_mixed_script_usernames_are_refused() {
     let app = spawn_app().await;

@@ -671,8 +671,8 @@ impl OAuth2 {
         Ok(user.filter(|u| !u.disabled).map(|u| (session, u)))
     }
 
-    /// Ends a browser session and queues a Back-Channel Logout for each client that was
-    /// issued a code in it. Returns the ended session, if it was live.
+    /// Ends a browser session (the store queues a Back-Channel Logout for each client that
+    /// was issued a code in it) and wakes the delivery. Returns the ended session, if live.
     pub async fn end_browser_session(
         &self,
         cookie: &str,
@@ -682,58 +682,10 @@ impl OAuth2 {
             .store()
             .run(move |s| s.delete_browser_session(hash))
             .await?;
-        if let Some(session) = &ended {
-            self.send_logout_tokens(session).await;
+        if ended.is_some() {
+            self.backchannel.wake();
         }
         Ok(ended)
-    }
-
-    /// OIDC Back-Channel Logout 1.0 §2.4: one logout token per client of `session` that
-    /// registered a receiver, queued for delivery. Failures are logged, never the user's.
-    async fn send_logout_tokens(&self, session: &BrowserSessionRecord) {
-        let now = self.store().clock().now();
-        for client_id in &session.clients {
-            let id = client_id.clone();
-            let client = match self.store().run(move |s| s.get_client(&id)).await {
-                Ok(Some(c)) => c,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(client_id = %client_id, error = %e, "no back-channel logout: the client could not be read");
-                    continue;
-                }
-            };
-            let Some(uri) = client.backchannel_logout_uri.clone() else {
-                continue;
-            };
-            let mut claims = serde_json::json!({
-                "iss": self.issuer(),
-                "aud": client.client_id,
-                "iat": now,
-                // §2.4: short-lived; two minutes covers the retries.
-                "exp": now + 120,
-                "jti": opaque::random_token(16),
-                "sub": session.user_id,
-                "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
-            });
-            if !session.sid.is_empty() {
-                claims["sid"] = serde_json::json!(session.sid);
-            }
-            let alg = client.id_token_alg.as_deref().unwrap_or("RS256");
-            match self
-                .id_tokens()
-                .sign_typed(alg, "logout+jwt", &claims)
-                .await
-            {
-                Ok(logout_token) => self.logouts.push(super::backchannel::LogoutDelivery {
-                    client_id: client.client_id.clone(),
-                    uri,
-                    logout_token,
-                }),
-                Err(e) => {
-                    tracing::warn!(client_id = %client.client_id, error = %e, "could not sign a logout token")
-                }
-            }
-        }
     }
 
     /// A CSRF token bound to `binding` (the browser's cookie) and the pending request.

@@ -1,15 +1,22 @@
 //! OpenID Connect Back-Channel Logout 1.0. When a browser session ends, each client that was
 //! issued a code in it and registered a `backchannel_logout_uri` is sent a logout token
 //! (§2.4: a JWT naming the user and the session, `typ: logout+jwt`) by a form POST (§2.5).
-//! Deliveries run in the background — the user's logout page never waits on a relying
+//! Whatever ends the session — the logout endpoint, a password reset, an admin — leaves a
+//! notice in the store's outbox in the same transaction. Deliveries run in the background — the user's logout page never waits on a relying
 //! party — each bounded by a timeout and retried with backoff while the receiver fails in a
 //! way that may pass (a network error or a 5xx); a 4xx is final (§2.8: the RP refused it).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use serde_json::json;
 use tokio::{
-    sync::{Mutex, mpsc, watch},
+    sync::{Notify, watch},
     task::JoinSet,
+};
+
+use crate::{
+    store::{Store, StoreError},
+    token::jwt::IdTokenSigner,
 };
 
 /// How long one delivery attempt may take.
@@ -18,8 +25,6 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 const ATTEMPTS: u32 = 3;
 /// The wait before the second attempt; doubled before each further one.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-/// Deliveries waiting to start; beyond this, new ones are dropped (and logged).
-const QUEUE: usize = 1024;
 /// At shutdown, how long deliveries under way may still take.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -31,60 +36,113 @@ pub struct LogoutDelivery {
     pub logout_token: String,
 }
 
-/// The sending side, held by the OAuth service; the receiving side is taken once by the
-/// server, which runs [`run_deliveries`].
-pub struct LogoutQueue {
-    tx: mpsc::Sender<LogoutDelivery>,
-    rx: Mutex<Option<mpsc::Receiver<LogoutDelivery>>>,
+/// How often the outbox is looked at when nothing woke the task (sessions ended by a
+/// password reset, an admin, or another path than the logout endpoint).
+const OUTBOX_POLL: Duration = Duration::from_secs(1);
+/// Notices taken from the outbox at a time.
+const OUTBOX_BATCH: usize = 100;
+
+/// Turns the logout notices that ending sessions left in the store's outbox (written in the
+/// same transaction) into signed logout tokens. Shared by the server's delivery task and
+/// the services that end sessions, which wake it.
+pub struct Backchannel {
+    store: Store,
+    signer: Arc<IdTokenSigner>,
+    issuer: String,
+    wake: Notify,
 }
 
-impl Default for LogoutQueue {
-    fn default() -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
+impl Backchannel {
+    pub fn new(store: Store, signer: Arc<IdTokenSigner>, issuer: String) -> Self {
         Self {
-            tx,
-            rx: Mutex::new(Some(rx)),
-        }
-    }
-}
-
-impl LogoutQueue {
-    /// Queues a delivery without waiting.
-    pub fn push(&self, delivery: LogoutDelivery) {
-        let client_id = delivery.client_id.clone();
-        if self.tx.try_send(delivery).is_err() {
-            tracing::warn!(client_id = %client_id, "back-channel logout queue full; this logout token was not sent");
+            store,
+            signer,
+            issuer,
+            wake: Notify::new(),
         }
     }
 
-    /// The receiving side, once (the server's delivery task).
-    pub async fn take_receiver(&self) -> Option<mpsc::Receiver<LogoutDelivery>> {
-        self.rx.lock().await.take()
+    /// A session ended here: look at the outbox now rather than at the next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The logout tokens owed for the notices in the outbox (taking them).
+    async fn take_deliveries(&self) -> Result<Vec<LogoutDelivery>, StoreError> {
+        let notices = self
+            .store
+            .run(|s| s.take_pending_logouts(OUTBOX_BATCH))
+            .await?;
+        let now = self.store.clock().now();
+        let mut out = Vec::new();
+        for notice in notices {
+            for client_id in &notice.clients {
+                let id = client_id.clone();
+                let client = match self.store.run(move |s| s.get_client(&id)).await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(client_id = %client_id, error = %e, "no back-channel logout: the client could not be read");
+                        continue;
+                    }
+                };
+                let Some(uri) = client.backchannel_logout_uri.clone() else {
+                    continue;
+                };
+                // §2.4: iss, aud, iat, exp, jti, events, and sub and/or sid; never a nonce.
+                let claims = json!({
+                    "iss": self.issuer,
+                    "aud": client.client_id,
+                    "iat": now,
+                    "exp": now + 120,
+                    "jti": crate::token::opaque::random_token(16),
+                    "sub": notice.user_id,
+                    "sid": notice.sid,
+                    "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+                });
+                let alg = client.id_token_alg.as_deref().unwrap_or("RS256");
+                match self.signer.sign_typed(alg, "logout+jwt", &claims).await {
+                    Ok(logout_token) => out.push(LogoutDelivery {
+                        client_id: client.client_id.clone(),
+                        uri,
+                        logout_token,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(client_id = %client.client_id, error = %e, "could not sign a logout token")
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
-/// Delivers queued logout tokens until `stop`, then gives those under way (and those
-/// already queued) up to [`DRAIN`] to finish.
+/// Delivers logout tokens for ended sessions until `stop`, then gives those under way up to
+/// [`DRAIN`] to finish. A notice is taken from the outbox when its tokens are made: a crash
+/// while they are being sent loses them (at most once, never twice).
 pub async fn run_deliveries(
-    mut rx: mpsc::Receiver<LogoutDelivery>,
+    backchannel: Arc<Backchannel>,
     client: reqwest::Client,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut under_way = JoinSet::new();
+    let mut poll = tokio::time::interval(OUTBOX_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            next = rx.recv() => match next {
-                Some(d) => {
+            _ = poll.tick() => {}
+            _ = backchannel.wake.notified() => {}
+            _ = stop.changed() => break,
+            Some(_) = under_way.join_next(), if !under_way.is_empty() => continue,
+        }
+        match backchannel.take_deliveries().await {
+            Ok(deliveries) => {
+                for d in deliveries {
                     under_way.spawn(deliver(client.clone(), d));
                 }
-                None => break,
-            },
-            _ = stop.changed() => break,
-            Some(_) = under_way.join_next(), if !under_way.is_empty() => {}
+            }
+            Err(e) => tracing::warn!(error = %e, "the logout outbox could not be read; will retry"),
         }
-    }
-    while let Ok(d) = rx.try_recv() {
-        under_way.spawn(deliver(client.clone(), d));
     }
     let drained = tokio::time::timeout(DRAIN, async {
         while under_way.join_next().await.is_some() {}

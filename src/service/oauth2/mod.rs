@@ -78,7 +78,7 @@ pub struct OAuth2 {
     store: Store,
     csrf_key: [u8; 32],
     id_tokens: std::sync::Arc<crate::token::jwt::IdTokenSigner>,
-    logouts: std::sync::Arc<backchannel::LogoutQueue>,
+    backchannel: std::sync::Arc<backchannel::Backchannel>,
 }
 
 impl OAuth2 {
@@ -90,20 +90,25 @@ impl OAuth2 {
         csrf_key: [u8; 32],
         id_tokens: std::sync::Arc<crate::token::jwt::IdTokenSigner>,
     ) -> Self {
+        let backchannel = std::sync::Arc::new(backchannel::Backchannel::new(
+            store.clone(),
+            id_tokens.clone(),
+            sessions.tokens().issuer().to_string(),
+        ));
         Self {
             clients,
             accounts,
             sessions,
             id_tokens,
-            logouts: std::sync::Arc::default(),
+            backchannel,
             store,
             csrf_key,
         }
     }
 
-    /// The Back-Channel Logout queue (the server takes its receiving side).
-    pub fn logout_queue(&self) -> &backchannel::LogoutQueue {
-        &self.logouts
+    /// Back-Channel Logout: the server runs its delivery task.
+    pub fn backchannel(&self) -> &std::sync::Arc<backchannel::Backchannel> {
+        &self.backchannel
     }
 
     /// The id_token signer (also serves the JWKS).
