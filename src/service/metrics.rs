@@ -52,6 +52,8 @@ pub struct Gauges {
     pub started_at: i64,
     /// Durable write transactions committed, and whether the store can write now.
     pub store_commits: u64,
+    /// Durable commits (fsyncs): each covers every write committed before it.
+    pub store_durable_commits: u64,
     pub store_writable: bool,
 }
 
@@ -143,8 +145,13 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP portcullis_store_commits_total Durable database write transactions committed.\n# TYPE portcullis_store_commits_total counter\nportcullis_store_commits_total {}",
+            "# HELP portcullis_store_commits_total Database write transactions committed (each is acknowledged only once durable).\n# TYPE portcullis_store_commits_total counter\nportcullis_store_commits_total {}",
             gauges.store_commits
+        );
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_store_durable_commits_total Durable commits (fsyncs); group commit makes each cover every write before it.\n# TYPE portcullis_store_durable_commits_total counter\nportcullis_store_durable_commits_total {}",
+            gauges.store_durable_commits
         );
         let _ = writeln!(
             out,
@@ -171,6 +178,7 @@ mod tests {
             mail_failing: false,
             started_at: 1,
             store_commits: 0,
+            store_durable_commits: 0,
             store_writable: true,
         });
         assert!(text.contains("portcullis_http_responses_total{class=\"2xx\"} 1\n"));

@@ -174,8 +174,115 @@ struct Inner {
     writable: AtomicBool,
     /// Write transactions committed by this process.
     commits: AtomicU64,
+    /// Group commit: writes commit without an fsync, then wait for one durable commit that
+    /// covers them (see [`Store::write`]).
+    group: GroupCommit,
     /// When recovery was last tried; held while trying, so only one thread reopens.
     last_recovery: Mutex<Option<Instant>>,
+}
+
+/// The state of group commit (see [`Store::write`]).
+#[derive(Default)]
+struct GroupCommit {
+    state: Mutex<GroupState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct GroupState {
+    /// Writes committed (not yet necessarily durable), numbered from 1.
+    written: u64,
+    /// Every write up to this number is durable.
+    durable: u64,
+    /// A thread is making a durable commit.
+    leading: bool,
+    /// Writes up to this number were lost with a failed durable commit or a reopen, and why.
+    failed: Option<(u64, String)>,
+    durable_commits: u64,
+}
+
+/// What a writer waiting for durability is to do.
+enum Claim {
+    Durable,
+    Failed(String),
+    /// Make the durable commit.
+    Lead,
+}
+
+impl GroupCommit {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GroupState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Numbers a write that just committed.
+    fn committed(&self) -> u64 {
+        let mut s = self.lock();
+        s.written += 1;
+        s.written
+    }
+
+    fn written(&self) -> u64 {
+        self.lock().written
+    }
+
+    fn durable_commits(&self) -> u64 {
+        self.lock().durable_commits
+    }
+
+    /// Blocks until write `seq` is durable or lost, or this thread is to lead.
+    fn claim(&self, seq: u64) -> Claim {
+        let mut s = self.lock();
+        loop {
+            if s.durable >= seq {
+                return Claim::Durable;
+            }
+            if let Some((through, why)) = &s.failed
+                && *through >= seq
+            {
+                return Claim::Failed(why.clone());
+            }
+            if !s.leading {
+                s.leading = true;
+                return Claim::Lead;
+            }
+            s = self.changed.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The file was reopened after a fault: writes numbered so far that were not durable
+    /// are gone with the old handle. (Numbering happens under the handle's read lock and a
+    /// reopen takes its write lock, so every write committed before the reopen is numbered.)
+    fn reopened(&self) {
+        let mut s = self.lock();
+        if s.written > s.durable {
+            s.failed = Some((
+                s.written,
+                "the database was reopened before this write was durable".into(),
+            ));
+        }
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    /// The leader's durable commit is done: everything through the number is durable, or
+    /// lost with the error.
+    fn finish(&self, outcome: Result<u64, (u64, String)>) {
+        let mut s = self.lock();
+        s.leading = false;
+        match outcome {
+            Ok(through) => {
+                s.durable = s.durable.max(through);
+                s.durable_commits += 1;
+            }
+            Err((through, why)) => {
+                if through > s.durable {
+                    s.failed = Some((through, why));
+                }
+            }
+        }
+        drop(s);
+        self.changed.notify_all();
+    }
 }
 
 impl Store {
@@ -267,6 +374,7 @@ impl Store {
                 clock,
                 writable: AtomicBool::new(true),
                 commits: AtomicU64::new(0),
+                group: GroupCommit::default(),
                 last_recovery: Mutex::new(None),
             }),
         };
@@ -388,7 +496,10 @@ impl Store {
             // Close first: redb allows one handle per file, and the old one is unusable.
             drop(db.take());
             match open_file(path, *cache_bytes, true) {
-                Ok(reopened) => *db = Some(reopened),
+                Ok(reopened) => {
+                    *db = Some(reopened);
+                    self.inner.group.reopened();
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "reopening the database failed; will retry");
                     return false;
@@ -425,22 +536,70 @@ impl Store {
         &self.inner.clock
     }
 
-    /// Runs `f` in a write transaction and commits it durably if `f` succeeds; on error the
-    /// transaction is dropped, so nothing it wrote is kept.
+    /// Runs `f` in a write transaction and commits it; returns once the commit is durable.
+    /// On error the transaction is dropped, so nothing it wrote is kept.
+    ///
+    /// Group commit: each write commits on its own (redb `Durability::None`: visible at once,
+    /// no fsync), so a failing write fails alone; then one thread — whichever finds no
+    /// durable commit under way — makes a durable commit, whose fsync persists every write
+    /// committed before it. Writes arriving meanwhile commit behind it and are covered by the
+    /// next one. A caller is answered only after a durable commit covers its write, so
+    /// nothing acknowledged is lost to a crash, and concurrent writers share one fsync.
     pub fn write<T>(
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with_db(|db| {
+        let group = &self.inner.group;
+        let (out, seq) = self.with_db(|db| {
             let mut txn = db.begin_write()?;
-            txn.set_durability(Durability::Immediate)?;
+            txn.set_durability(Durability::None)?;
             let out = f(&txn)?;
             txn.commit()?;
-            // A durable commit proves the file writable (after a reopen whose probe failed).
-            self.inner.writable.store(true, Ordering::Release);
-            self.inner.commits.fetch_add(1, Ordering::Relaxed);
-            Ok(out)
-        })
+            // Numbered under the handle's read lock: a reopen cannot come in between.
+            Ok((out, group.committed()))
+        })?;
+        self.inner.commits.fetch_add(1, Ordering::Relaxed);
+        self.wait_durable(seq)?;
+        Ok(out)
+    }
+
+    /// Returns once the write numbered `seq` is durable, making the durable commit itself
+    /// when no other thread is.
+    fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
+        let group = &self.inner.group;
+        loop {
+            match group.claim(seq) {
+                Claim::Durable => return Ok(()),
+                Claim::Failed(why) => return Err(StoreError::Unavailable(why)),
+                Claim::Lead => {
+                    let result = self.with_db(|db| {
+                        let mut txn = db.begin_write()?;
+                        txn.set_durability(Durability::Immediate)?;
+                        // Every write numbered up to here committed before this transaction
+                        // began (redb runs one write transaction at a time), so this commit
+                        // makes them all durable.
+                        let through = group.written();
+                        txn.commit()?;
+                        Ok(through)
+                    });
+                    match result {
+                        Ok(through) => {
+                            // A durable commit proves the file writable (after a reopen
+                            // whose probe failed).
+                            self.inner.writable.store(true, Ordering::Release);
+                            group.finish(Ok(through));
+                        }
+                        Err(e) => group.finish(Err((group.written(), e.to_string()))),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Durable commits (fsyncs) this process has made; with [`Store::commits`], the average
+    /// group size.
+    pub fn durable_commits(&self) -> u64 {
+        self.inner.group.durable_commits()
     }
 
     /// Runs `f` in a read transaction (a consistent snapshot).

@@ -643,9 +643,26 @@ pub struct ChildServer {
 }
 
 impl ChildServer {
+    /// `serve --dev` (in memory) with `args`.
     pub fn start(nofile: u64, args: &[&str]) -> Self {
+        Self::launch(nofile, &["--dev"], args)
+    }
+
+    /// `serve` on a real data file (pass `--data-dir`), as in production, with `args`.
+    pub fn start_on_disk(args: &[&str]) -> Self {
+        Self::launch(1024, &[], args)
+    }
+
+    /// Kills the process at once (SIGKILL): no shutdown, no flush.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn launch(nofile: u64, mode: &[&str], args: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-        cmd.args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(mode)
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

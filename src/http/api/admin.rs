@@ -73,26 +73,12 @@ enum Deleted {
 /// What an initial access token allows.
 #[derive(Object, Debug)]
 pub struct InitialAccessTokenRequest {
-    /// Seconds it stays valid: 60 to 2592000 (30 days). Defaults to 86400.
-    #[oai(
-        default = "default_token_ttl",
-        validator(minimum(value = "60"), maximum(value = "2592000"))
-    )]
-    pub expires_in: i64,
-    /// How many clients it may register. Defaults to 1.
-    #[oai(
-        default = "one_use",
-        validator(minimum(value = "1"), maximum(value = "10000"))
-    )]
-    pub uses: u32,
-}
-
-fn default_token_ttl() -> i64 {
-    86400
-}
-
-fn one_use() -> u32 {
-    1
+    /// Seconds it stays valid: 60 to 2592000 (30 days). Absent or null: 86400.
+    #[oai(nullable, validator(minimum(value = "60"), maximum(value = "2592000")))]
+    pub expires_in: Option<i64>,
+    /// How many clients it may register. Absent or null: 1.
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "10000")))]
+    pub uses: Option<u32>,
 }
 
 /// An initial access token for Dynamic Client Registration (RFC 7591 §3).
@@ -234,15 +220,16 @@ impl AdminApi {
         body: Json<InitialAccessTokenRequest>,
     ) -> Result<IssuedToken> {
         let p = principal(&self.services, auth).await?;
+        let (ttl, uses) = (body.0.expires_in.unwrap_or(86400), body.0.uses.unwrap_or(1));
         let (token, expires_at) = self
             .services
             .clients
-            .issue_initial_access_token(&p, body.0.expires_in, body.0.uses)
+            .issue_initial_access_token(&p, ttl, uses)
             .await?;
         Ok(IssuedToken::Created(Json(InitialAccessToken {
             token,
             expires_at: crate::clock::rfc3339(expires_at),
-            uses: body.0.uses,
+            uses,
         })))
     }
 }

@@ -115,9 +115,9 @@ pub struct CreateClientRequest {
     /// `redirect_uris`.
     #[oai(nullable)]
     pub backchannel_logout_uri: Option<Text>,
-    /// RFC 9126 §6: accept only pushed authorization requests. Defaults to false.
-    #[oai(default)]
-    pub require_pushed_authorization_requests: bool,
+    /// RFC 9126 §6: accept only pushed authorization requests. Absent or null: false.
+    #[oai(nullable)]
+    pub require_pushed_authorization_requests: Option<bool>,
     /// `paseto` (default) or `jwt` (RFC 9068 access tokens, verifiable with the JWKS).
     #[oai(nullable)]
     pub access_token_format: Option<Text>,
@@ -211,7 +211,8 @@ impl ClientsApi {
                     id_token_alg: body.id_token_signed_response_alg.map(String::from),
                     backchannel_logout_uri: body.backchannel_logout_uri.map(String::from),
                     require_pushed_authorization_requests: body
-                        .require_pushed_authorization_requests,
+                        .require_pushed_authorization_requests
+                        .unwrap_or(false),
                     access_token_format: body.access_token_format.map(String::from),
                     ..NewClient::default()
                 },

@@ -79,6 +79,7 @@ impl OpsApi {
             mail_failing: self.services.mailer.delivery_failing(),
             started_at: self.services.started_at,
             store_commits: self.services.store.commits(),
+            store_durable_commits: self.services.store.durable_commits(),
             store_writable: self.services.store.writable(),
         };
         Ok(MetricsText::Ok(PlainText(
