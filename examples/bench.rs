@@ -4,9 +4,14 @@
 //! cargo build --release && cargo run --release --example bench -- [SECONDS] [CONCURRENCY]
 //! ```
 //!
-//! Starts `target/release/portcullis serve` (override with `PORTCULLIS_BIN`) on a free port
-//! with a temporary data dir and the production scrypt cost, then measures, each for SECONDS
-//! (default 5) with CONCURRENCY (default 32) client tasks:
+//! First measures the floor: a bare poem handler (`GET /healthz` answering `ok`, no
+//! middleware) built into this binary, started as its own process the same way. Then starts
+//! `target/release/portcullis serve` (override with `PORTCULLIS_BIN`) on a free port with a
+//! temporary data dir and the production scrypt cost, and measures, each for SECONDS
+//! (default 5) with CONCURRENCY (default 32) client tasks, printing each as req/s, latency
+//! percentiles and the ratio to the floor. With two or more cores the servers are pinned to
+//! core 0 and the load generator to core 1, so they do not compete for one core.
+//! Scenarios:
 //! start-up time to the first 200, idle memory (RSS), `/healthz` (the floor: poem plus our
 //! middleware), authenticated `GET /api/v1/me`, `client_credentials` issuance and
 //! introspection, the auth-server document's `/oauth/check_token`, token refresh, login
@@ -23,6 +28,66 @@ use std::{
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "Tr0ub4dor&3-lilac-orbit";
+
+/// Set (to a port) in the environment of the floor server: this binary re-executed.
+const FLOOR_ENV: &str = "PORTCULLIS_BENCH_FLOOR";
+
+/// The floor: poem with one handler and nothing else.
+fn run_floor(port: u16) {
+    use poem::{Route, get, handler};
+    #[handler]
+    fn ok() -> &'static str {
+        "ok"
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async move {
+            let app = Route::new().at("/healthz", get(ok));
+            poem::Server::new(poem::listener::TcpListener::bind(format!(
+                "127.0.0.1:{port}"
+            )))
+            .run(app)
+            .await
+            .expect("the floor server runs");
+        });
+}
+
+/// The machine's cores, read before this process pins itself (which narrows what
+/// `available_parallelism` reports).
+static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Whether there are cores enough to keep servers and load apart.
+fn can_pin() -> bool {
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) >= 2
+}
+
+/// Restricts the calling thread (and threads it starts later) to one core.
+fn pin_to(core: usize) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only read it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A server command pinned to core 0 when the machine has two cores or more.
+fn server_command(program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    if can_pin() {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: sched_setaffinity is async-signal-safe; it runs in the child before exec.
+        unsafe {
+            cmd.pre_exec(|| pin_to(0));
+        }
+    }
+    cmd
+}
 
 struct Server {
     child: Child,
@@ -62,7 +127,7 @@ async fn start_server(client: &reqwest::Client) -> (Server, Duration) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
-    let child = Command::new(&bin)
+    let child = server_command(&bin)
         .args([
             "serve",
             "--listen",
@@ -110,10 +175,16 @@ impl Stats {
         self.latencies[i].as_secs_f64() * 1000.0
     }
 
-    fn print(&self, name: &str) {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// One line: req/s, percentiles, and the ratio to `floor` req/s.
+    fn print(&self, name: &str, floor: f64) {
         println!(
-            "{name:<34} {:>9.0} req/s   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   ({} requests, {} errors)",
-            self.requests as f64 / self.elapsed.as_secs_f64(),
+            "{name:<40} {:>9.0} req/s  {:>5.3}× floor   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   ({} requests, {} errors)",
+            self.rate(),
+            self.rate() / floor,
             self.pct(0.50),
             self.pct(0.90),
             self.pct(0.99),
@@ -164,8 +235,60 @@ where
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    if let Some(port) = std::env::var(FLOOR_ENV).ok().and_then(|p| p.parse().ok()) {
+        return run_floor(port);
+    }
+    // The load generator on core 1 (its runtime's threads inherit it), the servers on core 0.
+    if can_pin()
+        && let Err(e) = pin_to(1)
+    {
+        eprintln!("could not pin the load generator ({e}); running unpinned");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(bench());
+}
+
+/// Starts the floor server and measures `GET /healthz` on it; returns req/s.
+async fn measure_floor(client: &reqwest::Client, concurrency: usize, seconds: u64) -> f64 {
+    let port = free_port();
+    let exe = std::env::current_exe().expect("this binary");
+    let mut child = server_command(exe.to_str().expect("a UTF-8 path"))
+        .env(FLOOR_ENV, port.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the floor server starts");
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let started = Instant::now();
+    while !client
+        .get(&url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the floor server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let (c, u) = (client.clone(), url.clone());
+    let stats = load(concurrency, seconds, move |_| {
+        let (c, u) = (c.clone(), u.clone());
+        async move { c.get(u).send().await.is_ok_and(|r| r.status().is_success()) }
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let floor = stats.rate();
+    stats.print("floor: bare poem GET /healthz", floor);
+    floor
+}
+
+async fn bench() {
     let mut args = std::env::args().skip(1);
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
     let concurrency: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(32);
@@ -175,10 +298,22 @@ async fn main() {
         .build()
         .expect("client");
 
+    println!(
+        "cores: {}; servers {}",
+        CORES.get().copied().unwrap_or(1),
+        if can_pin() {
+            "pinned to core 0, load generator to core 1"
+        } else {
+            "and load generator unpinned"
+        }
+    );
+    let floor = measure_floor(&client, concurrency, seconds).await;
     println!("starting the server…");
     let (server, startup) = start_server(&client).await;
     let base = server.base.clone();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Idle: after the start-up work (the first password hash warms scrypt's 128 MiB, then
+    // frees it; the id_token keys are made in the background).
+    tokio::time::sleep(Duration::from_secs(3)).await;
     println!(
         "start to first 200 on /healthz      {:.1} ms",
         startup.as_secs_f64() * 1000.0
@@ -250,7 +385,7 @@ async fn main() {
         }
     })
     .await
-    .print("GET /healthz (floor)");
+    .print("GET /healthz (portcullis: our middleware)", floor);
 
     let (c, b, a) = (client.clone(), base.clone(), access.clone());
     load(concurrency, seconds, move |w| {
@@ -264,7 +399,7 @@ async fn main() {
         }
     })
     .await
-    .print("GET /api/v1/me (token verify)");
+    .print("GET /api/v1/me (token verify)", floor);
 
     let (c, b, id, secret) = (
         client.clone(),
@@ -284,7 +419,7 @@ async fn main() {
         }
     })
     .await
-    .print("POST /oauth2/token client_credentials");
+    .print("POST /oauth2/token client_credentials", floor);
 
     let (c, b, id, secret, a) = (
         client.clone(),
@@ -311,7 +446,7 @@ async fn main() {
         }
     })
     .await
-    .print("POST /oauth2/introspect");
+    .print("POST /oauth2/introspect", floor);
 
     // The Spring-style check of the auth-server document: same lookup, no client auth.
     let (c, b, a) = (client.clone(), base.clone(), access.clone());
@@ -326,7 +461,7 @@ async fn main() {
         }
     })
     .await
-    .print("POST /oauth/check_token (compatible API)");
+    .print("POST /oauth/check_token (compatible API)", floor);
 
     let (c, b, r) = (client.clone(), base.clone(), refresh.clone());
     load(concurrency, seconds, move |w| {
@@ -351,7 +486,7 @@ async fn main() {
         }
     })
     .await
-    .print("POST /api/v1/sessions/refresh");
+    .print("POST /api/v1/sessions/refresh", floor);
 
     let (c, b) = (client.clone(), base.clone());
     load(concurrency, seconds, move |w| {
@@ -365,7 +500,7 @@ async fn main() {
         }
     })
     .await
-    .print("POST /api/v1/sessions (login)");
+    .print("POST /api/v1/sessions (login)", floor);
 
     // p99 of a cheap endpoint while the hashing pool is saturated by logins.
     let flood = {
@@ -393,11 +528,11 @@ async fn main() {
         }
     })
     .await
-    .print("GET /api/v1/me during login flood");
+    .print("GET /api/v1/me during login flood", floor);
     flood
         .await
         .expect("flood")
-        .print("  (the login flood itself)");
+        .print("  (the login flood itself)", floor);
     // After every scenario (tens of thousands of durable writes): RSS stays within redb's
     // page cache (--cache-size, 64 MiB by default) plus the process's own overhead.
     if let Some(kib) = rss_kib(server.child.id()) {
