@@ -252,6 +252,27 @@ fn main() {
         .block_on(bench());
 }
 
+/// The store's write and durable-commit counters from `/metrics`.
+async fn store_counters(client: &reqwest::Client, base: &str) -> (u64, u64) {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let read = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (
+        read("portcullis_store_commits_total "),
+        read("portcullis_store_durable_commits_total "),
+    )
+}
+
 /// Starts the floor server and measures `GET /healthz` on it; returns req/s.
 async fn measure_floor(client: &reqwest::Client, concurrency: usize, seconds: u64) -> f64 {
     let port = free_port();
@@ -463,6 +484,7 @@ async fn bench() {
     .await
     .print("POST /oauth/check_token (compatible API)", floor);
 
+    let commits_before = store_counters(&client, &base).await;
     let (c, b, r) = (client.clone(), base.clone(), refresh.clone());
     load(concurrency, seconds, move |w| {
         let (c, b, r) = (c.clone(), b.clone(), r.clone());
@@ -487,6 +509,15 @@ async fn bench() {
     })
     .await
     .print("POST /api/v1/sessions/refresh", floor);
+    let commits_after = store_counters(&client, &base).await;
+    let (writes, fsyncs) = (
+        commits_after.0 - commits_before.0,
+        (commits_after.1 - commits_before.1).max(1),
+    );
+    println!(
+        "  group commit: {writes} writes in {fsyncs} durable commits ({:.1} writes per fsync)",
+        writes as f64 / fsyncs as f64
+    );
 
     let (c, b) = (client.clone(), base.clone());
     load(concurrency, seconds, move |w| {

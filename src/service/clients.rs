@@ -561,7 +561,7 @@ impl Clients {
         secret: Option<&str>,
     ) -> Result<Option<ClientRecord>> {
         let id = client_id.to_string();
-        let Some(client) = self.store.run(move |s| s.get_client(&id)).await? else {
+        let Some(client) = self.store.point_read(move |s| s.get_client(&id))? else {
             return Ok(None);
         };
         if !client.confidential {

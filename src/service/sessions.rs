@@ -153,6 +153,7 @@ impl Sessions {
             },
             expires_at: exp,
             issued_at: iat,
+            not_before: iat,
         })
     }
 
@@ -334,14 +335,11 @@ impl Sessions {
             })?;
         let claims = verified.claims;
         let sid = claims.sid.clone();
-        let (user, live) = self
-            .store
-            .run(move |s| {
-                let user = s.get_user(&claims.sub)?;
-                let live = s.access_token_live(&claims.jti, claims.sid.as_deref())?;
-                Ok((user, live))
-            })
-            .await?;
+        let (user, live) = self.store.point_read(move |s| {
+            let user = s.get_user(&claims.sub)?;
+            let live = s.access_token_live(&claims.jti, claims.sid.as_deref())?;
+            Ok((user, live))
+        })?;
         match user {
             Some(user) if live && !user.disabled => Ok(Principal {
                 user,
@@ -404,18 +402,15 @@ impl Sessions {
             // A client_credentials token acts for its client: no session, subject = client.
             let client_token = c.sid.is_none() && c.client_id.as_deref() == Some(c.sub.as_str());
             let (jti, sid, sub) = (c.jti.clone(), c.sid.clone(), c.sub.clone());
-            let (live, user) = self
-                .store
-                .run(move |s| {
-                    let live = s.access_token_live(&jti, sid.as_deref())?;
-                    let user = if client_token {
-                        None
-                    } else {
-                        s.get_user(&sub)?
-                    };
-                    Ok((live, user))
-                })
-                .await?;
+            let (live, user) = self.store.point_read(move |s| {
+                let live = s.access_token_live(&jti, sid.as_deref())?;
+                let user = if client_token {
+                    None
+                } else {
+                    s.get_user(&sub)?
+                };
+                Ok((live, user))
+            })?;
             if !live || (!client_token && user.as_ref().is_none_or(|u| u.disabled)) {
                 return Ok(None);
             }

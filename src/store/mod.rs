@@ -192,6 +192,9 @@ struct GroupCommit {
 struct GroupState {
     /// Writes committed (not yet necessarily durable), numbered from 1.
     written: u64,
+    /// Writes begun and not yet committed or failed: a leader about to make a durable commit
+    /// waits a moment for them, so one fsync covers them too.
+    in_flight: u64,
     /// Every write up to this number is durable.
     durable: u64,
     /// A thread is making a durable commit.
@@ -200,6 +203,10 @@ struct GroupState {
     failed: Option<(u64, String)>,
     durable_commits: u64,
 }
+
+/// The longest a durable commit waits for writes under way to join it: bounds the latency
+/// group commit adds to a write.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// What a writer waiting for durability is to do.
 enum Claim {
@@ -214,11 +221,52 @@ impl GroupCommit {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A write begins.
+    fn begin(&self) {
+        self.lock().in_flight += 1;
+    }
+
     /// Numbers a write that just committed.
     fn committed(&self) -> u64 {
         let mut s = self.lock();
         s.written += 1;
-        s.written
+        s.in_flight = s.in_flight.saturating_sub(1);
+        let seq = s.written;
+        let wake = s.leading && s.in_flight == 0;
+        drop(s);
+        if wake {
+            self.changed.notify_all();
+        }
+        seq
+    }
+
+    /// A write failed before committing.
+    fn abandoned(&self) {
+        let mut s = self.lock();
+        s.in_flight = s.in_flight.saturating_sub(1);
+        let wake = s.leading && s.in_flight == 0;
+        drop(s);
+        if wake {
+            self.changed.notify_all();
+        }
+    }
+
+    /// The leader, before its durable commit: waits until the writes under way have
+    /// committed (so its fsync covers them), at most [`GATHER`].
+    fn gather(&self) {
+        let deadline = Instant::now() + GATHER;
+        let mut s = self.lock();
+        while s.in_flight > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s = self
+                .changed
+                .wait_timeout(s, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 
     fn written(&self) -> u64 {
@@ -550,14 +598,16 @@ impl Store {
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let group = &self.inner.group;
-        let (out, seq) = self.with_db(|db| {
+        group.begin();
+        let written = self.with_db(|db| {
             let mut txn = db.begin_write()?;
             txn.set_durability(Durability::None)?;
             let out = f(&txn)?;
             txn.commit()?;
             // Numbered under the handle's read lock: a reopen cannot come in between.
             Ok((out, group.committed()))
-        })?;
+        });
+        let (out, seq) = written.inspect_err(|_| group.abandoned())?;
         self.inner.commits.fetch_add(1, Ordering::Relaxed);
         self.wait_durable(seq)?;
         Ok(out)
@@ -572,6 +622,7 @@ impl Store {
                 Claim::Durable => return Ok(()),
                 Claim::Failed(why) => return Err(StoreError::Unavailable(why)),
                 Claim::Lead => {
+                    group.gather();
                     let result = self.with_db(|db| {
                         let mut txn = db.begin_write()?;
                         txn.set_durability(Durability::Immediate)?;
@@ -611,6 +662,18 @@ impl Store {
             let txn = db.begin_read()?;
             f(&txn)
         })
+    }
+
+    /// Runs a point read right here, on the calling (async worker) thread: for the hot reads
+    /// of every authenticated request (a user, a client, a token's liveness), which take
+    /// microseconds when their pages are cached, so the hop to the blocking pool and back
+    /// (two context switches) would cost more than the read. Never for scans or writes: those
+    /// go through [`Store::run`].
+    pub fn point_read<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(self)
     }
 
     /// Runs blocking store work on tokio's blocking pool, so no redb transaction ever runs on

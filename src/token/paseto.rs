@@ -67,7 +67,12 @@ pub struct VerifiedAccess {
     pub claims: AccessClaims,
     pub expires_at: i64,
     pub issued_at: i64,
+    pub not_before: i64,
 }
+
+/// Verified tokens remembered (about 1 KiB each); beyond this, expired ones are dropped, and
+/// if that is not enough, all.
+const VERIFIED_CACHE_ENTRIES: usize = 16_384;
 
 /// What to put in a new access token.
 #[derive(Debug, Clone)]
@@ -96,6 +101,10 @@ pub struct AccessTokens {
     /// Every key with its signing window; the newest one open at the time signs.
     signing: Vec<SigningKey>,
     verifying: HashMap<String, AsymmetricPublicKey<V4>>,
+    /// Tokens whose signature already checked out, by SHA-256: a client presenting the same
+    /// token again skips the Ed25519 verification (the time window is still checked on every
+    /// use, and revocation is the store's business, checked by the caller every time).
+    verified: std::sync::Mutex<HashMap<[u8; 32], VerifiedAccess>>,
 }
 
 /// A new v4.public key pair as a storable record.
@@ -166,6 +175,7 @@ impl AccessTokens {
             clock,
             signing,
             verifying,
+            verified: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -220,6 +230,44 @@ impl AccessTokens {
     /// Verifies signature, issuer and time window, whatever the audience (introspection and
     /// revocation accept tokens issued to any client).
     pub fn verify_any_audience(&self, token: &str) -> Result<VerifiedAccess, TokenError> {
+        let digest = super::opaque::digest(token);
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&digest)
+            .cloned();
+        let verified = match cached {
+            Some(v) => v,
+            None => {
+                let v = self.verify_signature(token)?;
+                let mut cache = self
+                    .verified
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if cache.len() >= VERIFIED_CACHE_ENTRIES {
+                    let now = self.clock.now();
+                    cache.retain(|_, v| v.expires_at > now);
+                    if cache.len() >= VERIFIED_CACHE_ENTRIES {
+                        cache.clear();
+                    }
+                }
+                cache.insert(digest, v.clone());
+                v
+            }
+        };
+        let now = self.clock.now();
+        if now >= verified.expires_at {
+            return Err(TokenError::Expired);
+        }
+        if now < verified.not_before {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(verified)
+    }
+
+    /// Checks the signature, issuer and claims' form of a token (not its time window).
+    fn verify_signature(&self, token: &str) -> Result<VerifiedAccess, TokenError> {
         let untrusted = UntrustedToken::<pasetors::token::Public, V4>::try_from(token)
             .map_err(|_| TokenError::Malformed)?;
         #[derive(Deserialize)]
@@ -240,20 +288,14 @@ impl AccessTokens {
         if claims.iss != self.issuer {
             return Err(TokenError::WrongIssuer);
         }
-        let now = self.clock.now();
         let expires_at = parse_rfc3339(&claims.exp).ok_or(TokenError::Malformed)?;
         let not_before = parse_rfc3339(&claims.nbf).ok_or(TokenError::Malformed)?;
         let issued_at = parse_rfc3339(&claims.iat).ok_or(TokenError::Malformed)?;
-        if now >= expires_at {
-            return Err(TokenError::Expired);
-        }
-        if now < not_before {
-            return Err(TokenError::NotYetValid);
-        }
         Ok(VerifiedAccess {
             claims,
             expires_at,
             issued_at,
+            not_before,
         })
     }
 }
