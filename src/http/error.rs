@@ -168,6 +168,11 @@ impl From<ServiceError> for ApiError {
                 p.retry_after = Some(retry_after);
                 Self::from_problem(p)
             }
+            E::Overloaded { retry_after } => {
+                let mut p = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail);
+                p.retry_after = Some(retry_after);
+                Self::from_problem(p)
+            }
             E::Forbidden(code, _) => Self::new(StatusCode::FORBIDDEN, code, detail),
             E::InvalidScope(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_scope", detail),
             E::ClientIdTaken => Self::new(StatusCode::CONFLICT, "client_id_taken", detail),

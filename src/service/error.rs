@@ -29,6 +29,10 @@ pub enum ServiceError {
     WrongPassword,
     #[error("too many failed attempts; retry in {retry_after} seconds")]
     RateLimited { retry_after: u64 },
+    /// More sign-ins are waiting for the password hasher than it can serve soon: refused
+    /// at once (503) instead of queued for seconds.
+    #[error("the server is busy checking other passwords; retry in {retry_after} seconds")]
+    Overloaded { retry_after: u64 },
     #[error("{1}")]
     Forbidden(&'static str, String),
     #[error("{0}")]

@@ -32,6 +32,9 @@ const ILLEGAL_QUERY: &str = "小宝贝这是非法查询哦(๑•̀ㅂ•́)و�
 const INPUT_WRONG: &str = "输入信息有误重新输入";
 /// Not in the document (its server had no login throttling).
 const THROTTLED: &str = "尝试次数过多，请稍后再试";
+/// Too many sign-ins waiting for the password hasher (not in the document: a 503 that asks
+/// the client to retry, like the storage fault).
+const BUSY: &str = "服务器繁忙，请稍后再试";
 /// Uploads smaller than this were refused by the original server (603); the rule is kept.
 pub const MIN_AVATAR_BYTES: usize = 10 * 1024;
 
@@ -329,6 +332,7 @@ impl AccountApi {
             Ok(u) => u,
             Err(ServiceError::InvalidCredentials) => return reply(604, "账号或密码错误"),
             Err(ServiceError::RateLimited { .. }) => return reply(429, THROTTLED),
+            Err(ServiceError::Overloaded { .. }) => return reply(503, BUSY),
             Err(e) => return internal(&e, 604, "账号或密码错误"),
         };
         match self.services.sessions.start(user).await {
@@ -430,6 +434,7 @@ impl AccountApi {
         {
             Ok(()) => reply(200, "好耶！修改成功~"),
             Err(ServiceError::RateLimited { .. }) => reply(429, THROTTLED),
+            Err(ServiceError::Overloaded { .. }) => reply(503, BUSY),
             Err(
                 ServiceError::InvalidCredentials
                 | ServiceError::Invalid(_)

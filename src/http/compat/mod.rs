@@ -403,6 +403,7 @@ pub fn undocumented(e: &crate::service::ServiceError) -> (i32, String) {
         E::InvalidCredentials => (401, "用户名或密码错误".into()),
         E::InvalidToken => (401, "token无效或已过期".into()),
         E::RateLimited { retry_after } => (429, format!("尝试次数过多，请{retry_after}秒后再试")),
+        E::Overloaded { retry_after } => (503, format!("服务器繁忙，请{retry_after}秒后再试")),
         E::RegistrationClosed => (403, "注册功能未开启".into()),
         E::InvalidRegistrationKey => (403, "注册密钥错误".into()),
         E::EmailCodeRequired => (400, "需要邮箱验证码 (email_code)".into()),

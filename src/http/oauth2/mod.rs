@@ -89,6 +89,7 @@ pub fn oauth_error(e: &OAuthError) -> Response {
     }
     let retry_after = match e {
         OAuthError::Throttled(secs) => Some(*secs),
+        OAuthError::Busy(secs) => Some(*secs),
         OAuthError::TemporarilyUnavailable => {
             Some(crate::service::oauth2::error::STORAGE_RETRY_AFTER)
         }

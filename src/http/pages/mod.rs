@@ -405,6 +405,12 @@ impl Endpoint for LoginSubmit {
             Err(e) => {
                 use crate::service::ServiceError as E;
                 let (status, message) = match e {
+                    E::Overloaded { retry_after } => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "Too many people are signing in right now. Try again in {retry_after} seconds."
+                        ),
+                    ),
                     E::RateLimited { retry_after } => (
                         StatusCode::TOO_MANY_REQUESTS,
                         format!("Too many failed attempts. Try again in {retry_after} seconds."),

@@ -30,6 +30,9 @@ pub enum OAuthError {
     /// nothing of the request was kept.
     #[error("the server cannot store data right now; retry shortly")]
     TemporarilyUnavailable,
+    /// Too many password checks waiting: `temporarily_unavailable` 503 with `Retry-After`.
+    #[error("the server is busy; retry in {0} seconds")]
+    Busy(u64),
     /// A pushed authorization request (RFC 9126 §2.3) refused with the authorization
     /// endpoint's error code.
     #[error("{}", .0.description)]
@@ -62,7 +65,7 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::ServerError(_) => "server_error",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::TemporarilyUnavailable | Self::Busy(_) => "temporarily_unavailable",
             Self::Rejected(r) => r.error,
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
@@ -76,7 +79,7 @@ impl OAuthError {
         match self {
             Self::InvalidClient { .. } => 401,
             Self::ServerError(_) => 500,
-            Self::TemporarilyUnavailable => 503,
+            Self::TemporarilyUnavailable | Self::Busy(_) => 503,
             _ => 400,
         }
     }
@@ -90,6 +93,7 @@ impl From<ServiceError> for OAuthError {
                 "the refresh token is invalid, expired, revoked or not this client's".into(),
             ),
             ServiceError::RateLimited { retry_after } => Self::Throttled(retry_after),
+            ServiceError::Overloaded { retry_after } => Self::Busy(retry_after),
             ServiceError::InvalidScope(m) => Self::InvalidScope(m),
             ServiceError::Invalid(inv) => Self::InvalidRequest(inv.to_string()),
             ServiceError::CaptchaRequired | ServiceError::CaptchaInvalid => {
