@@ -159,9 +159,46 @@ async fn start_server(client: &reqwest::Client) -> (Server, Duration) {
     }
 }
 
+/// What one request came to.
+enum Attempt {
+    Ok,
+    Error,
+    /// Refused with 503 and `Retry-After`: a well-behaved client waits that long.
+    Shed(Duration),
+}
+
+impl From<bool> for Attempt {
+    fn from(ok: bool) -> Self {
+        if ok { Attempt::Ok } else { Attempt::Error }
+    }
+}
+
+/// A login's outcome, honouring `Retry-After` on a 503 (capped at 2 s for the bench).
+async fn login_attempt(c: &reqwest::Client, base: &str, login: String) -> Attempt {
+    match c
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&json!({"login": login, "password": PASSWORD}))
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => Attempt::Ok,
+        Ok(r) if r.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+            let secs = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .unwrap_or(1);
+            Attempt::Shed(Duration::from_secs(secs.min(2)))
+        }
+        _ => Attempt::Error,
+    }
+}
+
 struct Stats {
     requests: usize,
     errors: usize,
+    /// Refused at once with 503 (not in the latencies).
+    shed: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
 }
@@ -182,23 +219,25 @@ impl Stats {
     /// One line: req/s, percentiles, and the ratio to `floor` req/s.
     fn print(&self, name: &str, floor: f64) {
         println!(
-            "{name:<40} {:>9.0} req/s  {:>5.3}× floor   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   ({} requests, {} errors)",
+            "{name:<40} {:>9.0} req/s  {:>5.3}× floor   p50 {:>7.2} ms   p90 {:>7.2} ms   p99 {:>7.2} ms   ({} requests, {} errors, {} shed)",
             self.rate(),
             self.rate() / floor,
             self.pct(0.50),
             self.pct(0.90),
             self.pct(0.99),
             self.requests,
-            self.errors
+            self.errors,
+            self.shed
         );
     }
 }
 
 /// Runs `make_request` from `concurrency` tasks for `seconds`, collecting latencies.
-async fn load<F, Fut>(concurrency: usize, seconds: u64, make_request: F) -> Stats
+async fn load<F, Fut, O>(concurrency: usize, seconds: u64, make_request: F) -> Stats
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    Fut: std::future::Future<Output = O> + Send,
+    O: Into<Attempt>,
 {
     let make_request = Arc::new(make_request);
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -208,28 +247,38 @@ where
         let make_request = make_request.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let mut errors = 0;
+            let (mut errors, mut shed) = (0, 0);
             while Instant::now() < deadline {
                 let t = Instant::now();
-                if !make_request(worker).await {
-                    errors += 1;
+                match make_request(worker).await.into() {
+                    Attempt::Ok => lat.push(t.elapsed()),
+                    Attempt::Error => {
+                        errors += 1;
+                        lat.push(t.elapsed());
+                    }
+                    Attempt::Shed(wait) => {
+                        shed += 1;
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        tokio::time::sleep(wait.min(left)).await;
+                    }
                 }
-                lat.push(t.elapsed());
             }
-            (lat, errors)
+            (lat, errors, shed)
         }));
     }
     let mut latencies = Vec::new();
-    let mut errors = 0;
+    let (mut errors, mut shed) = (0, 0);
     for t in tasks {
-        let (l, e) = t.await.expect("worker");
+        let (l, e, s) = t.await.expect("worker");
         latencies.extend(l);
         errors += e;
+        shed += s;
     }
     latencies.sort();
     Stats {
         requests: latencies.len(),
         errors,
+        shed,
         elapsed: started.elapsed(),
         latencies,
     }
@@ -522,13 +571,7 @@ async fn bench() {
     let (c, b) = (client.clone(), base.clone());
     load(concurrency, seconds, move |w| {
         let (c, b) = (c.clone(), b.clone());
-        async move {
-            c.post(format!("{b}/api/v1/sessions"))
-                .json(&json!({"login": format!("bench{w}"), "password": PASSWORD}))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
+        async move { login_attempt(&c, &b, format!("bench{w}")).await }
     })
     .await
     .print("POST /api/v1/sessions (login)", floor);
