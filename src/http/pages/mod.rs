@@ -314,6 +314,27 @@ fn csrf_refused(
     })
 }
 
+/// A posted form whose CSRF token is bound to this browser's pre-login cookie and `form_id`;
+/// otherwise the page that refuses it (`again` says how to retry).
+async fn csrf_checked_form(
+    services: &Services,
+    req: &mut Request,
+    form_id: &str,
+    again: &str,
+) -> Result<HashMap<String, String>, Response> {
+    let Some(f) = form(req).await else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "The form was not sent correctly.",
+        ));
+    };
+    let binding = cookie(req, CSRF_COOKIE).unwrap_or_default();
+    match csrf_refused(services, &binding, form_id, &f, again) {
+        Some(refused) => Err(refused),
+        None => Ok(f),
+    }
+}
+
 async fn render_login(
     services: &Services,
     req: &Request,
@@ -600,22 +621,13 @@ impl Endpoint for ResetSubmit {
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         use crate::service::{ServiceError as E, codes::CodePurpose};
-        let Some(f) = form(&mut req).await else {
-            return Ok(error_page(
-                StatusCode::BAD_REQUEST,
-                "The form was not sent correctly.",
-            ));
-        };
-        let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
-        if let Some(refused) = csrf_refused(
-            &self.services,
-            &binding,
-            RESET_FORM,
-            &f,
-            "Open the page again.",
-        ) {
-            return Ok(refused);
-        }
+        let f =
+            match csrf_checked_form(&self.services, &mut req, RESET_FORM, "Open the page again.")
+                .await
+            {
+                Ok(f) => f,
+                Err(refused) => return Ok(refused),
+            };
         let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
         let email = field("email").trim().to_string();
         let services = &self.services;
@@ -802,22 +814,17 @@ impl Endpoint for DeviceSubmit {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let Some(f) = form(&mut req).await else {
-            return Ok(error_page(
-                StatusCode::BAD_REQUEST,
-                "The form was not sent correctly.",
-            ));
-        };
-        let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
-        if let Some(refused) = csrf_refused(
+        let f = match csrf_checked_form(
             &self.services,
-            &binding,
+            &mut req,
             DEVICE_FORM,
-            &f,
             "Open the device page again.",
-        ) {
-            return Ok(refused);
-        }
+        )
+        .await
+        {
+            Ok(f) => f,
+            Err(refused) => return Ok(refused),
+        };
         let code = f.get("user_code").cloned().unwrap_or_default();
         Ok(match self.services.oauth2.device_request(&code).await {
             Ok(Some(p)) => see_other(&login_location(&p)),

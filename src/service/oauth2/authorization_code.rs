@@ -3,7 +3,6 @@
 
 use super::{OAuth2, OAuthError, TokenRequest, TokenResponse, authorize::pkce_matches, redeemed};
 use crate::{
-    service::sessions::SessionGrant,
     store::{
         authz::{NewSession, RedirectCheck},
         records::ClientRecord,
@@ -53,41 +52,18 @@ pub(super) async fn grant(
         .await
         .map_err(OAuthError::from)?;
     let code = redeemed(redemption, &client.client_id)?;
-    let user = oauth.active_user(code.user_id.clone()).await?;
-    let grant = SessionGrant {
-        client_id: Some(client.client_id.clone()),
-        scope: code.scope.clone(),
+    let signed_in = super::SignIn {
+        nonce: code.nonce.as_deref(),
+        auth_time: code.auth_time,
+        sid: code.sid.as_deref(),
     };
-    let issued = oauth
-        .sessions
-        .issue_existing(user, family_id, refresh_token, &grant)?;
-    let scope = crate::domain::Scope::parse(&issued.scope)
-        .map_err(|e| OAuthError::ServerError(e.to_string()))?;
-    // OIDC Core §3.1.3.3: an id_token when the request had the openid scope.
-    let id_token = if scope.contains("openid") {
-        Some(
-            oauth
-                .id_token(
-                    client,
-                    &issued.user,
-                    &scope,
-                    code.nonce.as_deref(),
-                    code.auth_time,
-                    code.sid.as_deref(),
-                )
-                .await?,
+    oauth
+        .issue_for_new_session(
+            client,
+            &code.user_id,
+            &code.scope,
+            (family_id, refresh_token),
+            signed_in,
         )
-    } else {
-        None
-    };
-    let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
-    Ok(TokenResponse {
-        access_token: issued.access_token,
-        access_claims: issued.access_claims,
-        expires_in: issued.expires_in,
-        refresh_token: refresh.then_some(issued.refresh_token),
-        scope: issued.scope,
-        id_token,
-        user: Some(issued.user),
-    })
+        .await
 }

@@ -7,7 +7,7 @@ use rand::Rng;
 
 use super::{OAuth2, OAuthError, PresentedClient, TokenRequest, TokenResponse, authorize::Pending};
 use crate::{
-    service::{ServiceError, clients::DEVICE_CODE_GRANT, sessions::SessionGrant},
+    service::{ServiceError, clients::DEVICE_CODE_GRANT},
     store::{
         authz::{AuthRequestRecord, NewSession},
         device::{DeviceCodeRecord, DevicePoll, DeviceState, hex, unhex},
@@ -229,40 +229,18 @@ pub(super) async fn grant(
             ));
         }
     };
-    let user = oauth.active_user(user_id).await?;
-    let grant = SessionGrant {
-        client_id: Some(client.client_id.clone()),
-        scope,
+    let signed_in = super::SignIn {
+        nonce: None,
+        auth_time,
+        sid: sid.as_deref(),
     };
-    let issued = oauth
-        .sessions
-        .issue_existing(user, family_id, refresh_token, &grant)?;
-    let scope = crate::domain::Scope::parse(&issued.scope)
-        .map_err(|e| OAuthError::ServerError(e.to_string()))?;
-    let id_token = if scope.contains("openid") {
-        Some(
-            oauth
-                .id_token(
-                    client,
-                    &issued.user,
-                    &scope,
-                    None,
-                    auth_time,
-                    sid.as_deref(),
-                )
-                .await?,
+    oauth
+        .issue_for_new_session(
+            client,
+            &user_id,
+            &scope,
+            (family_id, refresh_token),
+            signed_in,
         )
-    } else {
-        None
-    };
-    let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
-    Ok(TokenResponse {
-        access_token: issued.access_token,
-        access_claims: issued.access_claims,
-        expires_in: issued.expires_in,
-        refresh_token: refresh.then_some(issued.refresh_token),
-        scope: issued.scope,
-        id_token,
-        user: Some(issued.user),
-    })
+        .await
 }

@@ -56,6 +56,13 @@ impl TokenRequest {
     }
 }
 
+/// How the user signed in, for the id_token of a new session.
+struct SignIn<'a> {
+    nonce: Option<&'a str>,
+    auth_time: i64,
+    sid: Option<&'a str>,
+}
+
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone)]
 pub struct TokenResponse {
@@ -252,6 +259,55 @@ impl OAuth2 {
             });
         }
         Ok(client)
+    }
+
+    /// The tokens of a session the store just created for a grant (authorization code,
+    /// device code): the access and refresh tokens, and an id_token when the scope has
+    /// `openid` (OIDC Core §3.1.3.3). The refresh token is handed out only to clients allowed
+    /// the refresh grant; the session exists either way.
+    async fn issue_for_new_session(
+        &self,
+        client: &ClientRecord,
+        user_id: &str,
+        scope: &str,
+        (family_id, refresh_token): (String, String),
+        signed_in: SignIn<'_>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let user = self.active_user(user_id.to_string()).await?;
+        let grant = crate::service::sessions::SessionGrant {
+            client_id: Some(client.client_id.clone()),
+            scope: scope.to_string(),
+        };
+        let issued = self
+            .sessions
+            .issue_existing(user, family_id, refresh_token, &grant)?;
+        let scope =
+            Scope::parse(&issued.scope).map_err(|e| OAuthError::ServerError(e.to_string()))?;
+        let id_token = if scope.contains("openid") {
+            Some(
+                self.id_token(
+                    client,
+                    &issued.user,
+                    &scope,
+                    signed_in.nonce,
+                    signed_in.auth_time,
+                    signed_in.sid,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let refresh = client.grant_types.iter().any(|g| g == "refresh_token");
+        Ok(TokenResponse {
+            access_token: issued.access_token,
+            access_claims: issued.access_claims,
+            expires_in: issued.expires_in,
+            refresh_token: refresh.then_some(issued.refresh_token),
+            scope: issued.scope,
+            id_token,
+            user: Some(issued.user),
+        })
     }
 
     /// The user a redeemed code was issued for, if still enabled.
