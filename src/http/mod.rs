@@ -10,6 +10,7 @@ pub mod oauth2;
 pub mod pages;
 pub mod security;
 pub mod server;
+mod static_doc;
 
 use poem::{
     Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route, endpoint::make_sync,
@@ -181,7 +182,15 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
     let page = api
         .swagger_ui_html()
         .replacen(raw.as_str(), spec.trim_end(), 1);
-    let swagger_page: std::sync::Arc<str> = swagger_with_oauth(&page, &services.public_url).into();
+    let swagger_page = std::sync::Arc::new(static_doc::StaticDoc::new(
+        "text/html; charset=utf-8",
+        swagger_with_oauth(&page, &services.public_url),
+    ));
+    let allow = middleware::AllowIndex::new(
+        &serde_json::from_str(&spec).unwrap_or_default(),
+        NON_SPEC_ROUTES,
+    );
+    let spec = std::sync::Arc::new(static_doc::StaticDoc::new("application/json", spec));
     let swagger = api.swagger_ui();
     let dev_outbox = services.mailer.clone();
     let dev = services.dev;
@@ -190,10 +199,7 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
         limits,
         metrics: services.metrics.clone(),
         hsts,
-        allow: middleware::AllowIndex::new(
-            &serde_json::from_str(&spec).unwrap_or_default(),
-            NON_SPEC_ROUTES,
-        ),
+        allow,
         clients: services.clients.clone(),
     });
     let mut route = Route::new();
@@ -208,14 +214,7 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
         );
     }
     route
-        .at(
-            "/openapi.json",
-            make_sync(move |_| {
-                Response::builder()
-                    .content_type("application/json")
-                    .body(spec.clone())
-            }),
-        )
+        .at("/openapi.json", make_sync(move |req| spec.respond(&req)))
         .nest(
             "/swagger",
             // poem-openapi's route still serves `oauth-receiver.html`; the page itself is ours.
@@ -225,7 +224,7 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
                     if req.uri().path().ends_with(".html") {
                         return Ok(ep.call(req).await?.into_response());
                     }
-                    Ok(poem::web::Html(page.to_string()).into_response())
+                    Ok(page.respond(&req))
                 }
             }),
         )

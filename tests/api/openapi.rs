@@ -162,3 +162,36 @@ async fn switched_off_compatible_apis_are_404_and_absent_from_the_spec() {
     let resp = none.client.get(none.url("/auth/")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_spec_and_swagger_ui_are_gzipped_for_clients_that_accept_it() {
+    use std::io::Read;
+    let app = spawn_app().await;
+    for path in ["/openapi.json", "/swagger"] {
+        let plain = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}");
+        let plain = plain.bytes().await.unwrap();
+        let zipped = app
+            .client
+            .get(app.url(path))
+            .header("accept-encoding", "br;q=0.9, gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(zipped.headers()["content-encoding"], "gzip", "{path}");
+        assert_eq!(zipped.headers()["vary"], "accept-encoding");
+        let zipped = zipped.bytes().await.unwrap();
+        assert!(
+            zipped.len() * 3 < plain.len(),
+            "{path}: {} of {}",
+            zipped.len(),
+            plain.len()
+        );
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(zipped.as_ref())
+            .read_to_end(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, plain.as_ref(), "{path}: the same document");
+    }
+}
