@@ -67,6 +67,7 @@ pub fn settings(config: &ServeConfig, public_url: &str) -> Settings {
             log_n: config.effective_scrypt_log_n(),
             ..ScryptCost::default()
         },
+        hash_queue_max_wait: std::time::Duration::from_millis(config.hash_queue_max_wait),
         login_max_failures: config.login_max_failures,
         login_max_failures_per_ip: config.login_max_failures_per_ip,
         login_window: i64::from(config.login_failure_window),

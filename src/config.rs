@@ -90,6 +90,11 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_SCRYPT_LOG_N", value_parser = clap::value_parser!(u8).range(1..=24))]
     pub scrypt_log_n: Option<u8>,
 
+    /// The longest a sign-in or registration may expect to wait for the password hasher, in
+    /// milliseconds; beyond it the request is refused at once with 503 and Retry-After.
+    #[arg(long, env = "PORTCULLIS_HASH_QUEUE_MAX_WAIT", default_value_t = 1500, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub hash_queue_max_wait: u64,
+
     /// Access token lifetime in seconds.
     #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL", default_value_t = 900)]
     pub access_token_ttl: u32,

@@ -39,6 +39,8 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub refresh: RefreshLifetimes,
     pub scrypt: passwords::ScryptCost,
+    /// Sign-ins that would wait longer for the hasher are refused (503).
+    pub hash_queue_max_wait: std::time::Duration,
     pub login_max_failures: u32,
     /// Failed logins from one client address within the window before it is refused.
     pub login_max_failures_per_ip: u32,
@@ -107,6 +109,13 @@ impl Services {
     /// Loads (or creates) the signing key and secrets and wires the services together.
     /// Blocking: call it off the async workers.
     pub fn build(store: Store, settings: Settings, mailer: Mailer) -> Result<Self, StoreError> {
+        // The keys, secrets and built-in client this writes on a first start are made durable
+        // together, with one fsync instead of one each.
+        let build_store = store.clone();
+        build_store.deferring_durability(|| Self::build_now(store, settings, mailer))
+    }
+
+    fn build_now(store: Store, settings: Settings, mailer: Mailer) -> Result<Self, StoreError> {
         let clock: Clock = store.clock().clone();
         let now = clock.now();
         // Tokens live at most access_token_ttl; keys retired longer ago than that verify nothing.
@@ -125,7 +134,7 @@ impl Services {
         let jwts = Arc::new(crate::token::jwt::IdTokenSigner::new(store.clone()));
         let sessions = Sessions::new(store.clone(), tokens, jwts.clone(), settings.refresh);
         let passwords = Arc::new(
-            passwords::PasswordHasher::new(settings.scrypt)
+            passwords::PasswordHasher::new(settings.scrypt, settings.hash_queue_max_wait)
                 .map_err(|e| StoreError::Encode(format!("invalid scrypt parameters: {e}")))?,
         );
         let limits = Arc::new(limiter::LoginLimits {

@@ -3,8 +3,9 @@
 //! Hashing is deliberately slow, so it runs on its own threads, one per core, at a lower OS
 //! priority than the rest of the server (nice 10): a login flood uses the cores the other
 //! requests leave, instead of starving them. The queue in front of them is bounded by time:
-//! a sign-in that would wait longer than [`MAX_QUEUE_WAIT`] is refused at once with
-//! `Overloaded` (503 and `Retry-After`) rather than left to time out.
+//! a sign-in that would wait longer than the configured bound (`--hash-queue-max-wait`,
+//! 1.5 s) is refused at once with `Overloaded` (503 and `Retry-After`) rather than left to
+//! time out.
 //! Unknown accounts are verified against a dummy hash with the same cost, so response time
 //! does not reveal whether an account exists.
 
@@ -43,9 +44,6 @@ impl Default for ScryptCost {
     }
 }
 
-/// The longest a sign-in may expect to wait for a hashing thread before it is refused.
-pub const MAX_QUEUE_WAIT: Duration = Duration::from_millis(1500);
-
 /// The OS priority (nice value) of the hashing threads.
 const HASHING_NICE: libc::c_int = 10;
 
@@ -56,6 +54,8 @@ pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
     cores: usize,
+    /// The longest a caller may expect to wait for a hashing thread before it is refused.
+    max_wait: Duration,
     /// Callers waiting for a permit or hashing now.
     queued: AtomicUsize,
     /// The last hash's duration, in microseconds (0 until one is done).
@@ -99,7 +99,7 @@ fn start_threads(n: usize) -> mpsc::Sender<Job> {
 }
 
 impl PasswordHasher {
-    pub fn new(cost: ScryptCost) -> Result<Self, String> {
+    pub fn new(cost: ScryptCost, max_wait: Duration) -> Result<Self, String> {
         let params = Params::new(cost.log_n, cost.r, cost.p, Params::RECOMMENDED_LEN)
             .map_err(|e| e.to_string())?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -108,6 +108,7 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(cores)),
             cores,
+            max_wait,
             queued: AtomicUsize::new(0),
             hash_micros: AtomicU64::new(0),
             jobs: Mutex::new(None),
@@ -166,15 +167,15 @@ impl PasswordHasher {
     }
 
     /// With `ahead` callers before this one (served `cores` at a time), the wait before its
-    /// hash starts, if longer than [`MAX_QUEUE_WAIT`]. The first `cores` never wait.
+    /// hash starts, if longer than the bound. The first `cores` never wait.
     fn too_long_a_wait(&self, ahead: usize) -> Option<Duration> {
         let per_hash = Duration::from_micros(self.hash_micros.load(Ordering::Relaxed));
         let wait = per_hash * (ahead / self.cores) as u32;
-        (wait > MAX_QUEUE_WAIT).then_some(wait)
+        (wait > self.max_wait).then_some(wait)
     }
 
     /// Runs a hash on the hashing threads, or refuses at once when the wait would exceed
-    /// [`MAX_QUEUE_WAIT`] (estimated from the queue length and the last hash's duration).
+    /// the bound (estimated from the queue length and the last hash's duration).
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
@@ -240,11 +241,14 @@ mod tests {
 
     #[test]
     fn sign_ins_are_refused_only_when_their_wait_would_pass_the_bound() {
-        let h = PasswordHasher::new(ScryptCost {
-            log_n: 4,
-            r: 8,
-            p: 1,
-        })
+        let h = PasswordHasher::new(
+            ScryptCost {
+                log_n: 4,
+                r: 8,
+                p: 1,
+            },
+            Duration::from_millis(1500),
+        )
         .unwrap();
         // Before any hash is timed nothing is refused.
         assert_eq!(h.too_long_a_wait(1000), None);
@@ -271,7 +275,7 @@ mod tests {
 
     #[tokio::test]
     async fn hash_verifies_and_wrong_password_does_not() {
-        let h = PasswordHasher::new(CHEAP).unwrap();
+        let h = PasswordHasher::new(CHEAP, Duration::from_millis(1500)).unwrap();
         let pw = Password::parse("Tr0ub4dor&3-lilac").unwrap();
         let phc = h.hash(&pw).await.unwrap();
         assert!(phc.starts_with("$scrypt$ln=4,r=8,p=1$"), "{phc}");
@@ -283,13 +287,17 @@ mod tests {
 
     #[tokio::test]
     async fn changed_cost_asks_for_rehash() {
-        let old = PasswordHasher::new(CHEAP).unwrap();
+        let old = PasswordHasher::new(CHEAP, Duration::from_millis(1500)).unwrap();
         let phc = old
             .hash(&Password::parse("Tr0ub4dor&3-lilac").unwrap())
             .await
             .unwrap();
         assert!(!old.needs_rehash(&phc));
-        let new = PasswordHasher::new(ScryptCost { log_n: 5, ..CHEAP }).unwrap();
+        let new = PasswordHasher::new(
+            ScryptCost { log_n: 5, ..CHEAP },
+            Duration::from_millis(1500),
+        )
+        .unwrap();
         assert!(new.needs_rehash(&phc));
     }
 }

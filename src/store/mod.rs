@@ -177,6 +177,8 @@ struct Inner {
     /// Group commit: writes commit without an fsync, then wait for one durable commit that
     /// covers them (see [`Store::write`]).
     group: GroupCommit,
+    /// Set while [`Store::deferring_durability`] runs: writes do not wait for a durable commit.
+    deferred: AtomicBool,
     /// When recovery was last tried; held while trying, so only one thread reopens.
     last_recovery: Mutex<Option<Instant>>,
 }
@@ -423,6 +425,7 @@ impl Store {
                 writable: AtomicBool::new(true),
                 commits: AtomicU64::new(0),
                 group: GroupCommit::default(),
+                deferred: AtomicBool::new(false),
                 last_recovery: Mutex::new(None),
             }),
         };
@@ -609,6 +612,24 @@ impl Store {
         });
         let (out, seq) = written.inspect_err(|_| group.abandoned())?;
         self.inner.commits.fetch_add(1, Ordering::Relaxed);
+        if !self.inner.deferred.load(Ordering::Acquire) {
+            self.wait_durable(seq)?;
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` — start-up work, before anything is served — with writes that do not each wait
+    /// for an fsync, then makes them durable with one. Nothing `f` wrote has been handed to
+    /// anyone before that, so a crash in between only means it is made again at the next start.
+    pub fn deferring_durability<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.inner.deferred.store(true, Ordering::Release);
+        let out = f();
+        self.inner.deferred.store(false, Ordering::Release);
+        let out = out?;
+        let seq = self.inner.group.written();
         self.wait_durable(seq)?;
         Ok(out)
     }

@@ -49,6 +49,9 @@ pub fn test_config(dir: &TempDir) -> ServeConfig {
     config.public_url = Some(ISSUER.into());
     // Cheap hashing keeps the suite fast; the production default (17) is tested in units.
     config.scrypt_log_n = Some(10);
+    // Tests run many at once on a loaded machine: a hash can take long there, and the shedding
+    // of sign-ins (tested by its unit test) must not decide what other tests see.
+    config.hash_queue_max_wait = 600_000;
     config
 }
 
