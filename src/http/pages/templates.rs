@@ -303,4 +303,19 @@ mod tests {
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
     }
+
+    #[test]
+    fn the_logout_and_device_pages_escape_what_the_request_carried() {
+        const EVIL: &str = "\"><script>alert(1)</script>";
+        let logout = logout_confirm(
+            EVIL,
+            "c",
+            &[("post_logout_redirect_uri", EVIL), ("state", EVIL)],
+        );
+        let entry = device_entry(EVIL, EVIL, Some(EVIL));
+        let done = device_done(EVIL);
+        for html in [logout, entry, done] {
+            assert!(!html.contains("<script>alert"), "{html}");
+        }
+    }
 }
