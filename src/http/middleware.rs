@@ -356,7 +356,8 @@ pub struct Outer {
     pub metrics: std::sync::Arc<crate::service::metrics::Metrics>,
     /// Send `Strict-Transport-Security` (the public URL is https).
     pub hsts: bool,
-    pub allow: AllowIndex,
+    /// The documents, for the `Allow` index (built off the start-up path).
+    pub(crate) docs: std::sync::Arc<super::LazyDocs>,
     /// For CORS: the origins clients registered.
     pub clients: crate::service::clients::Clients,
 }
@@ -366,7 +367,7 @@ pub async fn outer<E: Endpoint>(ep: &E, req: Request, ctx: &Outer) -> poem::Resu
         limits,
         metrics,
         hsts,
-        allow,
+        docs,
         clients,
     } = ctx;
     let (limits, hsts) = (*limits, *hsts);
@@ -404,7 +405,7 @@ pub async fn outer<E: Endpoint>(ep: &E, req: Request, ctx: &Outer) -> poem::Resu
     }
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
         && !resp.headers().contains_key(header::ALLOW)
-        && let Some(methods) = allow.allow(&path)
+        && let Some(methods) = docs.get().allow.allow(&path)
     {
         resp.headers_mut().insert(header::ALLOW, methods.clone());
     }

@@ -172,25 +172,73 @@ fn spec_text(raw: &str, compat: Compat) -> String {
     spec
 }
 
-/// Every route with its middleware.
-pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output = Response> {
-    let api = openapi(&services);
+/// What is derived from the OpenAPI document: the served spec, the Swagger page and the
+/// `Allow` index. Generating them takes tens of milliseconds, so they are built off the path
+/// to the first answer: by the first request that needs one (others wait for it).
+pub(crate) struct Docs {
+    pub spec: static_doc::StaticDoc,
+    pub swagger_page: static_doc::StaticDoc,
+    pub allow: middleware::AllowIndex,
+}
+
+pub(crate) struct LazyDocs {
+    /// Given up once the documents are built, so nothing keeps the store open after that.
+    services: std::sync::Mutex<Option<Services>>,
+    docs: std::sync::OnceLock<Docs>,
+}
+
+impl LazyDocs {
+    pub fn get(&self) -> &Docs {
+        self.docs.get_or_init(|| {
+            let services = self
+                .services
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            match services {
+                Some(services) => build_docs(&services),
+                // Unreachable: the closure runs once, and only it takes the services.
+                None => Docs {
+                    spec: static_doc::StaticDoc::new("application/json", "{}"),
+                    swagger_page: static_doc::StaticDoc::new("text/html; charset=utf-8", ""),
+                    allow: middleware::AllowIndex::new(&serde_json::Value::Null, NON_SPEC_ROUTES),
+                },
+            }
+        })
+    }
+}
+
+fn build_docs(services: &Services) -> Docs {
+    let api = openapi(services);
     let raw = api.spec();
     let spec = spec_text(&raw, services.compat);
-    // The Swagger page (1.6 MB with the bundled UI) is built once, not per request. It embeds
-    // the generated spec, which is swapped for the served one.
+    // The Swagger page (1.6 MB with the bundled UI) embeds the generated spec, which is
+    // swapped for the served one.
     let page = api
         .swagger_ui_html()
         .replacen(raw.as_str(), spec.trim_end(), 1);
-    let swagger_page = std::sync::Arc::new(static_doc::StaticDoc::new(
-        "text/html; charset=utf-8",
-        swagger_with_oauth(&page, &services.public_url),
-    ));
     let allow = middleware::AllowIndex::new(
         &serde_json::from_str(&spec).unwrap_or_default(),
         NON_SPEC_ROUTES,
     );
-    let spec = std::sync::Arc::new(static_doc::StaticDoc::new("application/json", spec));
+    Docs {
+        spec: static_doc::StaticDoc::new("application/json", spec),
+        swagger_page: static_doc::StaticDoc::new(
+            "text/html; charset=utf-8",
+            swagger_with_oauth(&page, &services.public_url),
+        ),
+        allow,
+    }
+}
+
+/// Every route with its middleware.
+pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output = Response> {
+    let api = openapi(&services);
+    let docs = std::sync::Arc::new(LazyDocs {
+        services: std::sync::Mutex::new(Some(services.clone())),
+        docs: std::sync::OnceLock::new(),
+    });
+    let (spec, swagger_page) = (docs.clone(), docs.clone());
     let swagger = api.swagger_ui();
     let dev_outbox = services.mailer.clone();
     let dev = services.dev;
@@ -199,7 +247,7 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
         limits,
         metrics: services.metrics.clone(),
         hsts,
-        allow,
+        docs,
         clients: services.clients.clone(),
     });
     let mut route = Route::new();
@@ -214,7 +262,10 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
         );
     }
     route
-        .at("/openapi.json", make_sync(move |req| spec.respond(&req)))
+        .at(
+            "/openapi.json",
+            make_sync(move |req| spec.get().spec.respond(&req)),
+        )
         .nest(
             "/swagger",
             // poem-openapi's route still serves `oauth-receiver.html`; the page itself is ours.
@@ -224,7 +275,7 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
                     if req.uri().path().ends_with(".html") {
                         return Ok(ep.call(req).await?.into_response());
                     }
-                    Ok(page.respond(&req))
+                    Ok(page.get().swagger_page.respond(&req))
                 }
             }),
         )
