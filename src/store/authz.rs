@@ -96,6 +96,13 @@ pub struct BrowserSessionRecord {
     pub clients: Vec<String>,
 }
 
+impl BrowserSessionRecord {
+    /// The session's public id, if it has one (records written before it was kept do not).
+    pub fn public_sid(&self) -> Option<String> {
+        Some(self.sid.clone()).filter(|s| !s.is_empty())
+    }
+}
+
 /// A browser session that ended with clients to notify by Back-Channel Logout.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLogout {
@@ -109,8 +116,20 @@ pub struct PendingLogout {
 /// How long an ended session's logout notice waits for delivery.
 const OUTBOX_TTL: i64 = 600;
 
-/// Removes a browser session (record and user index) in `txn` and, when clients were issued
-/// codes in it, queues their Back-Channel Logout in the outbox of the same transaction.
+/// Reads a browser session record in `txn`, expired or not.
+fn browser_session_in(
+    txn: &redb::WriteTransaction,
+    hash: &[u8],
+) -> Result<Option<BrowserSessionRecord>, StoreError> {
+    txn.open_table(tables::BROWSER_SESSIONS)?
+        .get(hash)?
+        .map(|v| codec::decode::<BrowserSessionRecord>("browser_sessions", v.value()))
+        .transpose()
+}
+
+/// Removes a browser session (record and user index) in `txn` and, when it was still live
+/// and clients were issued codes in it, queues their Back-Channel Logout in the outbox of the
+/// same transaction (an expired session has ended already: nobody is told twice).
 fn end_session_in(
     txn: &redb::WriteTransaction,
     hash: &[u8],
@@ -120,7 +139,8 @@ fn end_session_in(
     txn.open_table(tables::BROWSER_SESSIONS)?.remove(hash)?;
     txn.open_table(tables::USER_BROWSER_SESSIONS)?
         .remove((session.user_id.as_str(), hash))?;
-    if !session.clients.is_empty() && !session.sid.is_empty() {
+    let live = session.expires_at > now;
+    if live && !session.clients.is_empty() && !session.sid.is_empty() {
         let notice = PendingLogout {
             user_id: session.user_id.clone(),
             sid: session.sid.clone(),
@@ -161,25 +181,11 @@ pub(crate) fn end_browser_sessions_in(
     };
     let mut ended = 0;
     for hash in hashes {
-        let session = txn
-            .open_table(tables::BROWSER_SESSIONS)?
-            .get(hash.as_slice())?
-            .map(|v| codec::decode::<BrowserSessionRecord>("browser_sessions", v.value()))
-            .transpose()?;
-        match session {
-            Some(s) if s.expires_at > now => {
+        match browser_session_in(txn, &hash)? {
+            Some(s) => {
+                ended += usize::from(s.expires_at > now);
                 end_session_in(txn, &hash, &s, now)?;
-                ended += 1;
             }
-            Some(s) => end_session_in(
-                txn,
-                &hash,
-                &BrowserSessionRecord {
-                    clients: Vec::new(),
-                    ..s
-                },
-                now,
-            )?,
             None => {
                 txn.open_table(tables::USER_BROWSER_SESSIONS)?
                     .remove((user_id, hash.as_slice()))?;
@@ -205,6 +211,38 @@ pub struct NewSession {
     pub family_id: String,
     pub refresh_hash: [u8; 32],
     pub lifetimes: RefreshLifetimes,
+}
+
+impl NewSession {
+    /// Writes this session in `txn`: a family of `user_id` for `client_id` with `scope`, and
+    /// its first refresh token (a grant's redemption: a code, an approved device).
+    pub(crate) fn create_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let family = FamilyRecord {
+            user_id: user_id.to_string(),
+            client_id: Some(client_id.to_string()),
+            scope: scope.to_string(),
+            created_at: now,
+            expires_at: now + self.lifetimes.absolute,
+            revoked: false,
+        };
+        create_session_in(
+            txn,
+            &sessions::NewSession {
+                family_id: self.family_id.clone(),
+                family,
+                token_hash: self.refresh_hash,
+                lifetimes: self.lifetimes,
+            },
+            now,
+        )
+    }
 }
 
 impl Store {
@@ -250,14 +288,8 @@ impl Store {
             if existed && let Some((hash, record)) = code_hash {
                 expiry::put(txn, Kind::AuthCode, &hash, record.expires_at, &record)?;
                 if let Some(session_hash) = session_hash {
-                    let session = txn
-                        .open_table(tables::BROWSER_SESSIONS)?
-                        .get(session_hash.as_slice())?
-                        .map(|v| {
-                            codec::decode::<BrowserSessionRecord>("browser_sessions", v.value())
-                        })
-                        .transpose()?
-                        .filter(|s| s.expires_at > now);
+                    let session =
+                        browser_session_in(txn, &session_hash)?.filter(|s| s.expires_at > now);
                     if let Some(mut session) = session
                         && !session.clients.contains(&record.client_id)
                     {
@@ -331,27 +363,9 @@ impl Store {
                     .unwrap_or_default(),
             );
             expiry::update(txn, Kind::AuthCode, &hash, &code)?;
-            let Some(session) = session else {
-                return Ok(Redemption::Redeemed(code));
-            };
-            let family = FamilyRecord {
-                user_id: code.user_id.clone(),
-                client_id: Some(code.client_id.clone()),
-                scope: code.scope.clone(),
-                created_at: now,
-                expires_at: now + session.lifetimes.absolute,
-                revoked: false,
-            };
-            create_session_in(
-                txn,
-                &sessions::NewSession {
-                    family_id: session.family_id.clone(),
-                    family,
-                    token_hash: session.refresh_hash,
-                    lifetimes: session.lifetimes,
-                },
-                now,
-            )?;
+            if let Some(session) = session {
+                session.create_in(txn, &code.user_id, &code.client_id, &code.scope, now)?;
+            }
             Ok(Redemption::Redeemed(code))
         })
     }
@@ -392,28 +406,11 @@ impl Store {
     ) -> Result<Option<BrowserSessionRecord>, StoreError> {
         let now = self.clock().now();
         self.write(|txn| {
-            let Some(session) = txn
-                .open_table(tables::BROWSER_SESSIONS)?
-                .get(hash.as_slice())?
-                .map(|v| codec::decode::<BrowserSessionRecord>("browser_sessions", v.value()))
-                .transpose()?
-            else {
+            let Some(session) = browser_session_in(txn, &hash)? else {
                 return Ok(None);
             };
-            if session.expires_at <= now {
-                end_session_in(
-                    txn,
-                    &hash,
-                    &BrowserSessionRecord {
-                        clients: Vec::new(),
-                        ..session
-                    },
-                    now,
-                )?;
-                return Ok(None);
-            }
             end_session_in(txn, &hash, &session, now)?;
-            Ok(Some(session))
+            Ok(Some(session).filter(|s| s.expires_at > now))
         })
     }
 

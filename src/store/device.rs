@@ -6,8 +6,6 @@ use serde::{Deserialize, Serialize};
 use super::{
     Store, StoreError, codec,
     expiry::{self, Kind},
-    records::FamilyRecord,
-    sessions::{self, create_session_in},
     tables,
 };
 use crate::store::authz::{AuthRequestRecord, NewSession};
@@ -229,24 +227,7 @@ impl Store {
                 } => {
                     txn.open_table(tables::DEVICE_CODES)?
                         .remove(hash.as_slice())?;
-                    let family = FamilyRecord {
-                        user_id: user_id.clone(),
-                        client_id: Some(record.client_id.clone()),
-                        scope: record.scope.clone(),
-                        created_at: now,
-                        expires_at: now + session.lifetimes.absolute,
-                        revoked: false,
-                    };
-                    create_session_in(
-                        txn,
-                        &sessions::NewSession {
-                            family_id: session.family_id.clone(),
-                            family,
-                            token_hash: session.refresh_hash,
-                            lifetimes: session.lifetimes,
-                        },
-                        now,
-                    )?;
+                    session.create_in(txn, &user_id, &record.client_id, &record.scope, now)?;
                     Ok(DevicePoll::Issued {
                         scope: record.scope,
                         user_id,

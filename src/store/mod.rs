@@ -206,6 +206,21 @@ struct GroupState {
     durable_commits: u64,
 }
 
+/// A write under way (see [`GroupCommit::begin`]).
+struct InFlight<'a>(&'a GroupCommit);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.lock();
+        s.in_flight = s.in_flight.saturating_sub(1);
+        let wake = s.leading && s.in_flight == 0;
+        drop(s);
+        if wake {
+            self.0.changed.notify_all();
+        }
+    }
+}
+
 /// The longest a durable commit waits for writes under way to join it: bounds the latency
 /// group commit adds to a write.
 const GATHER: Duration = Duration::from_millis(2);
@@ -223,34 +238,18 @@ impl GroupCommit {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A write begins.
-    fn begin(&self) {
+    /// A write begins; it counts as under way until the guard drops (committed, failed or
+    /// panicked alike).
+    fn begin(&self) -> InFlight<'_> {
         self.lock().in_flight += 1;
+        InFlight(self)
     }
 
     /// Numbers a write that just committed.
     fn committed(&self) -> u64 {
         let mut s = self.lock();
         s.written += 1;
-        s.in_flight = s.in_flight.saturating_sub(1);
-        let seq = s.written;
-        let wake = s.leading && s.in_flight == 0;
-        drop(s);
-        if wake {
-            self.changed.notify_all();
-        }
-        seq
-    }
-
-    /// A write failed before committing.
-    fn abandoned(&self) {
-        let mut s = self.lock();
-        s.in_flight = s.in_flight.saturating_sub(1);
-        let wake = s.leading && s.in_flight == 0;
-        drop(s);
-        if wake {
-            self.changed.notify_all();
-        }
+        s.written
     }
 
     /// The leader, before its durable commit: waits until the writes under way have
@@ -601,16 +600,16 @@ impl Store {
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let group = &self.inner.group;
-        group.begin();
-        let written = self.with_db(|db| {
+        let under_way = group.begin();
+        let (out, seq) = self.with_db(|db| {
             let mut txn = db.begin_write()?;
             txn.set_durability(Durability::None)?;
             let out = f(&txn)?;
             txn.commit()?;
             // Numbered under the handle's read lock: a reopen cannot come in between.
             Ok((out, group.committed()))
-        });
-        let (out, seq) = written.inspect_err(|_| group.abandoned())?;
+        })?;
+        drop(under_way);
         self.inner.commits.fetch_add(1, Ordering::Relaxed);
         if !self.inner.deferred.load(Ordering::Acquire) {
             self.wait_durable(seq)?;
