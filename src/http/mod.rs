@@ -182,29 +182,13 @@ pub(crate) struct Docs {
 }
 
 pub(crate) struct LazyDocs {
-    /// Given up once the documents are built, so nothing keeps the store open after that.
-    services: std::sync::Mutex<Option<Services>>,
+    services: Services,
     docs: std::sync::OnceLock<Docs>,
 }
 
 impl LazyDocs {
     pub fn get(&self) -> &Docs {
-        self.docs.get_or_init(|| {
-            let services = self
-                .services
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            match services {
-                Some(services) => build_docs(&services),
-                // Unreachable: the closure runs once, and only it takes the services.
-                None => Docs {
-                    spec: static_doc::StaticDoc::new("application/json", "{}"),
-                    swagger_page: static_doc::StaticDoc::new("text/html; charset=utf-8", ""),
-                    allow: middleware::AllowIndex::new(&serde_json::Value::Null, NON_SPEC_ROUTES),
-                },
-            }
-        })
+        self.docs.get_or_init(|| build_docs(&self.services))
     }
 }
 
@@ -235,7 +219,7 @@ fn build_docs(services: &Services) -> Docs {
 pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output = Response> {
     let api = openapi(&services);
     let docs = std::sync::Arc::new(LazyDocs {
-        services: std::sync::Mutex::new(Some(services.clone())),
+        services: services.clone(),
         docs: std::sync::OnceLock::new(),
     });
     let (spec, swagger_page) = (docs.clone(), docs.clone());

@@ -174,18 +174,14 @@ impl Clients {
         set.contains(origin)
     }
 
-    /// Drops the cached origins after a change made through this node.
     /// The store (for the registration protocol in `registration`).
     pub(super) fn store(&self) -> &Store {
         &self.store
     }
 
-    /// A client was added, changed or removed: the CORS origin cache must be re-read.
+    /// A client was added, changed or removed through this node: drops the cached CORS
+    /// origins, so they are re-read at once.
     pub(super) fn changed(&self) {
-        self.origins_changed();
-    }
-
-    fn origins_changed(&self) {
         *self
             .origins
             .lock()
@@ -332,7 +328,7 @@ impl Clients {
         if !self.store.run(move |s| s.create_client(&stored)).await? {
             return Err(ServiceError::ClientIdTaken);
         }
-        self.origins_changed();
+        self.changed();
         tracing::info!(client_id = %record.client_id, owner = %owner_id, "OAuth client registered");
         Ok((record, secret))
     }
@@ -501,14 +497,14 @@ impl Clients {
             })
             .await?
             .ok_or(ServiceError::NotFound("client"))
-            .inspect(|_| self.origins_changed())
+            .inspect(|_| self.changed())
     }
 
     pub async fn delete(&self, principal: &Principal, client_id: &str) -> Result<()> {
         self.get(principal, client_id).await?;
         let id = client_id.to_string();
         self.store.run(move |s| s.delete_client(&id)).await?;
-        self.origins_changed();
+        self.changed();
         Ok(())
     }
 

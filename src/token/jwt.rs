@@ -234,16 +234,20 @@ impl IdTokenSigner {
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
         let algorithm = algorithm(alg).unwrap_or(Algorithm::RS256);
-        let signing = key.signing.clone();
-        // RSA signing takes about a millisecond: keep it off the async workers.
-        let signature = tokio::task::spawn_blocking(move || {
-            jsonwebtoken::crypto::sign(message.as_bytes(), &signing, algorithm)
+        let sign = move |signing: &EncodingKey| {
+            jsonwebtoken::crypto::sign(message.as_bytes(), signing, algorithm)
                 .map(|sig| format!("{message}.{sig}"))
-        })
-        .await
-        .map_err(|e| StoreError::Encode(format!("signing task failed: {e}")))?
-        .map_err(|e| StoreError::Encode(format!("JWT signing failed: {e}")))?;
-        Ok(signature)
+                .map_err(|e| StoreError::Encode(format!("JWT signing failed: {e}")))
+        };
+        if algorithm != Algorithm::RS256 {
+            // Ed25519 signs in microseconds: less than the hop to the blocking pool.
+            return sign(&key.signing);
+        }
+        // RSA signing takes about a millisecond: keep it off the async workers.
+        let signing = key.signing.clone();
+        tokio::task::spawn_blocking(move || sign(&signing))
+            .await
+            .map_err(|e| StoreError::Encode(format!("signing task failed: {e}")))?
     }
 
     /// Signs an id_token (`typ: JWT`).

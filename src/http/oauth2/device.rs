@@ -4,7 +4,7 @@
 use poem::{Endpoint, Request, Response, http::StatusCode};
 use serde_json::json;
 
-use super::{no_store_json, oauth_error, presented_client, read_form};
+use super::{client_form, no_store_json, oauth_error};
 use crate::service::{Services, oauth2::authorize::AuthorizeParams};
 
 pub struct DeviceAuthorizationEndpoint {
@@ -15,10 +15,8 @@ impl Endpoint for DeviceAuthorizationEndpoint {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let body = req.take_body();
         let result = async {
-            let mut params = read_form(&req, body).await?;
-            let client = presented_client(&req, &mut params)?;
+            let (client, params) = client_form(&mut req).await?;
             self.services
                 .oauth2
                 .begin_device_authorization(&client, params.get("scope").map(String::as_str))
@@ -51,10 +49,8 @@ impl Endpoint for PushedAuthorizationEndpoint {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let body = req.take_body();
         let result = async {
-            let mut params = read_form(&req, body).await?;
-            let client = presented_client(&req, &mut params)?;
+            let (client, params) = client_form(&mut req).await?;
             self.services
                 .oauth2
                 .push_authorization(&client, AuthorizeParams::from_map(&params))

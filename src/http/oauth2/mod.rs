@@ -136,6 +136,17 @@ pub async fn read_form(
     Ok(params)
 }
 
+/// A client-authenticated form post (the token, introspection, revocation, device and PAR
+/// endpoints): the client's credentials and the remaining parameters.
+pub async fn client_form(
+    req: &mut Request,
+) -> Result<(PresentedClient, HashMap<String, String>), OAuthError> {
+    let body = req.take_body();
+    let mut params = read_form(req, body).await?;
+    let client = presented_client(req, &mut params)?;
+    Ok((client, params))
+}
+
 /// Client credentials from `Authorization: Basic` or the body (RFC 6749 §2.3.1), removing them
 /// from `params`. Using both methods at once is an error.
 pub fn presented_client(

@@ -4,7 +4,7 @@
 use poem::{Endpoint, Request, Response, http::StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::{no_store_json, oauth_error, presented_client, read_form};
+use super::{client_form, no_store_json, oauth_error};
 use crate::service::{
     Services,
     oauth2::{OAuthError, PresentedClient, TokenRequest},
@@ -18,10 +18,8 @@ impl Endpoint for TokenEndpoint {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let body = req.take_body();
         let result = async {
-            let mut params = read_form(&req, body).await?;
-            let client = presented_client(&req, &mut params)?;
+            let (client, params) = client_form(&mut req).await?;
             let from = crate::http::client_ip(&req, self.services.trust_forwarded_for);
             self.services
                 .oauth2
@@ -57,9 +55,7 @@ impl Endpoint for TokenEndpoint {
 /// The shared shape of introspection and revocation requests: client credentials and a
 /// required `token` parameter (RFC 7662 §2.1, RFC 7009 §2.1).
 async fn token_request(req: &mut Request) -> Result<(PresentedClient, String), OAuthError> {
-    let body = req.take_body();
-    let mut params = read_form(req, body).await?;
-    let client = presented_client(req, &mut params)?;
+    let (client, mut params) = client_form(req).await?;
     let token = params
         .remove("token")
         .filter(|t| !t.is_empty())

@@ -160,6 +160,20 @@ fn query(req: &Request) -> HashMap<String, String> {
         .collect()
 }
 
+/// The parameters of an endpoint that takes GET with a query and POST with a form alike
+/// (OIDC Core §3.1.2.1, RP-Initiated Logout §2); a POST that is not a form gets a 400 page.
+async fn query_or_form(req: &mut Request) -> Result<HashMap<String, String>, Response> {
+    if req.method() != poem::http::Method::POST {
+        return Ok(query(req));
+    }
+    form(req).await.ok_or_else(|| {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "The request must be a form (application/x-www-form-urlencoded).",
+        )
+    })
+}
+
 async fn form(req: &mut Request) -> Option<HashMap<String, String>> {
     let form_type = req
         .content_type()
@@ -238,18 +252,9 @@ impl Endpoint for Authorize {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let q = if req.method() == poem::http::Method::POST {
-            match form(&mut req).await {
-                Some(f) => f,
-                None => {
-                    return Ok(error_page(
-                        StatusCode::BAD_REQUEST,
-                        "The request must be a form (application/x-www-form-urlencoded).",
-                    ));
-                }
-            }
-        } else {
-            query(&req)
+        let q = match query_or_form(&mut req).await {
+            Ok(q) => q,
+            Err(refused) => return Ok(refused),
         };
         let params = AuthorizeParams::from_map(&q);
         Ok(
@@ -716,18 +721,9 @@ const LOGOUT_CARRIED: [&str; 4] = [
 impl Endpoint for Logout {
     type Output = Response;
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let q = if req.method() == poem::http::Method::POST {
-            match form(&mut req).await {
-                Some(f) => f,
-                None => {
-                    return Ok(error_page(
-                        StatusCode::BAD_REQUEST,
-                        "The request must be a form (application/x-www-form-urlencoded).",
-                    ));
-                }
-            }
-        } else {
-            query(&req)
+        let q = match query_or_form(&mut req).await {
+            Ok(q) => q,
+            Err(refused) => return Ok(refused),
         };
         let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
         let oauth2 = &self.services.oauth2;

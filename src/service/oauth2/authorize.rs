@@ -512,7 +512,7 @@ impl OAuth2 {
             let decision = crate::store::device::DeviceState::Approved {
                 user_id: user.id.clone(),
                 auth_time: session.auth_time,
-                sid: Some(session.sid.clone()).filter(|s| !s.is_empty()),
+                sid: session.public_sid(),
             };
             return self.finish_device_request(pending, device, decision).await;
         }
@@ -528,7 +528,7 @@ impl OAuth2 {
             auth_time: session.auth_time,
             expires_at: now + CODE_TTL,
             redeemed_family: None,
-            sid: Some(session.sid.clone()).filter(|s| !s.is_empty()),
+            sid: session.public_sid(),
         };
         let (id, hash, session_hash) = (
             pending.id.clone(),
