@@ -57,10 +57,13 @@ fn jwt_part(jwt: &str, i: usize) -> Value {
     .unwrap()
 }
 
-#[tokio::test]
-async fn ending_a_session_posts_a_signed_logout_token_to_each_client_of_it_with_retries() {
-    let (app, _, _) = op().await;
-    let (uri, mut tokens) = receiver().await;
+/// A client with a Back-Channel Logout receiver at `uri` (and a post-logout URI), and a
+/// browser in which carol signed in to it; returns the client, the browser and the tokens of
+/// the code it got.
+async fn signed_in_at_receiving_client(
+    app: &crate::helpers::TestApp,
+    uri: &str,
+) -> ((String, String), reqwest::Client, Value) {
     let owner: Value = app.login("rpowner", PASSWORD).await.json().await.unwrap();
     let made: Value = app
         .create_client(
@@ -71,22 +74,29 @@ async fn ending_a_session_posts_a_signed_logout_token_to_each_client_of_it_with_
         .json()
         .await
         .unwrap();
-    assert_eq!(made["backchannel_logout_uri"], uri.as_str());
+    assert_eq!(made["backchannel_logout_uri"], uri);
     let client = (
         made["client_id"].as_str().unwrap().to_string(),
         made["client_secret"].as_str().unwrap().to_string(),
     );
-
     let b = browser();
     let to = browser_sign_in(
-        &app,
+        app,
         &b,
-        &authorize_url(&app, &client.0, &[]),
+        &authorize_url(app, &client.0, &[]),
         "carol",
         PASSWORD,
     )
     .await;
-    let tokens_issued = redeem(&app, &client, &param(&to, "code").unwrap()).await;
+    let tokens = redeem(app, &client, &param(&to, "code").unwrap()).await;
+    (client, b, tokens)
+}
+
+#[tokio::test]
+async fn ending_a_session_posts_a_signed_logout_token_to_each_client_of_it_with_retries() {
+    let (app, _, _) = op().await;
+    let (uri, mut tokens) = receiver().await;
+    let (client, b, tokens_issued) = signed_in_at_receiving_client(&app, &uri).await;
     let id_token = tokens_issued["id_token"].as_str().unwrap().to_string();
     let sid = claims(&id_token)["sid"]
         .as_str()
@@ -185,30 +195,7 @@ async fn a_backchannel_logout_uri_follows_the_redirect_uri_rules() {
 async fn a_password_change_ends_the_browser_sessions_too_and_tells_their_clients() {
     let (app, _, _) = op().await;
     let (uri, mut tokens) = receiver().await;
-    let owner: Value = app.login("rpowner", PASSWORD).await.json().await.unwrap();
-    let made: Value = app
-        .create_client(
-            owner["access_token"].as_str().unwrap(),
-            &json!({"name": "BCL RP", "redirect_uris": [REDIRECT], "backchannel_logout_uri": uri}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let client = (
-        made["client_id"].as_str().unwrap().to_string(),
-        made["client_secret"].as_str().unwrap().to_string(),
-    );
-    let b = browser();
-    let to = browser_sign_in(
-        &app,
-        &b,
-        &authorize_url(&app, &client.0, &[]),
-        "carol",
-        PASSWORD,
-    )
-    .await;
-    let issued = redeem(&app, &client, &param(&to, "code").unwrap()).await;
+    let (client, b, issued) = signed_in_at_receiving_client(&app, &uri).await;
     let sid = claims(issued["id_token"].as_str().unwrap())["sid"].clone();
 
     // Carol changes her password from another device: every other session ends, the

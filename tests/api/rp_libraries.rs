@@ -205,13 +205,30 @@ async fn the_oauth2_crate_completes_the_device_flow() {
     let (tokens, ()) = tokio::join!(polling, approving);
     let tokens = tokens.expect("the device gets its tokens");
     assert_eq!(tokens.scopes().unwrap()[0].as_str(), "profile");
-    let me = app
-        .client
-        .post(app.url("/oauth2/introspect"))
-        .form(&[("token", tokens.access_token().secret().as_str())])
-        .send()
+    // A resource server sees a live token of carol's, issued to the device's client.
+    let resource_server: Value = app
+        .create_client(
+            &dev.access_token,
+            &json!({"name": "API", "grant_types": ["client_credentials"]}),
+        )
+        .await
+        .json()
         .await
         .unwrap();
-    // Introspection needs a confidential client: a public one is refused, not answered.
-    assert_eq!(me.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let info: Value = app
+        .oauth_post(
+            "introspect",
+            &[("token", tokens.access_token().secret().as_str())],
+            Some((
+                resource_server["client_id"].as_str().unwrap(),
+                resource_server["client_secret"].as_str().unwrap(),
+            )),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["active"], true);
+    assert_eq!(info["username"], "carol");
+    assert_eq!(info["client_id"], made["client_id"]);
 }
