@@ -58,6 +58,21 @@ pub enum Command {
         #[command(flatten)]
         config: ServeConfig,
     },
+    /// Import accounts from another system: JSON Lines, one account per line
+    /// (`{"username", "email", "display_name", "password_hash" | "password_md5",
+    /// "email_verified", "roles", "disabled", "created_at"}`). Password hashes in PHC format
+    /// (scrypt, argon2, pbkdf2) or bcrypt are kept and re-hashed to scrypt at each user's next
+    /// sign-in. Refused lines are listed and skipped. Run it with the server stopped.
+    Import {
+        /// The JSON Lines file; `-` for standard input.
+        #[arg(long)]
+        file: PathBuf,
+        /// Accounts written per transaction.
+        #[arg(long, default_value_t = 5000)]
+        batch_size: usize,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
     /// Send one test message with the configured mail settings; on failure, say why.
     SendTestEmail {
         /// Recipient address.
@@ -256,6 +271,11 @@ pub async fn run(command: Command) -> CliResult {
         Command::Check(config) => check(config).await,
         Command::Backup { out, config } => backup(&out, config).await,
         Command::SendTestEmail { to, config } => send_test_email(&to, &config).await,
+        Command::Import {
+            file,
+            batch_size,
+            config,
+        } => import(&file, batch_size, config).await,
     }
 }
 
@@ -633,5 +653,75 @@ pub async fn backup(out: &std::path::Path, config: ServeConfig) -> CliResult {
         copied.len(),
         started.elapsed()
     );
+    Ok(())
+}
+
+/// `portcullis import`: reads the file in batches with a progress line (redrawn on a
+/// terminal, every 10 % otherwise), then lists the refused lines.
+async fn import(file: &std::path::Path, batch_size: usize, config: ServeConfig) -> CliResult {
+    use std::io::IsTerminal as _;
+    // The input first: a mistyped file name must not leave a new, empty database behind.
+    let (input, total): (Box<dyn std::io::BufRead + Send>, Option<u64>) = if file.as_os_str() == "-"
+    {
+        (Box::new(std::io::BufReader::new(std::io::stdin())), None)
+    } else {
+        let f = std::fs::File::open(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        (Box::new(std::io::BufReader::with_capacity(1 << 20, f)), len)
+    };
+    let store = open_store(&config, OpenMode::CreateIfMissing).await?;
+    eprintln!(
+        "importing {} into {}",
+        file.display(),
+        config.database_path().display()
+    );
+    let started = std::time::Instant::now();
+    let terminal = std::io::stderr().is_terminal();
+    let report = tokio::task::spawn_blocking(move || {
+        let mut next_tenth = 1u64;
+        crate::service::import::import_accounts(&store, input, batch_size, |p| {
+            let rate = p.imported as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            let share = total
+                .filter(|t| *t > 0)
+                .map(|t| p.bytes_read as f64 / t as f64);
+            let line = format!(
+                "{}{} imported, {} refused, {rate:.0}/s",
+                share.map_or(String::new(), |s| format!("{:>3.0}%  ", s * 100.0)),
+                p.imported,
+                p.refused
+            );
+            if terminal {
+                eprint!("\r{line}   ");
+            } else if share.is_none_or(|s| s * 10.0 >= next_tenth as f64) {
+                eprintln!("{line}");
+                next_tenth = share.map_or(next_tenth, |s| (s * 10.0) as u64 + 1);
+            }
+        })
+    })
+    .await??;
+    if terminal {
+        eprintln!();
+    }
+    const SHOWN: usize = 100;
+    for (line, why) in report.refusals.iter().take(SHOWN) {
+        eprintln!("line {line}: {why}");
+    }
+    if report.refused > SHOWN as u64 {
+        eprintln!("… and {} more refused lines", report.refused - SHOWN as u64);
+    }
+    println!(
+        "imported {} accounts in {:.1?}; {} lines refused",
+        report.imported,
+        started.elapsed(),
+        report.refused
+    );
+    if report.refused > 0 {
+        return Err(format!(
+            "{} lines were refused (listed above); the other accounts were imported",
+            report.refused
+        )
+        .into());
+    }
     Ok(())
 }

@@ -275,6 +275,8 @@ impl Accounts {
             password_hash,
             email_verified,
             roles,
+            disabled: false,
+            created_at: None,
         };
         let with = CreateWith { code, session };
         match self.store.run(move |s| s.create_user(new, with)).await? {
@@ -423,16 +425,15 @@ impl Accounts {
         Ok(())
     }
 
-    /// Re-hashes a just-verified password when the configured cost has changed.
+    /// Re-hashes a just-verified password when the configured cost has changed or the stored
+    /// hash is of another format (an imported account).
     async fn rehash_if_needed(&self, user: UserRecord, password: &str) -> Result<UserRecord> {
         if !self.passwords.needs_rehash(&user.password_hash) {
             return Ok(user);
         }
-        let Ok(pw) = Password::parse(password) else {
-            return Ok(user);
-        };
-        let hash = self.passwords.hash(&pw).await?;
+        let hash = self.passwords.rehash(password).await?;
         let id = user.id.clone();
+        tracing::info!(user_id = %user.id, "password re-hashed with the configured scrypt cost");
         let updated = self
             .store
             .run(move |s| s.update_user(&id, |u| u.password_hash = hash))

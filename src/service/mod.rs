@@ -8,6 +8,7 @@ pub mod captcha;
 pub mod clients;
 pub mod codes;
 pub mod error;
+pub mod import;
 pub mod limiter;
 pub mod metrics;
 pub mod oauth2;

@@ -1,5 +1,9 @@
 //! Password hashing with scrypt (PHC strings).
 //!
+//! Only scrypt is ever written. Accounts brought in by `portcullis import` may carry other
+//! formats ([`HashFormat`]): they are verified in their own format and re-hashed to scrypt at
+//! the user's next sign-in.
+//!
 //! Hashing is deliberately slow, so it runs on its own threads, one per core, at a lower OS
 //! priority than the rest of the server (nice 10): a login flood uses the cores the other
 //! requests leave, instead of starving them. The queue in front of them is bounded by time:
@@ -19,7 +23,7 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 use scrypt::{
     Params, Scrypt,
-    password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString},
+    password_hash::{self, PasswordHash, PasswordHasher as _, SaltString},
 };
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -42,6 +46,166 @@ impl Default for ScryptCost {
             p: 1,
         }
     }
+}
+
+/// A stored password hash's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashFormat {
+    /// `$scrypt$…` (PHC): what this server writes.
+    Scrypt,
+    /// `$argon2id$…`, `$argon2i$…`, `$argon2d$…` (PHC).
+    Argon2,
+    /// `$pbkdf2-sha256$…`, `$pbkdf2-sha512$…` (PHC).
+    Pbkdf2,
+    /// `$2a$`, `$2b$`, `$2x$`, `$2y$` (the bcrypt modular crypt format).
+    Bcrypt,
+    /// `$md5$<32 hex digits>`: the unsalted MD5 the account-API document stores.
+    LegacyMd5,
+    /// No password (an imported account without one): nothing verifies until the owner
+    /// sets one with an emailed reset code.
+    Unusable,
+}
+
+/// The stored form of an account without a usable password.
+pub const NO_PASSWORD: &str = "!";
+/// The prefix under which an account document's MD5 digest is stored.
+pub const LEGACY_MD5_PREFIX: &str = "$md5$";
+
+/// The highest costs accepted from an imported hash: a hash that costs more to verify than
+/// these would let every sign-in attempt on that account burn seconds of CPU.
+const MAX_ARGON2_MEMORY_KIB: u32 = 1024 * 1024;
+const MAX_ARGON2_PASSES: u32 = 16;
+const MAX_BCRYPT_COST: u32 = 16;
+const MAX_PBKDF2_ROUNDS: u32 = 10_000_000;
+const MAX_SCRYPT_LOG_N: u8 = 20;
+
+impl HashFormat {
+    /// The format of a stored hash, by its prefix; `None` for anything unrecognised.
+    pub fn of(stored: &str) -> Option<Self> {
+        Some(if stored == NO_PASSWORD {
+            Self::Unusable
+        } else if stored.starts_with("$scrypt$") {
+            Self::Scrypt
+        } else if stored.starts_with("$argon2") {
+            Self::Argon2
+        } else if stored.starts_with("$pbkdf2") {
+            Self::Pbkdf2
+        } else if ["$2a$", "$2b$", "$2x$", "$2y$"]
+            .iter()
+            .any(|p| stored.starts_with(p))
+        {
+            Self::Bcrypt
+        } else if stored.starts_with(LEGACY_MD5_PREFIX) {
+            Self::LegacyMd5
+        } else {
+            return None;
+        })
+    }
+
+    /// Checks a hash brought in by an import: a known format that parses, with a cost no
+    /// higher than the bounds above. Returns the format, or why the hash is refused.
+    pub fn check_imported(hash: &str) -> std::result::Result<Self, String> {
+        let format = Self::of(hash).ok_or_else(|| {
+            "unrecognised password hash format (expected a PHC string: $scrypt$, $argon2id$, $pbkdf2-sha256$; or bcrypt $2b$)".to_string()
+        })?;
+        let phc = || PasswordHash::new(hash).map_err(|e| format!("malformed {format:?} hash: {e}"));
+        let param =
+            |h: &PasswordHash<'_>, name: &str| -> Option<u32> { h.params.get_decimal(name) };
+        match format {
+            Self::Scrypt => {
+                let h = phc()?;
+                let p = Params::try_from(&h).map_err(|e| format!("bad scrypt parameters: {e}"))?;
+                if p.log_n() > MAX_SCRYPT_LOG_N {
+                    return Err(format!("scrypt ln above {MAX_SCRYPT_LOG_N}"));
+                }
+            }
+            Self::Argon2 => {
+                let h = phc()?;
+                argon2::Params::try_from(&h).map_err(|e| format!("bad argon2 parameters: {e}"))?;
+                if param(&h, "m").is_some_and(|m| m > MAX_ARGON2_MEMORY_KIB)
+                    || param(&h, "t").is_some_and(|t| t > MAX_ARGON2_PASSES)
+                {
+                    return Err("argon2 cost above 1 GiB or 16 passes".into());
+                }
+            }
+            Self::Pbkdf2 => {
+                let h = phc()?;
+                if !matches!(h.algorithm.as_str(), "pbkdf2-sha256" | "pbkdf2-sha512") {
+                    return Err("only pbkdf2-sha256 and pbkdf2-sha512 are supported".into());
+                }
+                if param(&h, "i").is_some_and(|i| i > MAX_PBKDF2_ROUNDS) || h.hash.is_none() {
+                    return Err("pbkdf2 hash without output or above 10,000,000 rounds".into());
+                }
+            }
+            Self::Bcrypt => {
+                let parts: bcrypt::HashParts = hash
+                    .parse()
+                    .map_err(|e| format!("malformed bcrypt hash: {e}"))?;
+                if parts.get_cost() > MAX_BCRYPT_COST {
+                    return Err(format!("bcrypt cost above {MAX_BCRYPT_COST}"));
+                }
+            }
+            Self::LegacyMd5 => {
+                let digest = &hash[LEGACY_MD5_PREFIX.len()..];
+                if digest.len() != 32 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err("an MD5 digest is 32 hexadecimal digits".into());
+                }
+            }
+            Self::Unusable => {}
+        }
+        Ok(format)
+    }
+
+    /// Whether checking a password against this format costs next to nothing, so the
+    /// verifier must also spend a dummy hash's time (no timing difference to learn from).
+    fn is_cheap(self) -> bool {
+        matches!(self, Self::LegacyMd5 | Self::Unusable)
+    }
+}
+
+/// Checks `password` against a stored hash of any [`HashFormat`]. Comparisons of digests are
+/// constant-time (the crates' own, or `subtle` for MD5).
+fn verify_stored(stored: &str, password: &[u8]) -> bool {
+    use password_hash::PasswordVerifier;
+    let phc = || PasswordHash::new(stored).ok();
+    match HashFormat::of(stored) {
+        Some(HashFormat::Scrypt) => {
+            phc().is_some_and(|h| Scrypt.verify_password(password, &h).is_ok())
+        }
+        Some(HashFormat::Argon2) => phc().is_some_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password, &h)
+                .is_ok()
+        }),
+        Some(HashFormat::Pbkdf2) => {
+            phc().is_some_and(|h| pbkdf2::Pbkdf2.verify_password(password, &h).is_ok())
+        }
+        Some(HashFormat::Bcrypt) => bcrypt::verify(password, stored).unwrap_or(false),
+        Some(HashFormat::LegacyMd5) => {
+            use md5::Digest as _;
+            use subtle::ConstantTimeEq as _;
+            let digest = hex_lower(&md5::Md5::digest(password));
+            digest
+                .as_bytes()
+                .ct_eq(
+                    stored[LEGACY_MD5_PREFIX.len()..]
+                        .to_ascii_lowercase()
+                        .as_bytes(),
+                )
+                .into()
+        }
+        Some(HashFormat::Unusable) | None => false,
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The OS priority (nice value) of the hashing threads.
@@ -118,30 +282,47 @@ impl PasswordHasher {
 
     /// Hashes a password into a PHC string with a fresh 128-bit salt.
     pub async fn hash(&self, password: &Password) -> Result<String> {
-        let pw = password.expose().to_string();
+        self.rehash(password.expose()).await
+    }
+
+    /// Hashes a password that was just verified against a weaker stored hash. It is hashed
+    /// as it is, even where today's password rules would refuse it: the owner chose it under
+    /// older rules, and scrypt protects it better than what was stored.
+    pub async fn rehash(&self, verified: &str) -> Result<String> {
+        let pw = verified.to_string();
         let params = self.params;
         self.blocking(move || hash_with(&pw, params)).await?
     }
 
-    /// Checks `password` against `phc`; with no hash (unknown account) it spends the same
-    /// time on a dummy hash and returns `false`.
-    pub async fn verify(&self, phc: Option<&str>, password: &str) -> Result<bool> {
-        let (target, real) = match phc {
-            Some(h) => (h.to_string(), true),
-            None => (self.dummy_hash().await?.to_string(), false),
-        };
+    /// Checks `password` against a stored hash (any [`HashFormat`]); with no hash (unknown
+    /// account) it spends the same time on a dummy hash and returns `false`. A hash that is
+    /// cheap to check (an imported MD5, no password) also spends the dummy hash's time.
+    pub async fn verify(&self, stored: Option<&str>, password: &str) -> Result<bool> {
+        let dummy = self.dummy_hash().await?.clone();
+        let stored = stored.map(str::to_string);
         let pw = password.to_string();
-        let ok = self
-            .blocking(move || match PasswordHash::new(&target) {
-                Ok(parsed) => Scrypt.verify_password(pw.as_bytes(), &parsed).is_ok(),
-                Err(_) => false,
-            })
-            .await?;
-        Ok(ok && real)
+        self.blocking(move || match stored {
+            Some(stored) => {
+                let ok = verify_stored(&stored, pw.as_bytes());
+                if HashFormat::of(&stored).is_none_or(HashFormat::is_cheap) {
+                    verify_stored(&dummy, pw.as_bytes());
+                }
+                ok
+            }
+            None => {
+                verify_stored(&dummy, pw.as_bytes());
+                false
+            }
+        })
+        .await
     }
 
-    /// Whether `phc` was made with other parameters than the configured ones (rehash on login).
+    /// Whether a stored hash should be replaced at the next sign-in: another format than
+    /// scrypt (imported), or scrypt with other parameters than the configured ones.
     pub fn needs_rehash(&self, phc: &str) -> bool {
+        if HashFormat::of(phc) != Some(HashFormat::Scrypt) {
+            return true;
+        }
         let Ok(parsed) = PasswordHash::new(phc) else {
             return true;
         };

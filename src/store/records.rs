@@ -16,7 +16,8 @@ pub struct UserRecord {
     pub email: String,
     #[serde(default)]
     pub display_name: Option<String>,
-    /// scrypt PHC string.
+    /// The password hash: a scrypt PHC string as this server writes it. Imported accounts
+    /// may hold another `service::passwords::HashFormat` until their next sign-in.
     pub password_hash: String,
     #[serde(default)]
     pub email_verified: bool,

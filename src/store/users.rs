@@ -24,6 +24,10 @@ pub struct NewUser {
     pub roles: Vec<crate::domain::Role>,
     /// A personal API key to issue with the account: its SHA-256 and its sealed form.
     pub api_key: Option<([u8; 32], String)>,
+    /// Imported accounts may arrive disabled.
+    pub disabled: bool,
+    /// When the account was created, if earlier than now (imported accounts); else now.
+    pub created_at: Option<i64>,
 }
 
 /// Why a user could not be created. Nothing was written, and a code was not spent.
@@ -51,6 +55,70 @@ pub enum UserLookup {
     EmailKey(String),
 }
 
+/// Whether `new`'s username (or a look-alike) or email is taken.
+fn taken_in(txn: &WriteTransaction, new: &NewUser) -> Result<Option<CreateUserError>, StoreError> {
+    if txn
+        .open_table(tables::USERNAMES)?
+        .get(new.username_key.as_str())?
+        .is_some()
+        || txn
+            .open_table(tables::USERNAME_SKELETONS)?
+            .get(new.username_skeleton.as_str())?
+            .is_some()
+    {
+        return Ok(Some(CreateUserError::UsernameTaken));
+    }
+    if txn
+        .open_table(tables::EMAILS)?
+        .get(new.email_key.as_str())?
+        .is_some()
+    {
+        return Ok(Some(CreateUserError::EmailTaken));
+    }
+    Ok(None)
+}
+
+/// Writes a user, numbered next, with its index entries; the caller has checked
+/// [`taken_in`] in the same transaction.
+fn insert_user_in(
+    txn: &WriteTransaction,
+    new: NewUser,
+    now: i64,
+) -> Result<UserRecord, StoreError> {
+    let mut meta = txn.open_table(tables::META)?;
+    let number = meta.get(USER_SEQ_KEY)?.map(|v| v.value()).unwrap_or(0) + 1;
+    meta.insert(USER_SEQ_KEY, number)?;
+    let user = UserRecord {
+        id: new.id,
+        number,
+        username: new.username,
+        email: new.email,
+        display_name: new.display_name,
+        password_hash: new.password_hash,
+        email_verified: new.email_verified,
+        roles: new.roles,
+        disabled: new.disabled,
+        api_key_hash: new.api_key.as_ref().map(|(hash, _)| *hash),
+        api_key_sealed: new.api_key.map(|(_, sealed)| sealed),
+        avatar_etag: None,
+        created_at: new.created_at.unwrap_or(now),
+        updated_at: now,
+    };
+    if let Some(hash) = user.api_key_hash {
+        txn.open_table(tables::API_KEYS)?
+            .insert(hash.as_slice(), user.id.as_str())?;
+    }
+    let id = user.id.as_str();
+    txn.open_table(tables::USERNAMES)?
+        .insert(new.username_key.as_str(), id)?;
+    txn.open_table(tables::USERNAME_SKELETONS)?
+        .insert(new.username_skeleton.as_str(), id)?;
+    txn.open_table(tables::EMAILS)?
+        .insert(new.email_key.as_str(), id)?;
+    put_user(txn, &user)?;
+    Ok(user)
+}
+
 impl Store {
     /// Inserts a user unless the username or email is taken. The check and the insert happen
     /// in one write transaction, and redb serialises writers, so concurrent registrations of
@@ -64,55 +132,39 @@ impl Store {
     ) -> Result<Result<UserRecord, CreateUserError>, StoreError> {
         let now = self.clock().now();
         self.write(|txn| {
-            let mut usernames = txn.open_table(tables::USERNAMES)?;
-            if usernames.get(new.username_key.as_str())?.is_some() {
-                return Ok(Err(CreateUserError::UsernameTaken));
-            }
-            let skeleton = &new.username_skeleton;
-            let mut skeletons = txn.open_table(tables::USERNAME_SKELETONS)?;
-            if skeletons.get(skeleton.as_str())?.is_some() {
-                return Ok(Err(CreateUserError::UsernameTaken));
-            }
-            let mut emails = txn.open_table(tables::EMAILS)?;
-            if emails.get(new.email_key.as_str())?.is_some() {
-                return Ok(Err(CreateUserError::EmailTaken));
+            if let Some(taken) = taken_in(txn, &new)? {
+                return Ok(Err(taken));
             }
             if let Some(code) = &with.code
                 && !super::codes::spend_email_code_in(txn, code, now)?
             {
                 return Ok(Err(CreateUserError::CodeGone));
             }
-            let mut meta = txn.open_table(tables::META)?;
-            let number = meta.get(USER_SEQ_KEY)?.map(|v| v.value()).unwrap_or(0) + 1;
-            meta.insert(USER_SEQ_KEY, number)?;
-            let user = UserRecord {
-                id: new.id,
-                number,
-                username: new.username,
-                email: new.email,
-                display_name: new.display_name,
-                password_hash: new.password_hash,
-                email_verified: new.email_verified,
-                roles: new.roles,
-                disabled: false,
-                api_key_hash: new.api_key.as_ref().map(|(hash, _)| *hash),
-                api_key_sealed: new.api_key.map(|(_, sealed)| sealed),
-                avatar_etag: None,
-                created_at: now,
-                updated_at: now,
-            };
-            if let Some(hash) = user.api_key_hash {
-                txn.open_table(tables::API_KEYS)?
-                    .insert(hash.as_slice(), user.id.as_str())?;
-            }
-            usernames.insert(new.username_key.as_str(), user.id.as_str())?;
-            skeletons.insert(skeleton.as_str(), user.id.as_str())?;
-            emails.insert(new.email_key.as_str(), user.id.as_str())?;
-            put_user(txn, &user)?;
+            let user = insert_user_in(txn, new, now)?;
             if let Some(session) = &with.session {
                 super::sessions::create_session_in(txn, session, now)?;
             }
             Ok(Ok(user))
+        })
+    }
+
+    /// Inserts a batch of users (`portcullis import`) in one transaction, each under the same
+    /// uniqueness rules as a registration, also against the batch's earlier rows. A refused
+    /// row writes nothing and does not stop the others. Returns each row's outcome, in order.
+    pub fn import_users(
+        &self,
+        batch: Vec<NewUser>,
+    ) -> Result<Vec<Result<(), CreateUserError>>, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for new in batch {
+                outcomes.push(match taken_in(txn, &new)? {
+                    Some(taken) => Err(taken),
+                    None => insert_user_in(txn, new, now).map(|_| Ok(()))?,
+                });
+            }
+            Ok(outcomes)
         })
     }
 

@@ -22,6 +22,7 @@ mod cors;
 mod dev;
 mod faults;
 mod headers;
+mod import;
 mod me;
 mod metrics;
 mod oauth_dcr;
