@@ -1,6 +1,6 @@
 //! Large documents served as they are — the OpenAPI spec and the Swagger UI page (about
-//! 1.7 MB with the bundled UI): one shared copy of the bytes for every request, and a gzip
-//! copy, made on the first request that accepts it, for clients that do.
+//! 1.7 MB with the bundled UI): one shared copy of the bytes for every request, and a Brotli
+//! and a gzip copy, each made on the first request that accepts it, for clients that do.
 
 use std::{io::Write, sync::OnceLock};
 
@@ -15,11 +15,17 @@ pub struct StaticDoc {
     plain: Bytes,
     /// `None` if compressing failed (then the plain bytes are served).
     gzip: OnceLock<Option<Bytes>>,
+    br: OnceLock<Option<Bytes>>,
 }
 
-/// Whether an `Accept-Encoding` value accepts gzip (RFC 9110 §12.5.3: listed, or `*`, with a
-/// q-value other than 0).
-fn accepts_gzip(accept_encoding: &str) -> bool {
+/// Brotli quality: 5 compresses the Swagger page about as fast as gzip's default level does
+/// (tens of milliseconds, once per process), and still a third smaller.
+const BROTLI_QUALITY: u32 = 5;
+const BROTLI_WINDOW_BITS: u32 = 22;
+
+/// Whether an `Accept-Encoding` value accepts `coding` (RFC 9110 §12.5.3: listed, or `*`,
+/// with a q-value other than 0).
+fn accepts(accept_encoding: &str, wanted: &str) -> bool {
     accept_encoding.split(',').any(|item| {
         let mut parts = item.split(';').map(str::trim);
         let coding = parts.next().unwrap_or_default();
@@ -29,7 +35,7 @@ fn accepts_gzip(accept_encoding: &str) -> bool {
                     && v.trim().parse::<f32>().is_ok_and(|q| q == 0.0)
             })
         });
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        (coding.eq_ignore_ascii_case(wanted) || coding == "*") && !refused
     })
 }
 
@@ -39,7 +45,23 @@ impl StaticDoc {
             content_type,
             plain: body.into(),
             gzip: OnceLock::new(),
+            br: OnceLock::new(),
         }
+    }
+
+    fn brotli(&self) -> Option<&Bytes> {
+        self.br
+            .get_or_init(|| {
+                let mut out = Vec::with_capacity(self.plain.len() / 5);
+                let params = brotli::enc::BrotliEncoderParams {
+                    quality: BROTLI_QUALITY as i32,
+                    lgwin: BROTLI_WINDOW_BITS as i32,
+                    ..Default::default()
+                };
+                brotli::BrotliCompress(&mut &self.plain[..], &mut out, &params).ok()?;
+                Some(Bytes::from(out))
+            })
+            .as_ref()
     }
 
     fn gzipped(&self) -> Option<&Bytes> {
@@ -55,14 +77,23 @@ impl StaticDoc {
             .as_ref()
     }
 
-    /// The document, gzip-encoded when the request accepts it.
+    /// The document, Brotli- or gzip-encoded when the request accepts either (Brotli first:
+    /// it is smaller).
     pub fn respond(&self, req: &Request) -> Response {
-        let wants_gzip = req
-            .header(header::ACCEPT_ENCODING)
-            .is_some_and(accepts_gzip);
-        let mut resp = match self.gzipped().filter(|_| wants_gzip) {
-            Some(body) => Response::builder()
-                .header(header::CONTENT_ENCODING, "gzip")
+        let accepted = req.header(header::ACCEPT_ENCODING).unwrap_or_default();
+        let encoded = if accepts(accepted, "br") {
+            self.brotli().map(|b| ("br", b))
+        } else {
+            None
+        }
+        .or_else(|| {
+            accepts(accepted, "gzip")
+                .then(|| self.gzipped().map(|b| ("gzip", b)))
+                .flatten()
+        });
+        let mut resp = match encoded {
+            Some((coding, body)) => Response::builder()
+                .header(header::CONTENT_ENCODING, coding)
                 .body(body.clone()),
             None => Response::builder().body(self.plain.clone()),
         };
@@ -78,7 +109,20 @@ impl StaticDoc {
 
 #[cfg(test)]
 mod tests {
-    use super::accepts_gzip;
+    use super::accepts;
+
+    fn accepts_gzip(header: &str) -> bool {
+        accepts(header, "gzip")
+    }
+
+    #[test]
+    fn brotli_is_chosen_by_its_own_name_and_q_value() {
+        assert!(accepts("gzip, deflate, br, zstd", "br"));
+        assert!(accepts("BR;q=0.5", "br"));
+        assert!(!accepts("br;q=0, gzip", "br"));
+        assert!(!accepts("gzip", "br"));
+        assert!(!accepts("brotli", "br"));
+    }
 
     #[test]
     fn gzip_is_used_only_when_accepted() {

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Role;
 
-/// A user account.
+/// A user account. Empty and default fields are left out of the stored JSON (a user record
+/// is the bulk of the file: about 90 bytes less per user); reading fills them in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserRecord {
     /// Random UUID; the `sub` of every token.
@@ -14,25 +15,25 @@ pub struct UserRecord {
     /// The username as registered (NFKC-normalised).
     pub username: String,
     pub email: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// The password hash: a scrypt PHC string as this server writes it. Imported accounts
     /// may hold another `service::passwords::HashFormat` until their next sign-in.
     pub password_hash: String,
     #[serde(default)]
     pub email_verified: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<Role>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
     /// SHA-256 of the current personal API key, if one was issued.
-    #[serde(default, with = "opt_hex")]
+    #[serde(default, with = "opt_hex", skip_serializing_if = "Option::is_none")]
     pub api_key_hash: Option<[u8; 32]>,
     /// The current API key sealed (see `token::sealed`): the account document shows it again.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_sealed: Option<String>,
     /// ETag of the stored avatar, if any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_etag: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
