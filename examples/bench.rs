@@ -1,7 +1,7 @@
 //! Load benchmark over loopback against the real release binary.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example bench -- [SECONDS] [CONCURRENCY]
+//! cargo build --release && cargo run --release --example bench -- [SECONDS] [CONCURRENCY] [--users N]
 //! ```
 //!
 //! First measures the floor: a bare poem handler (`GET /healthz` answering `ok`, no
@@ -16,8 +16,12 @@
 //! middleware), authenticated `GET /api/v1/me`, `client_credentials` issuance and
 //! introspection, the auth-server document's `/oauth/check_token`, token refresh, login
 //! (scrypt-bound), and
-//! `/healthz` latency while logins flood the hashing pool. Client and server share the
-//! machine, so absolute numbers are a lower bound; compare them with each other.
+//! `/api/v1/me` latency, idle and while logins flood the hashing threads (at 4 and at
+//! CONCURRENCY connections), and refresh rotation on both the native and the OAuth endpoint.
+//! With `--users N`: N accounts imported with `portcullis import` against 1,000, the import
+//! time, bytes per user, start-up time, and sign-in, `/me` and introspection latency at each.
+//! Client and server share the machine, so absolute numbers are a lower bound; compare them
+//! with each other.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -120,10 +124,24 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+fn release_binary() -> String {
+    std::env::var("PORTCULLIS_BIN").unwrap_or_else(|_| "target/release/portcullis".into())
+}
+
 async fn start_server(client: &reqwest::Client) -> (Server, Duration) {
-    let bin =
-        std::env::var("PORTCULLIS_BIN").unwrap_or_else(|_| "target/release/portcullis".into());
     let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().to_path_buf();
+    start_server_on(client, dir, &data).await
+}
+
+/// Starts the release binary on `data` (kept alive by `dir`); returns it with the time from
+/// spawning to the first 200 on `/healthz`.
+async fn start_server_on(
+    client: &reqwest::Client,
+    dir: tempfile::TempDir,
+    data: &std::path::Path,
+) -> (Server, Duration) {
+    let bin = release_binary();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
@@ -134,7 +152,7 @@ async fn start_server(client: &reqwest::Client) -> (Server, Duration) {
             &format!("127.0.0.1:{port}"),
             "--data-dir",
         ])
-        .arg(dir.path())
+        .arg(data)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -284,6 +302,373 @@ where
     }
 }
 
+/// Where the bench's OAuth client is sent back to (nothing listens: the code is read from the
+/// redirect itself).
+const BENCH_REDIRECT: &str = "http://127.0.0.1:9/cb";
+
+/// The value of a hidden form field in one of our pages.
+fn scrape(html: &str, field: &str) -> String {
+    let marker = format!("name=\"{field}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {field} in the page"))
+        + marker.len();
+    html[start..start + html[start..].find('"').expect("closing quote")].to_string()
+}
+
+/// Runs the authorization-code flow with PKCE as a browser would (authorize, login page,
+/// consent page) for `login`, and redeems the code: the token response.
+async fn authorization_code_tokens(
+    base: &str,
+    client_id: &str,
+    secret: &str,
+    login: &str,
+) -> Value {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let browser = portcullis::outbound::client_builder()
+        .expect("TLS set-up")
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let verifier = "bench-pkce-verifier-0123456789-0123456789-0123456789";
+    let challenge =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", BENCH_REDIRECT),
+            ("scope", "openid"),
+            ("state", "bench"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    let location = |r: &reqwest::Response| -> String {
+        r.headers()["location"].to_str().expect("ASCII").to_string()
+    };
+    let absolute = |loc: String| {
+        if loc.starts_with('/') {
+            format!("{base}{loc}")
+        } else {
+            loc
+        }
+    };
+    let mut next = format!("{base}/oauth2/authorize?{query}");
+    let redirect = loop {
+        let resp = browser.get(&next).send().await.expect("authorize");
+        if resp.status().is_redirection() {
+            next = absolute(location(&resp));
+        } else {
+            let html = resp.text().await.expect("page");
+            let (request, csrf) = (scrape(&html, "request"), scrape(&html, "csrf"));
+            let post = if next.contains("/ui/login") {
+                browser.post(format!("{base}/ui/login")).form(&[
+                    ("request", request.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("login", login),
+                    ("password", PASSWORD),
+                ])
+            } else {
+                browser.post(format!("{base}/ui/consent")).form(&[
+                    ("request", request.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("decision", "allow"),
+                ])
+            };
+            next = absolute(location(&post.send().await.expect("form")));
+        }
+        if next.starts_with(BENCH_REDIRECT) {
+            break next;
+        }
+    };
+    let code = url::Url::parse(&redirect)
+        .expect("redirect")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap_or_else(|| panic!("no code in {redirect}"))
+        .1
+        .into_owned();
+    browser
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", BENCH_REDIRECT),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token json")
+}
+
+/// Makes `bench{i}` a developer and creates a confidential client for every OAuth scenario:
+/// `(client_id, client_secret)`.
+async fn bench_client(client: &reqwest::Client, base: &str, developer: &str) -> (String, String) {
+    client
+        .post(format!("{base}/api/v1/me/developer"))
+        .bearer_auth(developer)
+        .send()
+        .await
+        .expect("developer role");
+    let created: Value = client
+        .post(format!("{base}/api/v1/clients"))
+        .bearer_auth(developer)
+        .json(&json!({"name": "bench", "redirect_uris": [BENCH_REDIRECT],
+                      "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+                      "scopes": ["openid", "bench"]}))
+        .send()
+        .await
+        .expect("client")
+        .json()
+        .await
+        .expect("json");
+    (
+        created["client_id"]
+            .as_str()
+            .expect("client_id")
+            .to_string(),
+        created["client_secret"]
+            .as_str()
+            .expect("secret")
+            .to_string(),
+    )
+}
+
+/// Refresh-token rotation: each worker keeps its own token family and replaces its token
+/// with the one each answer carries.
+async fn refresh_load(
+    concurrency: usize,
+    seconds: u64,
+    tokens: Arc<Vec<tokio::sync::Mutex<String>>>,
+    send: impl Fn(String) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> Stats {
+    let send = Arc::new(send);
+    load(concurrency, seconds, move |w| {
+        let (tokens, send) = (tokens.clone(), send.clone());
+        async move {
+            let mut token = tokens[w].lock().await;
+            let Ok(resp) = send(token.clone()).send().await else {
+                return false;
+            };
+            match resp.json::<Value>().await {
+                Ok(v) if v["refresh_token"].is_string() => {
+                    *token = v["refresh_token"].as_str().unwrap_or_default().to_string();
+                    true
+                }
+                _ => false,
+            }
+        }
+    })
+    .await
+}
+
+/// `GET /api/v1/me` from `concurrency` clients with the given tokens.
+async fn me_load(
+    client: &reqwest::Client,
+    base: &str,
+    tokens: Arc<Vec<String>>,
+    concurrency: usize,
+    seconds: u64,
+) -> Stats {
+    let (c, b) = (client.clone(), base.to_string());
+    load(concurrency, seconds, move |w| {
+        let (c, b, token) = (c.clone(), b.clone(), tokens[w % tokens.len()].clone());
+        async move {
+            c.get(format!("{b}/api/v1/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+}
+
+/// `POST /oauth2/introspect` of the given tokens by the bench client.
+async fn introspect_load(
+    client: &reqwest::Client,
+    base: &str,
+    (id, secret): (String, String),
+    tokens: Arc<Vec<String>>,
+    concurrency: usize,
+    seconds: u64,
+) -> Stats {
+    let (c, b) = (client.clone(), base.to_string());
+    load(concurrency, seconds, move |w| {
+        let (c, b, id, secret, token) = (
+            c.clone(),
+            b.clone(),
+            id.clone(),
+            secret.clone(),
+            tokens[w % tokens.len()].clone(),
+        );
+        async move {
+            c.post(format!("{b}/oauth2/introspect"))
+                .basic_auth(id, Some(secret))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+}
+
+/// What one population size measured.
+struct Population {
+    users: u64,
+    import: Duration,
+    bytes_per_user: f64,
+    startup: Duration,
+    login: Stats,
+    me: Stats,
+    introspect: Stats,
+}
+
+/// Imports `users` accounts (one production-cost scrypt hash shared by all: import cost does
+/// not depend on it) with `portcullis import`, starts the server on them and measures
+/// start-up, sign-in latency (one at a time), `/me` and introspection.
+async fn population(
+    client: &reqwest::Client,
+    users: u64,
+    phc: &str,
+    seconds: u64,
+    concurrency: usize,
+) -> Population {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("users.jsonl");
+    let data = dir.path().join("data");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file).expect("file"));
+        for i in 0..users {
+            writeln!(
+                out,
+                "{}",
+                json!({"username": format!("user{i}"), "email": format!("user{i}@example.test"),
+                       "display_name": format!("User {i}"), "password_hash": phc,
+                       "email_verified": true})
+            )
+            .expect("write");
+        }
+        out.flush().expect("flush");
+    }
+    println!("importing {users} users…");
+    let started = Instant::now();
+    let status = Command::new(release_binary())
+        .args(["import", "--file"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("portcullis import runs");
+    assert!(status.success(), "the import failed");
+    let import = started.elapsed();
+    std::fs::remove_file(&file).expect("remove the input");
+    let bytes = std::fs::metadata(data.join("portcullis.redb"))
+        .expect("the database")
+        .len();
+    let (server, startup) = start_server_on(client, dir, &data).await;
+    let base = server.base.clone();
+    // Sign-in latency one at a time, spread over the whole population.
+    let mut login_latencies = Vec::new();
+    let mut tokens = Vec::new();
+    for k in 0..8u64 {
+        let login = format!("user{}", k * (users / 8));
+        let t = Instant::now();
+        let body: Value = client
+            .post(format!("{base}/api/v1/sessions"))
+            .json(&json!({"login": login, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        login_latencies.push(t.elapsed());
+        tokens.push(body["access_token"].as_str().expect("a token").to_string());
+    }
+    login_latencies.sort();
+    let login = Stats {
+        requests: login_latencies.len(),
+        errors: 0,
+        shed: 0,
+        elapsed: login_latencies.iter().sum(),
+        latencies: login_latencies,
+    };
+    let bench_client = bench_client(client, &base, &tokens[0]).await;
+    let tokens = Arc::new(tokens);
+    let me = me_load(client, &base, tokens.clone(), concurrency, seconds).await;
+    let introspect =
+        introspect_load(client, &base, bench_client, tokens, concurrency, seconds).await;
+    drop(server);
+    Population {
+        users,
+        import,
+        bytes_per_user: bytes as f64 / users as f64,
+        startup,
+        login,
+        me,
+        introspect,
+    }
+}
+
+/// The scale figures: `users` accounts against 1,000, in the same run.
+async fn scale(client: &reqwest::Client, users: u64, seconds: u64, concurrency: usize) {
+    use scrypt::password_hash::{PasswordHasher as _, SaltString};
+    println!("\nscale: {users} users against 1000, same settings");
+    let salt = SaltString::encode_b64(b"bench-salt-16byt").expect("salt");
+    let phc = scrypt::Scrypt
+        .hash_password_customized(
+            PASSWORD.as_bytes(),
+            None,
+            None,
+            scrypt::Params::new(17, 8, 1, 32).expect("params"),
+            &salt,
+        )
+        .expect("hash")
+        .to_string();
+    let small = population(client, 1000, &phc, seconds, concurrency).await;
+    let large = population(client, users, &phc, seconds, concurrency).await;
+    for p in [&small, &large] {
+        println!(
+            "{:>8} users: imported in {:>6.1} s ({:>7.0}/s), {:>6.0} bytes/user, start to first 200 {:>5.1} ms",
+            p.users,
+            p.import.as_secs_f64(),
+            p.users as f64 / p.import.as_secs_f64(),
+            p.bytes_per_user,
+            p.startup.as_secs_f64() * 1000.0
+        );
+    }
+    for (name, a, b) in [
+        ("login (one at a time)", &small.login, &large.login),
+        ("GET /api/v1/me", &small.me, &large.me),
+        (
+            "POST /oauth2/introspect",
+            &small.introspect,
+            &large.introspect,
+        ),
+    ] {
+        println!(
+            "{name:<26} p50 {:>7.2} → {:>7.2} ms ({:.2}×)   p99 {:>7.2} → {:>7.2} ms ({:.2}×)",
+            a.pct(0.5),
+            b.pct(0.5),
+            b.pct(0.5) / a.pct(0.5),
+            a.pct(0.99),
+            b.pct(0.99),
+            b.pct(0.99) / a.pct(0.99),
+        );
+    }
+}
+
 fn main() {
     if let Some(port) = std::env::var(FLOOR_ENV).ok().and_then(|p| p.parse().ok()) {
         return run_floor(port);
@@ -359,9 +744,17 @@ async fn measure_floor(client: &reqwest::Client, concurrency: usize, seconds: u6
 }
 
 async fn bench() {
+    let mut positional = Vec::new();
+    let mut users: Option<u64> = None;
     let mut args = std::env::args().skip(1);
-    let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let concurrency: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(32);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--users" => users = args.next().and_then(|n| n.parse().ok()),
+            _ => positional.push(arg),
+        }
+    }
+    let seconds: u64 = positional.first().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let concurrency: usize = positional.get(1).and_then(|s| s.parse().ok()).unwrap_or(32);
     let client = portcullis::outbound::client_builder()
         .expect("TLS set-up")
         .pool_max_idle_per_host(concurrency * 2)
@@ -416,32 +809,23 @@ async fn bench() {
     let access = Arc::new(access);
     let refresh = Arc::new(refresh);
 
-    // A developer's confidential client for the OAuth scenarios.
-    let developer = access[0].clone();
-    client
-        .post(format!("{base}/api/v1/me/developer"))
-        .bearer_auth(&developer)
-        .send()
-        .await
-        .expect("developer role");
-    let oauth_client: Value = client
-        .post(format!("{base}/api/v1/clients"))
-        .bearer_auth(&developer)
-        .json(&json!({"name": "bench", "grant_types": ["client_credentials"], "scopes": ["bench"]}))
-        .send()
-        .await
-        .expect("client")
-        .json()
-        .await
-        .expect("json");
-    let client_id = oauth_client["client_id"]
-        .as_str()
-        .expect("client_id")
-        .to_string();
-    let client_secret = oauth_client["client_secret"]
-        .as_str()
-        .expect("secret")
-        .to_string();
+    // A developer's confidential client for the OAuth scenarios, and a token family per
+    // worker from the authorization-code flow, for refresh rotation on `/oauth2/token`.
+    let (client_id, client_secret) = bench_client(&client, &base, &access[0]).await;
+    println!("signing {concurrency} users in through the authorization-code flow…");
+    let mut oauth_refresh = Vec::new();
+    for i in 0..concurrency {
+        let tokens =
+            authorization_code_tokens(&base, &client_id, &client_secret, &format!("bench{i}"))
+                .await;
+        oauth_refresh.push(tokio::sync::Mutex::new(
+            tokens["refresh_token"]
+                .as_str()
+                .expect("a refresh token")
+                .to_string(),
+        ));
+    }
+    let oauth_refresh = Arc::new(oauth_refresh);
     println!("running each scenario for {seconds} s with {concurrency} concurrent clients\n");
 
     let (c, b) = (client.clone(), base.clone());
@@ -534,30 +918,26 @@ async fn bench() {
     .print("POST /oauth/check_token (compatible API)", floor);
 
     let commits_before = store_counters(&client, &base).await;
-    let (c, b, r) = (client.clone(), base.clone(), refresh.clone());
-    load(concurrency, seconds, move |w| {
-        let (c, b, r) = (c.clone(), b.clone(), r.clone());
-        async move {
-            let mut token = r[w].lock().await;
-            let Ok(resp) = c
-                .post(format!("{b}/api/v1/sessions/refresh"))
-                .json(&json!({"refresh_token": *token}))
-                .send()
-                .await
-            else {
-                return false;
-            };
-            match resp.json::<Value>().await {
-                Ok(v) if v["refresh_token"].is_string() => {
-                    *token = v["refresh_token"].as_str().unwrap_or_default().to_string();
-                    true
-                }
-                _ => false,
-            }
-        }
+    let (c, b) = (client.clone(), base.clone());
+    refresh_load(concurrency, seconds, refresh.clone(), move |token| {
+        c.post(format!("{b}/api/v1/sessions/refresh"))
+            .json(&json!({"refresh_token": token}))
     })
     .await
     .print("POST /api/v1/sessions/refresh", floor);
+    let (c, b, id, secret) = (
+        client.clone(),
+        base.clone(),
+        client_id.clone(),
+        client_secret.clone(),
+    );
+    refresh_load(concurrency, seconds, oauth_refresh, move |token| {
+        c.post(format!("{b}/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+    })
+    .await
+    .print("POST /oauth2/token refresh_token", floor);
     let commits_after = store_counters(&client, &base).await;
     let (writes, fsyncs) = (
         commits_after.0 - commits_before.0,
@@ -576,37 +956,33 @@ async fn bench() {
     .await
     .print("POST /api/v1/sessions (login)", floor);
 
-    // p99 of a cheap endpoint while the hashing pool is saturated by logins.
-    let flood = {
-        let (c, b) = (client.clone(), base.clone());
-        tokio::spawn(load(concurrency, seconds, move |w| {
-            let (c, b) = (c.clone(), b.clone());
-            async move {
-                c.post(format!("{b}/api/v1/sessions"))
-                    .json(&json!({"login": format!("bench{w}"), "password": PASSWORD}))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        }))
-    };
-    let (c, b, a) = (client.clone(), base.clone(), access.clone());
-    load(4, seconds, move |w| {
-        let (c, b, token) = (c.clone(), b.clone(), a[w % a.len()].clone());
-        async move {
-            c.get(format!("{b}/api/v1/me"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await
-    .print("GET /api/v1/me during login flood", floor);
-    flood
-        .await
-        .expect("flood")
-        .print("  (the login flood itself)", floor);
+    // `/me` p99 idle and while logins saturate the hashing threads, at 4 and at
+    // CONCURRENCY connections.
+    for me_connections in [4, concurrency] {
+        let idle = me_load(&client, &base, access.clone(), me_connections, seconds).await;
+        let flood = {
+            let (c, b) = (client.clone(), base.clone());
+            tokio::spawn(load(concurrency, seconds, move |w| {
+                let (c, b) = (c.clone(), b.clone());
+                async move { login_attempt(&c, &b, format!("bench{w}")).await }
+            }))
+        };
+        let busy = me_load(&client, &base, access.clone(), me_connections, seconds).await;
+        let flood = flood.await.expect("flood");
+        idle.print(
+            &format!("GET /api/v1/me idle, {me_connections} conns"),
+            floor,
+        );
+        busy.print(
+            &format!("  … during a login flood, {me_connections} conns"),
+            floor,
+        );
+        flood.print("  (the login flood itself)", floor);
+        println!(
+            "  /me p99 during the flood ÷ idle p99: {:.2}×",
+            busy.pct(0.99) / idle.pct(0.99)
+        );
+    }
     // After every scenario (tens of thousands of durable writes): RSS stays within redb's
     // page cache (--cache-size, 64 MiB by default) plus the process's own overhead.
     if let Some(kib) = rss_kib(server.child.id()) {
@@ -616,4 +992,7 @@ async fn bench() {
         );
     }
     drop(server);
+    if let Some(users) = users {
+        scale(&client, users, seconds, concurrency).await;
+    }
 }

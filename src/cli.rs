@@ -678,9 +678,10 @@ async fn import(file: &std::path::Path, batch_size: usize, config: ServeConfig) 
     );
     let started = std::time::Instant::now();
     let terminal = std::io::stderr().is_terminal();
+    let writer = store.clone();
     let report = tokio::task::spawn_blocking(move || {
         let mut next_tenth = 1u64;
-        crate::service::import::import_accounts(&store, input, batch_size, |p| {
+        crate::service::import::import_accounts(&writer, input, batch_size, |p| {
             let rate = p.imported as f64 / started.elapsed().as_secs_f64().max(1e-3);
             let share = total
                 .filter(|t| *t > 0)
@@ -702,6 +703,10 @@ async fn import(file: &std::path::Path, batch_size: usize, config: ServeConfig) 
     .await??;
     if terminal {
         eprintln!();
+    }
+    if report.imported > 0 {
+        eprintln!("compacting the file…");
+        store.run(|s| s.compact()).await?;
     }
     const SHOWN: usize = 100;
     for (line, why) in report.refusals.iter().take(SHOWN) {

@@ -279,7 +279,7 @@ impl Accounts {
             created_at: None,
         };
         let with = CreateWith { code, session };
-        match self.store.run(move |s| s.create_user(new, with)).await? {
+        match self.store.create_user(new, with).await? {
             Ok(user) => {
                 tracing::info!(user_id = %user.id, username = %user.username, "user registered");
                 Ok(user)

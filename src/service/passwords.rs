@@ -4,9 +4,9 @@
 //! formats ([`HashFormat`]): they are verified in their own format and re-hashed to scrypt at
 //! the user's next sign-in.
 //!
-//! Hashing is deliberately slow, so it runs on its own threads, one per core, at a lower OS
-//! priority than the rest of the server (nice 10): a login flood uses the cores the other
-//! requests leave, instead of starving them. The queue in front of them is bounded by time:
+//! Hashing is deliberately slow, so it runs on its own threads, one per core, at the lowest
+//! OS priority (`SCHED_IDLE`): a login flood uses the CPU time the other requests leave,
+//! instead of delaying them. The queue in front of them is bounded by time:
 //! a sign-in that would wait longer than the configured bound (`--hash-queue-max-wait`,
 //! 1.5 s) is refused at once with `Overloaded` (503 and `Retry-After`) rather than left to
 //! time out.
@@ -208,8 +208,56 @@ fn hex_lower(bytes: &[u8]) -> String {
         })
 }
 
-/// The OS priority (nice value) of the hashing threads.
+/// The nice value of the hashing threads where `SCHED_IDLE` is refused.
 const HASHING_NICE: libc::c_int = 10;
+
+/// The time slice the hashing threads ask for (Linux 6.12+ honours it for `SCHED_IDLE` too).
+const HASHING_SLICE_NANOS: u64 = 100_000;
+
+/// `struct sched_attr` of sched_setattr(2), in its first published size.
+#[repr(C)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// Lowers the calling thread's CPU priority as far as it goes: Linux's `SCHED_IDLE` policy
+/// (sched(7)) runs it only on CPU time no other thread wants, and any other thread that wakes
+/// preempts it at once. It also asks for a short time slice (0.1 ms): when the request threads
+/// are busy rather than waking, the scheduler still gives an idle thread a turn now and then,
+/// and a short turn keeps the delay it causes them short (kernels before 6.12 ignore this).
+/// Falls back to nice 10 where the policy is refused.
+fn lower_priority() {
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy: libc::SCHED_IDLE as u32,
+        flags: 0,
+        nice: 0,
+        priority: 0,
+        runtime: HASHING_SLICE_NANOS,
+        deadline: 0,
+        period: 0,
+    };
+    // SAFETY: sched_setattr reads a valid, fully initialised `sched_attr` of the size it is
+    // told; pid 0 is the calling thread. setpriority with this thread's id changes only this
+    // thread's nice value (threads are scheduled separately on Linux).
+    unsafe {
+        if libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) == 0 {
+            return;
+        }
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, HASHING_NICE);
+        }
+    }
+}
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -238,12 +286,7 @@ fn start_threads(n: usize) -> mpsc::Sender<Job> {
         let started = std::thread::Builder::new()
             .name(format!("portcullis-hash-{i}"))
             .spawn(move || {
-                // SAFETY: setpriority with PRIO_PROCESS and this thread's id changes only this
-                // thread's nice value on Linux (threads are scheduled separately).
-                unsafe {
-                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                    libc::setpriority(libc::PRIO_PROCESS, tid, HASHING_NICE);
-                }
+                lower_priority();
                 loop {
                     let job = match rx.lock() {
                         Ok(rx) => rx.recv(),

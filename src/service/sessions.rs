@@ -186,7 +186,7 @@ impl Sessions {
     /// Starts a session for `user` with the given client and scope.
     pub async fn start_with(&self, user: UserRecord, grant: SessionGrant) -> Result<IssuedSession> {
         let (prepared, record) = self.prepare(&user.id, grant);
-        self.store.run(move |s| s.create_session(&record)).await?;
+        self.store.create_session(record).await?;
         self.issue_prepared(user, prepared)
     }
 
@@ -267,12 +267,12 @@ impl Sessions {
         let client = client_id.map(str::to_string);
         let rotation = self
             .store
-            .run(move |s| s.rotate_refresh_token(old, new, client.as_deref(), lifetimes))
+            .rotate_refresh_token(old, new, client, lifetimes)
             .await?;
         match rotation {
             Rotation::Rotated { family_id, family } => {
                 let uid = family.user_id.clone();
-                let user = self.store.run(move |s| s.get_user(&uid)).await?;
+                let user = self.store.point_read(move |s| s.get_user(&uid))?;
                 let grant = SessionGrant {
                     client_id: family.client_id.clone(),
                     scope: scope.map(|s| s.to_string()).unwrap_or(family.scope),

@@ -72,10 +72,10 @@ pub struct AuthCodeRecord {
 }
 
 /// How a code redemption checks the redirect URI.
-#[derive(Debug, Clone, Copy)]
-pub enum RedirectCheck<'a> {
+#[derive(Debug, Clone)]
+pub enum RedirectCheck {
     /// RFC 6749 §4.1.3: the token request's `redirect_uri`, which must equal the code's.
-    Equals(Option<&'a str>),
+    Equals(Option<String>),
     /// The protocol does not carry it at redemption (the SSO document's `POST /oauth/`); the
     /// URI was matched exactly against the registered ones when the code was issued.
     NotCarried,
@@ -207,6 +207,7 @@ pub enum Redemption {
 }
 
 /// The session a successful redemption creates, in the same transaction.
+#[derive(Debug, Clone)]
 pub struct NewSession {
     pub family_id: String,
     pub refresh_hash: [u8; 32],
@@ -311,16 +312,17 @@ impl Store {
     /// Redeems a code: checks it (client, redirect URI, expiry, and `check` for PKCE), marks it
     /// used and creates the session, all in one transaction, so of concurrent redemptions
     /// exactly one succeeds and a replay always finds the session to revoke.
-    pub fn redeem_code(
+    /// A batched write (see `Store::write_batched`).
+    pub async fn redeem_code(
         &self,
         hash: [u8; 32],
-        client_id: &str,
-        redirect_uri: RedirectCheck<'_>,
-        check: impl FnOnce(&AuthCodeRecord) -> Result<(), &'static str>,
+        client_id: String,
+        redirect_uri: RedirectCheck,
+        check: impl Fn(&AuthCodeRecord) -> Result<(), &'static str> + Send + 'static,
         session: Option<NewSession>,
     ) -> Result<Redemption, StoreError> {
         let now = self.clock().now();
-        self.write(|txn| {
+        self.write_batched(move |txn| {
             let Some(mut code) = txn
                 .open_table(tables::AUTH_CODES)?
                 .get(hash.as_slice())?
@@ -346,8 +348,8 @@ impl Store {
                 ));
             }
             // RFC 6749 §4.1.3: redirect_uri must be identical when the request had one.
-            if let RedirectCheck::Equals(given) = redirect_uri
-                && given != Some(code.redirect_uri.as_str())
+            if let RedirectCheck::Equals(given) = &redirect_uri
+                && given.as_deref() != Some(code.redirect_uri.as_str())
             {
                 return Ok(Redemption::Invalid(
                     "redirect_uri does not match the authorization request",
@@ -363,11 +365,12 @@ impl Store {
                     .unwrap_or_default(),
             );
             expiry::update(txn, Kind::AuthCode, &hash, &code)?;
-            if let Some(session) = session {
+            if let Some(session) = &session {
                 session.create_in(txn, &code.user_id, &code.client_id, &code.scope, now)?;
             }
             Ok(Redemption::Redeemed(code))
         })
+        .await
     }
 
     pub fn put_browser_session(

@@ -6,6 +6,7 @@
 
 pub mod authz;
 pub mod avatars;
+mod batch;
 mod checks;
 pub mod clients;
 pub mod codec;
@@ -93,7 +94,8 @@ from_redb!(
     redb::TableError,
     redb::StorageError,
     redb::CommitError,
-    redb::SetDurabilityError
+    redb::SetDurabilityError,
+    redb::CompactionError
 );
 
 /// Why the database could not be opened; each says what to do about it.
@@ -179,6 +181,8 @@ struct Inner {
     group: GroupCommit,
     /// Set while [`Store::deferring_durability`] runs: writes do not wait for a durable commit.
     deferred: AtomicBool,
+    /// The queue to the batching writer thread (see [`batch`]).
+    batcher: batch::Batcher,
     /// When recovery was last tried; held while trying, so only one thread reopens.
     last_recovery: Mutex<Option<Instant>>,
 }
@@ -313,6 +317,16 @@ impl GroupCommit {
         self.changed.notify_all();
     }
 
+    /// A durable commit made outside the leader protocol (the batching writer's) covered every
+    /// write numbered up to `through`.
+    fn covered(&self, through: u64) {
+        let mut s = self.lock();
+        s.durable = s.durable.max(through);
+        s.durable_commits += 1;
+        drop(s);
+        self.changed.notify_all();
+    }
+
     /// The leader's durable commit is done: everything through the number is durable, or
     /// lost with the error.
     fn finish(&self, outcome: Result<u64, (u64, String)>) {
@@ -425,6 +439,7 @@ impl Store {
                 commits: AtomicU64::new(0),
                 group: GroupCommit::default(),
                 deferred: AtomicBool::new(false),
+                batcher: batch::Batcher::default(),
                 last_recovery: Mutex::new(None),
             }),
         };
@@ -665,6 +680,31 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Moves live pages to the front of the file and truncates it: after a bulk import the
+    /// file holds room it grew for and no longer needs. For tools (`import`, `backup`): it
+    /// waits for every transaction of this process to end and blocks new ones meanwhile.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        let mut guard = self
+            .inner
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let db = guard
+            .as_mut()
+            .ok_or_else(|| StoreError::Unavailable("the database is not open".into()))?;
+        db.compact()?;
+        Ok(())
+    }
+
+    /// Books a durable commit of `writes` batched writes, which also covered every write
+    /// numbered up to `through`.
+    fn committed_durably(&self, writes: u64, through: u64) {
+        self.inner.commits.fetch_add(writes, Ordering::Relaxed);
+        // A durable commit proves the file writable (after a reopen whose probe failed).
+        self.inner.writable.store(true, Ordering::Release);
+        self.inner.group.covered(through);
     }
 
     /// Durable commits (fsyncs) this process has made; with [`Store::commits`], the average

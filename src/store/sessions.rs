@@ -36,32 +36,34 @@ pub enum Rotation {
 }
 
 impl Store {
-    /// Starts a family with its first token.
-    pub fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+    /// Starts a family with its first token (a batched write: see `Store::write_batched`).
+    pub async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
         let now = self.clock().now();
-        self.write(|txn| create_session_in(txn, session, now))
+        self.write_batched(move |txn| create_session_in(txn, &session, now))
+            .await
     }
 
     /// Exchanges the token with hash `old` for `new`, or detects reuse. All in one
     /// transaction, so two concurrent uses of one token cannot both rotate it. `client` is
     /// who presents it (`None` for first-party sessions): a token of another client's family
     /// is refused untouched (RFC 6749 §6: refresh tokens are bound to their client).
-    pub fn rotate_refresh_token(
+    /// A batched write (see `Store::write_batched`).
+    pub async fn rotate_refresh_token(
         &self,
         old: [u8; 32],
         new: [u8; 32],
-        client: Option<&str>,
+        client: Option<String>,
         lifetimes: RefreshLifetimes,
     ) -> Result<Rotation, StoreError> {
         let now = self.clock().now();
-        self.write(|txn| {
+        self.write_batched(move |txn| {
             let Some(mut token) = get_token(txn, &old)? else {
                 return Ok(Rotation::Invalid);
             };
             let Some(family) = get_family(txn, &token.family_id)? else {
                 return Ok(Rotation::Invalid);
             };
-            if family.client_id.as_deref() != client {
+            if family.client_id != client {
                 return Ok(Rotation::Invalid);
             }
             if family.revoked || family.expires_at <= now {
@@ -99,6 +101,7 @@ impl Store {
                 family,
             })
         })
+        .await
     }
 
     /// Revokes the family a refresh token belongs to; returns whether the token was known.

@@ -125,13 +125,14 @@ impl Store {
     /// the same name cannot both succeed.
     /// With `with`, the code is spent and the session started in the same transaction, so a
     /// registration is written whole or not at all, and a refused one leaves the code usable.
-    pub fn create_user(
+    /// A batched write (see `Store::write_batched`).
+    pub async fn create_user(
         &self,
         new: NewUser,
         with: CreateWith,
     ) -> Result<Result<UserRecord, CreateUserError>, StoreError> {
         let now = self.clock().now();
-        self.write(|txn| {
+        self.write_batched(move |txn| {
             if let Some(taken) = taken_in(txn, &new)? {
                 return Ok(Err(taken));
             }
@@ -140,12 +141,13 @@ impl Store {
             {
                 return Ok(Err(CreateUserError::CodeGone));
             }
-            let user = insert_user_in(txn, new, now)?;
+            let user = insert_user_in(txn, new.clone(), now)?;
             if let Some(session) = &with.session {
                 super::sessions::create_session_in(txn, session, now)?;
             }
             Ok(Ok(user))
         })
+        .await
     }
 
     /// Inserts a batch of users (`portcullis import`) in one transaction, each under the same

@@ -29,26 +29,24 @@ pub(super) async fn grant(
     let public = !client.confidential;
     let redemption = oauth
         .store()
-        .run(move |s| {
-            s.redeem_code(
-                hash,
-                &client_id,
-                RedirectCheck::Equals(redirect_uri.as_deref()),
-                |c| match (&c.code_challenge, &verifier) {
-                    (Some(ch), Some(v)) if pkce_matches(v, ch) => Ok(()),
-                    (Some(_), Some(_)) => Err("code_verifier does not match the code_challenge"),
-                    (Some(_), None) => Err("code_verifier is required"),
-                    (None, Some(_)) => {
-                        Err("code_verifier sent for a code issued without code_challenge")
-                    }
-                    // A public client proves nothing but PKCE (RFC 9700 §2.1.1): a code
-                    // without a challenge is not its to redeem.
-                    (None, None) if public => Err("a public client's code must be bound to PKCE"),
-                    (None, None) => Ok(()),
-                },
-                Some(session),
-            )
-        })
+        .redeem_code(
+            hash,
+            client_id,
+            RedirectCheck::Equals(redirect_uri),
+            move |c| match (&c.code_challenge, &verifier) {
+                (Some(ch), Some(v)) if pkce_matches(v, ch) => Ok(()),
+                (Some(_), Some(_)) => Err("code_verifier does not match the code_challenge"),
+                (Some(_), None) => Err("code_verifier is required"),
+                (None, Some(_)) => {
+                    Err("code_verifier sent for a code issued without code_challenge")
+                }
+                // A public client proves nothing but PKCE (RFC 9700 §2.1.1): a code
+                // without a challenge is not its to redeem.
+                (None, None) if public => Err("a public client's code must be bound to PKCE"),
+                (None, None) => Ok(()),
+            },
+            Some(session),
+        )
         .await
         .map_err(OAuthError::from)?;
     let code = redeemed(redemption, &client.client_id)?;

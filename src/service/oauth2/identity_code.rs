@@ -67,21 +67,19 @@ impl OAuth2 {
         let (hash, client_id) = (opaque::digest(code), client.client_id.clone());
         let redemption = self
             .store()
-            .run(move |s| {
-                s.redeem_code(
-                    hash,
-                    &client_id,
-                    RedirectCheck::NotCarried,
-                    // A PKCE-bound code needs its verifier, which this exchange cannot carry.
-                    |c| match c.code_challenge {
-                        Some(_) => {
-                            Err("this code was issued with PKCE; redeem it at the token endpoint")
-                        }
-                        None => Ok(()),
-                    },
-                    None,
-                )
-            })
+            .redeem_code(
+                hash,
+                client_id,
+                RedirectCheck::NotCarried,
+                // A PKCE-bound code needs its verifier, which this exchange cannot carry.
+                |c| match c.code_challenge {
+                    Some(_) => {
+                        Err("this code was issued with PKCE; redeem it at the token endpoint")
+                    }
+                    None => Ok(()),
+                },
+                None,
+            )
             .await
             .map_err(OAuthError::from)?;
         let code = redeemed(redemption, &client.client_id)?;
