@@ -167,6 +167,30 @@ pub struct VerifiedJwt {
     pub claims: Value,
 }
 
+/// Runs `f` on a thread of its own at nice 19: making the keys at a first start (RSA
+/// generation takes a tenth of a second of CPU and more) runs alongside the first requests,
+/// and must not hold them up on a one-core machine.
+async fn at_low_priority<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("portcullis-keygen".into())
+        .spawn(move || {
+            // SAFETY: setpriority with this thread's id changes only this thread's nice value
+            // (threads are scheduled separately on Linux); the thread ends with `f`.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+            }
+            let _ = done.send(f());
+        })
+        .map_err(|e| StoreError::Task(format!("could not start the key thread: {e}")))?;
+    result
+        .await
+        .map_err(|_| StoreError::Task("the key thread ended without an answer".into()))
+}
+
 impl IdTokenSigner {
     pub fn new(store: Store) -> Self {
         Self {
@@ -185,13 +209,12 @@ impl IdTokenSigner {
     async fn key_set(&self) -> Result<&Arc<KeySet>, StoreError> {
         self.keys
             .get_or_try_init(|| async {
-                let records = self
-                    .store
-                    .run(|s| {
-                        ensure_every_key(s)?;
-                        s.jwt_keys()
-                    })
-                    .await?;
+                let store = self.store.clone();
+                let records = at_low_priority(move || {
+                    ensure_every_key(&store)?;
+                    store.jwt_keys()
+                })
+                .await??;
                 let jwks =
                     json!({ "keys": records.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() });
                 let keys = records
