@@ -251,9 +251,9 @@ pub async fn run(command: Command) -> CliResult {
                 .run(move |s| {
                     s.rotate_keys(
                         i64::from(stage),
-                        crate::token::paseto::generate_signing_key,
+                        crate::service::keys::new_access_token_key,
                         &crate::token::jwt::ID_TOKEN_ALGS,
-                        crate::token::jwt::generate,
+                        crate::service::keys::new_id_token_key,
                     )
                 })
                 .await?;

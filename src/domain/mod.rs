@@ -3,6 +3,7 @@
 
 mod display_name;
 mod email;
+mod key_window;
 mod password;
 mod redirect_uri;
 pub(crate) use redirect_uri::is_loopback;
@@ -12,6 +13,7 @@ pub mod username;
 
 pub use display_name::DisplayName;
 pub use email::Email;
+pub use key_window::KeyWindow;
 pub use password::{Password, WeakPassword};
 pub use redirect_uri::RedirectUri;
 pub use role::Role;

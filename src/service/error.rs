@@ -76,3 +76,10 @@ pub enum ServiceError {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+impl From<crate::token::KeyError> for ServiceError {
+    /// A key that does not decode or cannot sign is the server's fault, not the caller's.
+    fn from(e: crate::token::KeyError) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
+}

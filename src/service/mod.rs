@@ -8,10 +8,13 @@ pub mod captcha;
 pub mod clients;
 pub mod codes;
 pub mod error;
+pub mod id_tokens;
 pub mod import;
+pub mod keys;
 pub mod limiter;
 pub mod metrics;
 pub mod oauth2;
+pub mod ops;
 pub mod passwords;
 pub mod registration;
 pub mod sessions;
@@ -26,7 +29,7 @@ use crate::{
     clock::Clock,
     mail::Mailer,
     store::{Store, StoreError, sessions::RefreshLifetimes},
-    token::{AccessTokens, paseto::generate_signing_key, sealed::Sealer},
+    token::{AccessTokens, sealed::Sealer},
 };
 
 /// `Result` with [`ServiceError`] as the default error.
@@ -93,6 +96,8 @@ pub struct Services {
     pub avatars: avatars::Avatars,
     pub clients: clients::Clients,
     pub oauth2: oauth2::OAuth2,
+    /// Readiness and metrics.
+    pub ops: ops::Operations,
     pub mailer: Mailer,
     /// Public base URL (for links such as `avatar_url`).
     pub public_url: String,
@@ -124,15 +129,21 @@ impl Services {
         if pruned > 0 {
             tracing::info!(pruned, "retired signing keys removed");
         }
-        store.ensure_signing_key(|| generate_signing_key(now))?;
+        store.ensure_signing_key(|| keys::new_access_token_key(now))?;
         let all = store.signing_keys()?;
-        let tokens = Arc::new(AccessTokens::new(
-            settings.issuer.clone(),
-            settings.access_token_ttl,
-            clock.clone(),
-            &all,
-        )?);
-        let jwts = Arc::new(crate::token::jwt::IdTokenSigner::new(store.clone()));
+        let tokens = Arc::new(
+            AccessTokens::new(
+                settings.issuer.clone(),
+                settings.access_token_ttl,
+                clock.clone(),
+                &keys::access_token_keys(&all),
+            )
+            .map_err(|e| StoreError::Corrupt {
+                table: "signing_keys",
+                detail: e.to_string(),
+            })?,
+        );
+        let jwts = Arc::new(id_tokens::IdTokenSigner::new(store.clone()));
         let sessions = Sessions::new(store.clone(), tokens, jwts.clone(), settings.refresh);
         let passwords = Arc::new(
             passwords::PasswordHasher::new(settings.scrypt, settings.hash_queue_max_wait)
@@ -182,6 +193,7 @@ impl Services {
                 jwts,
             ),
             admin: admin::Admin::new(store.clone(), accounts.clone()),
+            ops: ops::Operations::new(store.clone(), mailer.clone(), metrics.clone(), now),
             clients,
             public_url: settings.issuer,
             trust_forwarded_for: settings.trust_forwarded_for,

@@ -4,11 +4,16 @@
 //! keys keep verifying until pruned — written once below over `KeyRecord`.
 
 use rand::RngCore;
+
+use crate::domain::KeyWindow;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Store, StoreError, codec, records::SigningKeyRecord, tables};
-use crate::token::jwt::JwtKeyRecord;
+use super::{
+    Store, StoreError, codec,
+    records::{JwtKeyRecord, SigningKeyRecord},
+    tables,
+};
 
 type KeyTable = TableDefinition<'static, &'static str, &'static [u8]>;
 
@@ -17,18 +22,11 @@ trait KeyRecord: Serialize + DeserializeOwned {
     const TABLE: KeyTable;
     const NAME: &'static str;
     fn kid(&self) -> &str;
-    fn created_at(&self) -> i64;
-    fn retired_at(&self) -> Option<i64>;
-    fn active_from(&self) -> Option<i64>;
+    fn window(&self) -> KeyWindow;
     fn retire(&mut self, at: i64);
     /// Signs at `now`: active, and not (yet) retired.
     fn signs_at(&self, now: i64) -> bool {
-        super::records::key_signs_at(
-            self.created_at(),
-            self.active_from(),
-            self.retired_at(),
-            now,
-        )
+        self.window().signs_at(now)
     }
 }
 
@@ -41,14 +39,8 @@ macro_rules! key_record {
             fn kid(&self) -> &str {
                 &self.kid
             }
-            fn created_at(&self) -> i64 {
-                self.created_at
-            }
-            fn retired_at(&self) -> Option<i64> {
-                self.retired_at
-            }
-            fn active_from(&self) -> Option<i64> {
-                self.active_from
+            fn window(&self) -> KeyWindow {
+                <$record>::window(self)
             }
             fn retire(&mut self, at: i64) {
                 self.retired_at = Some(at);
@@ -89,7 +81,7 @@ fn ensure_key<R: KeyRecord>(
     let newest = all_keys::<R>(txn)?
         .into_iter()
         .filter(|k| k.signs_at(now) && wanted(k))
-        .max_by_key(|k| k.active_from().unwrap_or(k.created_at()));
+        .max_by_key(|k| k.window().signs_from());
     if let Some(key) = newest {
         return Ok(key);
     }
@@ -102,7 +94,7 @@ fn ensure_key<R: KeyRecord>(
 /// included): from `at` only the keys of this rotation sign.
 fn retire_all<R: KeyRecord>(txn: &WriteTransaction, at: i64) -> Result<(), StoreError> {
     for mut key in all_keys::<R>(txn)? {
-        if key.retired_at().is_none_or(|r| r > at) {
+        if key.window().retired_at.is_none_or(|r| r > at) {
             key.retire(at);
             put_key(txn, &key)?;
         }
@@ -113,7 +105,7 @@ fn retire_all<R: KeyRecord>(txn: &WriteTransaction, at: i64) -> Result<(), Store
 fn prune<R: KeyRecord>(txn: &WriteTransaction, cutoff: i64) -> Result<usize, StoreError> {
     let old: Vec<R> = all_keys::<R>(txn)?
         .into_iter()
-        .filter(|k| k.retired_at().is_some_and(|t| t < cutoff))
+        .filter(|k| k.window().retired_at.is_some_and(|t| t < cutoff))
         .collect();
     let mut table = txn.open_table(R::TABLE)?;
     for key in &old {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Role;
+use crate::domain::{KeyWindow, Role};
 
 /// A user account. Empty and default fields are left out of the stored JSON (a user record
 /// is the bulk of the file: about 90 bytes less per user); reading fills them in.
@@ -220,21 +220,44 @@ pub struct SigningKeyRecord {
     pub active_from: Option<i64>,
 }
 
-/// Whether a key with this life cycle signs at `now`: active (from `active_from`, or its
-/// creation) and not (yet) retired. Shared by every kind of signing key.
-pub fn key_signs_at(
-    created_at: i64,
-    active_from: Option<i64>,
-    retired_at: Option<i64>,
-    now: i64,
-) -> bool {
-    active_from.unwrap_or(created_at) <= now && retired_at.is_none_or(|r| r > now)
+impl SigningKeyRecord {
+    pub fn window(&self) -> KeyWindow {
+        KeyWindow {
+            created_at: self.created_at,
+            active_from: self.active_from,
+            retired_at: self.retired_at,
+        }
+    }
 }
 
-impl SigningKeyRecord {
-    /// Signs at `now` (see [`key_signs_at`]).
-    pub fn signs_at(&self, now: i64) -> bool {
-        key_signs_at(self.created_at, self.active_from, self.retired_at, now)
+/// A persisted id_token (JWT) signing key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JwtKeyRecord {
+    pub kid: String,
+    /// `RS256`, `EdDSA` or `Ed25519`.
+    pub alg: String,
+    /// Private key: PKCS#1 DER (RSA) or PKCS#8 DER (Ed25519), base64url.
+    pub private_der: String,
+    /// The public JWK.
+    pub jwk: serde_json::Value,
+    pub created_at: i64,
+    /// When it stops signing (it stays published until pruned). May lie in the future: a
+    /// staged rotation retires the current key when the next one becomes active.
+    #[serde(default)]
+    pub retired_at: Option<i64>,
+    /// When it starts signing (`None`: from `created_at`). Later than `created_at` for a key
+    /// staged by `keys rotate --stage`: published now, used from then.
+    #[serde(default)]
+    pub active_from: Option<i64>,
+}
+
+impl JwtKeyRecord {
+    pub fn window(&self) -> KeyWindow {
+        KeyWindow {
+            created_at: self.created_at,
+            active_from: self.active_from,
+            retired_at: self.retired_at,
+        }
     }
 }
 

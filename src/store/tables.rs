@@ -121,7 +121,10 @@ macro_rules! every_table {
             INITIAL_ACCESS_TOKENS,
             checks::json::<registration::InitialAccessTokenRecord>
         );
-        $f!(JWT_KEYS, checks::json::<crate::token::jwt::JwtKeyRecord>);
+        $f!(
+            JWT_KEYS,
+            checks::json::<crate::store::records::JwtKeyRecord>
+        );
         $f!(EXPIRY, checks::any);
     };
 }

@@ -7,21 +7,19 @@
 //! every rotation; a rotation may be *staged*: the next key is published at once and signs
 //! only from `active_from`, so relying parties that cache the JWKS already know it.
 
-use std::sync::Arc;
-
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::store::{Store, StoreError};
+use super::KeyError;
+use crate::domain::KeyWindow;
 
 /// The signing algorithms offered for id_tokens (and JWT access tokens).
 pub const ID_TOKEN_ALGS: [&str; 3] = ["RS256", "EdDSA", "Ed25519"];
 
-/// A persisted id_token signing key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JwtKeyRecord {
+/// A new key's material: what is stored, and the public JWK that publishes it.
+#[derive(Debug, Clone)]
+pub struct JwtKeyMaterial {
     pub kid: String,
     /// `RS256`, `EdDSA` or `Ed25519`.
     pub alg: String,
@@ -29,28 +27,19 @@ pub struct JwtKeyRecord {
     pub private_der: String,
     /// The public JWK.
     pub jwk: Value,
-    pub created_at: i64,
-    /// When it stops signing (it stays published until pruned). May lie in the future: a
-    /// staged rotation retires the current key when the next one becomes active.
-    #[serde(default)]
-    pub retired_at: Option<i64>,
-    /// When it starts signing (`None`: from `created_at`). Later than `created_at` for a key
-    /// staged by `keys rotate --stage`: published now, used from then.
-    #[serde(default)]
-    pub active_from: Option<i64>,
 }
 
-/// A new key for `alg`, created at `now`, signing from `active_from` (`None`: at once).
-pub fn generate(alg: &str, now: i64, active_from: Option<i64>) -> Result<JwtKeyRecord, StoreError> {
+/// Generates a key for `alg` (RSA 2048 for RS256, Ed25519 otherwise).
+pub fn generate(alg: &str) -> Result<JwtKeyMaterial, KeyError> {
     let kid = crate::token::opaque::random_token(12);
     let (der, jwk) = match alg {
         "RS256" => {
             use rsa::{pkcs1::EncodeRsaPrivateKey, traits::PublicKeyParts};
             let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
-                .map_err(|e| StoreError::Encode(format!("RSA key generation failed: {e}")))?;
+                .map_err(|e| KeyError::Crypto(format!("RSA key generation failed: {e}")))?;
             let der = key
                 .to_pkcs1_der()
-                .map_err(|e| StoreError::Encode(format!("RSA key encoding failed: {e}")))?;
+                .map_err(|e| KeyError::Crypto(format!("RSA key encoding failed: {e}")))?;
             let public = key.to_public_key();
             let jwk = json!({
                 "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
@@ -75,22 +64,12 @@ pub fn generate(alg: &str, now: i64, active_from: Option<i64>) -> Result<JwtKeyR
             (der, jwk)
         }
     };
-    Ok(JwtKeyRecord {
+    Ok(JwtKeyMaterial {
         kid,
         alg: alg.to_string(),
         private_der: URL_SAFE_NO_PAD.encode(der),
         jwk,
-        created_at: now,
-        retired_at: None,
-        active_from,
     })
-}
-
-impl JwtKeyRecord {
-    /// Whether this key signs at `now`: active, and not (yet) retired.
-    pub fn signs_at(&self, now: i64) -> bool {
-        crate::store::records::key_signs_at(self.created_at, self.active_from, self.retired_at, now)
-    }
 }
 
 /// The `jsonwebtoken` algorithm behind one of [`ID_TOKEN_ALGS`]: `Ed25519` is EdDSA over
@@ -103,42 +82,46 @@ fn algorithm(alg: &str) -> Option<Algorithm> {
     }
 }
 
-/// A stored key, decoded once.
+/// A key, decoded once, with its signing window.
 struct LoadedKey {
-    record: JwtKeyRecord,
+    kid: String,
+    alg: String,
+    window: KeyWindow,
     signing: EncodingKey,
     verifying: DecodingKey,
 }
 
 impl LoadedKey {
-    fn load(record: JwtKeyRecord) -> Result<Self, StoreError> {
-        let corrupt = |detail: String| StoreError::Corrupt {
-            table: "jwt_keys",
-            detail: format!("key {}: {detail}", record.kid),
+    fn load(material: &JwtKeyMaterial, window: KeyWindow) -> Result<Self, KeyError> {
+        let invalid = |detail: String| KeyError::Invalid {
+            kid: material.kid.clone(),
+            detail,
         };
         let der = URL_SAFE_NO_PAD
-            .decode(&record.private_der)
-            .map_err(|e| corrupt(e.to_string()))?;
+            .decode(&material.private_der)
+            .map_err(|e| invalid(e.to_string()))?;
         let text = |field: &str| {
-            record.jwk[field]
+            material.jwk[field]
                 .as_str()
                 .map(str::to_string)
-                .ok_or_else(|| corrupt(format!("the JWK has no `{field}`")))
+                .ok_or_else(|| invalid(format!("the JWK has no `{field}`")))
         };
-        let (signing, verifying) = match algorithm(&record.alg) {
+        let (signing, verifying) = match algorithm(&material.alg) {
             Some(Algorithm::RS256) => (
                 EncodingKey::from_rsa_der(&der),
                 DecodingKey::from_rsa_components(&text("n")?, &text("e")?)
-                    .map_err(|e| corrupt(e.to_string()))?,
+                    .map_err(|e| invalid(e.to_string()))?,
             ),
             Some(_) => (
                 EncodingKey::from_ed_der(&der),
-                DecodingKey::from_ed_components(&text("x")?).map_err(|e| corrupt(e.to_string()))?,
+                DecodingKey::from_ed_components(&text("x")?).map_err(|e| invalid(e.to_string()))?,
             ),
-            None => return Err(corrupt(format!("unknown algorithm {}", record.alg))),
+            None => return Err(invalid(format!("unknown algorithm {}", material.alg))),
         };
         Ok(Self {
-            record,
+            kid: material.kid.clone(),
+            alg: material.alg.clone(),
+            window,
             signing,
             verifying,
         })
@@ -146,17 +129,9 @@ impl LoadedKey {
 }
 
 /// Every key, loaded, and the JWKS document that publishes them.
-struct KeySet {
+pub struct JwtKeySet {
     keys: Vec<LoadedKey>,
     jwks: Value,
-}
-
-/// Signs JWTs, verifies the ones we issued, and publishes the keys.
-pub struct IdTokenSigner {
-    store: Store,
-    /// Loaded once (after making any missing key): keys change only while the server is
-    /// stopped (`portcullis keys rotate`), and a staged key is already among them.
-    keys: tokio::sync::OnceCell<Arc<KeySet>>,
 }
 
 /// A JWT this server signed whose signature and issuer check out.
@@ -167,132 +142,94 @@ pub struct VerifiedJwt {
     pub claims: Value,
 }
 
-/// Runs `f` on a thread of its own at nice 19: making the keys at a first start (RSA
-/// generation takes a tenth of a second of CPU and more) runs alongside the first requests,
-/// and must not hold them up on a one-core machine.
-async fn at_low_priority<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, StoreError> {
-    let (done, result) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("portcullis-keygen".into())
-        .spawn(move || {
-            // SAFETY: setpriority with this thread's id changes only this thread's nice value
-            // (threads are scheduled separately on Linux); the thread ends with `f`.
-            unsafe {
-                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-            }
-            let _ = done.send(f());
-        })
-        .map_err(|e| StoreError::Task(format!("could not start the key thread: {e}")))?;
-    result
-        .await
-        .map_err(|_| StoreError::Task("the key thread ended without an answer".into()))
+/// A JWT ready to be signed: its signing input and the key to sign it with.
+pub struct Unsigned {
+    message: String,
+    algorithm: Algorithm,
+    signing: EncodingKey,
 }
 
-impl IdTokenSigner {
-    pub fn new(store: Store) -> Self {
-        Self {
-            store,
-            keys: tokio::sync::OnceCell::new(),
-        }
+impl Unsigned {
+    /// Whether signing takes long enough (RSA: about a millisecond) to belong off the async
+    /// workers; Ed25519 signs in microseconds, less than a hop to another thread.
+    pub fn is_slow(&self) -> bool {
+        self.algorithm == Algorithm::RS256
     }
 
-    /// Makes sure a key signing now exists for each algorithm in [`ID_TOKEN_ALGS`], so all
-    /// are published before any signs (a relying party that cached the JWKS knows them), and
-    /// loads the key set. Started in the background at start; the first use waits for it.
-    pub async fn ensure_keys(&self) -> Result<(), StoreError> {
-        self.key_set().await.map(|_| ())
+    /// The compact serialization (RFC 7515 §7.1).
+    pub fn sign(self) -> Result<String, KeyError> {
+        jsonwebtoken::crypto::sign(self.message.as_bytes(), &self.signing, self.algorithm)
+            .map(|sig| format!("{}.{sig}", self.message))
+            .map_err(|e| KeyError::Crypto(format!("JWT signing failed: {e}")))
+    }
+}
+
+impl JwtKeySet {
+    /// Loads every key (staged, active, or retired but not pruned: all are published).
+    pub fn load(keys: &[(JwtKeyMaterial, KeyWindow)]) -> Result<Self, KeyError> {
+        let jwks = json!({ "keys": keys.iter().map(|(k, _)| k.jwk.clone()).collect::<Vec<_>>() });
+        let keys = keys
+            .iter()
+            .map(|(material, window)| LoadedKey::load(material, *window))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { keys, jwks })
     }
 
-    async fn key_set(&self) -> Result<&Arc<KeySet>, StoreError> {
-        self.keys
-            .get_or_try_init(|| async {
-                let store = self.store.clone();
-                let records = at_low_priority(move || {
-                    ensure_every_key(&store)?;
-                    store.jwt_keys()
-                })
-                .await??;
-                let jwks =
-                    json!({ "keys": records.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() });
-                let keys = records
-                    .into_iter()
-                    .map(LoadedKey::load)
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Arc::new(KeySet { keys, jwks }))
-            })
-            .await
+    /// The JWKS document.
+    pub fn jwks(&self) -> &Value {
+        &self.jwks
     }
 
-    /// Signs `claims` as a JWT of type `typ` (RFC 7515) with the key that signs now for
-    /// `alg` (one of [`ID_TOKEN_ALGS`]; anything else falls back to RS256).
-    pub async fn sign_typed(
+    /// Prepares `claims` as a JWT of type `typ` (RFC 7515) for the key that signs at `now`
+    /// for `alg` (one of [`ID_TOKEN_ALGS`]; anything else falls back to RS256).
+    pub fn prepare(
         &self,
         alg: &str,
         typ: &str,
         claims: &Value,
-    ) -> Result<String, StoreError> {
+        now: i64,
+    ) -> Result<Unsigned, KeyError> {
         let alg = if ID_TOKEN_ALGS.contains(&alg) {
             alg
         } else {
             "RS256"
         };
-        let now = self.store.clock().now();
-        let set = self.key_set().await?;
-        let key = set
+        let key = self
             .keys
             .iter()
-            .filter(|k| k.record.alg == alg && k.record.signs_at(now))
-            .max_by_key(|k| k.record.active_from.unwrap_or(k.record.created_at))
-            .ok_or_else(|| StoreError::Corrupt {
-                table: "jwt_keys",
-                detail: format!("no {alg} key signs now; run `portcullis keys rotate`"),
+            .filter(|k| k.alg == alg && k.window.signs_at(now))
+            .max_by_key(|k| k.window.signs_from())
+            .ok_or_else(|| {
+                KeyError::NoSigningKey(format!(
+                    "no {alg} key signs now; run `portcullis keys rotate`"
+                ))
             })?;
-        let header = json!({"alg": alg, "typ": typ, "kid": key.record.kid});
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let algorithm = algorithm(alg).unwrap_or(Algorithm::RS256);
-        let sign = move |signing: &EncodingKey| {
-            jsonwebtoken::crypto::sign(message.as_bytes(), signing, algorithm)
-                .map(|sig| format!("{message}.{sig}"))
-                .map_err(|e| StoreError::Encode(format!("JWT signing failed: {e}")))
-        };
-        if algorithm != Algorithm::RS256 {
-            // Ed25519 signs in microseconds: less than the hop to the blocking pool.
-            return sign(&key.signing);
-        }
-        // RSA signing takes about a millisecond: keep it off the async workers.
-        let signing = key.signing.clone();
-        tokio::task::spawn_blocking(move || sign(&signing))
-            .await
-            .map_err(|e| StoreError::Encode(format!("signing task failed: {e}")))?
-    }
-
-    /// Signs an id_token (`typ: JWT`).
-    pub async fn sign(&self, alg: &str, claims: &Value) -> Result<String, StoreError> {
-        self.sign_typed(alg, "JWT", claims).await
+        let header = json!({"alg": alg, "typ": typ, "kid": key.kid});
+        Ok(Unsigned {
+            message: format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header.to_string()),
+                URL_SAFE_NO_PAD.encode(claims.to_string())
+            ),
+            algorithm: algorithm(alg).unwrap_or(Algorithm::RS256),
+            signing: key.signing.clone(),
+        })
     }
 
     /// Verifies a JWT this server signed: a published key by `kid`, that key's algorithm,
     /// the signature, and our issuer. Time claims are left to the caller — an expired
     /// `id_token_hint` still identifies who signed in (RP-Initiated Logout §2).
-    pub async fn verify(&self, token: &str, issuer: &str) -> Option<VerifiedJwt> {
+    pub fn verify(&self, token: &str, issuer: &str) -> Option<VerifiedJwt> {
         let (message, signature) = token.rsplit_once('.')?;
         let (header, payload) = message.split_once('.')?;
         let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
         let kid = header["kid"].as_str()?;
-        let set = self.key_set().await.ok()?;
-        let key = set.keys.iter().find(|k| k.record.kid == kid)?;
+        let key = self.keys.iter().find(|k| k.kid == kid)?;
         // The key's own algorithm, never the header's choice (RFC 8725 §3.1).
-        if header["alg"].as_str() != Some(key.record.alg.as_str()) {
+        if header["alg"].as_str() != Some(key.alg.as_str()) {
             return None;
         }
-        let algorithm = algorithm(&key.record.alg)?;
+        let algorithm = algorithm(&key.alg)?;
         if !jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.verifying, algorithm)
             .ok()?
         {
@@ -307,57 +244,63 @@ impl IdTokenSigner {
             claims,
         })
     }
-
-    /// Verifies an `id_token_hint` (see [`IdTokenSigner::verify`]); returns its claims.
-    pub async fn verify_hint(&self, token: &str, issuer: &str) -> Option<Value> {
-        self.verify(token, issuer)
-            .await
-            .filter(|v| {
-                v.typ
-                    .as_deref()
-                    .is_none_or(|t| t.eq_ignore_ascii_case("JWT"))
-            })
-            .map(|v| v.claims)
-    }
-
-    /// The JWKS document: every key — staged, active, or retired but not yet pruned (its
-    /// tokens may still be live). Served from memory: a GET writes nothing.
-    pub async fn jwks(&self) -> Result<Value, StoreError> {
-        Ok(self.key_set().await?.jwks.clone())
-    }
-}
-
-/// Generates the keys that are missing: one signing now for every algorithm (only a read
-/// when none is missing).
-fn ensure_every_key(store: &Store) -> Result<(), StoreError> {
-    let now = store.clock().now();
-    let keys = store.jwt_keys()?;
-    for alg in ID_TOKEN_ALGS {
-        if !keys.iter().any(|k| k.alg == alg && k.signs_at(now)) {
-            store.ensure_jwt_key(alg, |now| generate(alg, now, None))?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_staged_key_signs_only_from_its_activation_and_a_retired_one_stops() {
-        let mut key = generate("EdDSA", 100, Some(200)).unwrap();
-        assert!(!key.signs_at(150));
-        assert!(key.signs_at(200));
-        key.retired_at = Some(300);
-        assert!(key.signs_at(299));
-        assert!(!key.signs_at(300));
+    fn window(created_at: i64, active_from: Option<i64>) -> KeyWindow {
+        KeyWindow {
+            created_at,
+            active_from,
+            retired_at: None,
+        }
     }
 
     #[test]
     fn the_ed25519_key_names_its_fully_specified_algorithm() {
-        let key = generate("Ed25519", 0, None).unwrap();
+        let key = generate("Ed25519").unwrap();
         assert_eq!(key.jwk["alg"], "Ed25519");
         assert_eq!(key.jwk["crv"], "Ed25519");
+    }
+
+    #[test]
+    fn the_newest_key_open_at_the_time_signs_and_every_published_key_verifies() {
+        let old = generate("EdDSA").unwrap();
+        let staged = generate("EdDSA").unwrap();
+        let set = JwtKeySet::load(&[
+            (old.clone(), window(0, None)),
+            (staged.clone(), window(10, Some(100))),
+        ])
+        .unwrap();
+        assert_eq!(set.jwks()["keys"].as_array().unwrap().len(), 2);
+        let claims = json!({"iss": "https://op.example", "sub": "u"});
+        let before = set
+            .prepare("EdDSA", "JWT", &claims, 50)
+            .unwrap()
+            .sign()
+            .unwrap();
+        let after = set
+            .prepare("EdDSA", "JWT", &claims, 100)
+            .unwrap()
+            .sign()
+            .unwrap();
+        let kid = |t: &str| {
+            let header = URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap();
+            serde_json::from_slice::<Value>(&header).unwrap()["kid"].clone()
+        };
+        assert_eq!(kid(&before), old.kid.as_str());
+        assert_eq!(kid(&after), staged.kid.as_str());
+        for token in [&before, &after] {
+            assert!(set.verify(token, "https://op.example").is_some());
+            assert!(set.verify(token, "https://other.example").is_none());
+        }
+        assert!(matches!(
+            set.prepare("RS256", "JWT", &claims, 50),
+            Err(KeyError::NoSigningKey(_))
+        ));
     }
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     clock::{Clock, parse_rfc3339, rfc3339},
-    store::{StoreError, records::SigningKeyRecord},
+    domain::KeyWindow,
 };
 
 /// Why a token was not accepted. Callers answer all of these with the same 401; the variant is
@@ -107,17 +107,25 @@ pub struct AccessTokens {
     verified: std::sync::Mutex<HashMap<[u8; 32], VerifiedAccess>>,
 }
 
-/// A new v4.public key pair as a storable record.
-pub fn generate_signing_key(now: i64) -> Result<SigningKeyRecord, StoreError> {
+/// A v4.public key pair, as it is stored.
+#[derive(Debug, Clone)]
+pub struct PasetoKeyPair {
+    /// PASERK `k4.pid.…` of the public key.
+    pub kid: String,
+    /// Ed25519 secret key (64 bytes), base64.
+    pub secret: String,
+    /// Ed25519 public key (32 bytes), base64.
+    pub public: String,
+}
+
+/// A new v4.public key pair.
+pub fn generate_key_pair() -> Result<PasetoKeyPair, super::KeyError> {
     let pair = AsymmetricKeyPair::<V4>::generate()
-        .map_err(|e| StoreError::Encode(format!("key generation failed: {e}")))?;
-    Ok(SigningKeyRecord {
+        .map_err(|e| super::KeyError::Crypto(format!("key generation failed: {e}")))?;
+    Ok(PasetoKeyPair {
         kid: paserk_id(&pair.public),
         secret: STANDARD.encode(pair.secret.as_bytes()),
         public: STANDARD.encode(pair.public.as_bytes()),
-        created_at: now,
-        retired_at: None,
-        active_from: None,
     })
 }
 
@@ -138,21 +146,21 @@ pub fn paserk_public(public_b64: &str) -> Option<String> {
 }
 
 impl AccessTokens {
-    /// Builds the key set from stored records: each signs within its window (the newest
-    /// open one at the time), every record verifies.
+    /// Builds the key set: each key signs within its window (the newest open one at the
+    /// time), every key verifies.
     pub fn new(
         issuer: String,
         ttl: i64,
         clock: Clock,
-        all: &[SigningKeyRecord],
-    ) -> Result<Self, StoreError> {
-        let bad = |what: &str| StoreError::Corrupt {
-            table: "signing_keys",
-            detail: format!("{what} is not a valid Ed25519 key"),
-        };
+        all: &[(PasetoKeyPair, KeyWindow)],
+    ) -> Result<Self, super::KeyError> {
         let mut verifying = HashMap::new();
         let mut signing = Vec::new();
-        for key in all {
+        for (key, window) in all {
+            let bad = |what: &str| super::KeyError::Invalid {
+                kid: key.kid.clone(),
+                detail: format!("{what} is not a valid Ed25519 key"),
+            };
             let bytes = STANDARD
                 .decode(&key.public)
                 .map_err(|_| bad("public key"))?;
@@ -164,8 +172,8 @@ impl AccessTokens {
             signing.push(SigningKey {
                 kid: key.kid.clone(),
                 secret,
-                from: key.active_from.unwrap_or(key.created_at),
-                until: key.retired_at,
+                from: window.signs_from(),
+                until: window.retired_at,
             });
         }
         signing.sort_by_key(|k| std::cmp::Reverse(k.from));
@@ -189,15 +197,16 @@ impl AccessTokens {
     }
 
     /// Signs a new access token; returns it with its claims.
-    pub fn issue(&self, grant: AccessGrant) -> Result<(String, AccessClaims), StoreError> {
+    pub fn issue(&self, grant: AccessGrant) -> Result<(String, AccessClaims), super::KeyError> {
         let now = self.clock.now();
         let signing = self
             .signing
             .iter()
             .find(|k| k.from <= now && k.until.is_none_or(|u| u > now))
-            .ok_or_else(|| StoreError::Corrupt {
-                table: "signing_keys",
-                detail: "no access-token key signs now; run `portcullis keys rotate`".into(),
+            .ok_or_else(|| {
+                super::KeyError::NoSigningKey(
+                    "no access-token key signs now; run `portcullis keys rotate`".into(),
+                )
             })?;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -211,10 +220,11 @@ impl AccessTokens {
             sid: grant.session_id,
             client_id: grant.client_id,
         };
-        let payload = serde_json::to_vec(&claims).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let payload =
+            serde_json::to_vec(&claims).map_err(|e| super::KeyError::Crypto(e.to_string()))?;
         let footer = serde_json::json!({ "kid": signing.kid }).to_string();
         let token = PublicToken::sign(&signing.secret, &payload, Some(footer.as_bytes()), None)
-            .map_err(|e| StoreError::Encode(format!("signing failed: {e}")))?;
+            .map_err(|e| super::KeyError::Crypto(format!("signing failed: {e}")))?;
         Ok((token, claims))
     }
 
@@ -304,9 +314,18 @@ impl AccessTokens {
 mod tests {
     use super::*;
 
+    fn window(created_at: i64, active_from: Option<i64>, retired_at: Option<i64>) -> KeyWindow {
+        KeyWindow {
+            created_at,
+            active_from,
+            retired_at,
+        }
+    }
+
     fn tokens(clock: &Clock) -> AccessTokens {
-        let key = generate_signing_key(clock.now()).unwrap();
-        AccessTokens::new("http://issuer.test".into(), 900, clock.clone(), &[key]).unwrap()
+        let key = generate_key_pair().unwrap();
+        let keys = [(key, window(clock.now(), None, None))];
+        AccessTokens::new("http://issuer.test".into(), 900, clock.clone(), &keys).unwrap()
     }
 
     fn grant() -> AccessGrant {
@@ -367,15 +386,16 @@ mod tests {
     fn a_staged_key_takes_over_signing_at_its_activation() {
         let clock = Clock::manual();
         let now = clock.now();
-        let mut old = generate_signing_key(now).unwrap();
-        old.retired_at = Some(now + 60);
-        let mut staged = generate_signing_key(now).unwrap();
-        staged.active_from = Some(now + 60);
+        let old = generate_key_pair().unwrap();
+        let staged = generate_key_pair().unwrap();
         let t = AccessTokens::new(
             "http://issuer.test".into(),
             900,
             clock.clone(),
-            &[old.clone(), staged.clone()],
+            &[
+                (old.clone(), window(now, None, Some(now + 60))),
+                (staged.clone(), window(now, Some(now + 60), None)),
+            ],
         )
         .unwrap();
         let kid_of = |token: &str| {
@@ -396,7 +416,7 @@ mod tests {
 
     #[test]
     fn paserk_public_key_is_published_form() {
-        let key = generate_signing_key(0).unwrap();
+        let key = generate_key_pair().unwrap();
         assert!(
             paserk_public(&key.public)
                 .unwrap()

@@ -39,9 +39,9 @@ async fn rotate_while_stopped(app: TestApp, stage: i64) -> TestApp {
         store
             .rotate_keys(
                 stage,
-                portcullis::token::paseto::generate_signing_key,
+                portcullis::service::keys::new_access_token_key,
                 &portcullis::token::jwt::ID_TOKEN_ALGS,
-                portcullis::token::jwt::generate,
+                portcullis::service::keys::new_id_token_key,
             )
             .unwrap();
     })

@@ -226,9 +226,9 @@ async fn rotated_keys_keep_verifying_until_their_tokens_expire() {
         store
             .rotate_keys(
                 0,
-                portcullis::token::paseto::generate_signing_key,
+                portcullis::service::keys::new_access_token_key,
                 &portcullis::token::jwt::ID_TOKEN_ALGS,
-                portcullis::token::jwt::generate,
+                portcullis::service::keys::new_id_token_key,
             )
             .unwrap();
     }

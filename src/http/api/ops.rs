@@ -6,11 +6,7 @@ use poem_openapi::{
 };
 
 use super::{ApiTags, types::Health};
-use crate::{
-    http::error::Result,
-    service::{ServiceError, Services},
-    store::{Store, StoreError},
-};
+use crate::{http::error::Result, service::Services};
 
 pub struct OpsApi {
     pub services: Services,
@@ -45,19 +41,10 @@ impl OpsApi {
     /// file and a probe write succeeded, which this check also attempts.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self) -> Result<Json<Health>> {
-        let check = |s: &Store| {
-            if !s.try_recover() {
-                return Err(StoreError::Unavailable("the database cannot write".into()));
-            }
-            s.ping()
-        };
-        match self.services.store.run(check).await {
-            Ok(()) => Ok(Json(Health {
-                status: "ready".into(),
-            })),
-            // Whatever failed, the store is not ready: the one storage_unavailable answer.
-            Err(e) => Err(ServiceError::Store(StoreError::Unavailable(e.to_string())).into()),
-        }
+        self.services.ops.ready().await?;
+        Ok(Json(Health {
+            status: "ready".into(),
+        }))
     }
 
     /// Metrics
@@ -68,22 +55,8 @@ impl OpsApi {
     /// scraper reaches it.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
     async fn metrics(&self) -> Result<MetricsText> {
-        let table_rows = self
-            .services
-            .store
-            .run(|s| s.table_counts())
-            .await
-            .map_err(crate::service::ServiceError::from)?;
-        let gauges = crate::service::metrics::Gauges {
-            table_rows,
-            mail_failing: self.services.mailer.delivery_failing(),
-            started_at: self.services.started_at,
-            store_commits: self.services.store.commits(),
-            store_durable_commits: self.services.store.durable_commits(),
-            store_writable: self.services.store.writable(),
-        };
         Ok(MetricsText::Ok(PlainText(
-            self.services.metrics.render(&gauges),
+            self.services.ops.metrics_text().await?,
         )))
     }
 }

@@ -102,27 +102,24 @@ pub struct Paserk {
 impl Endpoint for Paserk {
     type Output = Response;
     async fn call(&self, _req: Request) -> poem::Result<Response> {
-        Ok(match self.services.store.run(|s| s.signing_keys()).await {
-            Ok(keys) => {
-                let now = self.services.store.clock().now();
-                let keys: Vec<Value> = keys
-                    .iter()
-                    .filter_map(|k| {
-                        crate::token::paseto::paserk_public(&k.public).map(|p| {
-                            json!({"kid": k.kid, "paserk": p, "version": "v4", "purpose": "public", "active": k.signs_at(now)})
-                        })
-                    })
-                    .collect();
-                public_json(&json!({"issuer": self.services.public_url, "keys": keys}))
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "PASERK listing failed");
-                no_store_json(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &json!({"error": "server_error"}),
-                )
-            }
-        })
+        Ok(
+            match self.services.sessions.published_access_token_keys().await {
+                Ok(keys) => {
+                    let keys: Vec<Value> = keys
+                        .into_iter()
+                        .map(|k| json!({"kid": k.kid, "paserk": k.paserk, "version": "v4", "purpose": "public", "active": k.active}))
+                        .collect();
+                    public_json(&json!({"issuer": self.services.public_url, "keys": keys}))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "PASERK listing failed");
+                    no_store_json(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &json!({"error": "server_error"}),
+                    )
+                }
+            },
+        )
     }
 }
 

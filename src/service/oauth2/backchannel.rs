@@ -15,8 +15,8 @@ use tokio::{
 };
 
 use crate::{
+    service::id_tokens::IdTokenSigner,
     store::{Store, StoreError},
-    token::jwt::IdTokenSigner,
 };
 
 /// How long one delivery attempt may take.

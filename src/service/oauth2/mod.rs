@@ -84,7 +84,7 @@ pub struct OAuth2 {
     sessions: Sessions,
     store: Store,
     csrf_key: [u8; 32],
-    id_tokens: std::sync::Arc<crate::token::jwt::IdTokenSigner>,
+    id_tokens: std::sync::Arc<crate::service::id_tokens::IdTokenSigner>,
     backchannel: std::sync::Arc<backchannel::Backchannel>,
 }
 
@@ -95,7 +95,7 @@ impl OAuth2 {
         sessions: Sessions,
         store: Store,
         csrf_key: [u8; 32],
-        id_tokens: std::sync::Arc<crate::token::jwt::IdTokenSigner>,
+        id_tokens: std::sync::Arc<crate::service::id_tokens::IdTokenSigner>,
     ) -> Self {
         let backchannel = std::sync::Arc::new(backchannel::Backchannel::new(
             store.clone(),
@@ -119,7 +119,7 @@ impl OAuth2 {
     }
 
     /// The id_token signer (also serves the JWKS).
-    pub fn id_tokens(&self) -> &crate::token::jwt::IdTokenSigner {
+    pub fn id_tokens(&self) -> &crate::service::id_tokens::IdTokenSigner {
         &self.id_tokens
     }
 
