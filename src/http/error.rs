@@ -5,10 +5,7 @@
 use poem::http::StatusCode;
 use poem_openapi::{ApiResponse, Object, payload::Json};
 
-use crate::{
-    service::{ServiceError, oauth2::error::STORAGE_RETRY_AFTER},
-    store::StoreError,
-};
+use crate::service::{ServiceError, oauth2::error::STORAGE_RETRY_AFTER};
 
 /// `Result` with [`ApiError`] as the default error.
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -212,7 +209,7 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
             }
             E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", detail),
-            E::Store(StoreError::Unavailable(ref cause)) => {
+            E::Unavailable(ref cause) => {
                 tracing::warn!(error = %cause, "request refused: storage unavailable");
                 let mut p = Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,

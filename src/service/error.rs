@@ -71,8 +71,13 @@ pub enum ServiceError {
     TooLarge { limit: usize },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The database cannot store anything right now (a full disk, an I/O fault); nothing of
+    /// the operation was kept, and retrying shortly may succeed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Any other storage failure: the server's fault.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -81,5 +86,16 @@ impl From<crate::token::KeyError> for ServiceError {
     /// A key that does not decode or cannot sign is the server's fault, not the caller's.
     fn from(e: crate::token::KeyError) -> Self {
         ServiceError::Internal(e.to_string())
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    /// The one place a storage failure becomes a service error: "cannot write right now"
+    /// is its own answer (503 and `Retry-After` at every surface); the rest are internal.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => ServiceError::Unavailable(cause),
+            other => ServiceError::Store(other),
+        }
     }
 }

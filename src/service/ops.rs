@@ -41,7 +41,7 @@ impl Operations {
         self.store
             .run(check)
             .await
-            .map_err(|e| ServiceError::Store(StoreError::Unavailable(e.to_string())))
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))
     }
 
     /// The Prometheus text of every counter and gauge.

@@ -413,7 +413,7 @@ pub fn undocumented(e: &crate::service::ServiceError) -> (i32, String) {
         E::CaptchaRequired => (400, "需要图形验证码 (captcha_id, captcha_answer)".into()),
         E::CaptchaInvalid => (400, "图形验证码错误或已过期".into()),
         E::MailUnavailable => (503, "邮件服务暂时不可用，请稍后再试".into()),
-        E::Store(crate::store::StoreError::Unavailable(cause)) => {
+        E::Unavailable(cause) => {
             tracing::warn!(error = %cause, "compatible API: storage unavailable");
             (503, "存储暂时不可用，未做任何更改，请稍后再试".into())
         }

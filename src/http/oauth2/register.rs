@@ -86,7 +86,7 @@ fn service_error(e: ServiceError) -> Response {
         }
         ServiceError::InvalidScope(why) => metadata_error(&why),
         ServiceError::ClientIdTaken => metadata_error("that client_id is already registered"),
-        ServiceError::Store(crate::store::StoreError::Unavailable(_)) => {
+        ServiceError::Unavailable(_) => {
             let mut resp = registration_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",

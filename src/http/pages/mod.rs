@@ -93,8 +93,8 @@ const STORAGE_UNAVAILABLE: &str =
 /// Logs an unexpected failure and shows a generic page (details stay in the log): 503 with
 /// `Retry-After` when the database cannot write right now (nothing was kept), else 500.
 fn internal_error_page(what: &str, error: &crate::service::ServiceError) -> Response {
-    use crate::{service::ServiceError, store::StoreError};
-    if let ServiceError::Store(StoreError::Unavailable(cause)) = error {
+    use crate::service::ServiceError;
+    if let ServiceError::Unavailable(cause) = error {
         tracing::warn!(error = %cause, "{what}: storage unavailable");
         let mut resp = error_page(StatusCode::SERVICE_UNAVAILABLE, STORAGE_UNAVAILABLE);
         resp.headers_mut().insert(
@@ -449,7 +449,7 @@ impl Endpoint for LoginSubmit {
                         StatusCode::UNAUTHORIZED,
                         "The username, email or password is incorrect.".into(),
                     ),
-                    E::Store(crate::store::StoreError::Unavailable(_)) => {
+                    E::Unavailable(_) => {
                         (StatusCode::SERVICE_UNAVAILABLE, STORAGE_UNAVAILABLE.into())
                     }
                     other => {

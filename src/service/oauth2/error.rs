@@ -99,6 +99,7 @@ impl From<ServiceError> for OAuthError {
             ServiceError::CaptchaRequired | ServiceError::CaptchaInvalid => {
                 Self::InvalidGrant(e.to_string())
             }
+            ServiceError::Unavailable(_) => Self::TemporarilyUnavailable,
             ServiceError::Store(e) => e.into(),
             other => {
                 tracing::error!(error = %other, "token endpoint failure");
