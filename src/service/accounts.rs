@@ -12,6 +12,7 @@ use super::{
     metrics::{LoginOutcome, Metrics},
     passwords::PasswordHasher,
     sessions::SessionGrant,
+    views::UserView,
 };
 use crate::{
     config::{CaptchaPolicy, EmailVerification, RegistrationPolicy},
@@ -161,12 +162,12 @@ impl Accounts {
         let user = self
             .register_inner(registration, Some((id, record)))
             .await?;
-        self.sessions.issue_prepared(user, prepared)
+        self.sessions.issue_prepared(user.into(), prepared)
     }
 
     /// [`Accounts::register`] without starting a session (for APIs that sign in separately).
-    pub async fn register_user(&self, registration: Registration) -> Result<UserRecord> {
-        self.register_inner(registration, None).await
+    pub async fn register_user(&self, registration: Registration) -> Result<UserView> {
+        Ok(self.register_inner(registration, None).await?.into())
     }
 
     /// Registration's checks and write; `session` (the new user's id and first session) is
@@ -304,6 +305,17 @@ impl Accounts {
     /// client address (`from`, when known). Every failure — unknown account, wrong password,
     /// disabled account — looks the same.
     pub async fn authenticate_password(
+        &self,
+        login: &str,
+        password: &str,
+        from: Option<IpAddr>,
+    ) -> Result<UserView> {
+        Ok(self.verify_password(login, password, from).await?.into())
+    }
+
+    /// [`Accounts::authenticate_password`], answering with the stored record (for a password
+    /// change that follows).
+    async fn verify_password(
         &self,
         login: &str,
         password: &str,
@@ -446,7 +458,7 @@ impl Accounts {
         &self,
         principal: &Principal,
         display_name: Option<&str>,
-    ) -> Result<UserRecord> {
+    ) -> Result<UserView> {
         let name = match display_name {
             Some(d) => Some(DisplayName::parse(d)?.into_inner()),
             None => None,
@@ -455,6 +467,7 @@ impl Accounts {
         self.store
             .run(move |s| s.update_user(&id, |u| u.display_name = name))
             .await?
+            .map(UserView::from)
             .ok_or(ServiceError::InvalidToken)
     }
 
@@ -466,12 +479,17 @@ impl Accounts {
         current: &str,
         new: &str,
     ) -> Result<()> {
-        let user = &principal.user;
-        let limiter_key = format!("id:{}", user.id);
+        let id = principal.user.id.clone();
+        let limiter_key = format!("id:{id}");
         self.limits
             .account
             .check(&limiter_key)
             .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
+        // The stored hash, read now: the principal carries no secrets.
+        let user = self
+            .store
+            .point_read(move |s| s.get_user(&id))?
+            .ok_or(ServiceError::InvalidToken)?;
         if !self
             .passwords
             .verify(Some(&user.password_hash), current)
@@ -480,7 +498,7 @@ impl Accounts {
             self.limits.account.record_failure(&limiter_key);
             return Err(ServiceError::WrongPassword);
         }
-        self.set_password(user, new, principal.session_id.clone())
+        self.set_password(&user, new, principal.session_id.clone())
             .await
     }
 
@@ -494,7 +512,7 @@ impl Accounts {
         new: &str,
         from: Option<IpAddr>,
     ) -> Result<()> {
-        let user = self.authenticate_password(login, current, from).await?;
+        let user = self.verify_password(login, current, from).await?;
         self.set_password(&user, new, None).await
     }
 
@@ -584,7 +602,11 @@ impl Accounts {
 
     /// The user's current API key, unsealed (the account document shows it again); `None` if
     /// none was issued.
-    pub fn revealed_api_key(&self, user: &UserRecord) -> Result<Option<String>> {
+    pub async fn revealed_api_key(&self, user_id: &str) -> Result<Option<String>> {
+        let id = user_id.to_string();
+        let Some(user) = self.store.point_read(move |s| s.get_user(&id))? else {
+            return Ok(None);
+        };
         user.api_key_sealed
             .as_deref()
             .map(|s| self.sealer.open(s, &api_key_context(&user.id)))
@@ -593,12 +615,12 @@ impl Accounts {
     }
 
     /// Grants the developer role (idempotent).
-    pub async fn become_developer(&self, principal: &Principal) -> Result<UserRecord> {
+    pub async fn become_developer(&self, principal: &Principal) -> Result<UserView> {
         self.grant_role(&principal.user.id, Role::Developer).await
     }
 
     /// Adds a role to a user (idempotent).
-    pub async fn grant_role(&self, user_id: &str, role: Role) -> Result<UserRecord> {
+    pub async fn grant_role(&self, user_id: &str, role: Role) -> Result<UserView> {
         let id = user_id.to_string();
         self.store
             .run(move |s| {
@@ -607,11 +629,12 @@ impl Accounts {
                 })
             })
             .await?
+            .map(UserView::from)
             .ok_or(ServiceError::NotFound("user"))
     }
 
     /// Enables or disables an account; disabling also ends all its sessions.
-    pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<UserRecord> {
+    pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<UserView> {
         self.set_access(user_id, None, Some(disabled)).await
     }
 
@@ -622,7 +645,7 @@ impl Accounts {
         user_id: &str,
         roles: Option<Vec<Role>>,
         disabled: Option<bool>,
-    ) -> Result<UserRecord> {
+    ) -> Result<UserView> {
         let id = user_id.to_string();
         let user = self
             .store
@@ -643,17 +666,21 @@ impl Accounts {
         if disabled == Some(true) {
             self.sessions.revoke_others(&user.id, None).await?;
         }
-        Ok(user)
+        Ok(user.into())
     }
 
     /// Finds a user by username or email (CLI).
-    pub async fn find(&self, login: &str) -> Result<Option<UserRecord>> {
+    pub async fn find(&self, login: &str) -> Result<Option<UserView>> {
         let lookup = match LoginName::parse(login) {
             LoginName::Username(u) => UserLookup::UsernameKey(u.key()),
             LoginName::Email(e) => UserLookup::EmailKey(e.key()),
             LoginName::Unmatchable(_) => return Ok(None),
         };
-        Ok(self.store.run(move |s| s.find_user(&lookup)).await?)
+        Ok(self
+            .store
+            .run(move |s| s.find_user(&lookup))
+            .await?
+            .map(UserView::from))
     }
 }
 

@@ -3,7 +3,7 @@
 //! admin cannot disable, demote or delete their own account here, so the last admin cannot
 //! lock everyone out by accident.
 
-use super::{Accounts, Principal, Result, ServiceError};
+use super::{Accounts, Principal, Result, ServiceError, views::UserView};
 use crate::{
     domain::{Email, Role, Username},
     store::{Store, records::UserRecord},
@@ -15,7 +15,7 @@ pub const PER_PAGE: usize = 50;
 /// One page of the user listing.
 #[derive(Debug, Clone)]
 pub struct UserPage {
-    pub users: Vec<UserRecord>,
+    pub users: Vec<UserView>,
     /// Users matching the search, on all pages.
     pub total: usize,
     pub page: usize,
@@ -95,6 +95,7 @@ impl Admin {
             .into_iter()
             .skip((page - 1).saturating_mul(PER_PAGE))
             .take(PER_PAGE)
+            .map(UserView::from)
             .collect();
         Ok(UserPage {
             users,
@@ -105,12 +106,7 @@ impl Admin {
     }
 
     /// Disables or enables a user (disabling ends every session) and sets their roles.
-    pub async fn update(
-        &self,
-        p: &Principal,
-        id: &str,
-        changes: UserChanges,
-    ) -> Result<UserRecord> {
+    pub async fn update(&self, p: &Principal, id: &str, changes: UserChanges) -> Result<UserView> {
         require_admin(p)?;
         if changes.disabled == Some(true)
             || changes

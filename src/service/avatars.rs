@@ -7,8 +7,8 @@ use std::io::Cursor;
 use image::{ImageFormat, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 
-use super::{Principal, Result, ServiceError};
-use crate::store::{Store, records::UserRecord};
+use super::{Principal, Result, ServiceError, views::UserView};
+use crate::store::Store;
 
 /// Largest side of a stored avatar.
 pub const AVATAR_SIZE: u32 = 512;
@@ -32,7 +32,7 @@ impl Avatars {
     }
 
     /// Validates, normalises and stores an avatar; returns the updated user.
-    pub async fn set(&self, principal: &Principal, bytes: Vec<u8>) -> Result<UserRecord> {
+    pub async fn set(&self, principal: &Principal, bytes: Vec<u8>) -> Result<UserView> {
         if bytes.len() > self.max_bytes {
             return Err(ServiceError::TooLarge {
                 limit: self.max_bytes,
@@ -46,14 +46,16 @@ impl Avatars {
         self.store
             .run(move |s| s.set_avatar(&id, &etag, &png))
             .await?
+            .map(UserView::from)
             .ok_or(ServiceError::InvalidToken)
     }
 
-    pub async fn delete(&self, principal: &Principal) -> Result<UserRecord> {
+    pub async fn delete(&self, principal: &Principal) -> Result<UserView> {
         let id = principal.user.id.clone();
         self.store
             .run(move |s| s.delete_avatar(&id))
             .await?
+            .map(UserView::from)
             .ok_or(ServiceError::InvalidToken)
     }
 

@@ -6,14 +6,17 @@ use std::{collections::HashSet, sync::Arc};
 
 use subtle::ConstantTimeEq;
 
-use super::{Principal, Result, ServiceError};
+use super::{
+    Principal, Result, ServiceError,
+    views::{ClientView, UserView},
+};
 use crate::{
     domain::{Invalid, RedirectUri, Role, Scope},
     store::{
         Store,
         clients::CreateClientOutcome,
         codes::hex,
-        records::{AccessTokenFormat, ClientRecord, UserRecord},
+        records::{AccessTokenFormat, ClientRecord},
     },
     token::{opaque, sealed::Sealer},
 };
@@ -233,9 +236,9 @@ impl Clients {
         &self,
         principal: &Principal,
         redirect_uris: Option<Vec<String>>,
-    ) -> Result<(UserRecord, ClientRecord, String)> {
+    ) -> Result<(UserView, ClientView, String)> {
         match (self.revealable_client(principal).await?, redirect_uris) {
-            (Some((c, secret)), None) => Ok((principal.user.clone(), c, secret)),
+            (Some((c, secret)), None) => Ok((principal.user.clone(), c.into(), secret)),
             (Some((c, secret)), Some(uris)) => {
                 let changes = ClientChanges {
                     redirect_uris: Some(uris),
@@ -267,7 +270,7 @@ impl Clients {
                 };
                 tracing::info!(client_id = %record.client_id, owner = %user.id, "developer role granted with its SSO client");
                 // A confidential client always has a secret.
-                Ok((user, record, secret.unwrap_or_default()))
+                Ok((user.into(), record.into(), secret.unwrap_or_default()))
             }
         }
     }
@@ -312,7 +315,7 @@ impl Clients {
         &self,
         principal: &Principal,
         new: NewClient,
-    ) -> Result<(ClientRecord, Option<String>)> {
+    ) -> Result<(ClientView, Option<String>)> {
         require_developer(principal)?;
         self.create(&principal.user.id, new).await
     }
@@ -322,15 +325,15 @@ impl Clients {
         &self,
         owner_id: &str,
         new: NewClient,
-    ) -> Result<(ClientRecord, Option<String>)> {
+    ) -> Result<(ClientView, Option<String>)> {
         let (record, secret) = self.build(owner_id, new)?;
-        let stored = record.clone();
-        if !self.store.run(move |s| s.create_client(&stored)).await? {
+        let view = ClientView::from(&record);
+        if !self.store.run(move |s| s.create_client(&record)).await? {
             return Err(ServiceError::ClientIdTaken);
         }
         self.changed();
-        tracing::info!(client_id = %record.client_id, owner = %owner_id, "OAuth client registered");
-        Ok((record, secret))
+        tracing::info!(client_id = %view.client_id, owner = %owner_id, "OAuth client registered");
+        Ok((view, secret))
     }
 
     /// Checks a new client's settings and builds its record and secret, writing nothing.
@@ -406,14 +409,20 @@ impl Clients {
     }
 
     /// The caller's clients (all clients for an admin).
-    pub async fn list(&self, principal: &Principal) -> Result<Vec<ClientRecord>> {
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<ClientView>> {
         require_developer(principal)?;
         let id = principal.user.id.clone();
-        Ok(self.store.run(move |s| s.clients_of(&id)).await?)
+        let clients = self.store.run(move |s| s.clients_of(&id)).await?;
+        Ok(clients.iter().map(ClientView::from).collect())
     }
 
     /// A client the caller manages; others' clients are "not found", revealing nothing.
-    pub async fn get(&self, principal: &Principal, client_id: &str) -> Result<ClientRecord> {
+    pub async fn get(&self, principal: &Principal, client_id: &str) -> Result<ClientView> {
+        Ok(self.owned(principal, client_id).await?.into())
+    }
+
+    /// [`Clients::get`], as stored.
+    async fn owned(&self, principal: &Principal, client_id: &str) -> Result<ClientRecord> {
         require_developer(principal)?;
         let id = client_id.to_string();
         match self.store.run(move |s| s.get_client(&id)).await? {
@@ -429,8 +438,8 @@ impl Clients {
         principal: &Principal,
         client_id: &str,
         changes: ClientChanges,
-    ) -> Result<ClientRecord> {
-        let current = self.get(principal, client_id).await?;
+    ) -> Result<ClientView> {
+        let current = self.owned(principal, client_id).await?;
         let name = changes.name.as_deref().map(valid_name).transpose()?;
         let grant_types = changes.grant_types.map(valid_grants).transpose()?;
         let effective_grants = grant_types.clone().unwrap_or(current.grant_types.clone());
@@ -496,6 +505,7 @@ impl Clients {
                 })
             })
             .await?
+            .map(ClientView::from)
             .ok_or(ServiceError::NotFound("client"))
             .inspect(|_| self.changed())
     }
@@ -513,8 +523,8 @@ impl Clients {
         &self,
         principal: &Principal,
         client_id: &str,
-    ) -> Result<(ClientRecord, String)> {
-        let current = self.get(principal, client_id).await?;
+    ) -> Result<(ClientView, String)> {
+        let current = self.owned(principal, client_id).await?;
         if !current.confidential {
             return Err(Invalid::new(
                 "public_client",
@@ -546,7 +556,7 @@ impl Clients {
             })
             .await?
             .ok_or(ServiceError::NotFound("client"))?;
-        Ok((record, secret))
+        Ok((record.into(), secret))
     }
 
     /// Looks up a client and, for confidential ones, checks the secret in constant time.

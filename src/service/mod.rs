@@ -18,6 +18,7 @@ pub mod ops;
 pub mod passwords;
 pub mod registration;
 pub mod sessions;
+pub mod views;
 
 use std::sync::Arc;
 

@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use super::{
     Principal, Result, ServiceError,
     clients::{Clients, NewClient, require_developer},
+    views::ClientView,
 };
 use crate::{
     domain::{Invalid, Role},
@@ -31,7 +32,7 @@ pub enum Registrar {
 
 /// A client just registered, with the credentials shown only now.
 pub struct Registered {
-    pub client: ClientRecord,
+    pub client: ClientView,
     pub client_secret: Option<String>,
     pub registration_access_token: String,
 }
@@ -93,7 +94,7 @@ impl Clients {
         self.changed();
         tracing::info!(client_id = %client.client_id, owner = %client.owner_id, "OAuth client registered dynamically");
         Ok(Registered {
-            client,
+            client: client.into(),
             client_secret,
             registration_access_token,
         })
@@ -102,7 +103,12 @@ impl Clients {
     /// RFC 7592 §2: the client `client_id` if `token` is its registration access token.
     /// Anything else — unknown client, wrong token, a client registered otherwise — is the
     /// same `InvalidToken` (§2: 401), revealing nothing.
-    pub async fn registered_client(&self, client_id: &str, token: &str) -> Result<ClientRecord> {
+    pub async fn registered_client(&self, client_id: &str, token: &str) -> Result<ClientView> {
+        Ok(self.registered_record(client_id, token).await?.into())
+    }
+
+    /// [`Clients::registered_client`], as stored.
+    async fn registered_record(&self, client_id: &str, token: &str) -> Result<ClientRecord> {
         let id = client_id.to_string();
         let client = self
             .store()
@@ -130,8 +136,8 @@ impl Clients {
         token: &str,
         new: NewClient,
         confidential_asked: Option<bool>,
-    ) -> Result<ClientRecord> {
-        let current = self.registered_client(client_id, token).await?;
+    ) -> Result<ClientView> {
+        let current = self.registered_record(client_id, token).await?;
         if confidential_asked.is_some_and(|c| c != current.confidential) {
             return Err(Invalid::new(
                 "invalid_client_metadata",
@@ -169,12 +175,12 @@ impl Clients {
             .await?
             .ok_or(ServiceError::InvalidToken)?;
         self.changed();
-        Ok(updated)
+        Ok(updated.into())
     }
 
     /// RFC 7592 §2.3: deletes the client; its registration access token dies with it.
     pub async fn delete_registered(&self, client_id: &str, token: &str) -> Result<()> {
-        self.registered_client(client_id, token).await?;
+        self.registered_record(client_id, token).await?;
         let id = client_id.to_string();
         self.store().run(move |s| s.delete_client(&id)).await?;
         self.changed();

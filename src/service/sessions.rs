@@ -6,10 +6,10 @@ use std::sync::Arc;
 use super::{Result, ServiceError};
 use crate::{
     domain::Scope,
-    service::id_tokens::IdTokenSigner,
+    service::{id_tokens::IdTokenSigner, views::UserView},
     store::{
         Store,
-        records::{FamilyRecord, UserRecord},
+        records::FamilyRecord,
         sessions::{NewSession, RefreshLifetimes, Rotation},
     },
     token::{
@@ -33,7 +33,7 @@ pub struct IssuedSession {
     pub session_id: String,
     /// Granted scope (space-separated).
     pub scope: String,
-    pub user: UserRecord,
+    pub user: UserView,
 }
 
 /// Who a session's tokens are for: first-party (`client_id: None`) or an OAuth client.
@@ -60,7 +60,7 @@ pub struct TokenInfo {
     pub client_id: Option<String>,
     pub sub: String,
     /// The user the token acts for (none for client tokens).
-    pub user: Option<UserRecord>,
+    pub user: Option<UserView>,
     pub exp: i64,
     pub iat: i64,
     pub aud: Option<String>,
@@ -79,7 +79,7 @@ pub enum Credential {
 /// Who a request acts as.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user: UserRecord,
+    pub user: UserView,
     /// The session (refresh-token family) of an access token; `None` for an API key.
     pub session_id: Option<String>,
 }
@@ -175,7 +175,7 @@ impl Sessions {
     /// Issues the tokens of a session the store already created (authorization code grant).
     pub fn issue_existing(
         &self,
-        user: UserRecord,
+        user: UserView,
         family_id: String,
         refresh_token: String,
         grant: &SessionGrant,
@@ -206,12 +206,12 @@ impl Sessions {
     }
 
     /// Starts a first-party session (a new refresh-token family) for `user`.
-    pub async fn start(&self, user: UserRecord) -> Result<IssuedSession> {
+    pub async fn start(&self, user: UserView) -> Result<IssuedSession> {
         self.start_with(user, SessionGrant::first_party()).await
     }
 
     /// Starts a session for `user` with the given client and scope.
-    pub async fn start_with(&self, user: UserRecord, grant: SessionGrant) -> Result<IssuedSession> {
+    pub async fn start_with(&self, user: UserView, grant: SessionGrant) -> Result<IssuedSession> {
         let (prepared, record) = self.prepare(&user.id, grant);
         self.store.create_session(record).await?;
         self.issue_prepared(user, prepared)
@@ -250,7 +250,7 @@ impl Sessions {
     /// The tokens of a prepared session, once the store has written it.
     pub fn issue_prepared(
         &self,
-        user: UserRecord,
+        user: UserView,
         prepared: PreparedSession,
     ) -> Result<IssuedSession> {
         let PreparedSession {
@@ -305,7 +305,9 @@ impl Sessions {
                     scope: scope.map(|s| s.to_string()).unwrap_or(family.scope),
                 };
                 match user {
-                    Some(user) if !user.disabled => self.issue(user, family_id, new_token, &grant),
+                    Some(user) if !user.disabled => {
+                        self.issue(user.into(), family_id, new_token, &grant)
+                    }
                     _ => Err(ServiceError::InvalidRefreshToken),
                 }
             }
@@ -347,7 +349,7 @@ impl Sessions {
             let user = self.store.run(move |s| s.user_by_api_key(&hash)).await?;
             return match user {
                 Some(user) if !user.disabled => Ok(Principal {
-                    user,
+                    user: user.into(),
                     session_id: None,
                 }),
                 _ => Err(ServiceError::InvalidToken),
@@ -369,7 +371,7 @@ impl Sessions {
         })?;
         match user {
             Some(user) if live && !user.disabled => Ok(Principal {
-                user,
+                user: user.into(),
                 session_id: sid,
             }),
             _ => Err(ServiceError::InvalidToken),
@@ -378,7 +380,7 @@ impl Sessions {
 
     fn issue(
         &self,
-        user: UserRecord,
+        user: UserView,
         session_id: String,
         refresh_token: String,
         grant: &SessionGrant,
@@ -445,7 +447,7 @@ impl Sessions {
                 token_type: "Bearer",
                 scope: c.scope,
                 client_id: c.client_id,
-                user,
+                user: user.map(UserView::from),
                 sub: c.sub,
                 exp: v.expires_at,
                 iat: v.issued_at,
@@ -472,7 +474,7 @@ impl Sessions {
             scope: info.family.scope,
             client_id: info.family.client_id,
             sub: user.id.clone(),
-            user: Some(user),
+            user: Some(user.into()),
             exp: info.token.expires_at,
             iat: info.token.issued_at,
             aud: None,

@@ -120,7 +120,8 @@ async fn every_documented_request_works_as_written() {
     assert_eq!(user["avatar"], "", "no avatar yet");
     let api_key = user["key"].as_str().expect("key").to_string();
     assert!(api_key.starts_with("pcl_"), "a personal API key: {api_key}");
-    let stored = app.services.accounts.find(USERNAME).await.unwrap().unwrap();
+    let lookup = portcullis::store::users::UserLookup::UsernameKey(USERNAME.to_lowercase());
+    let stored = app.services.store.find_user(&lookup).unwrap().unwrap();
     assert!(
         !serde_json::to_string(&stored).unwrap().contains(&api_key),
         "the key is stored encrypted, not in clear"

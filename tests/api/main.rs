@@ -23,6 +23,7 @@ mod dev;
 mod faults;
 mod headers;
 mod import;
+mod layering;
 mod me;
 mod metrics;
 mod oauth_dcr;

@@ -10,11 +10,11 @@ use super::{ApiTags, me::principal, text::Text, types::User};
 use crate::{
     domain::{Invalid, Role},
     http::{error::Result, security::Auth},
+    service::views::UserView,
     service::{
         ServiceError, Services,
         admin::{UserChanges, UserPage},
     },
-    store::records::UserRecord,
 };
 
 pub struct AdminApi {
@@ -33,7 +33,7 @@ pub struct AdminUser {
 }
 
 impl AdminUser {
-    fn of(u: &UserRecord, base: &str) -> Self {
+    fn of(u: &UserView, base: &str) -> Self {
         Self {
             user: User::of(u, base),
             disabled: u.disabled,

@@ -6,11 +6,11 @@ use super::{ApiTags, me::principal, text::Text};
 use crate::{
     clock::rfc3339,
     http::{error::Result, security::Auth},
+    service::views::ClientView,
     service::{
         Services,
         clients::{ClientChanges, NewClient},
     },
-    store::records::ClientRecord,
 };
 
 pub struct ClientsApi {
@@ -55,7 +55,7 @@ pub struct Client {
 }
 
 impl Client {
-    fn of(c: &ClientRecord, secret: Option<String>) -> Self {
+    fn of(c: &ClientView, secret: Option<String>) -> Self {
         Self {
             client_id: c.client_id.clone(),
             name: c.name.clone(),

@@ -3,7 +3,7 @@
 use poem_openapi::{Enum, Object, types::MaybeUndefined};
 
 use super::text::Text;
-use crate::{clock::rfc3339, service::IssuedSession, store::records::UserRecord};
+use crate::{clock::rfc3339, service::IssuedSession, service::views::UserView};
 
 /// A user as the API shows it.
 #[derive(Object, Debug, Clone)]
@@ -27,7 +27,7 @@ pub struct User {
 
 impl User {
     /// The API view of a stored user; `base` is the public URL for links.
-    pub fn of(u: &UserRecord, base: &str) -> Self {
+    pub fn of(u: &UserView, base: &str) -> Self {
         Self {
             id: u.id.clone(),
             username: u.username.clone(),

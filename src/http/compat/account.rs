@@ -366,7 +366,7 @@ impl AccountApi {
             Some(Err(_)) => return text(403, ILLEGAL_QUERY),
             None => return text(404, "搁着闹呢？"),
         };
-        let key = match self.services.accounts.revealed_api_key(&p.user) {
+        let key = match self.services.accounts.revealed_api_key(&p.user.id).await {
             Ok(k) => k.unwrap_or_default(),
             Err(e) => {
                 tracing::error!(error = %e, "account API failure");

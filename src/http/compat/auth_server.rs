@@ -16,13 +16,13 @@ use serde::Deserialize;
 use super::{BAD_PARAMS, Envelope, Nothing, Params, failed, given};
 use crate::{
     http::oauth2::presented_client,
+    service::views::UserView,
     service::{
         ServiceError, Services,
         accounts::{CaptchaAnswer, Registration},
         codes::CodePurpose,
         oauth2::{OAuthError, TokenRequest},
     },
-    store::records::UserRecord,
 };
 
 pub struct AuthServerApi {
@@ -179,7 +179,7 @@ fn tokens(
     refresh_token: Option<String>,
     expires_in: i64,
     scope: String,
-    user: UserRecord,
+    user: UserView,
 ) -> AuthTokens {
     AuthTokens {
         access_token,
@@ -474,13 +474,13 @@ impl AuthServerApi {
         let user = info.user.as_ref();
         let names = user.filter(|_| granted("profile"));
         CheckReply::Ok(Json(CheckedToken {
-            user_name: names.map(UserRecord::shown_name),
+            user_name: names.map(UserView::shown_name),
             active: true,
             id: names.map(|u| u.username.clone()),
             exp: info.exp,
             email: user.filter(|_| granted("email")).map(|u| u.email.clone()),
             client_id: info.client_id.clone(),
-            username: names.map(UserRecord::shown_name),
+            username: names.map(UserView::shown_name),
             scope,
         }))
     }

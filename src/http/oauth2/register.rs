@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 
 use super::no_store_json;
 use crate::{
+    service::views::ClientView,
     service::{
         ServiceError, Services,
         clients::{NewClient, confidential_from},
         registration::Registrar,
         sessions::Credential,
     },
-    store::records::ClientRecord,
 };
 
 /// Client metadata as RFC 7591 §2 names it (plus OIDC Registration's logout and signing
@@ -192,7 +192,7 @@ async fn metadata(
 }
 
 /// The registered metadata (RFC 7591 §3.2.1, RFC 7592 §3).
-fn client_information(services: &Services, c: &ClientRecord) -> Value {
+fn client_information(services: &Services, c: &ClientView) -> Value {
     let mut v = json!({
         "client_id": c.client_id,
         "client_id_issued_at": c.created_at,

@@ -211,7 +211,7 @@ async fn signed_in(
 ) -> Option<(
     String,
     crate::store::authz::BrowserSessionRecord,
-    crate::store::records::UserRecord,
+    crate::service::views::UserView,
 )> {
     let c = cookie(req, SESSION_COOKIE)?;
     let (session, user) = services.oauth2.browser_session(&c).await.ok()??;
@@ -487,7 +487,7 @@ impl Endpoint for LoginSubmit {
 async fn approve(
     services: &Services,
     p: &Pending,
-    user: &crate::store::records::UserRecord,
+    user: &crate::service::views::UserView,
     cookie: &str,
     session: &crate::store::authz::BrowserSessionRecord,
 ) -> Response {

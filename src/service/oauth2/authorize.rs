@@ -11,10 +11,13 @@ use subtle::ConstantTimeEq;
 use super::OAuth2;
 use crate::{
     domain::Scope,
-    service::ServiceError,
+    service::{
+        ServiceError,
+        views::{ClientView, UserView},
+    },
     store::{
         authz::{AuthCodeRecord, AuthRequestRecord, BrowserSessionRecord},
-        records::{ClientRecord, UserRecord},
+        records::ClientRecord,
     },
     token::opaque,
 };
@@ -96,7 +99,7 @@ pub enum AuthorizeError {
 pub struct Pending {
     pub id: String,
     pub request: AuthRequestRecord,
-    pub client: ClientRecord,
+    pub client: ClientView,
 }
 
 /// Appends query parameters to a redirect URI that may already have a query.
@@ -304,7 +307,7 @@ impl OAuth2 {
         Ok(Pending {
             id,
             request,
-            client,
+            client: client.into(),
         })
     }
 
@@ -457,7 +460,7 @@ impl OAuth2 {
         Ok(Some(Pending {
             id: id.to_string(),
             request,
-            client,
+            client: client.into(),
         }))
     }
 
@@ -482,7 +485,7 @@ impl OAuth2 {
     pub async fn approve(
         &self,
         pending: &Pending,
-        user: &UserRecord,
+        user: &UserView,
         cookie: &str,
         session: &BrowserSessionRecord,
     ) -> Result<Option<String>, ServiceError> {
@@ -567,7 +570,7 @@ impl OAuth2 {
     pub async fn answer_without_prompting(
         &self,
         pending: &Pending,
-        signed_in: Option<(&str, &BrowserSessionRecord, &UserRecord)>,
+        signed_in: Option<(&str, &BrowserSessionRecord, &UserView)>,
     ) -> Result<String, ServiceError> {
         let refuse = |error, why| self.refuse_request(pending, error, why);
         let Some((cookie, session, user)) =
@@ -635,7 +638,7 @@ impl OAuth2 {
     /// Starts a browser session; returns the cookie value.
     pub async fn start_browser_session(
         &self,
-        user: &UserRecord,
+        user: &UserView,
     ) -> Result<(String, BrowserSessionRecord), ServiceError> {
         let cookie = opaque::random_token(32);
         let now = self.store().clock().now();
@@ -657,7 +660,7 @@ impl OAuth2 {
     pub async fn browser_session(
         &self,
         cookie: &str,
-    ) -> Result<Option<(BrowserSessionRecord, UserRecord)>, ServiceError> {
+    ) -> Result<Option<(BrowserSessionRecord, UserView)>, ServiceError> {
         let hash = opaque::digest(cookie);
         let Some(session) = self
             .store()
@@ -668,7 +671,9 @@ impl OAuth2 {
         };
         let uid = session.user_id.clone();
         let user = self.store().run(move |s| s.get_user(&uid)).await?;
-        Ok(user.filter(|u| !u.disabled).map(|u| (session, u)))
+        Ok(user
+            .filter(|u| !u.disabled)
+            .map(|u| (session, UserView::from(u))))
     }
 
     /// Ends a browser session (the store queues a Back-Channel Logout for each client that

@@ -153,7 +153,7 @@ impl OAuth2 {
         Ok(Some(Pending {
             id,
             request,
-            client,
+            client: client.into(),
         }))
     }
 

@@ -7,10 +7,7 @@
 use super::{OAuth2, OAuthError, PresentedClient, authorize::CODE_TTL, redeemed};
 use crate::{
     service::ServiceError,
-    store::{
-        authz::{AuthCodeRecord, RedirectCheck},
-        records::UserRecord,
-    },
+    store::authz::{AuthCodeRecord, RedirectCheck},
     token::opaque,
 };
 
@@ -24,7 +21,7 @@ impl OAuth2 {
         &self,
         client_id: &str,
         redirect_uri: &str,
-        user: &UserRecord,
+        user: &crate::service::views::UserView,
     ) -> Result<Option<String>, ServiceError> {
         let id = client_id.to_string();
         let Some(client) = self.store().run(move |s| s.get_client(&id)).await? else {
@@ -62,7 +59,7 @@ impl OAuth2 {
         &self,
         presented: &PresentedClient,
         code: &str,
-    ) -> Result<UserRecord, OAuthError> {
+    ) -> Result<crate::service::views::UserView, OAuthError> {
         let client = self.authenticate_confidential_client(presented).await?;
         let (hash, client_id) = (opaque::digest(code), client.client_id.clone());
         let redemption = self

@@ -74,7 +74,7 @@ pub struct TokenResponse {
     pub scope: String,
     pub id_token: Option<String>,
     /// The user the tokens act for (none for `client_credentials`).
-    pub user: Option<crate::store::records::UserRecord>,
+    pub user: Option<crate::service::views::UserView>,
 }
 
 #[derive(Clone)]
@@ -127,7 +127,7 @@ impl OAuth2 {
     pub async fn id_token(
         &self,
         client: &ClientRecord,
-        user: &crate::store::records::UserRecord,
+        user: &crate::service::views::UserView,
         scope: &Scope,
         nonce: Option<&str>,
         auth_time: i64,
@@ -314,12 +314,13 @@ impl OAuth2 {
     async fn active_user(
         &self,
         user_id: String,
-    ) -> Result<crate::store::records::UserRecord, OAuthError> {
+    ) -> Result<crate::service::views::UserView, OAuthError> {
         self.store()
             .run(move |s| s.get_user(&user_id))
             .await
             .map_err(OAuthError::from)?
             .filter(|u| !u.disabled)
+            .map(crate::service::views::UserView::from)
             .ok_or_else(|| OAuthError::InvalidGrant("the user is no longer active".into()))
     }
 
@@ -450,7 +451,7 @@ fn grant_scope(
 
 /// Profile and email claims a scope releases (OIDC Core §5.4).
 pub fn user_claims(
-    user: &crate::store::records::UserRecord,
+    user: &crate::service::views::UserView,
     scope: &Scope,
 ) -> Vec<(&'static str, serde_json::Value)> {
     use serde_json::json;
