@@ -105,6 +105,26 @@ impl Admin {
         })
     }
 
+    /// A consistent copy of the whole database for an admin to download while the server
+    /// runs (see `Store::snapshot`): an open file, already unlinked, and when it was taken.
+    pub async fn snapshot(&self, p: &Principal) -> Result<(std::fs::File, i64)> {
+        require_admin(p)?;
+        let taken_at = self.store.clock().now();
+        let file = self
+            .store
+            .run(|s| {
+                s.snapshot().map_err(|e| match e {
+                    crate::store::BackupError::Store(e) => e,
+                    // No room for the copy, or it cannot be read back: nothing was changed.
+                    other => crate::store::StoreError::Unavailable(other.to_string()),
+                })
+            })
+            .await?;
+        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        tracing::info!(admin = %p.user.id, bytes, "database snapshot taken for download");
+        Ok((file, taken_at))
+    }
+
     /// Disables or enables a user (disabling ends every session) and sets their roles.
     pub async fn update(&self, p: &Principal, id: &str, changes: UserChanges) -> Result<UserView> {
         require_admin(p)?;

@@ -782,6 +782,31 @@ impl Store {
         })
     }
 
+    /// A consistent copy of the whole database, made while the server keeps serving (one read
+    /// transaction: writes go on meanwhile and are not in it), as an open file that is
+    /// already unlinked: it vanishes when the caller closes it, whatever happens. It is
+    /// written next to the database file (the same disk, and its size again in free space),
+    /// or in the temp directory for the in-memory store.
+    pub fn snapshot(&self) -> Result<std::fs::File, BackupError> {
+        let dir = match &self.inner.file {
+            Some((path, _)) => path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+            None => std::env::temp_dir(),
+        };
+        let name = format!(
+            ".portcullis-snapshot-{}.redb",
+            crate::token::opaque::random_token(9)
+        );
+        let path = dir.join(name);
+        let made = self.backup_to(&path, |_, _| {});
+        let opened = made.and_then(|_| std::fs::File::open(&path).map_err(BackupError::Io));
+        // Unlinked at once, success or not: an open file stays readable until closed.
+        let _ = std::fs::remove_file(&path);
+        opened
+    }
+
     /// Copies every table, as of one consistent read, into a new database file at `dest`
     /// (which must not exist), calling `progress(table, rows)` after each table. The copy is
     /// also compact: it holds only live pages.
@@ -988,6 +1013,8 @@ pub enum BackupError {
     Exists(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("could not read the copy back: {0}")]
+    Io(std::io::Error),
 }
 
 #[cfg(test)]

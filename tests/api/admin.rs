@@ -275,3 +275,55 @@ async fn deleting_removes_the_user_and_everything_theirs() {
         "not_found"
     );
 }
+
+#[tokio::test]
+async fn an_admin_downloads_a_consistent_backup_while_the_server_keeps_serving() {
+    let app = spawn_app().await;
+    let token = admin(&app).await;
+    let user = app.register_user("kept").await;
+    let backup = |token: Option<String>| {
+        let mut req = app.client.get(app.url("/api/v1/admin/backup"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    assert_eq!(
+        backup(None).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let refused = backup(Some(user.access_token.clone())).await.unwrap();
+    problem(refused, StatusCode::FORBIDDEN).await;
+
+    let resp = backup(Some(token)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/octet-stream");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let disposition = resp.headers()["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"portcullis-")
+            && disposition.ends_with(".redb\""),
+        "{disposition}"
+    );
+    let bytes = resp.bytes().await.unwrap();
+    // The server kept serving: a write after the snapshot succeeds and is not in it.
+    let later = app.register_user("later").await;
+
+    // No copy is left behind in the data directory.
+    let leftovers: Vec<_> = std::fs::read_dir(&app.config.data_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("snapshot"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // The download is a database that opens, decodes and holds the users of that moment.
+    let dir = tempfile::tempdir().unwrap();
+    let restored = dir.path().join("portcullis.redb");
+    std::fs::write(&restored, &bytes).unwrap();
+    let store = portcullis::store::Store::open(&restored, portcullis::clock::Clock::system())
+        .expect("the backup opens");
+    assert!(store.verify().unwrap().is_empty());
+    assert!(store.get_user(&user.id).unwrap().is_some());
+    assert!(store.get_user(&later.id).unwrap().is_none());
+}

@@ -3,7 +3,7 @@
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
-    payload::Json,
+    payload::{Binary, Json},
 };
 
 use super::{ApiTags, me::principal, text::Text, types::User};
@@ -97,8 +97,42 @@ enum IssuedToken {
     Created(Json<InitialAccessToken>),
 }
 
+#[derive(ApiResponse)]
+enum Snapshot {
+    /// The database file (redb) as of one moment. Restore it by stopping the server and
+    /// putting it in a data directory as `portcullis.redb`.
+    #[oai(status = 200, content_type = "application/octet-stream")]
+    Ok(
+        Binary<poem::Body>,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
 #[OpenApi(tag = "ApiTags::Admin")]
 impl AdminApi {
+    /// Download a backup
+    ///
+    /// A consistent copy of the whole database, made while the server keeps serving (writes
+    /// go on; the copy is as of the moment it began), streamed as a redb file. The server
+    /// writes it next to its database first, so that disk needs the database's size free
+    /// (503 `storage_unavailable` otherwise). Admins only (403 `admin_role_required`).
+    #[oai(
+        path = "/api/v1/admin/backup",
+        method = "get",
+        operation_id = "adminBackup"
+    )]
+    async fn backup(&self, auth: Auth) -> Result<Snapshot> {
+        let p = principal(&self.services, auth).await?;
+        let (file, taken_at) = self.services.admin.snapshot(&p).await?;
+        let name = format!(
+            "attachment; filename=\"portcullis-{}.redb\"",
+            crate::clock::rfc3339(taken_at).replace(':', "-")
+        );
+        let body = poem::Body::from_async_read(tokio::fs::File::from_std(file));
+        Ok(Snapshot::Ok(Binary(body), name, "no-store".into()))
+    }
+
     /// List users
     ///
     /// Users whose username, email or display name contains `q` (ignoring case), in
