@@ -19,6 +19,7 @@ mod compat_cross;
 mod compat_sso;
 mod connections;
 mod cors;
+mod deploy;
 mod dev;
 mod faults;
 mod headers;
