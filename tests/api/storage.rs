@@ -362,6 +362,52 @@ async fn a_schema_v2_file_is_migrated_and_indexes_its_browser_sessions() {
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
+const SCHEMA_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema-v3.redb");
+
+/// A file of today's schema (v3), written by the server and `portcullis import`: `fixture`
+/// (a developer with an OAuth client and a session) and `legacy` (imported with the account
+/// document's MD5 of "123456"). The next schema's migration starts from this file.
+#[tokio::test]
+async fn a_schema_v3_file_opens_decodes_and_signs_its_users_in() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let config = crate::helpers::test_config(&dir);
+    std::fs::copy(SCHEMA_V3, config.database_path()).unwrap();
+    let path = config.database_path();
+    let counts = tokio::task::spawn_blocking(move || {
+        let store =
+            portcullis::store::Store::open(&path, portcullis::clock::Clock::system()).unwrap();
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        store.table_counts().unwrap()
+    })
+    .await
+    .unwrap();
+    let count = |t: &str| counts.iter().find(|(n, _)| *n == t).unwrap().1;
+    assert_eq!((count("users"), count("clients_by_owner")), (2, 1));
+    assert_eq!(count("jwt_keys"), 3, "RS256, EdDSA and Ed25519");
+
+    let app = crate::helpers::start(config, dir, portcullis::clock::Clock::system()).await;
+    let fixture = app
+        .login("fixture", "correct horse battery staple 43")
+        .await;
+    assert_eq!(fixture.status(), StatusCode::OK);
+    let token = fixture.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let clients: Value = app
+        .client
+        .get(app.url("/api/v1/clients"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(clients[0]["name"], "Fixture app", "{clients}");
+    assert_eq!(app.login("legacy", "123456").await.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn look_alike_and_mixed_script_usernames_are_refused() {
     let app = spawn_app().await;
