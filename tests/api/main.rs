@@ -37,6 +37,7 @@ mod oidc_conformance;
 mod oidc_keys;
 mod oidc_logout;
 mod openapi;
+mod pg;
 mod policy;
 mod reset_page;
 mod rp_libraries;
