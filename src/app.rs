@@ -68,6 +68,7 @@ pub fn settings(config: &ServeConfig, public_url: &str) -> Settings {
             ..ScryptCost::default()
         },
         hash_queue_max_wait: std::time::Duration::from_millis(config.hash_queue_max_wait),
+        hash_priority: config.hash_priority,
         login_max_failures: config.login_max_failures,
         login_max_failures_per_ip: config.login_max_failures_per_ip,
         login_window: i64::from(config.login_failure_window),

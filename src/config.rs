@@ -13,6 +13,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// How far the password-hashing threads lower their CPU priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum HashPriority {
+    /// Linux `SCHED_IDLE`: hashes run only on CPU time nothing else wants, so a login flood
+    /// never delays other requests; but sign-ins wait (and are shed with 503) while anything
+    /// on the machine keeps every core busy.
+    #[default]
+    Idle,
+    /// nice 10: hashes get a small share of a contended core, so sign-ins go on under any
+    /// load, at the cost of some latency for other requests during a login flood. For hosts
+    /// shared with other busy processes.
+    Low,
+}
+
 /// Whether registration needs a code mailed to the address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EmailVerification {
@@ -94,6 +108,12 @@ pub struct ServeConfig {
     /// milliseconds; beyond it the request is refused at once with 503 and Retry-After.
     #[arg(long, env = "PORTCULLIS_HASH_QUEUE_MAX_WAIT", default_value_t = 1500, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub hash_queue_max_wait: u64,
+
+    /// The password-hashing threads' CPU priority: `idle` (Linux SCHED_IDLE: a login flood
+    /// never delays other requests) or `low` (nice 10: sign-ins keep a share of the CPU when
+    /// other processes keep the machine busy).
+    #[arg(long, env = "PORTCULLIS_HASH_PRIORITY", value_enum, default_value_t = HashPriority::Idle)]
+    pub hash_priority: HashPriority,
 
     /// Access token lifetime in seconds.
     #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL", default_value_t = 900)]

@@ -46,6 +46,8 @@ pub struct Settings {
     pub scrypt: passwords::ScryptCost,
     /// Sign-ins that would wait longer for the hasher are refused (503).
     pub hash_queue_max_wait: std::time::Duration,
+    /// The hashing threads' CPU priority.
+    pub hash_priority: crate::config::HashPriority,
     pub login_max_failures: u32,
     /// Failed logins from one client address within the window before it is refused.
     pub login_max_failures_per_ip: u32,
@@ -148,7 +150,8 @@ impl Services {
         let sessions = Sessions::new(store.clone(), tokens, jwts.clone(), settings.refresh);
         let passwords = Arc::new(
             passwords::PasswordHasher::new(settings.scrypt, settings.hash_queue_max_wait)
-                .map_err(|e| StoreError::Encode(format!("invalid scrypt parameters: {e}")))?,
+                .map_err(|e| StoreError::Encode(format!("invalid scrypt parameters: {e}")))?
+                .with_priority(settings.hash_priority),
         );
         let limits = Arc::new(limiter::LoginLimits {
             account: limiter::LoginLimiter::new(

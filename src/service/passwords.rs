@@ -4,9 +4,10 @@
 //! formats ([`HashFormat`]): they are verified in their own format and re-hashed to scrypt at
 //! the user's next sign-in.
 //!
-//! Hashing is deliberately slow, so it runs on its own threads, one per core, at the lowest
-//! OS priority (`SCHED_IDLE`): a login flood uses the CPU time the other requests leave,
-//! instead of delaying them. The queue in front of them is bounded by time:
+//! Hashing is deliberately slow, so it runs on its own threads, one per core, at a lower OS
+//! priority (`--hash-priority`: by default `SCHED_IDLE`, so a login flood uses only the CPU
+//! time the other requests leave, instead of delaying them). The queue in front of them is
+//! bounded by time:
 //! a sign-in that would wait longer than the configured bound (`--hash-queue-max-wait`,
 //! 1.5 s) is refused at once with `Overloaded` (503 and `Retry-After`) rather than left to
 //! time out.
@@ -28,6 +29,7 @@ use scrypt::{
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::{Result, ServiceError};
+use crate::config::HashPriority;
 use crate::domain::Password;
 
 /// scrypt cost parameters. The default is OWASP's recommendation (N=2^17, r=8, p=1).
@@ -208,10 +210,10 @@ fn hex_lower(bytes: &[u8]) -> String {
         })
 }
 
-/// The nice value of the hashing threads where `SCHED_IDLE` is refused.
+/// The nice value of the hashing threads.
 const HASHING_NICE: libc::c_int = 10;
 
-/// The time slice the hashing threads ask for (Linux 6.12+ honours it for `SCHED_IDLE` too).
+/// The time slice the hashing threads ask for (Linux 6.12+).
 const HASHING_SLICE_NANOS: u64 = 100_000;
 
 /// `struct sched_attr` of sched_setattr(2), in its first published size.
@@ -227,35 +229,40 @@ struct SchedAttr {
     period: u64,
 }
 
-/// Lowers the calling thread's CPU priority as far as it goes: Linux's `SCHED_IDLE` policy
-/// (sched(7)) runs it only on CPU time no other thread wants, and any other thread that wakes
-/// preempts it at once. It also asks for a short time slice (0.1 ms): when the request threads
-/// are busy rather than waking, the scheduler still gives an idle thread a turn now and then,
-/// and a short turn keeps the delay it causes them short (kernels before 6.12 ignore this).
-/// Falls back to nice 10 where the policy is refused.
-fn lower_priority() {
-    let attr = SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
-        policy: libc::SCHED_IDLE as u32,
-        flags: 0,
-        nice: 0,
-        priority: 0,
-        runtime: HASHING_SLICE_NANOS,
-        deadline: 0,
-        period: 0,
-    };
+/// Lowers the calling thread's CPU priority as `priority` says (see [`HashPriority`]).
+///
+/// `Idle` is Linux's `SCHED_IDLE` policy (sched(7)): the thread runs only on CPU time no
+/// other thread wants, and a thread that wakes preempts it at once. It also asks for a short
+/// time slice (0.1 ms, sched_setattr(2); kernels before 6.12 ignore it): when the request
+/// threads are busy rather than waking, the scheduler still gives an idle thread a turn now
+/// and then, and a short turn keeps the delay it causes them short. `Low` (or where
+/// `SCHED_IDLE` is refused) is nice 10.
+fn lower_priority(priority: HashPriority) {
     // SAFETY: sched_setattr reads a valid, fully initialised `sched_attr` of the size it is
     // told; pid 0 is the calling thread. setpriority with this thread's id changes only this
     // thread's nice value (threads are scheduled separately on Linux).
     unsafe {
-        if libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) == 0 {
-            return;
+        if priority == HashPriority::Idle {
+            let attr = SchedAttr {
+                size: std::mem::size_of::<SchedAttr>() as u32,
+                policy: libc::SCHED_IDLE as u32,
+                flags: 0,
+                nice: 0,
+                priority: 0,
+                runtime: HASHING_SLICE_NANOS,
+                deadline: 0,
+                period: 0,
+            };
+            if libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) == 0 {
+                return;
+            }
+            let param = libc::sched_param { sched_priority: 0 };
+            if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 {
+                return;
+            }
         }
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, HASHING_NICE);
-        }
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, HASHING_NICE);
     }
 }
 
@@ -263,6 +270,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 pub struct PasswordHasher {
     cost: ScryptCost,
+    priority: HashPriority,
     params: Params,
     permits: Arc<Semaphore>,
     cores: usize,
@@ -278,7 +286,7 @@ pub struct PasswordHasher {
 }
 
 /// Starts `n` hashing threads at a lower priority, taking jobs from one queue.
-fn start_threads(n: usize) -> mpsc::Sender<Job> {
+fn start_threads(n: usize, priority: HashPriority) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel::<Job>();
     let rx = Arc::new(Mutex::new(rx));
     for i in 0..n {
@@ -286,7 +294,7 @@ fn start_threads(n: usize) -> mpsc::Sender<Job> {
         let started = std::thread::Builder::new()
             .name(format!("portcullis-hash-{i}"))
             .spawn(move || {
-                lower_priority();
+                lower_priority(priority);
                 loop {
                     let job = match rx.lock() {
                         Ok(rx) => rx.recv(),
@@ -312,6 +320,7 @@ impl PasswordHasher {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             cost,
+            priority: HashPriority::default(),
             params,
             permits: Arc::new(Semaphore::new(cores)),
             cores,
@@ -321,6 +330,12 @@ impl PasswordHasher {
             jobs: Mutex::new(None),
             dummy: OnceCell::new(),
         })
+    }
+
+    /// The hashing threads' priority (before the first hash starts them).
+    pub fn with_priority(mut self, priority: HashPriority) -> Self {
+        self.priority = priority;
+        self
     }
 
     /// Hashes a password into a PHC string with a fresh 128-bit salt.
@@ -427,7 +442,7 @@ impl PasswordHasher {
         self.jobs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get_or_insert_with(|| start_threads(self.cores))
+            .get_or_insert_with(|| start_threads(self.cores, self.priority))
             .send(job)
             .map_err(|_| ServiceError::Internal("password hashing threads are gone".into()))?;
         let (out, took) = done_rx
@@ -462,6 +477,32 @@ fn hash_with(password: &str, params: Params) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `lower_priority` leaves a fresh thread with: (scheduling policy, nice value).
+    fn lowered(priority: HashPriority) -> (libc::c_int, libc::c_int) {
+        std::thread::spawn(move || {
+            lower_priority(priority);
+            // SAFETY: both read the calling thread's own scheduling attributes.
+            unsafe {
+                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                (
+                    libc::sched_getscheduler(0),
+                    libc::getpriority(libc::PRIO_PROCESS, tid),
+                )
+            }
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn hashing_threads_take_the_priority_they_are_configured_with() {
+        assert_eq!(lowered(HashPriority::Idle).0, libc::SCHED_IDLE);
+        assert_eq!(
+            lowered(HashPriority::Low),
+            (libc::SCHED_OTHER, HASHING_NICE)
+        );
+    }
 
     #[test]
     fn sign_ins_are_refused_only_when_their_wait_would_pass_the_bound() {
