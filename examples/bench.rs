@@ -841,19 +841,9 @@ async fn bench() {
     .await
     .print("GET /healthz (portcullis: our middleware)", floor);
 
-    let (c, b, a) = (client.clone(), base.clone(), access.clone());
-    load(concurrency, seconds, move |w| {
-        let (c, b, token) = (c.clone(), b.clone(), a[w].clone());
-        async move {
-            c.get(format!("{b}/api/v1/me"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await
-    .print("GET /api/v1/me (token verify)", floor);
+    me_load(&client, &base, access.clone(), concurrency, seconds)
+        .await
+        .print("GET /api/v1/me (token verify)", floor);
 
     let (c, b, id, secret) = (
         client.clone(),
@@ -875,30 +865,14 @@ async fn bench() {
     .await
     .print("POST /oauth2/token client_credentials", floor);
 
-    let (c, b, id, secret, a) = (
-        client.clone(),
-        base.clone(),
-        client_id.clone(),
-        client_secret.clone(),
+    introspect_load(
+        &client,
+        &base,
+        (client_id.clone(), client_secret.clone()),
         access.clone(),
-    );
-    load(concurrency, seconds, move |w| {
-        let (c, b, id, secret, token) = (
-            c.clone(),
-            b.clone(),
-            id.clone(),
-            secret.clone(),
-            a[w].clone(),
-        );
-        async move {
-            c.post(format!("{b}/oauth2/introspect"))
-                .basic_auth(id, Some(secret))
-                .form(&[("token", token.as_str())])
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
+        concurrency,
+        seconds,
+    )
     .await
     .print("POST /oauth2/introspect", floor);
 
