@@ -207,7 +207,8 @@ pub fn import_accounts(
                 }
                 number += 1;
                 bytes_read += n as u64;
-                let text = line.trim();
+                // A byte-order mark (files saved by some editors) is not part of the first record.
+                let text = line.trim().trim_start_matches('\u{feff}');
                 if text.is_empty() {
                     continue;
                 }
