@@ -19,7 +19,7 @@ use poem::{
 use crate::service::{
     Services,
     accounts::CaptchaAnswer,
-    oauth2::authorize::{AuthorizeError, AuthorizeParams, Pending},
+    oauth2::authorize::{AuthorizeError, AuthorizeParams, Pending, SignedIn},
 };
 
 const SESSION_COOKIE: &str = "portcullis_session";
@@ -205,17 +205,9 @@ async fn posted_form(
 }
 
 /// The signed-in user of this browser, with the session cookie.
-async fn signed_in(
-    services: &Services,
-    req: &Request,
-) -> Option<(
-    String,
-    crate::store::authz::BrowserSessionRecord,
-    crate::service::views::UserView,
-)> {
+async fn signed_in(services: &Services, req: &Request) -> Option<SignedIn> {
     let c = cookie(req, SESSION_COOKIE)?;
-    let (session, user) = services.oauth2.browser_session(&c).await.ok()??;
-    Some((c, session, user))
+    services.oauth2.browser_session(&c).await.ok()?
 }
 
 async fn pending(services: &Services, id: Option<&String>) -> Result<Pending, Response> {
@@ -261,8 +253,12 @@ impl Endpoint for Authorize {
             match self.services.oauth2.begin_authorization(params).await {
                 Ok(p) if p.request.prompt_none => {
                     let current = signed_in(&self.services, &req).await;
-                    let who = current.as_ref().map(|(c, s, u)| (c.as_str(), s, u));
-                    match self.services.oauth2.answer_without_prompting(&p, who).await {
+                    match self
+                        .services
+                        .oauth2
+                        .answer_without_prompting(&p, current.as_ref())
+                        .await
+                    {
                         Ok(url) => Response::builder()
                             .status(StatusCode::FOUND)
                             .header(header::LOCATION, url)
@@ -384,8 +380,8 @@ impl Endpoint for LoginPageEp {
             Ok(p) => p,
             Err(resp) => return Ok(resp),
         };
-        if let Some((_, session, _)) = signed_in(&self.services, &req).await
-            && self.services.oauth2.session_satisfies(&p, &session)
+        if let Some(current) = signed_in(&self.services, &req).await
+            && self.services.oauth2.session_satisfies(&p, &current)
         {
             return Ok(see_other(&format!("/ui/consent?request={}", p.id)));
         }
@@ -484,14 +480,8 @@ impl Endpoint for LoginSubmit {
 }
 
 /// Issues the code and redirects, or explains why not.
-async fn approve(
-    services: &Services,
-    p: &Pending,
-    user: &crate::service::views::UserView,
-    cookie: &str,
-    session: &crate::store::authz::BrowserSessionRecord,
-) -> Response {
-    match services.oauth2.approve(p, user, cookie, session).await {
+async fn approve(services: &Services, p: &Pending, signed_in: &SignedIn) -> Response {
+    match services.oauth2.approve(p, signed_in).await {
         Ok(Some(url)) => see_other(&url),
         Ok(None) => error_page(
             StatusCode::BAD_REQUEST,
@@ -514,9 +504,9 @@ impl Endpoint for ConsentPageEp {
             Ok(p) => p,
             Err(resp) => return Ok(resp),
         };
-        let Some((session_cookie, session, user)) = signed_in(&self.services, &req)
+        let Some(current) = signed_in(&self.services, &req)
             .await
-            .filter(|(_, s, _)| self.services.oauth2.session_satisfies(&p, s))
+            .filter(|s| self.services.oauth2.session_satisfies(&p, s))
         else {
             return Ok(see_other(&login_location(&p)));
         };
@@ -527,18 +517,18 @@ impl Endpoint for ConsentPageEp {
             && self
                 .services
                 .oauth2
-                .has_consent(&user.id, &p)
+                .has_consent(&current.user.id, &p)
                 .await
                 .unwrap_or(false)
         {
-            return Ok(approve(&self.services, &p, &user, &session_cookie, &session).await);
+            return Ok(approve(&self.services, &p, &current).await);
         }
-        let csrf = self.services.oauth2.csrf_token(&session_cookie, &p.id);
+        let csrf = self.services.oauth2.csrf_token(&current.cookie, &p.id);
         let html = templates::consent(&templates::ConsentPage {
             request_id: &p.id,
             csrf: &csrf,
             client_name: &p.client.name,
-            username: &user.username,
+            username: &current.user.username,
             device: p.request.device.is_some(),
             scopes: p
                 .request
@@ -563,21 +553,19 @@ impl Endpoint for ConsentSubmit {
             Ok(v) => v,
             Err(resp) => return Ok(resp),
         };
-        let Some((session_cookie, session, user)) = signed_in(&self.services, &req)
+        let Some(current) = signed_in(&self.services, &req)
             .await
-            .filter(|(_, s, _)| self.services.oauth2.session_satisfies(&p, s))
+            .filter(|s| self.services.oauth2.session_satisfies(&p, s))
         else {
             return Ok(see_other(&login_location(&p)));
         };
         if let Some(refused) =
-            csrf_refused(&self.services, &session_cookie, &p.id, &f, FROM_THE_APP)
+            csrf_refused(&self.services, &current.cookie, &p.id, &f, FROM_THE_APP)
         {
             return Ok(refused);
         }
         match f.get("decision").map(String::as_str) {
-            Some("allow") => {
-                Ok(approve(&self.services, &p, &user, &session_cookie, &session).await)
-            }
+            Some("allow") => Ok(approve(&self.services, &p, &current).await),
             Some("deny") => Ok(match self.services.oauth2.deny(&p).await {
                 Ok(url) => see_other(&url),
                 Err(e) => internal_error_page("recording a denial failed", &e),
@@ -736,7 +724,7 @@ impl Endpoint for Logout {
             None => None,
         };
         let current = signed_in(&self.services, &req).await;
-        if let Some((cookie, _, user)) = &current {
+        if let Some(SignedIn { cookie, user, .. }) = &current {
             let proven = hinted_sub.as_deref() == Some(user.id.as_str());
             let confirmed = req.method() == poem::http::Method::POST
                 && get("confirm") == Some("yes")

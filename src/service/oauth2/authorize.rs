@@ -102,6 +102,15 @@ pub struct Pending {
     pub client: ClientView,
 }
 
+/// A signed-in browser, as the pages hold it between calls: its session cookie and user,
+/// and the session itself, which stays inside (the pages hand it back, never read it).
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub cookie: String,
+    pub user: UserView,
+    session: BrowserSessionRecord,
+}
+
 /// Appends query parameters to a redirect URI that may already have a query.
 pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     let mut url = uri.to_string();
@@ -485,10 +494,13 @@ impl OAuth2 {
     pub async fn approve(
         &self,
         pending: &Pending,
-        user: &UserView,
-        cookie: &str,
-        session: &BrowserSessionRecord,
+        signed_in: &SignedIn,
     ) -> Result<Option<String>, ServiceError> {
+        let SignedIn {
+            cookie,
+            user,
+            session,
+        } = signed_in;
         let (u, c) = (user.id.clone(), pending.client.client_id.clone());
         let old: Option<String> = self
             .store()
@@ -556,7 +568,8 @@ impl OAuth2 {
     /// Whether a browser session counts as a sign-in for this request: with `prompt=login`
     /// it must have begun after the request (OIDC Core §3.1.2.1), with `max_age` within that
     /// many seconds.
-    pub fn session_satisfies(&self, pending: &Pending, session: &BrowserSessionRecord) -> bool {
+    pub fn session_satisfies(&self, pending: &Pending, signed_in: &SignedIn) -> bool {
+        let session = &signed_in.session;
         let r = &pending.request;
         let now = self.store().clock().now();
         let fresh_login = !r.prompt_login || session.auth_time >= r.created_at;
@@ -570,18 +583,16 @@ impl OAuth2 {
     pub async fn answer_without_prompting(
         &self,
         pending: &Pending,
-        signed_in: Option<(&str, &BrowserSessionRecord, &UserView)>,
+        signed_in: Option<&SignedIn>,
     ) -> Result<String, ServiceError> {
         let refuse = |error, why| self.refuse_request(pending, error, why);
-        let Some((cookie, session, user)) =
-            signed_in.filter(|(_, s, _)| self.session_satisfies(pending, s))
-        else {
+        let Some(signed_in) = signed_in.filter(|s| self.session_satisfies(pending, s)) else {
             return refuse("login_required", "the user is not signed in").await;
         };
         if let Some(hint) = pending.request.id_token_hint.as_deref() {
             let hinted = self.id_tokens().verify_hint(hint, self.issuer()).await;
             let sub = hinted.as_ref().and_then(|c| c["sub"].as_str());
-            if sub != Some(user.id.as_str()) {
+            if sub != Some(signed_in.user.id.as_str()) {
                 return refuse(
                     "login_required",
                     "another user is signed in than the hint names",
@@ -589,14 +600,14 @@ impl OAuth2 {
                 .await;
             }
         }
-        if !self.has_consent(&user.id, pending).await? {
+        if !self.has_consent(&signed_in.user.id, pending).await? {
             return refuse(
                 "consent_required",
                 "the user has not consented to this client",
             )
             .await;
         }
-        match self.approve(pending, user, cookie, session).await? {
+        match self.approve(pending, signed_in).await? {
             Some(url) => Ok(url),
             None => refuse("invalid_request", "the request was already completed").await,
         }
@@ -657,10 +668,7 @@ impl OAuth2 {
     }
 
     /// The signed-in user of a browser session cookie, if live and enabled.
-    pub async fn browser_session(
-        &self,
-        cookie: &str,
-    ) -> Result<Option<(BrowserSessionRecord, UserView)>, ServiceError> {
+    pub async fn browser_session(&self, cookie: &str) -> Result<Option<SignedIn>, ServiceError> {
         let hash = opaque::digest(cookie);
         let Some(session) = self
             .store()
@@ -671,9 +679,11 @@ impl OAuth2 {
         };
         let uid = session.user_id.clone();
         let user = self.store().run(move |s| s.get_user(&uid)).await?;
-        Ok(user
-            .filter(|u| !u.disabled)
-            .map(|u| (session, UserView::from(u))))
+        Ok(user.filter(|u| !u.disabled).map(|u| SignedIn {
+            cookie: cookie.to_string(),
+            user: u.into(),
+            session,
+        }))
     }
 
     /// Ends a browser session (the store queues a Back-Channel Logout for each client that
