@@ -143,27 +143,31 @@ impl Store {
         }
     }
 
-    /// Commits `batch` in one durable transaction, or, when one of its writes fails, each
-    /// write in a transaction of its own; returns every write's answer.
-    fn commit_batch(&self, mut batch: Vec<Job>) -> Vec<(Done, Result<(), StoreError>)> {
+    /// Runs `jobs` in one write transaction and commits it durably. On any error nothing of
+    /// the transaction is kept.
+    fn commit_jobs(&self, jobs: &mut [Job]) -> Result<(), StoreError> {
         let group = &self.inner.group;
-        let together = self.with_db(|db| {
+        let through = self.with_db(|db| {
             let mut txn = db.begin_write()?;
             txn.set_durability(Durability::Immediate)?;
             // Writes numbered up to here committed before this transaction began (redb runs
             // one write transaction at a time): this commit makes them durable too.
             let through = group.written();
-            for job in &mut batch {
+            for job in jobs.iter_mut() {
                 job.run(&txn)?;
             }
             txn.commit()?;
             Ok(through)
-        });
-        match together {
-            Ok(through) => {
-                self.committed_durably(batch.len() as u64, through);
-                batch.into_iter().map(|job| (job.done, Ok(()))).collect()
-            }
+        })?;
+        self.committed_durably(jobs.len() as u64, through);
+        Ok(())
+    }
+
+    /// Commits `batch` in one durable transaction, or, when one of its writes fails, each
+    /// write in a transaction of its own; returns every write's answer.
+    fn commit_batch(&self, mut batch: Vec<Job>) -> Vec<(Done, Result<(), StoreError>)> {
+        match self.commit_jobs(&mut batch) {
+            Ok(()) => batch.into_iter().map(|job| (job.done, Ok(()))).collect(),
             // The file cannot be written: every write of the batch gets that answer.
             Err(StoreError::Unavailable(why)) => batch
                 .into_iter()
@@ -175,20 +179,13 @@ impl Store {
             }
             Err(e) => {
                 tracing::warn!(error = %e, writes = batch.len(), "a batched write failed; committing its batch one write at a time");
-                let mut answers = Vec::with_capacity(batch.len());
-                for mut job in batch {
-                    let alone = self.with_db(|db| {
-                        let mut txn = db.begin_write()?;
-                        txn.set_durability(Durability::Immediate)?;
-                        let through = group.written();
-                        job.run(&txn)?;
-                        txn.commit()?;
-                        Ok(through)
-                    });
-                    let answer = alone.map(|through| self.committed_durably(1, through));
-                    answers.push((job.done, answer));
-                }
-                answers
+                batch
+                    .into_iter()
+                    .map(|mut job| {
+                        let alone = self.commit_jobs(std::slice::from_mut(&mut job));
+                        (job.done, alone)
+                    })
+                    .collect()
             }
         }
     }
