@@ -15,7 +15,7 @@ use crate::{
     token::{
         AccessTokens,
         opaque::{self, API_KEY_PREFIX},
-        paseto::{AccessClaims, AccessGrant, VerifiedAccess},
+        paseto::{AccessClaims, AccessGrant, PublishedKey, VerifiedAccess},
     },
 };
 
@@ -100,16 +100,6 @@ pub struct Sessions {
     lifetimes: RefreshLifetimes,
 }
 
-/// An access-token key as published (`GET /oauth2/paserk`).
-#[derive(Debug, Clone)]
-pub struct PublishedKey {
-    pub kid: String,
-    /// `k4.public.…`.
-    pub paserk: String,
-    /// Whether it signs new tokens now.
-    pub active: bool,
-}
-
 impl Sessions {
     pub fn new(
         store: Store,
@@ -185,19 +175,8 @@ impl Sessions {
 
     /// Every access-token signing key this server knows (retired ones until they expire,
     /// staged ones before they sign), as PASERK public keys for offline checks.
-    pub async fn published_access_token_keys(&self) -> Result<Vec<PublishedKey>> {
-        let keys = self.store.run(|s| s.signing_keys()).await?;
-        let now = self.store.clock().now();
-        Ok(keys
-            .iter()
-            .filter_map(|k| {
-                crate::token::paseto::paserk_public(&k.public).map(|paserk| PublishedKey {
-                    kid: k.kid.clone(),
-                    paserk,
-                    active: k.window().signs_at(now),
-                })
-            })
-            .collect())
+    pub fn published_access_token_keys(&self) -> Vec<PublishedKey> {
+        self.tokens.published()
     }
 
     /// The access-token issuer and key set (for publishing keys and offline checks).

@@ -87,10 +87,17 @@ pub struct AccessGrant {
 struct SigningKey {
     kid: String,
     secret: AsymmetricSecretKey<V4>,
-    /// Signs from this time (a staged key: later than its creation) …
-    from: i64,
-    /// … until this one, if retired.
-    until: Option<i64>,
+    window: KeyWindow,
+}
+
+/// An access-token key as published (`GET /oauth2/paserk`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedKey {
+    pub kid: String,
+    /// `k4.public.…`.
+    pub paserk: String,
+    /// Whether it signs new tokens now.
+    pub active: bool,
 }
 
 /// Issues and verifies access tokens with the persisted key set.
@@ -137,12 +144,11 @@ fn paserk_id(public: &AsymmetricPublicKey<V4>) -> String {
 }
 
 /// The PASERK `k4.public.…` form of a public key, for offline verifiers.
-pub fn paserk_public(public_b64: &str) -> Option<String> {
-    let bytes = STANDARD.decode(public_b64).ok()?;
-    let key = AsymmetricPublicKey::<V4>::from(&bytes).ok()?;
+fn paserk_public(key: &AsymmetricPublicKey<V4>) -> String {
     let mut out = String::new();
-    key.fmt(&mut out).ok()?;
-    Some(out)
+    // Writing into a String cannot fail.
+    let _ = key.fmt(&mut out);
+    out
 }
 
 impl AccessTokens {
@@ -172,11 +178,10 @@ impl AccessTokens {
             signing.push(SigningKey {
                 kid: key.kid.clone(),
                 secret,
-                from: window.signs_from(),
-                until: window.retired_at,
+                window: *window,
             });
         }
-        signing.sort_by_key(|k| std::cmp::Reverse(k.from));
+        signing.sort_by_key(|k| std::cmp::Reverse(k.window.signs_from()));
         Ok(Self {
             issuer,
             ttl,
@@ -185,6 +190,25 @@ impl AccessTokens {
             verifying,
             verified: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Every key of the set — staged, active, or retired but still verifying — as published
+    /// for offline checks, by kid. From memory: keys change only while the server is stopped.
+    pub fn published(&self) -> Vec<PublishedKey> {
+        let now = self.clock.now();
+        let mut keys: Vec<PublishedKey> = self
+            .signing
+            .iter()
+            .filter_map(|k| {
+                Some(PublishedKey {
+                    kid: k.kid.clone(),
+                    paserk: paserk_public(self.verifying.get(&k.kid)?),
+                    active: k.window.signs_at(now),
+                })
+            })
+            .collect();
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+        keys
     }
 
     pub fn issuer(&self) -> &str {
@@ -202,7 +226,7 @@ impl AccessTokens {
         let signing = self
             .signing
             .iter()
-            .find(|k| k.from <= now && k.until.is_none_or(|u| u > now))
+            .find(|k| k.window.signs_at(now))
             .ok_or_else(|| {
                 super::KeyError::NoSigningKey(
                     "no access-token key signs now; run `portcullis keys rotate`".into(),
@@ -415,13 +439,30 @@ mod tests {
     }
 
     #[test]
-    fn paserk_public_key_is_published_form() {
-        let key = generate_key_pair().unwrap();
-        assert!(
-            paserk_public(&key.public)
-                .unwrap()
-                .starts_with("k4.public.")
-        );
-        assert!(key.kid.starts_with("k4.pid."));
+    fn every_key_is_published_as_paserk_with_whether_it_signs_now() {
+        let clock = Clock::manual();
+        let now = clock.now();
+        let (current, staged) = (generate_key_pair().unwrap(), generate_key_pair().unwrap());
+        let t = AccessTokens::new(
+            "http://issuer.test".into(),
+            900,
+            clock.clone(),
+            &[
+                (current.clone(), window(now, None, Some(now + 60))),
+                (staged.clone(), window(now, Some(now + 60), None)),
+            ],
+        )
+        .unwrap();
+        let published = t.published();
+        assert_eq!(published.len(), 2);
+        for key in &published {
+            assert!(key.kid.starts_with("k4.pid."), "{}", key.kid);
+            assert!(key.paserk.starts_with("k4.public."), "{}", key.paserk);
+            assert_eq!(key.active, key.kid == current.kid);
+        }
+        clock.advance(60);
+        let active: Vec<_> = t.published().into_iter().filter(|k| k.active).collect();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].kid, staged.kid);
     }
 }

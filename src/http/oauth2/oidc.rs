@@ -102,24 +102,16 @@ pub struct Paserk {
 impl Endpoint for Paserk {
     type Output = Response;
     async fn call(&self, _req: Request) -> poem::Result<Response> {
-        Ok(
-            match self.services.sessions.published_access_token_keys().await {
-                Ok(keys) => {
-                    let keys: Vec<Value> = keys
-                        .into_iter()
-                        .map(|k| json!({"kid": k.kid, "paserk": k.paserk, "version": "v4", "purpose": "public", "active": k.active}))
-                        .collect();
-                    public_json(&json!({"issuer": self.services.public_url, "keys": keys}))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "PASERK listing failed");
-                    no_store_json(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        &json!({"error": "server_error"}),
-                    )
-                }
-            },
-        )
+        let keys: Vec<Value> = self
+            .services
+            .sessions
+            .published_access_token_keys()
+            .into_iter()
+            .map(|k| json!({"kid": k.kid, "paserk": k.paserk, "version": "v4", "purpose": "public", "active": k.active}))
+            .collect();
+        Ok(public_json(
+            &json!({"issuer": self.services.public_url, "keys": keys}),
+        ))
     }
 }
 
