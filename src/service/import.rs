@@ -113,11 +113,22 @@ pub struct ImportReport {
 pub const KEPT_REFUSALS: usize = 1000;
 
 impl ImportReport {
-    fn refuse(&mut self, line: u64, why: String) {
+    /// Counts a refused line, keeping its reason while fewer than [`KEPT_REFUSALS`] are kept
+    /// (lines come in order, so the kept ones are the first).
+    fn refuse(&mut self, line: u64, why: impl Into<String>) {
         self.refused += 1;
         if self.refusals.len() < KEPT_REFUSALS {
-            self.refusals.push((line, why));
+            self.refusals.push((line, why.into()));
         }
+    }
+
+    /// Adds what another part of the import (the writer's uniqueness refusals) did.
+    fn merge(&mut self, other: ImportReport) {
+        self.imported += other.imported;
+        self.refused += other.refused;
+        self.refusals.extend(other.refusals);
+        self.refusals.sort_by_key(|(line, _)| *line);
+        self.refusals.truncate(KEPT_REFUSALS);
     }
 }
 
@@ -163,41 +174,40 @@ pub fn import_accounts(
     std::thread::scope(|scope| {
         // One batch in flight and one ready: bounded memory, whatever the input's size.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
-        let writer = scope.spawn(move || -> Result<(u64, Vec<(u64, String)>), StoreError> {
-            let (mut imported, mut refused) = (0u64, Vec::new());
+        let writer = scope.spawn(move || -> Result<ImportReport, StoreError> {
+            let mut written = ImportReport::default();
             for batch in rx {
                 let outcomes = store.import_users(batch.users)?;
                 for (line, outcome) in batch.lines.into_iter().zip(outcomes) {
                     match outcome {
-                        Ok(()) => imported += 1,
-                        Err(CreateUserError::UsernameTaken) => refused
-                            .push((line, "username taken (or one that looks like it)".into())),
-                        Err(CreateUserError::EmailTaken) => {
-                            refused.push((line, "email taken".into()))
+                        Ok(()) => written.imported += 1,
+                        Err(CreateUserError::UsernameTaken) => {
+                            written.refuse(line, "username taken (or one that looks like it)")
                         }
+                        Err(CreateUserError::EmailTaken) => written.refuse(line, "email taken"),
                         Err(CreateUserError::CodeGone) => {
-                            refused.push((line, "refused by the store".into()))
+                            written.refuse(line, "refused by the store")
                         }
                     }
                 }
                 progress(ImportProgress {
                     bytes_read: batch.bytes_read,
-                    imported,
-                    refused: batch.refused_before + refused.len() as u64,
+                    imported: written.imported,
+                    refused: batch.refused_before + written.refused,
                 });
             }
-            Ok((imported, refused))
+            Ok(written)
         });
         let read = (|| -> Result<(), ImportError> {
             let mut batch = Batch::new(batch_size);
             let mut bytes_read = 0u64;
-            let mut line = String::new();
+            let mut line = Vec::new();
             let mut number = 0u64;
             let mut input = input;
             loop {
                 line.clear();
                 let n = input
-                    .read_line(&mut line)
+                    .read_until(b'\n', &mut line)
                     .map_err(|source| ImportError::Read {
                         line: number + 1,
                         source,
@@ -207,8 +217,13 @@ pub fn import_accounts(
                 }
                 number += 1;
                 bytes_read += n as u64;
+                // A line that is not UTF-8 is refused like any other bad line.
+                let Ok(text) = std::str::from_utf8(&line) else {
+                    report.refuse(number, "not UTF-8 text");
+                    continue;
+                };
                 // A byte-order mark (files saved by some editors) is not part of the first record.
-                let text = line.trim().trim_start_matches('\u{feff}');
+                let text = text.trim().trim_start_matches('\u{feff}');
                 if text.is_empty() {
                     continue;
                 }
@@ -239,12 +254,7 @@ pub fn import_accounts(
             .join()
             .map_err(|_| StoreError::Task("the import writer panicked".into()))?;
         read?;
-        let (imported, refused) = written?;
-        report.imported = imported;
-        for (line, why) in refused {
-            report.refuse(line, why);
-        }
-        report.refusals.sort_by_key(|(line, _)| *line);
+        report.merge(written?);
         Ok(report)
     })
 }
@@ -252,6 +262,32 @@ pub fn import_accounts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_refused_and_the_import_goes_on() {
+        let store = Store::open_in_memory(crate::clock::Clock::manual()).unwrap();
+        let mut input = Vec::new();
+        input.extend_from_slice(b"{\"username\":\"first\",\"email\":\"first@example.test\"}\n");
+        input.extend_from_slice(b"{\"username\":\"\xff\xfe\",\"email\":\"bad@example.test\"}\n");
+        input.extend_from_slice(b"{\"username\":\"third\",\"email\":\"third@example.test\"}\n");
+        let report = import_accounts(&store, input.as_slice(), 1, |_| {}).unwrap();
+        assert_eq!((report.imported, report.refused), (2, 1));
+        assert_eq!(report.refusals, vec![(2, "not UTF-8 text".to_string())]);
+    }
+
+    #[test]
+    fn a_report_keeps_the_first_refusals_of_both_parts_in_line_order() {
+        let (mut read, mut written) = (ImportReport::default(), ImportReport::default());
+        for line in (1..=2 * KEPT_REFUSALS as u64).step_by(2) {
+            read.refuse(line, "read");
+            written.refuse(line + 1, "written");
+        }
+        read.merge(written);
+        assert_eq!(read.refused, 2 * KEPT_REFUSALS as u64);
+        assert_eq!(read.refusals.len(), KEPT_REFUSALS);
+        let lines: Vec<u64> = read.refusals.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, (1..=KEPT_REFUSALS as u64).collect::<Vec<_>>());
+    }
 
     #[test]
     fn a_line_is_checked_like_a_registration_except_the_password() {
