@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::keys::key_failed;
 use crate::{
     store::{Store, StoreError},
     token::jwt::{ID_TOKEN_ALGS, JwtKeySet, VerifiedJwt},
@@ -22,10 +23,6 @@ pub struct IdTokenSigner {
     /// Loaded once (after making any missing key): keys change only while the server is
     /// stopped (`portcullis keys rotate`), and a staged key is already among them.
     keys: tokio::sync::OnceCell<Arc<JwtKeySet>>,
-}
-
-fn key_failed(e: crate::token::KeyError) -> StoreError {
-    StoreError::Encode(e.to_string())
 }
 
 /// Runs `f` on a thread of its own at nice 19: making the keys at a first start (RSA

@@ -14,7 +14,9 @@ use crate::{
     },
 };
 
-fn key_failed(e: KeyError) -> StoreError {
+/// Key material that failed to be made, decoded or used, as the storage-level error the key
+/// paths answer with.
+pub(super) fn key_failed(e: KeyError) -> StoreError {
     StoreError::Encode(e.to_string())
 }
 

@@ -186,7 +186,7 @@ fn verify_stored(stored: &str, password: &[u8]) -> bool {
         Some(HashFormat::LegacyMd5) => {
             use md5::Digest as _;
             use subtle::ConstantTimeEq as _;
-            let digest = hex_lower(&md5::Md5::digest(password));
+            let digest = crate::store::codes::hex(&md5::Md5::digest(password));
             digest
                 .as_bytes()
                 .ct_eq(
@@ -198,16 +198,6 @@ fn verify_stored(stored: &str, password: &[u8]) -> bool {
         }
         Some(HashFormat::Unusable) | None => false,
     }
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// The nice value of the hashing threads.
