@@ -511,7 +511,7 @@ impl Clients {
     }
 
     pub async fn delete(&self, principal: &Principal, client_id: &str) -> Result<()> {
-        self.get(principal, client_id).await?;
+        self.owned(principal, client_id).await?;
         let id = client_id.to_string();
         self.store.run(move |s| s.delete_client(&id)).await?;
         self.changed();

@@ -103,8 +103,9 @@ pub struct Pending {
 }
 
 /// A signed-in browser, as the pages hold it between calls: its session cookie and user,
-/// and the session itself, which stays inside (the pages hand it back, never read it).
-#[derive(Debug, Clone)]
+/// and the session itself, which stays inside (the pages hand it back, never read it). No
+/// `Debug`: the cookie is a bearer secret and must not reach a log line.
+#[derive(Clone)]
 pub struct SignedIn {
     pub cookie: String,
     pub user: UserView,
@@ -670,20 +671,20 @@ impl OAuth2 {
     /// The signed-in user of a browser session cookie, if live and enabled.
     pub async fn browser_session(&self, cookie: &str) -> Result<Option<SignedIn>, ServiceError> {
         let hash = opaque::digest(cookie);
-        let Some(session) = self
-            .store()
-            .run(move |s| s.get_browser_session(hash))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let uid = session.user_id.clone();
-        let user = self.store().run(move |s| s.get_user(&uid)).await?;
-        Ok(user.filter(|u| !u.disabled).map(|u| SignedIn {
-            cookie: cookie.to_string(),
-            user: u.into(),
-            session,
-        }))
+        // Two point reads, like a token check's: inline, not two hops to the blocking pool.
+        let found = self.store().point_read(move |s| {
+            let Some(session) = s.get_browser_session(hash)? else {
+                return Ok(None);
+            };
+            Ok(s.get_user(&session.user_id)?.map(|user| (session, user)))
+        })?;
+        Ok(found
+            .filter(|(_, u)| !u.disabled)
+            .map(|(session, u)| SignedIn {
+                cookie: cookie.to_string(),
+                user: u.into(),
+                session,
+            }))
     }
 
     /// Ends a browser session (the store queues a Back-Channel Logout for each client that
