@@ -20,8 +20,8 @@ pub struct StaticDoc {
 
 /// Brotli quality: 5 compresses the Swagger page about as fast as gzip's default level does
 /// (tens of milliseconds, once per process), and still a third smaller.
-const BROTLI_QUALITY: u32 = 5;
-const BROTLI_WINDOW_BITS: u32 = 22;
+const BROTLI_QUALITY: i32 = 5;
+const BROTLI_WINDOW_BITS: i32 = 22;
 
 /// Whether an `Accept-Encoding` value accepts `coding` (RFC 9110 §12.5.3: listed, or `*`,
 /// with a q-value other than 0).
@@ -54,8 +54,8 @@ impl StaticDoc {
             .get_or_init(|| {
                 let mut out = Vec::with_capacity(self.plain.len() / 5);
                 let params = brotli::enc::BrotliEncoderParams {
-                    quality: BROTLI_QUALITY as i32,
-                    lgwin: BROTLI_WINDOW_BITS as i32,
+                    quality: BROTLI_QUALITY,
+                    lgwin: BROTLI_WINDOW_BITS,
                     ..Default::default()
                 };
                 brotli::BrotliCompress(&mut &self.plain[..], &mut out, &params).ok()?;
@@ -81,16 +81,14 @@ impl StaticDoc {
     /// it is smaller).
     pub fn respond(&self, req: &Request) -> Response {
         let accepted = req.header(header::ACCEPT_ENCODING).unwrap_or_default();
-        let encoded = if accepts(accepted, "br") {
-            self.brotli().map(|b| ("br", b))
-        } else {
-            None
-        }
-        .or_else(|| {
-            accepts(accepted, "gzip")
-                .then(|| self.gzipped().map(|b| ("gzip", b)))
-                .flatten()
-        });
+        let encoded = accepts(accepted, "br")
+            .then(|| self.brotli().map(|b| ("br", b)))
+            .flatten()
+            .or_else(|| {
+                accepts(accepted, "gzip")
+                    .then(|| self.gzipped().map(|b| ("gzip", b)))
+                    .flatten()
+            });
         let mut resp = match encoded {
             Some((coding, body)) => Response::builder()
                 .header(header::CONTENT_ENCODING, coding)
