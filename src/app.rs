@@ -87,6 +87,8 @@ pub fn settings(config: &ServeConfig, public_url: &str) -> Settings {
             account: config.compat_enabled(CompatApi::Account),
             auth_server: config.compat_enabled(CompatApi::AuthServer),
         },
+        mfa: config.mfa,
+        audit_retention: i64::from(config.audit_retention_days) * 86_400,
     }
 }
 
@@ -304,6 +306,7 @@ impl Application {
             services.store.clone(),
             sweep_interval,
             SWEEP_BATCH,
+            services.audit.retention(),
             stop_rx.clone(),
         ));
         let warm = {

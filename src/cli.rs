@@ -194,6 +194,9 @@ pub enum ClientCommand {
         /// Accept only pushed authorization requests (RFC 9126).
         #[arg(long)]
         require_pushed_authorization_requests: bool,
+        /// Demand a second factor of every sign-in to this client.
+        #[arg(long)]
+        require_mfa: bool,
         #[command(flatten)]
         config: ServeConfig,
     },
@@ -444,6 +447,7 @@ async fn client(cmd: ClientCommand) -> CliResult {
             access_token_format,
             backchannel_logout_uri,
             require_pushed_authorization_requests,
+            require_mfa,
             config,
         } => {
             let confidential = crate::service::clients::confidential_from(
@@ -475,6 +479,7 @@ async fn client(cmd: ClientCommand) -> CliResult {
                         legacy_short_secret: allow_short_secret,
                         backchannel_logout_uri,
                         require_pushed_authorization_requests,
+                        require_mfa,
                         access_token_format,
                     },
                 )

@@ -27,6 +27,21 @@ pub enum HashPriority {
     Low,
 }
 
+/// When a second factor is asked for at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MfaPolicy {
+    /// No second factors: none can be enrolled and none is asked for.
+    Off,
+    /// Users may enrol factors; a user who has one is asked for it after the password.
+    #[default]
+    Optional,
+    /// As `optional`, and admins without a factor are taken to enrolment after the password.
+    RequiredForAdmins,
+    /// Every user needs a second factor; those without one enrol after the password.
+    Required,
+}
+
 /// Whether registration needs a code mailed to the address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EmailVerification {
@@ -238,7 +253,17 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_SEED", value_name = "FILE")]
     pub seed: Option<PathBuf>,
 
-    /// Failed logins per account within the window before further attempts get 429.
+    /// Second factors: off, optional (users choose), required-for-admins, required.
+    #[arg(long, env = "PORTCULLIS_MFA", value_enum, default_value_t = MfaPolicy::Optional)]
+    pub mfa: MfaPolicy,
+
+    /// Days security events (sign-ins, factor changes, admin actions) are kept.
+    #[arg(long, env = "PORTCULLIS_AUDIT_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub audit_retention_days: u32,
+
+    /// Failed logins per account within the window before further attempts are slowed down
+    /// (each further failure doubles the wait, up to the window; the owner is mailed an
+    /// unlock link).
     #[arg(long, env = "PORTCULLIS_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
 

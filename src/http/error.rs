@@ -51,13 +51,15 @@ impl Problem {
 pub enum ApiError {
     /// The request is malformed: invalid JSON syntax (`malformed_json`), invalid UTF-8
     /// (`invalid_utf8`), an invalid path or query parameter (`invalid_parameter`, or the
-    /// rule's own code such as `invalid_username`), a bad or missing code or captcha
+    /// rule's own code such as `invalid_username`), a refused WebAuthn response
+    /// (`passkey_refused`), a bad or missing code or captcha
     /// (`invalid_code`, `email_code_required`, `captcha_required`, `captcha_invalid`), or an
     /// unusable image (`unsupported_image_type`, `invalid_image`).
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
     /// No credentials (`missing_credentials`), or they are invalid, expired or revoked
-    /// (`invalid_token`, `invalid_credentials`, `invalid_refresh_token`).
+    /// (`invalid_token`, `invalid_credentials`, `invalid_refresh_token`), or a sign-in's
+    /// second step failed (`invalid_mfa_token`, `invalid_second_factor`).
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// Not allowed (`forbidden`, `wrong_password`, `registration_closed`,
@@ -68,7 +70,7 @@ pub enum ApiError {
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// The resource conflicts with an existing one (`username_taken`, `email_taken`,
-    /// `client_id_taken`).
+    /// `client_id_taken`, `totp_already_enrolled`, `passkey_already_registered`).
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The body is larger than the configured limit (`payload_too_large`).
@@ -209,6 +211,10 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", detail)
             }
             E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", detail),
+            E::MfaChallengeInvalid => Self::unauthorized("invalid_mfa_token", detail),
+            E::SecondFactorInvalid => Self::unauthorized("invalid_second_factor", detail),
+            E::PasskeyRefused(_) => Self::new(StatusCode::BAD_REQUEST, "passkey_refused", detail),
+            E::Conflict(code, _) => Self::new(StatusCode::CONFLICT, code, detail),
             E::Unavailable(ref cause) => {
                 tracing::warn!(error = %cause, "request refused: storage unavailable");
                 let mut p = Problem::new(

@@ -21,7 +21,7 @@ use self::compat::{account::AccountApi, auth_server::AuthServerApi, sso::SsoApi}
 use self::{
     api::{
         accounts::AccountsApi, admin::AdminApi, avatars::AvatarsApi, clients::ClientsApi,
-        me::MeApi, ops::OpsApi, sessions::SessionsApi, verification::VerificationApi,
+        me::MeApi, mfa::MfaApi, ops::OpsApi, sessions::SessionsApi, verification::VerificationApi,
     },
     middleware::BodyLimits,
 };
@@ -33,6 +33,7 @@ type Apis = (
     SessionsApi,
     VerificationApi,
     MeApi,
+    MfaApi,
     AvatarsApi,
     ClientsApi,
     AdminApi,
@@ -80,6 +81,7 @@ pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
             SessionsApi { services: s() },
             VerificationApi { services: s() },
             MeApi { services: s() },
+            MfaApi { services: s() },
             AvatarsApi { services: s() },
             ClientsApi { services: s() },
             AdminApi { services: s() },
@@ -356,6 +358,20 @@ pub fn bearer_token(authorization: &str) -> Option<&str> {
 
 /// The client's address: the TCP peer, or with `--trust-forwarded-for` the last
 /// `X-Forwarded-For` entry (the one our proxy added).
+/// Who is calling, for the audit trail: address, user agent and the surface (`api`, `page`,
+/// `oauth2`, `compat-sso`, …).
+pub fn origin(
+    req: &poem::Request,
+    trust_forwarded_for: bool,
+    surface: &'static str,
+) -> crate::service::audit::Origin {
+    crate::service::audit::Origin::new(
+        surface,
+        client_ip(req, trust_forwarded_for),
+        req.header("user-agent"),
+    )
+}
+
 pub fn client_ip(req: &poem::Request, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
     if trust_forwarded_for
         && let Some(ip) = req

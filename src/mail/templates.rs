@@ -77,6 +77,29 @@ pub fn password_changed(to: &str, username: &str) -> OutgoingMail {
     }
 }
 
+/// Tells the owner that sign-ins to their account are being slowed down after failed
+/// passwords, with a single-use link that lets them past the delay.
+pub fn unlock(to: &str, username: &str, link: &str, minutes: i64) -> OutgoingMail {
+    let intro = format!(
+        "Someone tried to sign in as {username} with a wrong password several times, so password sign-ins to this account are being slowed down."
+    );
+    let act = format!(
+        "If it was you, open this link to sign in without waiting (it works once, for {minutes} minutes):"
+    );
+    let after = "If it was not you, your account is safe as long as your password is strong; consider changing it, or adding a passkey or an authenticator app.";
+    OutgoingMail {
+        to: to.into(),
+        subject: "Someone tried to sign in as you".into(),
+        text: format!("{intro}\n{act}\n{link}\n{after}\n"),
+        html: html(&[
+            escape(&intro),
+            escape(&act),
+            format!("<a href=\"{0}\">{0}</a>", escape(link)),
+            escape(after),
+        ]),
+    }
+}
+
 /// `portcullis send-test-email`.
 pub fn test_message(to: &str) -> OutgoingMail {
     let text = "This is a test message from portcullis. Mail delivery works.\n";

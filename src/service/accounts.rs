@@ -1,15 +1,18 @@
 //! Registration, login and self-service account changes.
 
-use std::{net::IpAddr, sync::Arc};
+use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
 
 use super::{
     IssuedSession, Principal, Result, ServiceError, Sessions,
+    audit::{Event, EventKind, Origin},
     captcha::Captchas,
     codes::{CodePurpose, EmailCodes},
+    limiter::AfterFailure,
     limiter::LoginLimits,
     metrics::{LoginOutcome, Metrics},
+    mfa::{AfterPassword, SecondFactorAnswer, SecondFactorChallenge},
     passwords::PasswordHasher,
     sessions::SessionGrant,
     views::UserView,
@@ -27,6 +30,14 @@ use crate::{
     },
     token::{opaque, sealed::Sealer},
 };
+
+/// Where a first-party login stands after the password.
+#[derive(Debug, Clone)]
+pub enum LoginStep {
+    SignedIn(Box<IssuedSession>),
+    /// The user has a second factor: answer the challenge with [`Accounts::complete_login`].
+    SecondFactor(SecondFactorChallenge),
+}
 
 /// A registration request, unvalidated.
 #[derive(Debug, Clone, Default)]
@@ -110,6 +121,8 @@ pub struct AccountsParts {
     /// Login outcomes are counted here.
     pub metrics: Arc<Metrics>,
     pub policy: Policy,
+    /// Second factors, the unlock link and the audit trail.
+    pub mfa: super::mfa::Mfa,
 }
 
 #[derive(Clone)]
@@ -123,6 +136,7 @@ pub struct Accounts {
     sealer: Arc<Sealer>,
     metrics: Arc<Metrics>,
     policy: Arc<Policy>,
+    mfa: super::mfa::Mfa,
 }
 
 impl Accounts {
@@ -137,6 +151,7 @@ impl Accounts {
             captchas: parts.captchas,
             sealer: parts.sealer,
             metrics: parts.metrics,
+            mfa: parts.mfa,
         }
     }
 
@@ -302,27 +317,104 @@ impl Accounts {
     }
 
     /// Checks a login name (username or email) and password, throttled per account and per
-    /// client address (`from`, when known). Every failure — unknown account, wrong password,
-    /// disabled account — looks the same.
+    /// client address. Every failure — unknown account, wrong password, disabled account —
+    /// looks the same. The first factor only: sign-in surfaces go on to [`Accounts::login`]'s
+    /// second step, or refuse users with one ([`Accounts::authenticate_password_only`]).
     pub async fn authenticate_password(
         &self,
         login: &str,
         password: &str,
-        from: Option<IpAddr>,
+        origin: &Origin,
     ) -> Result<UserView> {
-        Ok(self.verify_password(login, password, from).await?.into())
+        Ok(self
+            .verify_password(login, password, origin, None)
+            .await?
+            .into())
+    }
+
+    /// [`Accounts::authenticate_password`] with the token of the mailed unlock link, when the
+    /// browser has one (see [`Accounts::verify_password`]).
+    pub async fn authenticate_password_unlocking(
+        &self,
+        login: &str,
+        password: &str,
+        origin: &Origin,
+        unlock: Option<&str>,
+    ) -> Result<UserView> {
+        Ok(self
+            .verify_password(login, password, origin, unlock)
+            .await?
+            .into())
+    }
+
+    /// [`Accounts::authenticate_password`] for surfaces with no second step (the compatible
+    /// APIs, the OAuth password grant): a user who has a second factor, or whom the policy
+    /// requires to have one, gets the same answer as a wrong password, and the log says why.
+    pub async fn authenticate_password_only(
+        &self,
+        login: &str,
+        password: &str,
+        origin: &Origin,
+    ) -> Result<UserView> {
+        let user = self.authenticate_password(login, password, origin).await?;
+        if self.mfa.has_factor(&user.id).await? || self.mfa.required_for(&user) {
+            tracing::warn!(
+                user_id = %user.id,
+                surface = origin.surface,
+                "password-only sign-in refused: the user has (or must have) a second factor, which this surface cannot ask for"
+            );
+            self.audit_login(
+                EventKind::LoginFailed,
+                &user.id,
+                origin,
+                "pwd",
+                Some("second factor required; surface has no second step"),
+            )
+            .await;
+            return Err(ServiceError::InvalidCredentials);
+        }
+        self.audit_login(EventKind::LoginSucceeded, &user.id, origin, "pwd", None)
+            .await;
+        Ok(user)
+    }
+
+    async fn audit_login(
+        &self,
+        kind: EventKind,
+        user_id: &str,
+        origin: &Origin,
+        method: &str,
+        detail: Option<&str>,
+    ) {
+        let mut event = Event::by_user(kind, origin, user_id).method(method);
+        event.detail = detail;
+        self.mfa.audit().record(event).await;
+    }
+
+    /// Records a completed sign-in (every factor done) with its `amr`.
+    pub async fn signed_in(&self, user_id: &str, amr: &[String], origin: &Origin) {
+        self.audit_login(
+            EventKind::LoginSucceeded,
+            user_id,
+            origin,
+            &amr.join(" "),
+            None,
+        )
+        .await;
     }
 
     /// [`Accounts::authenticate_password`], answering with the stored record (for a password
-    /// change that follows).
+    /// change that follows). A live `unlock` token (the link mailed to the owner) for this
+    /// account lets the attempt past the per-account delay, and is spent by a success.
     async fn verify_password(
         &self,
         login: &str,
         password: &str,
-        from: Option<IpAddr>,
+        origin: &Origin,
+        unlock: Option<&str>,
     ) -> Result<UserRecord> {
         // The per-address limit first: it is what stops one client spraying many accounts.
-        let ip_key = from.map(|ip| format!("ip:{ip}"));
+        let ip_key = origin.ip.map(|ip| format!("ip:{ip}"));
         if let Some(key) = &ip_key {
             self.limits
                 .address
@@ -343,28 +435,47 @@ impl Accounts {
             Some(u) => format!("id:{}", u.id),
             None => name.limiter_key(),
         };
-        self.limits
-            .account
-            .check(&limiter_key)
-            .map_err(|retry_after| self.throttled(retry_after))?;
+        let unlocked = match (unlock, &user) {
+            (Some(token), Some(u)) => self.mfa.unlock_valid(token, &u.id).await?,
+            _ => false,
+        };
+        if !unlocked {
+            self.limits
+                .account
+                .check(&limiter_key)
+                .map_err(|retry_after| self.throttled(retry_after))?;
+        }
         let ok = self
             .passwords
             .verify(user.as_ref().map(|u| u.password_hash.as_str()), password)
             .await?;
         let user = match user {
             Some(user) if ok && !user.disabled => user,
-            _ => {
-                self.limits.account.record_failure(&limiter_key);
+            user => {
+                let after = self.limits.account.record_failure(&limiter_key);
                 if let Some(key) = &ip_key {
                     self.limits.address.record_failure(key);
                 }
                 self.metrics.record_login(LoginOutcome::Failure);
+                if let Some(user) = user.filter(|u| !u.disabled) {
+                    self.audit_login(EventKind::LoginFailed, &user.id, origin, "pwd", None)
+                        .await;
+                    // The moment delays start, the owner hears of it, with a way past them.
+                    if after == AfterFailure::Throttled
+                        && let Err(e) = self.mfa.send_unlock_link(&(&user).into(), origin).await
+                    {
+                        tracing::warn!(error = %e, user_id = %user.id, "could not send the unlock link");
+                    }
+                }
                 return Err(ServiceError::InvalidCredentials);
             }
         };
         // A success clears the account's count, never the address's: one valid account must
         // not reset a spraying client.
         self.limits.account.clear(&limiter_key);
+        if let (Some(token), true) = (unlock, unlocked) {
+            self.mfa.spend_unlock(token, origin).await?;
+        }
         self.metrics.record_login(LoginOutcome::Success);
         self.rehash_if_needed(user, password).await
     }
@@ -375,16 +486,86 @@ impl Accounts {
     }
 
     /// First-party login: the captcha when the policy asks for one, then the password, then
-    /// a new session.
+    /// a new session — or the second step when the user has a second factor.
     pub async fn login(
         &self,
         login: &str,
         password: &str,
         captcha: &CaptchaAnswer,
-        from: Option<IpAddr>,
+        origin: &Origin,
+        unlock: Option<&str>,
+    ) -> Result<LoginStep> {
+        self.check_login_captcha(captcha).await?;
+        let user: UserView = self
+            .verify_password(login, password, origin, unlock)
+            .await?
+            .into();
+        match self.mfa.after_password(&user, false, origin).await? {
+            AfterPassword::SignedIn(amr) => {
+                self.signed_in(&user.id, &amr, origin).await;
+                Ok(LoginStep::SignedIn(Box::new(self.sessions.start(user).await?)))
+            }
+            AfterPassword::SecondFactor(challenge) => Ok(LoginStep::SecondFactor(challenge)),
+            AfterPassword::MustEnrol => Err(ServiceError::Forbidden(
+                "mfa_enrolment_required",
+                "this account needs a second factor before it can sign in here; sign in through the web pages once to enrol one".into(),
+            )),
+        }
+    }
+
+    /// First-party login for surfaces with no second step (the compatible APIs).
+    pub async fn login_password_only(
+        &self,
+        login: &str,
+        password: &str,
+        captcha: &CaptchaAnswer,
+        origin: &Origin,
     ) -> Result<IssuedSession> {
         self.check_login_captcha(captcha).await?;
-        let user = self.authenticate_password(login, password, from).await?;
+        let user = self
+            .authenticate_password_only(login, password, origin)
+            .await?;
+        self.sessions.start(user).await
+    }
+
+    /// The enabled user `user_id`, for a sign-in that just proved a factor.
+    pub async fn active_user(&self, user_id: &str) -> Result<UserView> {
+        let id = user_id.to_string();
+        self.store
+            .run(move |s| s.get_user(&id))
+            .await?
+            .filter(|u| !u.disabled)
+            .map(|u| UserView::from(&u))
+            .ok_or(ServiceError::MfaChallengeInvalid)
+    }
+
+    /// The second step of a first-party login: a session once the factor is right.
+    pub async fn complete_login(
+        &self,
+        token: &str,
+        answer: SecondFactorAnswer,
+        origin: &Origin,
+    ) -> Result<IssuedSession> {
+        let (user_id, amr) = self.mfa.complete(token, answer, origin).await?;
+        let user = self.active_user(&user_id).await?;
+        self.signed_in(&user.id, &amr, origin).await;
+        self.sessions.start(user).await
+    }
+
+    /// A passwordless passkey sign-in: a session for the passkey's owner. No password
+    /// throttle applies.
+    pub async fn passkey_login(
+        &self,
+        token: &str,
+        response: serde_json::Value,
+        origin: &Origin,
+    ) -> Result<IssuedSession> {
+        let (user_id, amr) = self
+            .mfa
+            .finish_passwordless(token, response, origin)
+            .await?;
+        let user = self.active_user(&user_id).await?;
+        self.signed_in(&user.id, &amr, origin).await;
         self.sessions.start(user).await
     }
 
@@ -510,9 +691,9 @@ impl Accounts {
         login: &str,
         current: &str,
         new: &str,
-        from: Option<IpAddr>,
+        origin: &Origin,
     ) -> Result<()> {
-        let user = self.verify_password(login, current, from).await?;
+        let user = self.verify_password(login, current, origin, None).await?;
         self.set_password(&user, new, None).await
     }
 

@@ -3,7 +3,11 @@
 //! admin cannot disable, demote or delete their own account here, so the last admin cannot
 //! lock everyone out by accident.
 
-use super::{Accounts, Principal, Result, ServiceError, views::UserView};
+use super::{
+    Accounts, Principal, Result, ServiceError,
+    audit::{Event, EventKind, EventPage, EventQuery, Origin},
+    views::UserView,
+};
 use crate::{
     domain::{Email, Role, Username},
     store::{Store, records::UserRecord},
@@ -34,6 +38,7 @@ pub struct UserChanges {
 pub struct Admin {
     store: Store,
     accounts: Accounts,
+    mfa: super::mfa::Mfa,
 }
 
 fn require_admin(p: &Principal) -> Result<()> {
@@ -59,8 +64,38 @@ fn not_self(p: &Principal, id: &str) -> Result<()> {
 }
 
 impl Admin {
-    pub fn new(store: Store, accounts: Accounts) -> Self {
-        Self { store, accounts }
+    pub fn new(store: Store, accounts: Accounts, mfa: super::mfa::Mfa) -> Self {
+        Self {
+            store,
+            accounts,
+            mfa,
+        }
+    }
+
+    async fn audit(&self, kind: EventKind, p: &Principal, subject: &str, origin: &Origin) {
+        self.mfa
+            .audit()
+            .record(Event {
+                kind,
+                origin,
+                actor: Some(&p.user.id),
+                subject: Some(subject),
+                method: None,
+                detail: None,
+            })
+            .await;
+    }
+
+    /// Removes every second factor of a user who lost theirs (audited).
+    pub async fn reset_factors(&self, p: &Principal, id: &str, origin: &Origin) -> Result<()> {
+        require_admin(p)?;
+        self.mfa.reset(id, &p.user.id, origin).await
+    }
+
+    /// Security events, newest first.
+    pub async fn events(&self, p: &Principal, query: EventQuery) -> Result<EventPage> {
+        require_admin(p)?;
+        self.mfa.audit().list(query).await
     }
 
     async fn user(&self, id: &str) -> Result<UserRecord> {
@@ -126,7 +161,13 @@ impl Admin {
     }
 
     /// Disables or enables a user (disabling ends every session) and sets their roles.
-    pub async fn update(&self, p: &Principal, id: &str, changes: UserChanges) -> Result<UserView> {
+    pub async fn update(
+        &self,
+        p: &Principal,
+        id: &str,
+        changes: UserChanges,
+        origin: &Origin,
+    ) -> Result<UserView> {
         require_admin(p)?;
         if changes.disabled == Some(true)
             || changes
@@ -136,16 +177,26 @@ impl Admin {
         {
             not_self(p, id)?;
         }
+        let roles_changed = changes.roles.is_some();
+        let disabled = changes.disabled;
         let user = self
             .accounts
             .set_access(id, changes.roles, changes.disabled)
             .await?;
         tracing::info!(admin = %p.user.id, user_id = %id, "user changed by an admin");
+        match disabled {
+            Some(true) => self.audit(EventKind::UserDisabled, p, id, origin).await,
+            Some(false) => self.audit(EventKind::UserEnabled, p, id, origin).await,
+            None => {}
+        }
+        if roles_changed {
+            self.audit(EventKind::RolesChanged, p, id, origin).await;
+        }
         Ok(user)
     }
 
     /// Deletes a user with their sessions, API key, avatar, consents and OAuth clients.
-    pub async fn delete(&self, p: &Principal, id: &str) -> Result<()> {
+    pub async fn delete(&self, p: &Principal, id: &str, origin: &Origin) -> Result<()> {
         require_admin(p)?;
         not_self(p, id)?;
         let user = self.user(id).await?;
@@ -162,6 +213,8 @@ impl Admin {
             .await?
             .ok_or(ServiceError::NotFound("user"))?;
         tracing::warn!(admin = %p.user.id, user_id = %user.id, username = %user.username, "user deleted by an admin");
+        self.audit(EventKind::UserDeleted, p, &user.id, origin)
+            .await;
         Ok(())
     }
 }

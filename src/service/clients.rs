@@ -100,6 +100,8 @@ pub struct NewClient {
     pub backchannel_logout_uri: Option<String>,
     /// RFC 9126 §6: only pushed authorization requests.
     pub require_pushed_authorization_requests: bool,
+    /// Every sign-in to this client needs a second factor.
+    pub require_mfa: bool,
     /// `paseto` (default) or `jwt` (RFC 9068).
     pub access_token_format: Option<String>,
 }
@@ -116,6 +118,7 @@ pub struct ClientChanges {
     /// `Some("")` removes it.
     pub backchannel_logout_uri: Option<String>,
     pub require_pushed_authorization_requests: Option<bool>,
+    pub require_mfa: Option<bool>,
     pub access_token_format: Option<String>,
     pub id_token_alg: Option<String>,
 }
@@ -290,6 +293,7 @@ impl Clients {
             allowed_origins: Vec::new(),
             backchannel_logout_uri: None,
             require_pushed_authorization_requests: false,
+            require_mfa: false,
             access_token_format: AccessTokenFormat::Paseto,
             registration_token_hash: None,
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
@@ -400,6 +404,7 @@ impl Clients {
                 .is_some_and(|s| s.chars().count() < MIN_SECRET_CHARS),
             backchannel_logout_uri,
             require_pushed_authorization_requests: new.require_pushed_authorization_requests,
+            require_mfa: new.require_mfa,
             access_token_format,
             registration_token_hash: None,
             created_at: now,
@@ -470,6 +475,7 @@ impl Clients {
             .map(|a| valid_alg(Some(a)))
             .transpose()?;
         let require_par = changes.require_pushed_authorization_requests;
+        let require_mfa = changes.require_mfa;
         let id = client_id.to_string();
         self.store
             .run(move |s| {
@@ -501,6 +507,9 @@ impl Clients {
                     }
                     if let Some(r) = require_par {
                         c.require_pushed_authorization_requests = r;
+                    }
+                    if let Some(r) = require_mfa {
+                        c.require_mfa = r;
                     }
                 })
             })

@@ -69,6 +69,19 @@ pub enum ServiceError {
     InvalidImage(String),
     #[error("the upload exceeds the limit of {limit} bytes")]
     TooLarge { limit: usize },
+    /// The challenge token of a sign-in's second step (or an enrolment) is unknown, expired,
+    /// used, or has had too many wrong answers.
+    #[error("the challenge is invalid, expired or used up; start again")]
+    MfaChallengeInvalid,
+    /// The second factor given was wrong (a code, a recovery code, a passkey assertion).
+    #[error("the second factor was not accepted")]
+    SecondFactorInvalid,
+    /// A WebAuthn response the relying party refuses.
+    #[error("the passkey response was refused: {0}")]
+    PasskeyRefused(String),
+    /// The thing to create exists already (its code names what).
+    #[error("{1}")]
+    Conflict(&'static str, String),
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The database cannot store anything right now (a full disk, an I/O fault); nothing of

@@ -1,11 +1,14 @@
-//! Per-account login throttling: after `max_failures` failures within `window` seconds,
-//! further attempts are refused until the oldest failure leaves the window. Keys for unknown
-//! accounts are throttled exactly like real ones, so the limit reveals nothing.
+//! Login throttling per account and per client address, by progressive delay rather than a
+//! hard block: the first `max_failures` failures within `window` seconds cost nothing; after
+//! that each attempt must wait `BASE_DELAY` seconds after the last failure, doubling with
+//! every further failure, up to the window. A quiet window forgets the key. Keys for unknown
+//! accounts are throttled exactly like real ones, so the delay reveals nothing.
+//!
+//! An attacker can still keep an account's password sign-in slow; what keeps its owner in is
+//! elsewhere: passkey sign-in never consults these limits, and the owner is mailed a link that
+//! lets them past the per-account delay (`service::mfa`).
 
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Mutex,
-};
+use std::{collections::HashMap, sync::Mutex};
 
 use std::borrow::Cow;
 
@@ -14,6 +17,9 @@ use crate::clock::Clock;
 /// Keys longer than this are stored as their SHA-256, so attacker-chosen login strings (up to
 /// the body limit) cannot make the table large.
 const MAX_KEY_LEN: usize = 128;
+
+/// Seconds the first throttled attempt waits; each further failure doubles it.
+pub const BASE_DELAY: i64 = 30;
 
 fn bounded(key: &str) -> Cow<'_, str> {
     if key.len() <= MAX_KEY_LEN {
@@ -32,53 +38,81 @@ pub struct LoginLimits {
     pub address: LoginLimiter,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: i64,
+}
+
 pub struct LoginLimiter {
-    max_failures: usize,
+    max_failures: u32,
     window: i64,
     clock: Clock,
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    failures: Mutex<HashMap<String, Failures>>,
+}
+
+/// What a recorded failure did to its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Still within the free attempts.
+    Free,
+    /// This failure started the delays (the moment to tell an account's owner).
+    Throttled,
+    /// Delays were already running.
+    StillThrottled,
 }
 
 impl LoginLimiter {
     pub fn new(max_failures: u32, window: i64, clock: Clock) -> Self {
         Self {
-            max_failures: max_failures.max(1) as usize,
-            window,
+            max_failures: max_failures.max(1),
+            window: window.max(1),
             clock,
             failures: Mutex::new(HashMap::new()),
         }
     }
 
-    /// `Err(seconds)` when the key is locked out, with how long until the next attempt.
+    /// The wait after `count` failures, the last of them `last`: `None` when free.
+    fn wait(&self, f: Failures, now: i64) -> Option<u64> {
+        if now - f.last >= self.window || f.count < self.max_failures {
+            return None;
+        }
+        let doublings = (f.count - self.max_failures).min(20);
+        let delay = (BASE_DELAY << doublings).min(self.window);
+        let ready = f.last + delay;
+        (now < ready).then(|| (ready - now) as u64)
+    }
+
+    /// `Err(seconds)` while the key must wait, with how long until its next attempt.
     pub fn check(&self, key: &str) -> Result<(), u64> {
         let now = self.clock.now();
         let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(times) = map.get(bounded(key).as_ref()) else {
-            return Ok(());
-        };
-        let recent: Vec<i64> = times
-            .iter()
-            .copied()
-            .filter(|t| now - t < self.window)
-            .collect();
-        if recent.len() >= self.max_failures {
-            let oldest = recent[recent.len() - self.max_failures];
-            return Err((oldest + self.window - now).max(1) as u64);
+        match map.get(bounded(key).as_ref()) {
+            Some(f) => self.wait(*f, now).map_or(Ok(()), Err),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    pub fn record_failure(&self, key: &str) {
+    pub fn record_failure(&self, key: &str) -> AfterFailure {
         let now = self.clock.now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > PRUNE_ABOVE {
             let window = self.window;
-            map.retain(|_, times| times.back().is_some_and(|t| now - t < window));
+            map.retain(|_, f| now - f.last < window);
         }
-        let times = map.entry(bounded(key).into_owned()).or_default();
-        times.push_back(now);
-        while times.len() > self.max_failures {
-            times.pop_front();
+        let f = map.entry(bounded(key).into_owned()).or_insert(Failures {
+            count: 0,
+            last: now,
+        });
+        if now - f.last >= self.window {
+            f.count = 0;
+        }
+        f.count = f.count.saturating_add(1);
+        f.last = now;
+        match f.count.cmp(&self.max_failures) {
+            std::cmp::Ordering::Less => AfterFailure::Free,
+            std::cmp::Ordering::Equal => AfterFailure::Throttled,
+            std::cmp::Ordering::Greater => AfterFailure::StillThrottled,
         }
     }
 
@@ -95,22 +129,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locks_after_max_failures_and_unlocks_after_window() {
+    fn delays_start_after_max_failures_double_up_to_the_window_and_a_quiet_window_forgets() {
         let clock = Clock::manual();
         let l = LoginLimiter::new(5, 900, clock.clone());
         for _ in 0..4 {
-            l.record_failure("k");
+            assert_eq!(l.record_failure("k"), AfterFailure::Free);
             assert!(l.check("k").is_ok());
         }
-        clock.advance(100);
-        l.record_failure("k");
-        let wait = l.check("k").unwrap_err();
-        assert_eq!(
-            wait, 800,
-            "first failure leaves the window 900 s after it happened"
-        );
-        clock.advance(800);
+        assert_eq!(l.record_failure("k"), AfterFailure::Throttled);
+        assert_eq!(l.check("k"), Err(30));
+        clock.advance(30);
+        assert!(l.check("k").is_ok(), "the wait is over: one more try");
+        assert_eq!(l.record_failure("k"), AfterFailure::StillThrottled);
+        assert_eq!(l.check("k"), Err(60));
+        for _ in 0..10 {
+            clock.advance(1);
+            l.record_failure("k");
+        }
+        assert_eq!(l.check("k"), Err(900), "capped at the window");
+        clock.advance(900);
         assert!(l.check("k").is_ok());
+        assert_eq!(
+            l.record_failure("k"),
+            AfterFailure::Free,
+            "a whole quiet window starts the count over"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod avatars;
 pub mod captcha;
 pub mod clients;
@@ -13,6 +14,7 @@ pub mod import;
 pub mod keys;
 pub mod limiter;
 pub mod metrics;
+pub mod mfa;
 pub mod oauth2;
 pub mod ops;
 pub mod passwords;
@@ -59,6 +61,10 @@ pub struct Settings {
     pub dev: bool,
     /// The compatible APIs that are switched on.
     pub compat: Compat,
+    /// When second factors are asked for.
+    pub mfa: crate::config::MfaPolicy,
+    /// Seconds security events are kept.
+    pub audit_retention: i64,
 }
 
 /// Which compatible APIs (`--compat`) are served.
@@ -99,6 +105,10 @@ pub struct Services {
     pub avatars: avatars::Avatars,
     pub clients: clients::Clients,
     pub oauth2: oauth2::OAuth2,
+    /// Second factors and passkeys.
+    pub mfa: mfa::Mfa,
+    /// The audit trail.
+    pub audit: audit::Audit,
     /// Readiness and metrics.
     pub ops: ops::Operations,
     pub mailer: Mailer,
@@ -166,6 +176,17 @@ impl Services {
             ),
         });
         let sealer = Arc::new(Sealer::new(&store.ensure_secret("seal_key")?));
+        let audit = audit::Audit::new(store.clone(), settings.audit_retention);
+        let mfa = mfa::Mfa::new(mfa::MfaParts {
+            store: store.clone(),
+            sealer: sealer.clone(),
+            passwords: passwords.clone(),
+            audit: audit.clone(),
+            mailer: mailer.clone(),
+            policy: settings.mfa,
+            public_url: settings.issuer.clone(),
+            product_name: "portcullis".into(),
+        });
         let clients = clients::Clients::new(store.clone(), sealer.clone());
         clients.ensure_swagger_client(&settings.issuer)?;
         let codes = codes::EmailCodes::new(
@@ -185,6 +206,7 @@ impl Services {
             sealer,
             metrics: metrics.clone(),
             policy: settings.policy,
+            mfa: mfa.clone(),
         });
         Ok(Self {
             avatars: avatars::Avatars::new(store.clone(), settings.max_avatar_bytes),
@@ -195,10 +217,13 @@ impl Services {
                 store.clone(),
                 store.ensure_secret("csrf_hmac")?,
                 jwts,
+                mfa.clone(),
             ),
-            admin: admin::Admin::new(store.clone(), accounts.clone()),
+            admin: admin::Admin::new(store.clone(), accounts.clone(), mfa.clone()),
             ops: ops::Operations::new(store.clone(), mailer.clone(), metrics.clone(), now),
             clients,
+            mfa,
+            audit,
             public_url: settings.issuer,
             trust_forwarded_for: settings.trust_forwarded_for,
             dev: settings.dev,

@@ -85,6 +85,7 @@ pub struct ClientView {
     pub allowed_origins: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub require_pushed_authorization_requests: bool,
+    pub require_mfa: bool,
     pub access_token_format: AccessTokenFormat,
     /// Its secret was imported shorter than today's minimum (to be rotated).
     pub legacy_short_secret: bool,
@@ -107,6 +108,7 @@ impl From<&ClientRecord> for ClientView {
             allowed_origins: c.allowed_origins.clone(),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            require_mfa: c.require_mfa,
             access_token_format: c.access_token_format,
             legacy_short_secret: c.legacy_short_secret,
             created_at: c.created_at,

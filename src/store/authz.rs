@@ -47,6 +47,10 @@ pub struct AuthRequestRecord {
     /// URI; its outcome is recorded on the device authorization instead.
     #[serde(default)]
     pub device: Option<String>,
+    /// A second factor is demanded (`acr_values` asking for one, or the client's
+    /// `require_mfa`): a sign-in without one does not satisfy the request.
+    #[serde(default)]
+    pub mfa_demanded: bool,
 }
 
 /// An issued authorization code (stored under its SHA-256).
@@ -69,6 +73,9 @@ pub struct AuthCodeRecord {
     /// it, and Back-Channel Logout names it when that session ends.
     #[serde(default)]
     pub sid: Option<String>,
+    /// How the user signed in (RFC 8176 values); empty in codes issued before it was kept.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// How a code redemption checks the redirect URI.
@@ -94,6 +101,10 @@ pub struct BrowserSessionRecord {
     /// ends.
     #[serde(default)]
     pub clients: Vec<String>,
+    /// How the user signed in (RFC 8176 values); empty in sessions started before it was
+    /// kept, which were password sign-ins.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 impl BrowserSessionRecord {
@@ -199,7 +210,7 @@ pub(crate) fn end_browser_sessions_in(
 #[derive(Debug)]
 pub enum Redemption {
     /// The code was good; the session `family_id` now exists with its first refresh token.
-    Redeemed(AuthCodeRecord),
+    Redeemed(Box<AuthCodeRecord>),
     /// The code had been redeemed before: that session has been revoked (RFC 6749 §4.1.2).
     Replayed,
     /// Unknown, expired, or issued to another client or redirect URI, or a PKCE mismatch.
@@ -368,7 +379,7 @@ impl Store {
             if let Some(session) = &session {
                 session.create_in(txn, &code.user_id, &code.client_id, &code.scope, now)?;
             }
-            Ok(Redemption::Redeemed(code))
+            Ok(Redemption::Redeemed(Box::new(code)))
         })
         .await
     }
@@ -383,6 +394,26 @@ impl Store {
             txn.open_table(tables::USER_BROWSER_SESSIONS)?
                 .insert((record.user_id.as_str(), hash.as_slice()), ())?;
             Ok(())
+        })
+    }
+
+    /// Records a second factor proven in a live browser session (step-up): its `amr` and
+    /// a new `auth_time`. `false` if the session is gone.
+    pub fn step_up_browser_session(
+        &self,
+        hash: [u8; 32],
+        amr: Vec<String>,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let Some(mut session) = browser_session_in(txn, &hash)?.filter(|s| s.expires_at > now)
+            else {
+                return Ok(false);
+            };
+            session.amr = amr;
+            session.auth_time = now;
+            expiry::update(txn, Kind::BrowserSession, &hash, &session)?;
+            Ok(true)
         })
     }
 

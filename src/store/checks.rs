@@ -88,6 +88,18 @@ impl<A: ShowKey, B: ShowKey> ShowKey for (A, B) {
     }
 }
 
+impl ShowKey for u64 {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl<C: ShowKey> ShowKey for (&str, u64, C) {
+    fn show(&self) -> String {
+        format!("({}, {}, {})", self.0.show(), self.1, self.2.show())
+    }
+}
+
 impl<B: ShowKey, C: ShowKey> ShowKey for (u64, B, C) {
     fn show(&self) -> String {
         format!("({}, {}, {})", self.0, self.1.show(), self.2.show())

@@ -34,6 +34,7 @@ pub enum Kind {
     PushedRequest,
     InitialAccessToken,
     PendingLogout,
+    MfaChallenge,
 }
 
 impl Kind {
@@ -52,6 +53,7 @@ impl Kind {
             Kind::PushedRequest => "pushed_request",
             Kind::InitialAccessToken => "initial_access_token",
             Kind::PendingLogout => "pending_logout",
+            Kind::MfaChallenge => "mfa_challenge",
         }
     }
 
@@ -70,6 +72,7 @@ impl Kind {
             "pushed_request" => Some(Kind::PushedRequest),
             "initial_access_token" => Some(Kind::InitialAccessToken),
             "pending_logout" => Some(Kind::PendingLogout),
+            "mfa_challenge" => Some(Kind::MfaChallenge),
             _ => None,
         }
     }
@@ -89,6 +92,7 @@ impl Kind {
             Kind::PushedRequest => tables::PUSHED_REQUESTS,
             Kind::InitialAccessToken => tables::INITIAL_ACCESS_TOKENS,
             Kind::PendingLogout => tables::LOGOUT_OUTBOX,
+            Kind::MfaChallenge => tables::MFA_CHALLENGES,
         }
     }
 }
@@ -208,12 +212,14 @@ fn sweep_batch(
     Ok((deleted, more))
 }
 
-/// Runs [`Store::sweep_expired`] every `interval` on the blocking pool until `stop` fires.
+/// Runs [`Store::sweep_expired`] (and [`Store::sweep_events`] for events older than
+/// `event_retention` seconds) every `interval` on the blocking pool until `stop` fires.
 /// A failed sweep is logged and retried at the next tick; it never ends the task.
 pub async fn run_sweeper(
     store: Store,
     interval: Duration,
     batch: usize,
+    event_retention: i64,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut ticker = tokio::time::interval(interval);
@@ -233,6 +239,13 @@ pub async fn run_sweeper(
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed; will retry"),
+        }
+        // Security events older than the retention go too.
+        let cutoff = store.clock().now() - event_retention;
+        match store.run(move |s| s.sweep_events(cutoff, batch)).await {
+            Ok(n) if n > 0 => tracing::debug!(deleted = n, "old security events swept"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "event sweep failed; will retry"),
         }
     }
 }

@@ -14,9 +14,23 @@ pub(super) fn run(txn: &WriteTransaction, from: u64) -> Result<(), StoreError> {
     if from < 3 {
         migrate_to_v3(txn)?;
     }
+    if from < 4 {
+        migrate_to_v4(txn)?;
+    }
     if from < super::SCHEMA_VERSION {
         tracing::info!(from, to = super::SCHEMA_VERSION, "database schema migrated");
     }
+    Ok(())
+}
+
+/// v4: second factors, their challenges and the audit trail. New tables only, created empty
+/// here; the version moves so that an older binary, which would sign users in without their
+/// second factor, refuses the file instead.
+fn migrate_to_v4(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::MFA_FACTORS)?;
+    txn.open_table(tables::MFA_CHALLENGES)?;
+    txn.open_table(tables::EVENTS)?;
+    txn.open_table(tables::USER_EVENTS)?;
     Ok(())
 }
 

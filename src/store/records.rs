@@ -159,6 +159,9 @@ pub struct ClientRecord {
     /// request endpoint.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Sign-ins for this client need a second factor (step-up for a password-only session).
+    #[serde(default)]
+    pub require_mfa: bool,
     /// The format of the access tokens issued to this client.
     #[serde(default)]
     pub access_token_format: AccessTokenFormat,

@@ -76,6 +76,15 @@ pub const INITIAL_ACCESS_TOKENS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("initial_access_tokens");
 /// `jwt_keys`: key id → `JwtKeyRecord` (OpenID Connect id_token keys).
 pub const JWT_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("jwt_keys");
+/// `mfa_factors`: user id → `FactorsRecord`: TOTP, recovery codes and passkeys (schema v4).
+pub const MFA_FACTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("mfa_factors");
+/// `mfa_challenges`: SHA-256 of a challenge token → `ChallengeRecord` (expiring): enrolment,
+/// second-step, passwordless and unlock challenges (schema v4).
+pub const MFA_CHALLENGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("mfa_challenges");
+/// `events`: (time, event id) → `EventRecord`: the audit trail, removed by age (schema v4).
+pub const EVENTS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("events");
+/// `user_events`: (user id, time, event id) → (): a user's events (schema v4).
+pub const USER_EVENTS: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("user_events");
 /// `expiry`: (expires_at, kind, key) → (). Written in the same transaction as each expiring
 /// record; the sweeper walks it in order. See `expiry`.
 pub const EXPIRY: TableDefinition<(u64, &str, &[u8]), ()> = TableDefinition::new("expiry");
@@ -125,6 +134,10 @@ macro_rules! every_table {
             JWT_KEYS,
             checks::json::<crate::store::records::JwtKeyRecord>
         );
+        $f!(MFA_FACTORS, checks::json::<mfa::FactorsRecord>);
+        $f!(MFA_CHALLENGES, checks::json::<mfa::ChallengeRecord>);
+        $f!(EVENTS, checks::json::<events::EventRecord>);
+        $f!(USER_EVENTS, checks::any);
         $f!(EXPIRY, checks::any);
     };
 }

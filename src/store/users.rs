@@ -224,6 +224,7 @@ impl Store {
                 txn.open_table(tables::API_KEYS)?.remove(hash.as_slice())?;
             }
             txn.open_table(tables::AVATARS)?.remove(id)?;
+            txn.open_table(tables::MFA_FACTORS)?.remove(id)?;
             let families = {
                 let index = txn.open_table(tables::USER_SESSIONS)?;
                 super::sessions::families_of(&index, id)?

@@ -488,6 +488,7 @@ async fn public_clients_get_no_code_from_the_sso_login_and_cannot_redeem_one_wit
         expires_at: app.clock.now() + 60,
         redeemed_family: None,
         sid: None,
+        amr: Vec::new(),
     };
     let hash = portcullis::token::opaque::digest(code);
     app.services

@@ -27,6 +27,7 @@ mod import;
 mod layering;
 mod me;
 mod metrics;
+mod mfa;
 mod oauth_dcr;
 mod oauth_device;
 mod oauth_flow;

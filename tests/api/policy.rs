@@ -18,7 +18,10 @@ async fn public_settings_describe_the_defaults() {
             "password_min_length": 8,
             "password_max_length": 256,
             "username_max_length": 64,
-            "avatar_max_bytes": 1048576
+            "avatar_max_bytes": 1048576,
+            "mfa_policy": "optional",
+            "mfa_methods": ["totp", "recovery_code", "webauthn"],
+            "passkeys": true
         })
     );
 }

@@ -184,6 +184,7 @@ impl AdminApi {
     )]
     async fn update(
         &self,
+        req: &poem::Request,
         auth: Auth,
         id: Path<String>,
         body: Json<AdminUserUpdate>,
@@ -217,6 +218,7 @@ impl AdminApi {
                     disabled: body.0.disabled,
                     roles,
                 },
+                &crate::http::origin(req, self.services.trust_forwarded_for, "admin"),
             )
             .await?;
         Ok(Json(AdminUser::of(&user, &self.services.public_url)))
@@ -232,10 +234,67 @@ impl AdminApi {
         method = "delete",
         operation_id = "adminDeleteUser"
     )]
-    async fn delete(&self, auth: Auth, id: Path<String>) -> Result<Deleted> {
+    async fn delete(&self, req: &poem::Request, auth: Auth, id: Path<String>) -> Result<Deleted> {
         let p = principal(&self.services, auth).await?;
-        self.services.admin.delete(&p, &id).await?;
+        let origin = crate::http::origin(req, self.services.trust_forwarded_for, "admin");
+        self.services.admin.delete(&p, &id, &origin).await?;
         Ok(Deleted::NoContent)
+    }
+
+    /// Reset a user's second factors
+    ///
+    /// Removes their authenticator app, passkeys and recovery codes (a user who lost them
+    /// all); they sign in with the password again. Audited.
+    #[oai(
+        path = "/api/v1/admin/users/:id/mfa/reset",
+        method = "post",
+        operation_id = "adminResetSecondFactors"
+    )]
+    async fn reset_factors(
+        &self,
+        req: &poem::Request,
+        auth: Auth,
+        id: Path<String>,
+    ) -> Result<Deleted> {
+        let p = principal(&self.services, auth).await?;
+        let origin = crate::http::origin(req, self.services.trust_forwarded_for, "admin");
+        self.services.admin.reset_factors(&p, &id, &origin).await?;
+        Ok(Deleted::NoContent)
+    }
+
+    /// List security events
+    ///
+    /// The audit trail, newest first: sign-ins and failures (with surface and method),
+    /// second-factor changes, password changes and resets, throttling, refresh-token reuse,
+    /// admin actions, client changes, key rotation. Kept for `--audit-retention-days`.
+    #[oai(
+        path = "/api/v1/admin/events",
+        method = "get",
+        operation_id = "adminListEvents"
+    )]
+    async fn events(
+        &self,
+        auth: Auth,
+        /// Only events about this user id.
+        user_id: Query<Option<String>>,
+        /// Only this kind (`login_failed`, …).
+        kind: Query<Option<String>>,
+        /// The `next` of the previous page.
+        before: Query<Option<String>>,
+        /// 1–200; default 50.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<super::mfa::EventList>> {
+        let p = principal(&self.services, auth).await?;
+        let query = super::mfa::event_query(
+            user_id.0.filter(|u| !u.is_empty()),
+            kind.0,
+            before.0,
+            limit.0,
+        )
+        .ok_or_else(super::mfa::bad_cursor)?;
+        let page = self.services.admin.events(&p, query).await?;
+        Ok(Json(super::mfa::EventList::of(page)))
     }
 
     /// Issue an initial access token

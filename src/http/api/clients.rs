@@ -46,6 +46,9 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// Authorization requests must be pushed first (RFC 9126).
     pub require_pushed_authorization_requests: bool,
+    /// Users signing in to this client need a second factor (those without one enrol first;
+    /// a password-only session is stepped up).
+    pub require_mfa: bool,
     /// `paseto` (default) or `jwt` (RFC 9068 access tokens).
     pub access_token_format: String,
     pub created_at: String,
@@ -73,6 +76,7 @@ impl Client {
             },
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            require_mfa: c.require_mfa,
             access_token_format: c.access_token_format.as_str().into(),
             created_at: rfc3339(c.created_at),
             client_secret: secret,
@@ -118,6 +122,9 @@ pub struct CreateClientRequest {
     /// RFC 9126 §6: accept only pushed authorization requests. Absent or null: false.
     #[oai(nullable)]
     pub require_pushed_authorization_requests: Option<bool>,
+    /// Demand a second factor of every sign-in to this client. Absent or null: false.
+    #[oai(nullable)]
+    pub require_mfa: Option<bool>,
     /// `paseto` (default) or `jwt` (RFC 9068 access tokens, verifiable with the JWKS).
     #[oai(nullable)]
     pub access_token_format: Option<Text>,
@@ -143,6 +150,8 @@ pub struct UpdateClientRequest {
     pub backchannel_logout_uri: Option<String>,
     #[oai(nullable)]
     pub require_pushed_authorization_requests: Option<bool>,
+    #[oai(nullable)]
+    pub require_mfa: Option<bool>,
     #[oai(nullable)]
     pub access_token_format: Option<Text>,
     #[oai(nullable)]
@@ -213,6 +222,7 @@ impl ClientsApi {
                     require_pushed_authorization_requests: body
                         .require_pushed_authorization_requests
                         .unwrap_or(false),
+                    require_mfa: body.require_mfa.unwrap_or(false),
                     access_token_format: body.access_token_format.map(String::from),
                     ..NewClient::default()
                 },
@@ -256,6 +266,7 @@ impl ClientsApi {
             scopes: body.scopes.map(strings),
             backchannel_logout_uri: body.backchannel_logout_uri,
             require_pushed_authorization_requests: body.require_pushed_authorization_requests,
+            require_mfa: body.require_mfa,
             access_token_format: body.access_token_format.map(String::from),
             id_token_alg: body.id_token_signed_response_alg.map(String::from),
         };

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod avatars;
 pub mod clients;
 pub mod me;
+pub mod mfa;
 pub mod ops;
 pub mod sessions;
 pub mod text;
@@ -23,6 +24,8 @@ pub enum ApiTags {
     Verification,
     /// The signed-in user's own account.
     Me,
+    /// Second factors, passkeys and sign-in history of the signed-in user.
+    Mfa,
     /// OAuth clients, managed by developers.
     Clients,
     /// User administration (admins only).

@@ -107,6 +107,85 @@ pub struct LoginRequest {
     pub captcha_id: Option<Text>,
     #[oai(nullable)]
     pub captcha_answer: Option<Text>,
+    /// The token of the unlock link mailed to the account's owner while its sign-ins are
+    /// slowed down: lets this attempt past the per-account delay (spent by a success).
+    #[oai(nullable, write_only)]
+    pub unlock_token: Option<Text>,
+}
+
+/// The password was right and a second factor is needed: answer at
+/// `POST /api/v1/sessions/mfa` with `mfa_token` within `expires_in` seconds.
+#[derive(Object, Debug)]
+pub struct MfaChallenge {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// Names this sign-in in the second step; single use, 5 wrong answers at most.
+    pub mfa_token: String,
+    /// What the user may answer with: `totp`, `recovery_code`, `webauthn`.
+    pub methods: Vec<String>,
+    /// With `webauthn`: the options for `navigator.credentials.get()` (`{"publicKey": …}`,
+    /// binary fields base64url).
+    #[oai(skip_serializing_if_is_none)]
+    pub webauthn: Option<serde_json::Value>,
+    pub expires_in: i64,
+}
+
+impl MfaChallenge {
+    pub fn of(c: crate::service::mfa::SecondFactorChallenge) -> Self {
+        Self {
+            mfa_required: true,
+            mfa_token: c.token,
+            methods: c.methods.into_iter().map(str::to_string).collect(),
+            webauthn: c.webauthn,
+            expires_in: c.expires_in,
+        }
+    }
+}
+
+/// The second step of a sign-in: exactly one of `totp`, `recovery_code`, `webauthn`.
+#[derive(Object)]
+pub struct MfaAnswer {
+    #[oai(write_only)]
+    pub mfa_token: Text,
+    /// A 6-digit code from the authenticator app.
+    #[oai(nullable, write_only)]
+    pub totp: Option<Text>,
+    /// One of the recovery codes (spent).
+    #[oai(nullable, write_only)]
+    pub recovery_code: Option<Text>,
+    /// The `PublicKeyCredential` from `navigator.credentials.get()`, as JSON (binary fields
+    /// base64url).
+    #[oai(nullable)]
+    pub webauthn: Option<serde_json::Value>,
+}
+
+/// A WebAuthn ceremony: pass `options` to `navigator.credentials.create()` or `.get()`, then
+/// send the result with `ceremony_token`.
+#[derive(Object, Debug)]
+pub struct WebauthnCeremony {
+    pub ceremony_token: String,
+    /// `{"publicKey": …}` (binary fields base64url).
+    pub options: serde_json::Value,
+    pub expires_in: i64,
+}
+
+impl WebauthnCeremony {
+    pub fn of(c: crate::service::mfa::Ceremony) -> Self {
+        Self {
+            ceremony_token: c.token,
+            options: c.options,
+            expires_in: c.expires_in,
+        }
+    }
+}
+
+/// The browser's answer to a WebAuthn ceremony.
+#[derive(Object)]
+pub struct WebauthnFinish {
+    #[oai(write_only)]
+    pub ceremony_token: Text,
+    /// The `PublicKeyCredential`, as JSON (binary fields base64url).
+    pub credential: serde_json::Value,
 }
 
 /// A refresh token to rotate or revoke.
@@ -219,4 +298,10 @@ pub struct PublicConfig {
     pub password_max_length: u32,
     pub username_max_length: u32,
     pub avatar_max_bytes: u64,
+    /// Second factors: `off`, `optional`, `required-for-admins` or `required`.
+    pub mfa_policy: String,
+    /// Second factors offered: `totp`, `recovery_code`, `webauthn`.
+    pub mfa_methods: Vec<String>,
+    /// Passkeys work here (passwordless sign-in at `/api/v1/sessions/passkey/begin`).
+    pub passkeys: bool,
 }

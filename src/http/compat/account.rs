@@ -322,11 +322,11 @@ impl AccountApi {
         let (Some(login), Some(password)) = (given(&p.username), given(&p.passwd)) else {
             return reply(604, "账号或密码错误");
         };
-        let from = super::from(&self.services, req);
+        let origin = super::origin(&self.services, req, "compat-account");
         let user = match self
             .services
             .accounts
-            .authenticate_password(login, password, from)
+            .authenticate_password_only(login, password, &origin)
             .await
         {
             Ok(u) => u,
@@ -425,11 +425,11 @@ impl AccountApi {
         ) else {
             return reply(404, INPUT_WRONG);
         };
-        let from = super::from(&self.services, req);
+        let origin = super::origin(&self.services, req, "compat-account");
         match self
             .services
             .accounts
-            .change_password_by_login(login, old, new, from)
+            .change_password_by_login(login, old, new, &origin)
             .await
         {
             Ok(()) => reply(200, "好耶！修改成功~"),

@@ -320,11 +320,11 @@ impl AuthServerApi {
             id: p.captcha_id.clone(),
             answer: p.captcha_answer.clone(),
         };
-        let from = super::from(&self.services, req);
+        let origin = super::origin(&self.services, req, "compat-auth-server");
         match self
             .services
             .accounts
-            .login(id, password, &captcha, from)
+            .login_password_only(id, password, &captcha, &origin)
             .await
         {
             Ok(s) => Json(Envelope::ok(
@@ -399,7 +399,7 @@ impl AuthServerApi {
                     .token(TokenRequest {
                         params: fields,
                         client,
-                        from: super::from(&self.services, req),
+                        origin: super::origin(&self.services, req, "compat-auth-server"),
                     })
                     .await
             }

@@ -23,10 +23,7 @@ use poem_openapi::{
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::{
-    http::client_ip,
-    service::{Credential, Principal, Services},
-};
+use crate::service::{Credential, Principal, Services};
 
 /// Which document a path belongs to (DESIGN "Path space": the compatible APIs own
 /// `/register/`, `/login/`, `/auth/`, `/oauth/*` and `/api/<name>`; `/api/v1` is native).
@@ -377,9 +374,13 @@ pub async fn principal(services: &Services, token: &str) -> Option<Principal> {
     }
 }
 
-/// The caller's address, for login throttling.
-pub fn from(services: &Services, req: &Request) -> Option<std::net::IpAddr> {
-    client_ip(req, services.trust_forwarded_for)
+/// The caller (address, user agent) for login throttling and the audit trail.
+pub fn origin(
+    services: &Services,
+    req: &Request,
+    surface: &'static str,
+) -> crate::service::audit::Origin {
+    crate::http::origin(req, services.trust_forwarded_for, surface)
 }
 
 /// The field's value, unless it is absent or only whitespace.

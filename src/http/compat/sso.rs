@@ -215,11 +215,11 @@ impl SsoApi {
             id: p.captcha_id.clone(),
             answer: p.captcha_answer.clone(),
         };
-        let from = super::from(&self.services, req);
+        let origin = super::origin(&self.services, req, "compat-sso");
         let session = match self
             .services
             .accounts
-            .login(login, password, &captcha, from)
+            .login_password_only(login, password, &captcha, &origin)
             .await
         {
             Ok(s) => s,

@@ -44,7 +44,8 @@ pub fn metadata(services: &Services) -> Value {
         "id_token_signing_alg_values_supported": crate::token::jwt::ID_TOKEN_ALGS,
         // `api`: the native API as the signed-in user (Swagger UI asks for it).
         "scopes_supported": crate::domain::OIDC_SCOPES.iter().copied().chain(["api"]).collect::<Vec<_>>(),
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "sid", "name", "preferred_username", "updated_at", "email", "email_verified"],
+        "acr_values_supported": crate::service::mfa::acr::SUPPORTED,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "sid", "amr", "acr", "name", "preferred_username", "updated_at", "email", "email_verified"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -163,6 +163,7 @@ async fn metadata(
         vec!["authorization_code".into(), "refresh_token".into()]
     });
     let new = NewClient {
+        require_mfa: false,
         client_id: None,
         name: m
             .client_name

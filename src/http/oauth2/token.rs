@@ -20,13 +20,13 @@ impl Endpoint for TokenEndpoint {
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let result = async {
             let (client, params) = client_form(&mut req).await?;
-            let from = crate::http::client_ip(&req, self.services.trust_forwarded_for);
+            let origin = crate::http::origin(&req, self.services.trust_forwarded_for, "oauth2");
             self.services
                 .oauth2
                 .token(TokenRequest {
                     params,
                     client,
-                    from,
+                    origin,
                 })
                 .await
         }

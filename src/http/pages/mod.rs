@@ -19,6 +19,7 @@ use poem::{
 use crate::service::{
     Services,
     accounts::CaptchaAnswer,
+    mfa::{AfterPassword, SecondFactorAnswer, SecondFactorChallenge},
     oauth2::authorize::{AuthorizeError, AuthorizeParams, Pending, SignedIn},
 };
 
@@ -50,6 +51,20 @@ pub fn ui_routes(services: Services) -> Route {
             "/login",
             get(LoginPageEp { services: s() }).post(LoginSubmit { services: s() }),
         )
+        .at(
+            "/login/mfa",
+            poem::post(SecondFactorSubmit { services: s() }),
+        )
+        .at(
+            "/login/passkey/begin",
+            poem::post(PasskeyBegin { services: s() }),
+        )
+        .at(
+            "/login/passkey",
+            poem::post(PasskeySubmit { services: s() }),
+        )
+        .at("/webauthn.js", get(make_webauthn_js()))
+        .at("/unlock", get(UnlockPage { services: s() }))
         .at(
             "/consent",
             get(ConsentPageEp { services: s() }).post(ConsentSubmit { services: s() }),
@@ -363,6 +378,7 @@ async fn render_login(
                 .as_ref()
                 .filter(|_| services.dev)
                 .map(|c| c.answer.as_str()),
+            passkeys: services.mfa.passkeys_available(),
         })
     })
 }
@@ -380,10 +396,15 @@ impl Endpoint for LoginPageEp {
             Ok(p) => p,
             Err(resp) => return Ok(resp),
         };
-        if let Some(current) = signed_in(&self.services, &req).await
-            && self.services.oauth2.session_satisfies(&p, &current)
-        {
-            return Ok(see_other(&format!("/ui/consent?request={}", p.id)));
+        if let Some(current) = signed_in(&self.services, &req).await {
+            if self.services.oauth2.session_satisfies(&p, &current) {
+                return Ok(see_other(&format!("/ui/consent?request={}", p.id)));
+            }
+            // Signed in, but the request wants a second factor the session has not shown:
+            // ask for it alone (step-up), not for the password again.
+            if self.services.oauth2.needs_step_up(&p, &current) {
+                return Ok(step_up(&self.services, &req, &p, &current).await);
+            }
         }
         let hint = p.request.login_hint.clone().unwrap_or_default();
         Ok(render_login(&self.services, &req, &p, &hint, None, StatusCode::OK).await)
@@ -413,11 +434,12 @@ impl Endpoint for LoginSubmit {
             answer: f.get("captcha_answer").cloned(),
         };
         let accounts = self.services.oauth2.accounts();
+        let origin = page_origin(&self.services, &req);
+        let unlock = cookie(&req, UNLOCK_COOKIE);
         let result = match accounts.check_login_captcha(&captcha).await {
             Ok(()) => {
-                let from = crate::http::client_ip(&req, self.services.trust_forwarded_for);
                 accounts
-                    .authenticate_password(&login, &password, from)
+                    .authenticate_password_unlocking(&login, &password, &origin, unlock.as_deref())
                     .await
             }
             Err(e) => Err(e),
@@ -435,7 +457,10 @@ impl Endpoint for LoginSubmit {
                     ),
                     E::RateLimited { retry_after } => (
                         StatusCode::TOO_MANY_REQUESTS,
-                        format!("Too many failed attempts. Try again in {retry_after} seconds."),
+                        format!(
+                            "Too many failed attempts. Try again in {}, or use a passkey or the link we mailed to the account.",
+                            human_wait(retry_after)
+                        ),
                     ),
                     E::CaptchaRequired | E::CaptchaInvalid => (
                         StatusCode::BAD_REQUEST,
@@ -461,22 +486,387 @@ impl Endpoint for LoginSubmit {
                 );
             }
         };
-        let (session_cookie, _) = match self.services.oauth2.start_browser_session(&user).await {
-            Ok(s) => s,
-            Err(e) => {
-                return Ok(internal_error_page("could not start a browser session", &e));
+        let demand = p.request.mfa_demanded;
+        match self
+            .services
+            .mfa
+            .after_password(&user, demand, &origin)
+            .await
+        {
+            Ok(AfterPassword::SignedIn(amr)) => {
+                accounts.signed_in(&user.id, &amr, &origin).await;
+                Ok(finish_sign_in(&self.services, &req, &p, &user, amr).await)
             }
+            Ok(AfterPassword::SecondFactor(challenge)) => Ok(second_factor_page(
+                &self.services,
+                &req,
+                &p,
+                &user.username,
+                &challenge,
+                None,
+                StatusCode::OK,
+            )),
+            Ok(AfterPassword::MustEnrol) => Ok(error_page(
+                StatusCode::FORBIDDEN,
+                "This sign-in needs a second factor, and your account has none yet. Add an authenticator app or a passkey to your account (Account → Security, or the /api/v1/me/mfa API), then sign in again.",
+            )),
+            Err(e) => Ok(internal_error_page("deciding the second step failed", &e)),
+        }
+    }
+}
+
+const UNLOCK_COOKIE: &str = "portcullis_unlock";
+
+fn page_origin(services: &Services, req: &Request) -> crate::service::audit::Origin {
+    crate::http::origin(req, services.trust_forwarded_for, "page")
+}
+
+/// "15 minutes", "30 seconds": how long to wait, in words.
+fn human_wait(seconds: u64) -> String {
+    match seconds {
+        0..=59 => format!("{seconds} seconds"),
+        60..=119 => "a minute".into(),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
+    }
+}
+
+/// Signs the browser in with `amr` (or records a step-up in its current session) and goes on
+/// to consent.
+async fn finish_sign_in(
+    services: &Services,
+    req: &Request,
+    p: &Pending,
+    user: &crate::service::views::UserView,
+    amr: Vec<String>,
+) -> Response {
+    let next = format!("/ui/consent?request={}", p.id);
+    if let Some(current) = signed_in(services, req).await
+        && current.user.id == user.id
+        && crate::service::mfa::is_multi_factor(&amr)
+    {
+        return match services.oauth2.step_up(&current, amr).await {
+            Ok(true) => see_other(&next),
+            Ok(false) => error_page(
+                StatusCode::BAD_REQUEST,
+                "Your session ended; sign in again.",
+            ),
+            Err(e) => internal_error_page("recording a step-up failed", &e),
         };
-        let mut resp = see_other(&format!("/ui/consent?request={}", p.id));
-        set_cookie(
-            &mut resp,
-            &self.services,
-            SESSION_COOKIE,
-            &session_cookie,
-            crate::service::oauth2::authorize::BROWSER_SESSION_TTL,
+    }
+    let (session_cookie, _) = match services.oauth2.start_browser_session(user, amr).await {
+        Ok(s) => s,
+        Err(e) => return internal_error_page("could not start a browser session", &e),
+    };
+    let mut resp = see_other(&next);
+    set_cookie(
+        &mut resp,
+        services,
+        SESSION_COOKIE,
+        &session_cookie,
+        crate::service::oauth2::authorize::BROWSER_SESSION_TTL,
+    );
+    resp
+}
+
+fn second_factor_page(
+    services: &Services,
+    req: &Request,
+    p: &Pending,
+    username: &str,
+    challenge: &SecondFactorChallenge,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let options = challenge.webauthn.as_ref().map(|o| o.to_string());
+    let codes = challenge
+        .methods
+        .iter()
+        .any(|m| *m == "totp" || *m == "recovery_code");
+    csrf_form_page(services, req, &p.id, status, |csrf| {
+        templates::second_factor(&templates::SecondFactorPage {
+            request_id: &p.id,
+            csrf,
+            mfa_token: &challenge.token,
+            username,
+            codes,
+            webauthn: options.as_deref(),
+            error,
+        })
+    })
+}
+
+/// A signed-in browser whose session lacks the second factor the request demands.
+async fn step_up(services: &Services, req: &Request, p: &Pending, current: &SignedIn) -> Response {
+    match services
+        .mfa
+        .step_up_challenge(&current.user, current.amr())
+        .await
+    {
+        Ok(None) => error_page(
+            StatusCode::FORBIDDEN,
+            "This application needs a second factor, and your account has none yet. Add an authenticator app or a passkey to your account, then try again.",
+        ),
+        Ok(Some(c)) => second_factor_page(
+            services,
+            req,
+            p,
+            &current.user.username,
+            &c,
+            None,
+            StatusCode::OK,
+        ),
+        Err(e) => internal_error_page("starting a step-up failed", &e),
+    }
+}
+
+/// `POST /ui/login/mfa`: the second step's answer (a code, or a passkey assertion).
+struct SecondFactorSubmit {
+    services: Services,
+}
+
+impl Endpoint for SecondFactorSubmit {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let (f, p) = match posted_form(&self.services, &mut req).await {
+            Ok(v) => v,
+            Err(resp) => return Ok(resp),
+        };
+        let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
+        if let Some(refused) = csrf_refused(&self.services, &binding, &p.id, &f, FROM_THE_APP) {
+            return Ok(refused);
+        }
+        let origin = page_origin(&self.services, &req);
+        let token = f.get("mfa_token").cloned().unwrap_or_default();
+        let answer = match (f.get("webauthn").filter(|w| !w.is_empty()), f.get("code")) {
+            (Some(json), _) => match serde_json::from_str(json) {
+                Ok(v) => SecondFactorAnswer::Passkey(v),
+                Err(_) => SecondFactorAnswer::Passkey(serde_json::Value::Null),
+            },
+            (None, Some(code))
+                if code.trim().len() == 6 && code.trim().bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                SecondFactorAnswer::Totp(code.clone())
+            }
+            (None, code) => SecondFactorAnswer::RecoveryCode(code.cloned().unwrap_or_default()),
+        };
+        // Who the challenge is for, read before answering: the page is shown again on a
+        // wrong answer.
+        let user_id = self
+            .services
+            .mfa
+            .challenge_user(&token)
+            .await
+            .ok()
+            .flatten();
+        match self.services.mfa.complete(&token, answer, &origin).await {
+            Ok((user_id, amr)) => {
+                let accounts = self.services.oauth2.accounts();
+                let user = match accounts.active_user(&user_id).await {
+                    Ok(u) => u,
+                    Err(_) => {
+                        return Ok(error_page(
+                            StatusCode::BAD_REQUEST,
+                            "This sign-in cannot continue. Start again from the application.",
+                        ));
+                    }
+                };
+                accounts.signed_in(&user.id, &amr, &origin).await;
+                Ok(finish_sign_in(&self.services, &req, &p, &user, amr).await)
+            }
+            Err(e) => {
+                use crate::service::ServiceError as E;
+                let message = match e {
+                    E::SecondFactorInvalid | E::PasskeyRefused(_) => {
+                        "That did not work. Check the code (a new one appears every 30 seconds) and try again."
+                    }
+                    E::MfaChallengeInvalid => {
+                        return Ok(error_page(
+                            StatusCode::BAD_REQUEST,
+                            "This sign-in took too long or had too many wrong answers. Start again from the application.",
+                        ));
+                    }
+                    other => {
+                        return Ok(internal_error_page(
+                            "checking a second factor failed",
+                            &other,
+                        ));
+                    }
+                };
+                // The challenge is still live (a wrong answer leaves it): show it again.
+                let Some(user_id) = user_id else {
+                    return Ok(error_page(StatusCode::BAD_REQUEST, FROM_THE_APP));
+                };
+                let accounts = self.services.oauth2.accounts();
+                let username = accounts
+                    .active_user(&user_id)
+                    .await
+                    .map(|u| u.username)
+                    .unwrap_or_default();
+                let methods = match self.services.mfa.status(&user_id).await {
+                    Ok(s) => s,
+                    Err(e) => return Ok(internal_error_page("reading second factors failed", &e)),
+                };
+                let challenge = SecondFactorChallenge {
+                    token,
+                    methods: if methods.totp || methods.recovery_codes_left > 0 {
+                        vec!["totp"]
+                    } else {
+                        Vec::new()
+                    },
+                    // A passkey ceremony's challenge is single use: offer codes again here,
+                    // or a new sign-in for another passkey attempt.
+                    webauthn: None,
+                    expires_in: crate::service::mfa::SECOND_FACTOR_TTL,
+                };
+                Ok(second_factor_page(
+                    &self.services,
+                    &req,
+                    &p,
+                    &username,
+                    &challenge,
+                    Some(message),
+                    StatusCode::UNAUTHORIZED,
+                ))
+            }
+        }
+    }
+}
+
+/// `POST /ui/login/passkey/begin`: the options of a passwordless sign-in (JSON).
+struct PasskeyBegin {
+    services: Services,
+}
+
+impl Endpoint for PasskeyBegin {
+    type Output = Response;
+
+    async fn call(&self, _req: Request) -> poem::Result<Response> {
+        Ok(match self.services.mfa.begin_passwordless().await {
+            Ok(c) => Response::builder().content_type("application/json").body(
+                serde_json::json!({
+                    "ceremony_token": c.token,
+                    "options": c.options,
+                    "expires_in": c.expires_in,
+                })
+                .to_string(),
+            ),
+            Err(e) => Response::builder()
+                .status(StatusCode::FORBIDDEN)
+                .content_type("application/json")
+                .body(serde_json::json!({ "error": e.to_string() }).to_string()),
+        })
+    }
+}
+
+/// `POST /ui/login/passkey`: a passwordless sign-in's assertion.
+struct PasskeySubmit {
+    services: Services,
+}
+
+impl Endpoint for PasskeySubmit {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let (f, p) = match posted_form(&self.services, &mut req).await {
+            Ok(v) => v,
+            Err(resp) => return Ok(resp),
+        };
+        let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
+        if let Some(refused) = csrf_refused(&self.services, &binding, &p.id, &f, FROM_THE_APP) {
+            return Ok(refused);
+        }
+        let origin = page_origin(&self.services, &req);
+        let token = f.get("ceremony_token").cloned().unwrap_or_default();
+        let credential = f
+            .get("credential")
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or(serde_json::Value::Null);
+        match self
+            .services
+            .mfa
+            .finish_passwordless(&token, credential, &origin)
+            .await
+        {
+            Ok((user_id, amr)) => {
+                let accounts = self.services.oauth2.accounts();
+                let Ok(user) = accounts.active_user(&user_id).await else {
+                    return Ok(render_login(
+                        &self.services,
+                        &req,
+                        &p,
+                        "",
+                        Some("That passkey cannot sign in here."),
+                        StatusCode::UNAUTHORIZED,
+                    )
+                    .await);
+                };
+                accounts.signed_in(&user.id, &amr, &origin).await;
+                Ok(finish_sign_in(&self.services, &req, &p, &user, amr).await)
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "passkey sign-in refused");
+                Ok(render_login(
+                    &self.services,
+                    &req,
+                    &p,
+                    "",
+                    Some(
+                        "That passkey was not accepted. Try again, or sign in with your password.",
+                    ),
+                    StatusCode::UNAUTHORIZED,
+                )
+                .await)
+            }
+        }
+    }
+}
+
+/// `GET /ui/unlock?token=…`: the link mailed while an account's sign-ins are slowed. It
+/// marks this browser (a cookie holding the token) so its next sign-in skips the delay.
+struct UnlockPage {
+    services: Services,
+}
+
+impl Endpoint for UnlockPage {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let token = query(&req).get("token").cloned().unwrap_or_default();
+        let live = self
+            .services
+            .mfa
+            .unlock_link_live(&token)
+            .await
+            .unwrap_or(false);
+        let mut resp = page(
+            if live {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+            templates::unlocked(live),
         );
+        if live {
+            set_cookie(
+                &mut resp,
+                &self.services,
+                UNLOCK_COOKIE,
+                &token,
+                crate::service::mfa::UNLOCK_TTL,
+            );
+        }
         Ok(resp)
     }
+}
+
+fn make_webauthn_js() -> impl Endpoint<Output = Response> {
+    poem::endpoint::make_sync(|_| {
+        Response::builder()
+            .content_type("text/javascript; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(include_str!("static/webauthn.js"))
+    })
 }
 
 /// Issues the code and redirects, or explains why not.

@@ -30,6 +30,8 @@ pub struct LoginPage<'a> {
     pub captcha: Option<(&'a str, &'a str)>,
     /// Dev mode only: the captcha's answer, shown beside it.
     pub dev_answer: Option<&'a str>,
+    /// Offer "Sign in with a passkey" (and passkey autofill).
+    pub passkeys: bool,
 }
 
 pub fn login(p: &LoginPage) -> String {
@@ -61,17 +63,96 @@ pub fn login(p: &LoginPage) -> String {
              <input type=\"hidden\" name=\"request\" value=\"{request}\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
              <label for=\"login\">Username or email</label>\
-             <input type=\"text\" id=\"login\" name=\"login\" value=\"{login}\" autocomplete=\"username\" required autofocus>\
+             <input type=\"text\" id=\"login\" name=\"login\" value=\"{login}\" autocomplete=\"username webauthn\" required autofocus>\
              <label for=\"password\">Password</label>\
              <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
-             {captcha}<button type=\"submit\">Sign in</button></form>\
+             {captcha}<button type=\"submit\">Sign in</button></form>{passkey}\
              <p><a href=\"/ui/reset-password\">Forgot your password?</a></p>",
+            passkey = if p.passkeys {
+                format!(
+                    "<form method=\"post\" action=\"/ui/login/passkey\" id=\"passkey-form\" data-begin=\"/ui/login/passkey/begin\">\
+                     <input type=\"hidden\" name=\"request\" value=\"{request}\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                     <input type=\"hidden\" name=\"ceremony_token\"><input type=\"hidden\" name=\"credential\">\
+                     <p class=\"error passkey-error\" role=\"alert\" hidden></p>\
+                     <button type=\"button\" id=\"passkey-signin\" hidden>Sign in with a passkey</button></form>\
+                     <script src=\"/ui/webauthn.js\"></script>",
+                    request = escape(p.request_id),
+                    csrf = escape(p.csrf),
+                )
+            } else {
+                String::new()
+            },
             client = escape(p.client_name),
             request = escape(p.request_id),
             csrf = escape(p.csrf),
             login = escape(p.login),
         ),
     )
+}
+
+/// What the second step of a sign-in needs.
+pub struct SecondFactorPage<'a> {
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    pub mfa_token: &'a str,
+    pub username: &'a str,
+    /// A code can be typed (TOTP or recovery code).
+    pub codes: bool,
+    /// With passkeys: the assertion options (JSON).
+    pub webauthn: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// The second step: a code from the authenticator app or a recovery code, or a passkey.
+pub fn second_factor(p: &SecondFactorPage) -> String {
+    let code = if p.codes {
+        "<label for=\"code\">Code from your authenticator app, or a recovery code</label>\
+         <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"text\" autocomplete=\"one-time-code\" autofocus>\
+         <button type=\"submit\">Verify</button>"
+    } else {
+        ""
+    };
+    let passkey = p
+        .webauthn
+        .map(|options| {
+            format!(
+                "<input type=\"hidden\" name=\"webauthn\">\
+                 <p class=\"error passkey-error\" role=\"alert\" hidden></p>\
+                 <button type=\"button\" id=\"passkey-answer\" data-options=\"{}\" hidden>Use a passkey</button>",
+                escape(options)
+            )
+        })
+        .unwrap_or_default();
+    layout(
+        "Second step",
+        &format!(
+            "<h1>Confirm it is you, {user}</h1>{error}\
+             <form method=\"post\" action=\"/ui/login/mfa\">\
+             <input type=\"hidden\" name=\"request\" value=\"{request}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <input type=\"hidden\" name=\"mfa_token\" value=\"{token}\">\
+             {code}{passkey}</form><script src=\"/ui/webauthn.js\"></script>\
+             <p>Lost your second factor? Use a recovery code, or ask an administrator to reset it.</p>",
+            user = escape(p.username),
+            error = alert(p.error),
+            request = escape(p.request_id),
+            csrf = escape(p.csrf),
+            token = escape(p.mfa_token),
+        ),
+    )
+}
+
+/// After the mailed unlock link: this browser may sign in without the delay.
+pub fn unlocked(ok: bool) -> String {
+    if ok {
+        layout(
+            "Unlocked",
+            "<h1>You can sign in now</h1><p>This browser may sign in to your account without waiting, once, within the hour. Go back to the application and sign in.</p>",
+        )
+    } else {
+        error("This unlock link has expired or was already used.")
+    }
 }
 
 /// Human descriptions of the scopes we know.

@@ -54,6 +54,7 @@ pub(super) async fn grant(
         nonce: code.nonce.as_deref(),
         auth_time: code.auth_time,
         sid: code.sid.as_deref(),
+        amr: &code.amr,
     };
     oauth
         .issue_for_new_session(

@@ -58,6 +58,9 @@ pub struct AuthorizeParams {
     pub request_uri: Option<String>,
     /// Only `query` (the default for `code`) is supported.
     pub response_mode: Option<String>,
+    /// OIDC Core §3.1.2.1: requested Authentication Context Class References; a second
+    /// factor is demanded when one of them is a multi-factor value (`mfa::acr`).
+    pub acr_values: Option<String>,
 }
 
 impl AuthorizeParams {
@@ -80,6 +83,7 @@ impl AuthorizeParams {
             id_token_hint: get("id_token_hint"),
             request: get("request"),
             request_uri: get("request_uri"),
+            acr_values: get("acr_values"),
             response_mode: get("response_mode"),
         }
     }
@@ -110,6 +114,13 @@ pub struct SignedIn {
     pub cookie: String,
     pub user: UserView,
     session: BrowserSessionRecord,
+}
+
+impl SignedIn {
+    /// How the session's user signed in (RFC 8176 values).
+    pub fn amr(&self) -> Vec<String> {
+        crate::service::mfa::amr_or_password(&self.session.amr)
+    }
 }
 
 /// Appends query parameters to a redirect URI that may already have a query.
@@ -454,6 +465,10 @@ impl OAuth2 {
             login_hint: p.login_hint.clone().filter(|h| !h.is_empty()),
             id_token_hint: p.id_token_hint.clone().filter(|h| !h.is_empty()),
             device: None,
+            mfa_demanded: client.require_mfa
+                || p.acr_values
+                    .as_deref()
+                    .is_some_and(crate::service::mfa::acr::demands_multi_factor),
         })
     }
 
@@ -545,6 +560,7 @@ impl OAuth2 {
             expires_at: now + CODE_TTL,
             redeemed_family: None,
             sid: session.public_sid(),
+            amr: crate::service::mfa::amr_or_password(&session.amr),
         };
         let (id, hash, session_hash) = (
             pending.id.clone(),
@@ -575,7 +591,14 @@ impl OAuth2 {
         let now = self.store().clock().now();
         let fresh_login = !r.prompt_login || session.auth_time >= r.created_at;
         let recent = r.max_age.is_none_or(|m| now - session.auth_time <= m);
-        fresh_login && recent
+        fresh_login && recent && !self.needs_step_up(pending, signed_in)
+    }
+
+    /// Whether the request (or the policy, for this user) demands a second factor that the
+    /// browser session has not proven.
+    pub fn needs_step_up(&self, pending: &Pending, signed_in: &SignedIn) -> bool {
+        let demanded = pending.request.mfa_demanded || self.mfa().required_for(&signed_in.user);
+        demanded && !crate::service::mfa::is_multi_factor(&signed_in.session.amr)
     }
 
     /// `prompt=none` (OIDC Core §3.1.2.6): answer at once, never showing a page. A code when
@@ -651,6 +674,7 @@ impl OAuth2 {
     pub async fn start_browser_session(
         &self,
         user: &UserView,
+        amr: Vec<String>,
     ) -> Result<(String, BrowserSessionRecord), ServiceError> {
         let cookie = opaque::random_token(32);
         let now = self.store().clock().now();
@@ -660,12 +684,27 @@ impl OAuth2 {
             expires_at: now + BROWSER_SESSION_TTL,
             sid: opaque::random_token(16),
             clients: Vec::new(),
+            amr,
         };
         let (hash, rec) = (opaque::digest(&cookie), record.clone());
         self.store()
             .run(move |s| s.put_browser_session(hash, &rec))
             .await?;
         Ok((cookie, record))
+    }
+
+    /// Records a second factor proven in `signed_in`'s session (its new `amr`); `false` if
+    /// the session has ended.
+    pub async fn step_up(
+        &self,
+        signed_in: &SignedIn,
+        amr: Vec<String>,
+    ) -> Result<bool, ServiceError> {
+        let hash = opaque::digest(&signed_in.cookie);
+        Ok(self
+            .store()
+            .run(move |s| s.step_up_browser_session(hash, amr))
+            .await?)
     }
 
     /// The signed-in user of a browser session cookie, if live and enabled.

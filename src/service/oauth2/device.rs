@@ -130,6 +130,7 @@ impl OAuth2 {
         };
         let now = self.store().clock().now();
         let request = AuthRequestRecord {
+            mfa_demanded: client.require_mfa,
             client_id: client.client_id.clone(),
             redirect_uri: String::new(),
             scope: device.scope.clone(),
@@ -233,6 +234,7 @@ pub(super) async fn grant(
         nonce: None,
         auth_time,
         sid: sid.as_deref(),
+        amr: &[],
     };
     oauth
         .issue_for_new_session(

@@ -45,6 +45,7 @@ impl OAuth2 {
             expires_at: now + CODE_TTL,
             redeemed_family: None,
             sid: None,
+            amr: vec![crate::service::mfa::amr::PASSWORD.to_string()],
         };
         let hash = opaque::digest(&code);
         self.store()

@@ -38,8 +38,9 @@ pub struct PresentedClient {
 pub struct TokenRequest {
     pub params: HashMap<String, String>,
     pub client: PresentedClient,
-    /// The caller's address, for the per-address login limit of the password grant.
-    pub from: Option<std::net::IpAddr>,
+    /// The caller, for the per-address login limit of the password grant and the audit
+    /// trail.
+    pub origin: crate::service::audit::Origin,
 }
 
 impl TokenRequest {
@@ -57,10 +58,13 @@ impl TokenRequest {
 }
 
 /// How the user signed in, for the id_token of a new session.
+#[derive(Clone, Copy)]
 struct SignIn<'a> {
     nonce: Option<&'a str>,
     auth_time: i64,
     sid: Option<&'a str>,
+    /// RFC 8176 method values.
+    amr: &'a [String],
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -86,6 +90,7 @@ pub struct OAuth2 {
     csrf_key: [u8; 32],
     id_tokens: std::sync::Arc<crate::service::id_tokens::IdTokenSigner>,
     backchannel: std::sync::Arc<backchannel::Backchannel>,
+    mfa: crate::service::mfa::Mfa,
 }
 
 impl OAuth2 {
@@ -96,6 +101,7 @@ impl OAuth2 {
         store: Store,
         csrf_key: [u8; 32],
         id_tokens: std::sync::Arc<crate::service::id_tokens::IdTokenSigner>,
+        mfa: crate::service::mfa::Mfa,
     ) -> Self {
         let backchannel = std::sync::Arc::new(backchannel::Backchannel::new(
             store.clone(),
@@ -110,7 +116,13 @@ impl OAuth2 {
             backchannel,
             store,
             csrf_key,
+            mfa,
         }
+    }
+
+    /// Second factors (the pages' second step, step-up, passkeys).
+    pub fn mfa(&self) -> &crate::service::mfa::Mfa {
+        &self.mfa
     }
 
     /// Back-Channel Logout: the server runs its delivery task.
@@ -124,15 +136,19 @@ impl OAuth2 {
     }
 
     /// Builds and signs an OpenID Connect id_token (OIDC Core §2, §5.4 claims by scope).
-    pub async fn id_token(
+    async fn id_token(
         &self,
         client: &ClientRecord,
         user: &crate::service::views::UserView,
         scope: &Scope,
-        nonce: Option<&str>,
-        auth_time: i64,
-        sid: Option<&str>,
+        signed_in: &SignIn<'_>,
     ) -> Result<String, OAuthError> {
+        let SignIn {
+            nonce,
+            auth_time,
+            sid,
+            amr,
+        } = *signed_in;
         let now = self.store.clock().now();
         let mut claims = serde_json::json!({
             "iss": self.issuer(),
@@ -151,6 +167,10 @@ impl OAuth2 {
         if let Some(sid) = sid.filter(|s| !s.is_empty()) {
             claims["sid"] = serde_json::json!(sid);
         }
+        // OIDC Core §2: how the user signed in (RFC 8176 values) and the class it meets.
+        let amr = crate::service::mfa::amr_or_password(amr);
+        claims["acr"] = serde_json::json!(crate::service::mfa::acr::of(&amr));
+        claims["amr"] = serde_json::json!(amr);
         for (k, v) in user_claims(user, scope) {
             claims[k] = v;
         }
@@ -285,15 +305,8 @@ impl OAuth2 {
             Scope::parse(&issued.scope).map_err(|e| OAuthError::ServerError(e.to_string()))?;
         let id_token = if scope.contains("openid") {
             Some(
-                self.id_token(
-                    client,
-                    &issued.user,
-                    &scope,
-                    signed_in.nonce,
-                    signed_in.auth_time,
-                    signed_in.sid,
-                )
-                .await?,
+                self.id_token(client, &issued.user, &scope, &signed_in)
+                    .await?,
             )
         } else {
             None
@@ -409,7 +422,7 @@ fn redeemed(
 ) -> Result<crate::store::authz::AuthCodeRecord, OAuthError> {
     use crate::store::authz::Redemption;
     match redemption {
-        Redemption::Redeemed(code) => Ok(code),
+        Redemption::Redeemed(code) => Ok(*code),
         Redemption::Replayed => {
             tracing::warn!(client_id = %client_id, "authorization code replayed; what it issued was revoked");
             Err(OAuthError::InvalidGrant(

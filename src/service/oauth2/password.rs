@@ -1,6 +1,7 @@
 //! The resource owner password credentials grant (RFC 6749 §4.3). Deprecated by RFC 9700
 //! §2.4 and off unless a client enables it; the legacy documents need it. Failures count in
-//! the same per-account limits as the login page.
+//! the same per-account limits as the login page. The grant has no second step: users with a
+//! second factor are refused like a wrong password (`invalid_grant`).
 
 use super::{OAuth2, OAuthError, TokenRequest, TokenResponse, grant_scope};
 use crate::{service::sessions::SessionGrant, store::records::ClientRecord};
@@ -15,7 +16,7 @@ pub(super) async fn grant(
     let scope = grant_scope(client, request.param("scope"), false)?;
     let user = oauth
         .accounts
-        .authenticate_password(username, password, request.from)
+        .authenticate_password_only(username, password, &request.origin)
         .await?;
     let session = oauth
         .sessions
