@@ -28,8 +28,7 @@ pub enum HashPriority {
 }
 
 /// When a second factor is asked for at sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum MfaPolicy {
     /// No second factors: none can be enrolled and none is asked for.
     Off,
@@ -40,6 +39,18 @@ pub enum MfaPolicy {
     RequiredForAdmins,
     /// Every user needs a second factor; those without one enrol after the password.
     Required,
+}
+
+impl MfaPolicy {
+    /// The name the flag takes and the API reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaPolicy::Off => "off",
+            MfaPolicy::Optional => "optional",
+            MfaPolicy::RequiredForAdmins => "required-for-admins",
+            MfaPolicy::Required => "required",
+        }
+    }
 }
 
 /// Whether registration needs a code mailed to the address.

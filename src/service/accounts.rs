@@ -39,6 +39,13 @@ pub enum LoginStep {
     SecondFactor(SecondFactorChallenge),
 }
 
+/// A user whose sign-in is complete, and how they signed in (RFC 8176 `amr`).
+#[derive(Debug, Clone)]
+pub struct SignedInUser {
+    pub user: UserView,
+    pub amr: Vec<String>,
+}
+
 /// A registration request, unvalidated.
 #[derive(Debug, Clone, Default)]
 pub struct Registration {
@@ -530,13 +537,49 @@ impl Accounts {
 
     /// The enabled user `user_id`, for a sign-in that just proved a factor.
     pub async fn active_user(&self, user_id: &str) -> Result<UserView> {
-        let id = user_id.to_string();
         self.store
-            .run(move |s| s.get_user(&id))
-            .await?
+            .point_read(|s| s.get_user(user_id))?
             .filter(|u| !u.disabled)
             .map(|u| UserView::from(&u))
             .ok_or(ServiceError::MfaChallengeInvalid)
+    }
+
+    /// A sign-in whose factors are all proven: the user (still enabled), recorded with how
+    /// they signed in.
+    async fn proven(
+        &self,
+        user_id: &str,
+        amr: Vec<String>,
+        origin: &Origin,
+    ) -> Result<SignedInUser> {
+        let user = self.active_user(user_id).await?;
+        self.signed_in(&user.id, &amr, origin).await;
+        Ok(SignedInUser { user, amr })
+    }
+
+    /// Answers the second step of a sign-in (any surface).
+    pub async fn second_factor_signed_in(
+        &self,
+        token: &str,
+        answer: SecondFactorAnswer,
+        origin: &Origin,
+    ) -> Result<SignedInUser> {
+        let (user_id, amr) = self.mfa.complete(token, answer, origin).await?;
+        self.proven(&user_id, amr, origin).await
+    }
+
+    /// A passwordless passkey sign-in (any surface). No password throttle applies.
+    pub async fn passkey_signed_in(
+        &self,
+        token: &str,
+        response: serde_json::Value,
+        origin: &Origin,
+    ) -> Result<SignedInUser> {
+        let (user_id, amr) = self
+            .mfa
+            .finish_passwordless(token, response, origin)
+            .await?;
+        self.proven(&user_id, amr, origin).await
     }
 
     /// The second step of a first-party login: a session once the factor is right.
@@ -546,27 +589,19 @@ impl Accounts {
         answer: SecondFactorAnswer,
         origin: &Origin,
     ) -> Result<IssuedSession> {
-        let (user_id, amr) = self.mfa.complete(token, answer, origin).await?;
-        let user = self.active_user(&user_id).await?;
-        self.signed_in(&user.id, &amr, origin).await;
-        self.sessions.start(user).await
+        let signed_in = self.second_factor_signed_in(token, answer, origin).await?;
+        self.sessions.start(signed_in.user).await
     }
 
-    /// A passwordless passkey sign-in: a session for the passkey's owner. No password
-    /// throttle applies.
+    /// A passwordless passkey login: a first-party session for the passkey's owner.
     pub async fn passkey_login(
         &self,
         token: &str,
         response: serde_json::Value,
         origin: &Origin,
     ) -> Result<IssuedSession> {
-        let (user_id, amr) = self
-            .mfa
-            .finish_passwordless(token, response, origin)
-            .await?;
-        let user = self.active_user(&user_id).await?;
-        self.signed_in(&user.id, &amr, origin).await;
-        self.sessions.start(user).await
+        let signed_in = self.passkey_signed_in(token, response, origin).await?;
+        self.sessions.start(signed_in.user).await
     }
 
     /// Verifies the captcha when the policy requires one at login.

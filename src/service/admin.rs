@@ -75,14 +75,7 @@ impl Admin {
     async fn audit(&self, kind: EventKind, p: &Principal, subject: &str, origin: &Origin) {
         self.mfa
             .audit()
-            .record(Event {
-                kind,
-                origin,
-                actor: Some(&p.user.id),
-                subject: Some(subject),
-                method: None,
-                detail: None,
-            })
+            .record(Event::by_admin(kind, origin, &p.user.id, subject))
             .await;
     }
 

@@ -132,6 +132,23 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// An event about `subject`, done by the admin `admin_id`.
+    pub fn by_admin(
+        kind: EventKind,
+        origin: &'a Origin,
+        admin_id: &'a str,
+        subject: &'a str,
+    ) -> Self {
+        Self {
+            kind,
+            origin,
+            actor: Some(admin_id),
+            subject: Some(subject),
+            method: None,
+            detail: None,
+        }
+    }
+
     pub fn method(mut self, method: &'a str) -> Self {
         self.method = Some(method);
         self

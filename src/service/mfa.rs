@@ -184,8 +184,8 @@ pub enum AfterPassword {
 /// An answer to a second-factor challenge.
 #[derive(Debug, Clone)]
 pub enum SecondFactorAnswer {
-    Totp(String),
-    RecoveryCode(String),
+    /// A TOTP code or a recovery code (whichever it turns out to be).
+    Code(String),
     /// A `PublicKeyCredential` (assertion) as JSON.
     Passkey(serde_json::Value),
 }
@@ -271,6 +271,34 @@ fn credential<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T>
     })
 }
 
+fn too_many_passkeys() -> ServiceError {
+    ServiceError::Forbidden(
+        "too_many_passkeys",
+        format!("at most {MAX_PASSKEYS} passkeys per account"),
+    )
+}
+
+/// Why a registered passkey is not kept (decided in the writing transaction).
+enum Refusal {
+    Duplicate,
+    TooMany,
+    Unreadable,
+}
+
+/// A passkey name as given, trimmed: 1 to [`MAX_PASSKEY_NAME`] characters.
+fn passkey_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_PASSKEY_NAME {
+        return Err(crate::domain::Invalid::new(
+            "invalid_passkey_name",
+            "name",
+            format!("a passkey name has 1 to {MAX_PASSKEY_NAME} characters"),
+        )
+        .into());
+    }
+    Ok(name.to_string())
+}
+
 /// Formats a recovery code for reading: two groups of five.
 fn new_recovery_code() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
@@ -280,6 +308,13 @@ fn new_recovery_code() -> String {
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
     format!("{}-{}", &chars[..5], &chars[5..])
+}
+
+/// A fresh set of [`RECOVERY_CODES`] codes (to show once) and their digests (to store).
+fn new_recovery_codes() -> (Vec<String>, Vec<String>) {
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
+    let digests = codes.iter().map(|c| recovery_digest(c)).collect();
+    (codes, digests)
 }
 
 /// What is compared of a recovery code: lower case, no separators or spaces.
@@ -360,6 +395,16 @@ impl Mfa {
         self.inner.policy
     }
 
+    /// The second factors this server offers: `totp`, `recovery_code`, and `webauthn` when
+    /// passkeys work here; none when the policy is off.
+    pub fn methods(&self) -> Vec<&'static str> {
+        match self.inner.policy {
+            MfaPolicy::Off => Vec::new(),
+            _ if self.passkeys_available() => vec!["totp", "recovery_code", "webauthn"],
+            _ => vec!["totp", "recovery_code"],
+        }
+    }
+
     /// Whether passkeys work on this server (a domain-name public URL, MFA not off).
     pub fn passkeys_available(&self) -> bool {
         self.inner.webauthn.is_some()
@@ -405,9 +450,16 @@ impl Mfa {
         }
     }
 
+    /// One point read, inline like a token check's (see `Store::point_read`): it is on every
+    /// sign-in's path.
     async fn factors(&self, user_id: &str) -> Result<FactorsRecord> {
-        let id = user_id.to_string();
-        Ok(self.store().run(move |s| s.factors(&id)).await?)
+        Ok(self.store().point_read(|s| s.factors(user_id))?)
+    }
+
+    /// A live challenge, left in place (a point read, inline).
+    fn peek(&self, token: &str) -> Result<Option<ChallengeRecord>> {
+        let hash = opaque::digest(token);
+        Ok(self.store().point_read(|s| s.peek_challenge(hash))?)
     }
 
     /// Whether `user_id` has a second factor (the compatible APIs, which have no second
@@ -510,9 +562,7 @@ impl Mfa {
         origin: &Origin,
     ) -> Result<Option<Vec<String>>> {
         self.enabled()?;
-        let hash = opaque::digest(enrolment_token);
-        let challenge = self.store().run(move |s| s.peek_challenge(hash)).await?;
-        let sealed = match challenge {
+        let sealed = match self.peek(enrolment_token)? {
             Some(ChallengeRecord {
                 user_id: Some(owner),
                 step: ChallengeStep::TotpEnrolment { secret },
@@ -527,8 +577,7 @@ impl Mfa {
         if self.take_challenge(enrolment_token).await?.is_none() {
             return Err(ServiceError::MfaChallengeInvalid);
         }
-        let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
-        let digests: Vec<String> = codes.iter().map(|c| recovery_digest(c)).collect();
+        let (codes, digests) = new_recovery_codes();
         let now = self.now();
         let id = user.id.clone();
         let outcome = self
@@ -574,7 +623,7 @@ impl Mfa {
     }
 
     /// Checks a proof of the account (the password, or a TOTP or recovery code, which is
-    /// spent). Failures count against the account's sign-in limit like a wrong password.
+    /// spent). The caller is already signed in; failures are not throttled here.
     async fn check_proof(&self, user_id: &str, proof: &Proof) -> Result<()> {
         if let Some(password) = proof.password.as_deref().filter(|p| !p.is_empty()) {
             let id = user_id.to_string();
@@ -673,8 +722,7 @@ impl Mfa {
     ) -> Result<Vec<String>> {
         self.enabled()?;
         self.check_proof(&user.id, proof).await?;
-        let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
-        let digests: Vec<String> = codes.iter().map(|c| recovery_digest(c)).collect();
+        let (codes, digests) = new_recovery_codes();
         let id = user.id.clone();
         let done = self
             .store()
@@ -720,21 +768,10 @@ impl Mfa {
         name: &str,
     ) -> Result<Ceremony> {
         let webauthn = self.webauthn()?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > MAX_PASSKEY_NAME {
-            return Err(crate::domain::Invalid::new(
-                "invalid_passkey_name",
-                "name",
-                format!("a passkey name has 1 to {MAX_PASSKEY_NAME} characters"),
-            )
-            .into());
-        }
+        let name = passkey_name(name)?;
         let factors = self.factors(&user.id).await?;
         if factors.passkeys.len() >= MAX_PASSKEYS {
-            return Err(ServiceError::Forbidden(
-                "too_many_passkeys",
-                format!("at most {MAX_PASSKEYS} passkeys per account"),
-            ));
+            return Err(too_many_passkeys());
         }
         let mut existing = Vec::new();
         for p in &factors.passkeys {
@@ -764,7 +801,7 @@ impl Mfa {
                 user_id: Some(user.id.clone()),
                 attempts: 0,
                 step: ChallengeStep::PasskeyRegistration {
-                    name: name.to_string(),
+                    name,
                     state: to_json(&state)?,
                 },
             })
@@ -807,8 +844,7 @@ impl Mfa {
             last_used_at: None,
         };
         let view = PasskeyView::from(&record);
-        let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
-        let digests: Vec<String> = codes.iter().map(|c| recovery_digest(c)).collect();
+        let (codes, digests) = new_recovery_codes();
         let id = user.id.clone();
         let cred_id = passkey.cred_id().clone();
         let outcome = self
@@ -816,14 +852,14 @@ impl Mfa {
             .run(move |s| {
                 s.update_factors(&id, move |f| {
                     for p in &f.passkeys {
-                        let known: Passkey =
-                            serde_json::from_value(p.credential.clone()).map_err(|_| "stored")?;
+                        let known: Passkey = serde_json::from_value(p.credential.clone())
+                            .map_err(|_| Refusal::Unreadable)?;
                         if *known.cred_id() == cred_id {
-                            return Err("duplicate");
+                            return Err(Refusal::Duplicate);
                         }
                     }
                     if f.passkeys.len() >= MAX_PASSKEYS {
-                        return Err("too_many");
+                        return Err(Refusal::TooMany);
                     }
                     let fresh = f.recovery_codes.is_empty();
                     if fresh {
@@ -836,15 +872,12 @@ impl Mfa {
             .await?
             .ok_or(ServiceError::NotFound("user"))?;
         let fresh = outcome.map_err(|why| match why {
-            "duplicate" => ServiceError::Conflict(
+            Refusal::Duplicate => ServiceError::Conflict(
                 "passkey_already_registered",
                 "this passkey is already registered".into(),
             ),
-            "too_many" => ServiceError::Forbidden(
-                "too_many_passkeys",
-                format!("at most {MAX_PASSKEYS} passkeys per account"),
-            ),
-            other => ServiceError::Internal(format!("stored passkey unreadable ({other})")),
+            Refusal::TooMany => too_many_passkeys(),
+            Refusal::Unreadable => ServiceError::Internal("a stored passkey is unreadable".into()),
         })?;
         self.inner
             .audit
@@ -865,15 +898,7 @@ impl Mfa {
         name: &str,
         origin: &Origin,
     ) -> Result<PasskeyView> {
-        let name = name.trim().to_string();
-        if name.is_empty() || name.chars().count() > MAX_PASSKEY_NAME {
-            return Err(crate::domain::Invalid::new(
-                "invalid_passkey_name",
-                "name",
-                format!("a passkey name has 1 to {MAX_PASSKEY_NAME} characters"),
-            )
-            .into());
-        }
+        let name = passkey_name(name)?;
         let (id, pid) = (user.id.clone(), passkey_id.to_string());
         let renamed = self
             .store()
@@ -954,14 +979,12 @@ impl Mfa {
         }
         self.inner
             .audit
-            .record(Event {
-                kind: EventKind::SecondFactorsReset,
+            .record(Event::by_admin(
+                EventKind::SecondFactorsReset,
                 origin,
-                actor: Some(admin_id),
-                subject: Some(user_id),
-                method: None,
-                detail: None,
-            })
+                admin_id,
+                user_id,
+            ))
             .await;
         Ok(())
     }
@@ -1061,16 +1084,20 @@ impl Mfa {
 
     /// Whether `token` is a live unlock link (for the page the link opens).
     pub async fn unlock_link_live(&self, token: &str) -> Result<bool> {
-        let hash = opaque::digest(token);
-        let found = self.store().run(move |s| s.peek_challenge(hash)).await?;
-        Ok(found.is_some_and(|c| matches!(c.step, ChallengeStep::Unlock)))
+        Ok(self.unlock_owner(token)?.is_some())
+    }
+
+    /// The account a live unlock link is for.
+    fn unlock_owner(&self, token: &str) -> Result<Option<String>> {
+        Ok(self.peek(token)?.and_then(|c| match c.step {
+            ChallengeStep::Unlock => c.user_id,
+            _ => None,
+        }))
     }
 
     /// The user a live second-factor challenge is for (to show the page again).
     pub async fn challenge_user(&self, token: &str) -> Result<Option<String>> {
-        let hash = opaque::digest(token);
-        let found = self.store().run(move |s| s.peek_challenge(hash)).await?;
-        Ok(found.and_then(|c| match c.step {
+        Ok(self.peek(token)?.and_then(|c| match c.step {
             ChallengeStep::SecondFactor { .. } => c.user_id,
             _ => None,
         }))
@@ -1094,7 +1121,7 @@ impl Mfa {
             return Err(ServiceError::MfaChallengeInvalid);
         };
         let outcome = match answer {
-            SecondFactorAnswer::Totp(code) | SecondFactorAnswer::RecoveryCode(code) => self
+            SecondFactorAnswer::Code(code) => self
                 .spend_code(&user_id, &code)
                 .await?
                 .map(|m| (m, amr::ONE_TIME_PASSWORD)),
@@ -1314,11 +1341,7 @@ impl Mfa {
 
     /// Whether `token` is a live unlock link of `user_id` (not spent).
     pub async fn unlock_valid(&self, token: &str, user_id: &str) -> Result<bool> {
-        let hash = opaque::digest(token);
-        let found = self.store().run(move |s| s.peek_challenge(hash)).await?;
-        Ok(found.is_some_and(|c| {
-            matches!(c.step, ChallengeStep::Unlock) && c.user_id.as_deref() == Some(user_id)
-        }))
+        Ok(self.unlock_owner(token)?.as_deref() == Some(user_id))
     }
 
     /// Spends an unlock link after the sign-in it allowed.

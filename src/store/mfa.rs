@@ -113,7 +113,7 @@ impl Store {
     /// A user's factors (none when they have none).
     pub fn factors(&self, user_id: &str) -> Result<FactorsRecord, StoreError> {
         Ok(self
-            .point_read(|s| s.read(|txn| read_factors(txn, user_id)))?
+            .read(|txn| read_factors(txn, user_id))?
             .unwrap_or_default())
     }
 

@@ -348,12 +348,6 @@ fn uuid_bytes(id: &str) -> Vec<u8> {
     uuid::Uuid::parse_str(id).unwrap().as_bytes().to_vec()
 }
 
-/// The claims of a JWT, unverified (the signature is the RP libraries' tests' business).
-fn jwt_claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
 /// Runs an authorization request through our pages with `browser`, answering a second-step
 /// page with a TOTP code when one is shown; returns the id_token's claims.
 async fn authorize(
@@ -375,13 +369,7 @@ async fn authorize(
     let mut shown: Option<String> = None;
     let code = loop {
         if !next.starts_with('/') {
-            let url = url::Url::parse(&next).unwrap();
-            break url
-                .query_pairs()
-                .find(|(k, _)| k == "code")
-                .unwrap()
-                .1
-                .to_string();
+            break crate::oidc_conformance::param(&next, "code").expect("a code");
         }
         let html = match shown.take() {
             Some(html) => html,
@@ -455,7 +443,7 @@ async fn authorize(
         .unwrap();
     let (status, tokens) = status_json(resp).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    jwt_claims(tokens["id_token"].as_str().unwrap())
+    crate::oidc_conformance::claims(tokens["id_token"].as_str().unwrap())
 }
 
 #[tokio::test]

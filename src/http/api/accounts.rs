@@ -127,17 +127,14 @@ impl AccountsApi {
             password_max_length: Password::MAX_CHARS as u32,
             username_max_length: Username::MAX_CHARS as u32,
             avatar_max_bytes: self.services.avatars.max_bytes() as u64,
-            mfa_policy: serde_json::to_value(self.services.mfa.policy())
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            mfa_methods: match self.services.mfa.policy() {
-                crate::config::MfaPolicy::Off => Vec::new(),
-                _ if self.services.mfa.passkeys_available() => {
-                    vec!["totp".into(), "recovery_code".into(), "webauthn".into()]
-                }
-                _ => vec!["totp".into(), "recovery_code".into()],
-            },
+            mfa_policy: self.services.mfa.policy().as_str().into(),
+            mfa_methods: self
+                .services
+                .mfa
+                .methods()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
             passkeys: self.services.mfa.passkeys_available(),
         })
     }

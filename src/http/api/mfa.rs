@@ -219,10 +219,7 @@ fn factors(services: &Services, f: FactorsView) -> Factors {
         totp: f.totp,
         recovery_codes_left: f.recovery_codes_left as u32,
         passkeys: f.passkeys.iter().map(PasskeyInfo::of).collect(),
-        policy: serde_json::to_value(services.mfa.policy())
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        policy: services.mfa.policy().as_str().into(),
         passkeys_available: services.mfa.passkeys_available(),
     }
 }

@@ -106,23 +106,16 @@ impl SessionsApi {
     ) -> Result<Json<TokenPair>> {
         let origin = origin(&self.services, req);
         let body = body.0;
-        let answers = [
-            body.totp.is_some(),
-            body.recovery_code.is_some(),
-            body.webauthn.is_some(),
-        ];
-        if answers.iter().filter(|a| **a).count() != 1 {
-            return Err(ApiError::new(
-                poem::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                "give exactly one of `totp`, `recovery_code`, `webauthn`",
-            ));
-        }
         let answer = match (body.totp, body.recovery_code, body.webauthn) {
-            (Some(code), _, _) => SecondFactorAnswer::Totp(code.0),
-            (_, Some(code), _) => SecondFactorAnswer::RecoveryCode(code.0),
-            (_, _, Some(credential)) => SecondFactorAnswer::Passkey(credential),
-            (None, None, None) => unreachable!("one answer was checked above"),
+            (Some(code), None, None) | (None, Some(code), None) => SecondFactorAnswer::Code(code.0),
+            (None, None, Some(credential)) => SecondFactorAnswer::Passkey(credential),
+            _ => {
+                return Err(ApiError::new(
+                    poem::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    "give exactly one of `totp`, `recovery_code`, `webauthn`",
+                ));
+            }
         };
         let session = self
             .services

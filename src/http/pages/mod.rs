@@ -18,7 +18,7 @@ use poem::{
 
 use crate::service::{
     Services,
-    accounts::CaptchaAnswer,
+    accounts::{CaptchaAnswer, SignedInUser},
     mfa::{AfterPassword, SecondFactorAnswer, SecondFactorChallenge},
     oauth2::authorize::{AuthorizeError, AuthorizeParams, Pending, SignedIn},
 };
@@ -495,7 +495,7 @@ impl Endpoint for LoginSubmit {
         {
             Ok(AfterPassword::SignedIn(amr)) => {
                 accounts.signed_in(&user.id, &amr, &origin).await;
-                Ok(finish_sign_in(&self.services, &req, &p, &user, amr).await)
+                Ok(finish_sign_in(&self.services, &req, &p, SignedInUser { user, amr }).await)
             }
             Ok(AfterPassword::SecondFactor(challenge)) => Ok(second_factor_page(
                 &self.services,
@@ -536,8 +536,7 @@ async fn finish_sign_in(
     services: &Services,
     req: &Request,
     p: &Pending,
-    user: &crate::service::views::UserView,
-    amr: Vec<String>,
+    SignedInUser { user, amr }: SignedInUser,
 ) -> Response {
     let next = format!("/ui/consent?request={}", p.id);
     if let Some(current) = signed_in(services, req).await
@@ -553,7 +552,7 @@ async fn finish_sign_in(
             Err(e) => internal_error_page("recording a step-up failed", &e),
         };
     }
-    let (session_cookie, _) = match services.oauth2.start_browser_session(user, amr).await {
+    let (session_cookie, _) = match services.oauth2.start_browser_session(&user, amr).await {
         Ok(s) => s,
         Err(e) => return internal_error_page("could not start a browser session", &e),
     };
@@ -638,17 +637,12 @@ impl Endpoint for SecondFactorSubmit {
         }
         let origin = page_origin(&self.services, &req);
         let token = f.get("mfa_token").cloned().unwrap_or_default();
-        let answer = match (f.get("webauthn").filter(|w| !w.is_empty()), f.get("code")) {
-            (Some(json), _) => match serde_json::from_str(json) {
-                Ok(v) => SecondFactorAnswer::Passkey(v),
-                Err(_) => SecondFactorAnswer::Passkey(serde_json::Value::Null),
-            },
-            (None, Some(code))
-                if code.trim().len() == 6 && code.trim().bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                SecondFactorAnswer::Totp(code.clone())
-            }
-            (None, code) => SecondFactorAnswer::RecoveryCode(code.cloned().unwrap_or_default()),
+        let answer = match f.get("webauthn").filter(|w| !w.is_empty()) {
+            // Unreadable JSON is refused by the service like any malformed assertion.
+            Some(json) => SecondFactorAnswer::Passkey(
+                serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+            ),
+            None => SecondFactorAnswer::Code(f.get("code").cloned().unwrap_or_default()),
         };
         // Who the challenge is for, read before answering: the page is shown again on a
         // wrong answer.
@@ -659,21 +653,14 @@ impl Endpoint for SecondFactorSubmit {
             .await
             .ok()
             .flatten();
-        match self.services.mfa.complete(&token, answer, &origin).await {
-            Ok((user_id, amr)) => {
-                let accounts = self.services.oauth2.accounts();
-                let user = match accounts.active_user(&user_id).await {
-                    Ok(u) => u,
-                    Err(_) => {
-                        return Ok(error_page(
-                            StatusCode::BAD_REQUEST,
-                            "This sign-in cannot continue. Start again from the application.",
-                        ));
-                    }
-                };
-                accounts.signed_in(&user.id, &amr, &origin).await;
-                Ok(finish_sign_in(&self.services, &req, &p, &user, amr).await)
-            }
+        match self
+            .services
+            .oauth2
+            .accounts()
+            .second_factor_signed_in(&token, answer, &origin)
+            .await
+        {
+            Ok(done) => Ok(finish_sign_in(&self.services, &req, &p, done).await),
             Err(e) => {
                 use crate::service::ServiceError as E;
                 let message = match e {
@@ -784,26 +771,12 @@ impl Endpoint for PasskeySubmit {
             .unwrap_or(serde_json::Value::Null);
         match self
             .services
-            .mfa
-            .finish_passwordless(&token, credential, &origin)
+            .oauth2
+            .accounts()
+            .passkey_signed_in(&token, credential, &origin)
             .await
         {
-            Ok((user_id, amr)) => {
-                let accounts = self.services.oauth2.accounts();
-                let Ok(user) = accounts.active_user(&user_id).await else {
-                    return Ok(render_login(
-                        &self.services,
-                        &req,
-                        &p,
-                        "",
-                        Some("That passkey cannot sign in here."),
-                        StatusCode::UNAUTHORIZED,
-                    )
-                    .await);
-                };
-                accounts.signed_in(&user.id, &amr, &origin).await;
-                Ok(finish_sign_in(&self.services, &req, &p, &user, amr).await)
-            }
+            Ok(done) => Ok(finish_sign_in(&self.services, &req, &p, done).await),
             Err(e) => {
                 tracing::info!(error = %e, "passkey sign-in refused");
                 Ok(render_login(
