@@ -190,6 +190,12 @@ pub enum SecondFactorAnswer {
     Passkey(serde_json::Value),
 }
 
+/// [`SecondFactorAnswer`] with its assertion parsed.
+enum Answer {
+    Code(String),
+    Passkey(PublicKeyCredential),
+}
+
 /// Proof of the account for removing a factor: the password, or a current second factor.
 #[derive(Debug, Clone, Default)]
 pub struct Proof {
@@ -269,6 +275,18 @@ fn credential<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T>
     serde_json::from_value(v).map_err(|e| {
         ServiceError::PasskeyRefused(format!("the credential is not a WebAuthn response: {e}"))
     })
+}
+
+/// The code answers `factors` allow: `totp`, `recovery_code`.
+fn code_methods(factors: &FactorsRecord) -> Vec<&'static str> {
+    let mut methods = Vec::new();
+    if factors.totp.is_some() {
+        methods.push("totp");
+    }
+    if !factors.recovery_codes.is_empty() {
+        methods.push("recovery_code");
+    }
+    methods
 }
 
 fn too_many_passkeys() -> ServiceError {
@@ -1026,13 +1044,7 @@ impl Mfa {
         factors: &FactorsRecord,
         amr_so_far: Vec<String>,
     ) -> Result<SecondFactorChallenge> {
-        let mut methods = Vec::new();
-        if factors.totp.is_some() {
-            methods.push("totp");
-        }
-        if !factors.recovery_codes.is_empty() {
-            methods.push("recovery_code");
-        }
+        let mut methods = code_methods(factors);
         let (mut webauthn_options, mut passkey_state) = (None, None);
         if let (Some(webauthn), false) = (&self.inner.webauthn, factors.passkeys.is_empty()) {
             let mut keys = Vec::new();
@@ -1095,12 +1107,27 @@ impl Mfa {
         }))
     }
 
-    /// The user a live second-factor challenge is for (to show the page again).
-    pub async fn challenge_user(&self, token: &str) -> Result<Option<String>> {
-        Ok(self.peek(token)?.and_then(|c| match c.step {
-            ChallengeStep::SecondFactor { .. } => c.user_id,
-            _ => None,
-        }))
+    /// A second-factor challenge still live after a wrong answer, as it can be offered again
+    /// (codes only: a passkey ceremony's options are not kept), with the user it is for.
+    /// `None` once it has expired or had its last answer.
+    pub async fn retry(&self, token: &str) -> Result<Option<(String, SecondFactorChallenge)>> {
+        let Some(ChallengeRecord {
+            user_id: Some(user_id),
+            step: ChallengeStep::SecondFactor { .. },
+            expires_at,
+            ..
+        }) = self.peek(token)?
+        else {
+            return Ok(None);
+        };
+        let factors = self.factors(&user_id).await?;
+        let challenge = SecondFactorChallenge {
+            token: token.to_string(),
+            methods: code_methods(&factors),
+            webauthn: None,
+            expires_in: (expires_at - self.now()).max(0),
+        };
+        Ok(Some((user_id, challenge)))
     }
 
     /// Answers a second-factor challenge: the user and the sign-in's `amr` on success. A
@@ -1112,6 +1139,14 @@ impl Mfa {
         origin: &Origin,
     ) -> Result<(String, Vec<String>)> {
         self.enabled()?;
+        // A response that is not a WebAuthn assertion at all is refused before the challenge
+        // is taken, so it costs the sign-in nothing (like a shape error anywhere).
+        let answer = match answer {
+            SecondFactorAnswer::Passkey(response) => {
+                Answer::Passkey(credential::<PublicKeyCredential>(response)?)
+            }
+            SecondFactorAnswer::Code(code) => Answer::Code(code),
+        };
         let Some(mut challenge) = self.take_challenge(token).await? else {
             return Err(ServiceError::MfaChallengeInvalid);
         };
@@ -1120,23 +1155,14 @@ impl Mfa {
         else {
             return Err(ServiceError::MfaChallengeInvalid);
         };
-        let outcome = match answer {
-            SecondFactorAnswer::Code(code) => self
+        let outcome = match (answer, passkey_state, &self.inner.webauthn) {
+            (Answer::Code(code), _, _) => self
                 .spend_code(&user_id, &code)
                 .await?
                 .map(|m| (m, amr::ONE_TIME_PASSWORD)),
-            SecondFactorAnswer::Passkey(response) => {
-                let Some(state) = passkey_state else {
-                    return Err(ServiceError::PasskeyRefused(
-                        "this sign-in offered no passkey".into(),
-                    ));
-                };
+            (Answer::Passkey(response), Some(state), Some(webauthn)) => {
                 let state: PasskeyAuthentication = from_json(&state)?;
-                let response: PublicKeyCredential = credential(response)?;
-                match self
-                    .webauthn()?
-                    .finish_passkey_authentication(&response, &state)
-                {
+                match webauthn.finish_passkey_authentication(&response, &state) {
                     Ok(result) => {
                         let kind = self.note_passkey_use(&user_id, &result).await?;
                         Some(("webauthn", kind))
@@ -1147,6 +1173,8 @@ impl Mfa {
                     }
                 }
             }
+            // An assertion where this sign-in offered no passkey: a wrong answer like any other.
+            (Answer::Passkey(_), _, _) => None,
         };
         let Some((method, amr_value)) = outcome else {
             self.inner

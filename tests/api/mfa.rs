@@ -131,6 +131,16 @@ async fn totp_login_needs_the_second_step_refuses_a_replayed_code_and_takes_reco
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Something that is not a WebAuthn assertion is a 400 and costs the sign-in nothing.
+    let (status, refused) = post(
+        &app,
+        None,
+        "/api/v1/sessions/mfa",
+        &mfa(json!({"webauthn": {"not": "an assertion"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["code"], "passkey_refused");
     app.clock.advance(30);
     let (status, pair) = post(
         &app,
@@ -507,6 +517,16 @@ async fn id_tokens_say_how_the_user_signed_in_and_acr_values_steps_a_password_se
 async fn surfaces_without_a_second_step_refuse_a_user_with_one_like_a_wrong_password() {
     let app = spawn_app().await;
     let user = app.register_user("cato").await;
+    let before = app
+        .post_json(
+            "/login/?secret_id=&redirect_uri=",
+            &json!({"username": "cato", "password": PASSWORD}),
+        )
+        .await;
+    assert!(
+        before["data"]["token"].is_string(),
+        "the same login works before a factor is enrolled: {before}"
+    );
     enrol_totp(&app, &user.access_token).await;
     // The SSO document's login: the answer to a wrong password, in its envelope.
     let wrong = app
@@ -640,4 +660,68 @@ async fn admins_see_events_and_reset_a_users_second_factors() {
     assert!(!more["events"].as_array().unwrap().is_empty());
     let (status, _) = get(&app, &root, "/api/v1/admin/events?before=garbage").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_second_step_page_offers_the_code_again_after_a_wrong_one_until_the_last_try() {
+    use crate::oidc_conformance::{authorize_url, op};
+    let (app, client, _) = op().await;
+    let carol: Value = app.login("carol", PASSWORD).await.json().await.unwrap();
+    enrol_totp(&app, carol["access_token"].as_str().unwrap()).await;
+    let b = browser();
+    let login = location(
+        &b.get(authorize_url(&app, &client, &[]))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let html = b
+        .get(app.url(&login))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (request, csrf) = (scrape(&html, "request"), scrape(&html, "csrf"));
+    let resp = b
+        .post(app.url("/ui/login"))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", csrf.as_str()),
+            ("login", "carol"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut html = resp.text().await.unwrap();
+    for attempt in 1..=portcullis::service::mfa::SECOND_FACTOR_ATTEMPTS {
+        let form = [
+            ("request", request.clone()),
+            ("csrf", scrape(&html, "csrf")),
+            ("mfa_token", scrape(&html, "mfa_token")),
+            ("code", "000000".to_string()),
+        ];
+        let resp = b
+            .post(app.url("/ui/login/mfa"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        html = resp.text().await.unwrap();
+        if attempt < portcullis::service::mfa::SECOND_FACTOR_ATTEMPTS {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+            assert!(html.contains("That did not work"), "{html}");
+            assert!(
+                html.contains("name=\"mfa_token\""),
+                "the form again: {html}"
+            );
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(html.contains("last try"), "{html}");
+        }
+    }
 }

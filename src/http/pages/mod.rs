@@ -644,15 +644,6 @@ impl Endpoint for SecondFactorSubmit {
             ),
             None => SecondFactorAnswer::Code(f.get("code").cloned().unwrap_or_default()),
         };
-        // Who the challenge is for, read before answering: the page is shown again on a
-        // wrong answer.
-        let user_id = self
-            .services
-            .mfa
-            .challenge_user(&token)
-            .await
-            .ok()
-            .flatten();
         match self
             .services
             .oauth2
@@ -680,32 +671,26 @@ impl Endpoint for SecondFactorSubmit {
                         ));
                     }
                 };
-                // The challenge is still live (a wrong answer leaves it): show it again.
-                let Some(user_id) = user_id else {
-                    return Ok(error_page(StatusCode::BAD_REQUEST, FROM_THE_APP));
+                // A wrong answer leaves the challenge live until its last try: offer it
+                // again, or send the user back to start over.
+                let (user_id, challenge) = match self.services.mfa.retry(&token).await {
+                    Ok(Some(retry)) => retry,
+                    Ok(None) => {
+                        return Ok(error_page(
+                            StatusCode::BAD_REQUEST,
+                            "That was the last try for this sign-in. Start again from the application.",
+                        ));
+                    }
+                    Err(e) => return Ok(internal_error_page("reading second factors failed", &e)),
                 };
-                let accounts = self.services.oauth2.accounts();
-                let username = accounts
+                let username = self
+                    .services
+                    .oauth2
+                    .accounts()
                     .active_user(&user_id)
                     .await
                     .map(|u| u.username)
                     .unwrap_or_default();
-                let methods = match self.services.mfa.status(&user_id).await {
-                    Ok(s) => s,
-                    Err(e) => return Ok(internal_error_page("reading second factors failed", &e)),
-                };
-                let challenge = SecondFactorChallenge {
-                    token,
-                    methods: if methods.totp || methods.recovery_codes_left > 0 {
-                        vec!["totp"]
-                    } else {
-                        Vec::new()
-                    },
-                    // A passkey ceremony's challenge is single use: offer codes again here,
-                    // or a new sign-in for another passkey attempt.
-                    webauthn: None,
-                    expires_in: crate::service::mfa::SECOND_FACTOR_TTL,
-                };
                 Ok(second_factor_page(
                     &self.services,
                     &req,
@@ -738,10 +723,12 @@ impl Endpoint for PasskeyBegin {
                 })
                 .to_string(),
             ),
-            Err(e) => Response::builder()
+            // Passkeys off here: the script shows the reason.
+            Err(e @ crate::service::ServiceError::Forbidden(..)) => Response::builder()
                 .status(StatusCode::FORBIDDEN)
                 .content_type("application/json")
                 .body(serde_json::json!({ "error": e.to_string() }).to_string()),
+            Err(e) => poem::IntoResponse::into_response(crate::http::error::ApiError::from(e)),
         })
     }
 }
@@ -763,6 +750,7 @@ impl Endpoint for PasskeySubmit {
         if let Some(refused) = csrf_refused(&self.services, &binding, &p.id, &f, FROM_THE_APP) {
             return Ok(refused);
         }
+        use crate::service::ServiceError as E;
         let origin = page_origin(&self.services, &req);
         let token = f.get("ceremony_token").cloned().unwrap_or_default();
         let credential = f
@@ -777,6 +765,9 @@ impl Endpoint for PasskeySubmit {
             .await
         {
             Ok(done) => Ok(finish_sign_in(&self.services, &req, &p, done).await),
+            Err(e @ (E::Store(_) | E::Internal(_) | E::Unavailable(_))) => {
+                Ok(internal_error_page("a passkey sign-in failed", &e))
+            }
             Err(e) => {
                 tracing::info!(error = %e, "passkey sign-in refused");
                 Ok(render_login(
