@@ -209,6 +209,8 @@ pub struct MfaParts {
     pub store: Store,
     pub sealer: Arc<Sealer>,
     pub passwords: Arc<PasswordHasher>,
+    /// The per-account sign-in limit, which proofs of the account count against.
+    pub limits: Arc<super::limiter::LoginLimits>,
     pub audit: Audit,
     pub mailer: Mailer,
     pub policy: MfaPolicy,
@@ -229,6 +231,7 @@ struct Inner {
     store: Store,
     sealer: Arc<Sealer>,
     passwords: Arc<PasswordHasher>,
+    limits: Arc<super::limiter::LoginLimits>,
     audit: Audit,
     mailer: Mailer,
     policy: MfaPolicy,
@@ -399,6 +402,7 @@ impl Mfa {
                 store: parts.store,
                 sealer: parts.sealer,
                 passwords: parts.passwords,
+                limits: parts.limits,
                 audit: parts.audit,
                 mailer: parts.mailer,
                 policy: parts.policy,
@@ -641,33 +645,36 @@ impl Mfa {
     }
 
     /// Checks a proof of the account (the password, or a TOTP or recovery code, which is
-    /// spent). The caller is already signed in; failures are not throttled here.
+    /// spent). Failures count against the account's sign-in limit like a wrong password, so
+    /// a stolen access token cannot be used to guess the password here.
     async fn check_proof(&self, user_id: &str, proof: &Proof) -> Result<()> {
-        if let Some(password) = proof.password.as_deref().filter(|p| !p.is_empty()) {
-            let id = user_id.to_string();
-            let hash = self
-                .store()
-                .run(move |s| s.get_user(&id))
-                .await?
-                .map(|u| u.password_hash);
-            if self
-                .inner
-                .passwords
-                .verify(hash.as_deref(), password)
-                .await?
-            {
-                return Ok(());
-            }
+        let key = format!("id:{user_id}");
+        self.inner
+            .limits
+            .account
+            .check(&key)
+            .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
+        let proven = self.proven(user_id, proof).await?;
+        if !proven {
+            self.inner.limits.account.record_failure(&key);
             return Err(ServiceError::WrongPassword);
         }
-        if let Some(code) = proof.code.as_deref().filter(|c| !c.is_empty()) {
-            let used = self.spend_code(user_id, code).await?;
-            return match used {
-                Some(_) => Ok(()),
-                None => Err(ServiceError::WrongPassword),
-            };
+        Ok(())
+    }
+
+    /// Whether `proof` proves the account (see [`Mfa::check_proof`]).
+    async fn proven(&self, user_id: &str, proof: &Proof) -> Result<bool> {
+        if let Some(password) = proof.password.as_deref().filter(|p| !p.is_empty()) {
+            let hash = self
+                .store()
+                .point_read(|s| s.get_user(user_id))?
+                .map(|u| u.password_hash);
+            return self.inner.passwords.verify(hash.as_deref(), password).await;
         }
-        Err(ServiceError::WrongPassword)
+        if let Some(code) = proof.code.as_deref().filter(|c| !c.is_empty()) {
+            return Ok(self.spend_code(user_id, code).await?.is_some());
+        }
+        Ok(false)
     }
 
     /// Spends a TOTP code (its step) or a recovery code of `user_id`: the method it was, or

@@ -181,6 +181,7 @@ impl Services {
             store: store.clone(),
             sealer: sealer.clone(),
             passwords: passwords.clone(),
+            limits: limits.clone(),
             audit: audit.clone(),
             mailer: mailer.clone(),
             policy: settings.mfa,

@@ -725,3 +725,30 @@ async fn the_second_step_page_offers_the_code_again_after_a_wrong_one_until_the_
         }
     }
 }
+
+#[tokio::test]
+async fn guessing_the_password_to_remove_a_factor_is_throttled_like_a_sign_in() {
+    let app = spawn_app().await;
+    let user = app.register_user("gus").await;
+    enrol_totp(&app, &user.access_token).await;
+    for _ in 0..5 {
+        let (status, _) = post(
+            &app,
+            Some(&user.access_token),
+            "/api/v1/me/mfa/totp/remove",
+            &json!({"password": "a guess"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (status, body) = post(
+        &app,
+        Some(&user.access_token),
+        "/api/v1/me/mfa/totp/remove",
+        &json!({"password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (_, factors) = get(&app, &user.access_token, "/api/v1/me/mfa").await;
+    assert_eq!(factors["totp"], true, "nothing removed while throttled");
+}
