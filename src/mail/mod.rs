@@ -217,9 +217,13 @@ impl Mailer {
                     crate::clock::Clock::system().now(),
                     crate::token::opaque::random_token(6)
                 );
+                // Written beside and renamed into place, so whatever picks `.eml` files up
+                // never reads a half-written message.
                 tokio::task::spawn_blocking(move || {
                     std::fs::create_dir_all(&dir)?;
-                    std::fs::write(dir.join(name), bytes)
+                    let partial = dir.join(format!(".{name}.partial"));
+                    std::fs::write(&partial, bytes)?;
+                    std::fs::rename(&partial, dir.join(name))
                 })
                 .await
                 .map_err(|e| MailError::Io(std::io::Error::other(e.to_string())))??;

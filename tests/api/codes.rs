@@ -453,11 +453,13 @@ async fn without_smtp_mail_lands_in_the_outbox_folder_and_verification_is_off() 
     let outbox = app.config.data_dir.join("outbox");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let eml = loop {
-        if let Some(entry) = std::fs::read_dir(&outbox)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(Result::ok)
-        {
+        // Only finished messages: a `.partial` file is one still being written.
+        if let Some(entry) = std::fs::read_dir(&outbox).ok().and_then(|mut d| {
+            d.find_map(|e| {
+                e.ok()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            })
+        }) {
             break std::fs::read_to_string(entry.path()).unwrap();
         }
         assert!(tokio::time::Instant::now() < deadline, "no .eml written");
