@@ -250,6 +250,7 @@ pub async fn run(command: Command) -> CliResult {
         Command::Client(cmd) => client(cmd).await,
         Command::Keys(KeysCommand::Rotate { stage, config }) => {
             let store = open_store(&config, OpenMode::MustExist).await?;
+            let audit = crate::service::audit::Audit::new(store.clone(), 0);
             let (paseto, jwts) = store
                 .run(move |s| {
                     s.rotate_keys(
@@ -266,6 +267,20 @@ pub async fn run(command: Command) -> CliResult {
                 format!("in {stage} s (published from the next start)")
             };
             println!("new access-token key {}, signing {when}", paseto.kid);
+            let origin = crate::service::audit::Origin::internal("cli");
+            let kids: Vec<&str> = std::iter::once(paseto.kid.as_str())
+                .chain(jwts.iter().map(|k| k.kid.as_str()))
+                .collect();
+            let detail = format!("keys {}, signing {when}", kids.join(" "));
+            let event = crate::service::audit::Event {
+                kind: crate::service::audit::EventKind::KeyRotated,
+                origin: &origin,
+                actor: None,
+                subject: None,
+                method: None,
+                detail: Some(&detail),
+            };
+            audit.record(event).await;
             for key in jwts {
                 println!("new {} id_token key {}, signing {when}", key.alg, key.kid);
             }

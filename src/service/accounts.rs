@@ -623,7 +623,13 @@ impl Accounts {
     /// notice is mailed; the caller is not signed in. Every code problem — wrong, expired,
     /// used, issued for another purpose or another address, or no such account — is the same
     /// `InvalidCode`.
-    pub async fn reset_password(&self, email: &str, code: &str, new_password: &str) -> Result<()> {
+    pub async fn reset_password(
+        &self,
+        email: &str,
+        code: &str,
+        new_password: &str,
+        origin: &Origin,
+    ) -> Result<()> {
         let email = Email::parse(email)?;
         let new = Password::parse(new_password)?;
         // The code first: until it is proven, known and unknown addresses answer alike (no
@@ -650,6 +656,10 @@ impl Accounts {
             .mailer()
             .send_in_background(templates::password_changed(&user.email, &user.username));
         tracing::info!(user_id = %user.id, "password reset with an emailed code");
+        self.mfa
+            .audit()
+            .record(Event::by_user(EventKind::PasswordReset, origin, &user.id).method("email_code"))
+            .await;
         Ok(())
     }
 
@@ -694,6 +704,7 @@ impl Accounts {
         principal: &Principal,
         current: &str,
         new: &str,
+        origin: &Origin,
     ) -> Result<()> {
         let id = principal.user.id.clone();
         let limiter_key = format!("id:{id}");
@@ -714,7 +725,7 @@ impl Accounts {
             self.limits.account.record_failure(&limiter_key);
             return Err(ServiceError::WrongPassword);
         }
-        self.set_password(&user, new, principal.session_id.clone())
+        self.set_password(&user, new, principal.session_id.clone(), origin)
             .await
     }
 
@@ -729,7 +740,7 @@ impl Accounts {
         origin: &Origin,
     ) -> Result<()> {
         let user = self.verify_password(login, current, origin, None).await?;
-        self.set_password(&user, new, None).await
+        self.set_password(&user, new, None, origin).await
     }
 
     /// Sets the password of the user with this username and email, authorised by the shared
@@ -742,6 +753,7 @@ impl Accounts {
         username: &str,
         email: &str,
         new: &str,
+        origin: &Origin,
     ) -> Result<()> {
         let Some(expected) = self
             .policy
@@ -765,14 +777,43 @@ impl Accounts {
             _ => None,
         };
         let user = user.ok_or(ServiceError::NotFound("user with that username and email"))?;
-        self.set_password(&user, new, None).await?;
+        self.set_password_audited(
+            &user,
+            new,
+            None,
+            origin,
+            EventKind::PasswordReset,
+            "forget_password_key",
+        )
+        .await?;
         self.limits.account.clear(&format!("id:{}", user.id));
         tracing::warn!(user_id = %user.id, "password set with the forget-password key");
         Ok(())
     }
 
-    /// Checks and stores a new password, ends every session but `keep`, and mails a notice.
-    async fn set_password(&self, user: &UserRecord, new: &str, keep: Option<String>) -> Result<()> {
+    /// A password change by its owner, who proved the current one (audited).
+    async fn set_password(
+        &self,
+        user: &UserRecord,
+        new: &str,
+        keep: Option<String>,
+        origin: &Origin,
+    ) -> Result<()> {
+        self.set_password_audited(user, new, keep, origin, EventKind::PasswordChanged, "pwd")
+            .await
+    }
+
+    /// Checks and stores a new password, ends every session but `keep`, mails a notice and
+    /// records `kind` (proven by `method`).
+    async fn set_password_audited(
+        &self,
+        user: &UserRecord,
+        new: &str,
+        keep: Option<String>,
+        origin: &Origin,
+        kind: EventKind,
+        method: &str,
+    ) -> Result<()> {
         let new = Password::parse(new)?;
         let mut inputs = vec![user.username.as_str(), user.email.as_str()];
         if let Some(d) = &user.display_name {
@@ -787,6 +828,10 @@ impl Accounts {
             .ok_or(ServiceError::InvalidToken)?;
         let revoked = self.sessions.revoke_others(&user.id, keep).await?;
         tracing::info!(user_id = %user.id, other_sessions_revoked = revoked, "password changed");
+        self.mfa
+            .audit()
+            .record(Event::by_user(kind, origin, &user.id).method(method))
+            .await;
         // Tell the owner, so a change they did not make does not go unnoticed.
         self.codes
             .mailer()

@@ -166,11 +166,22 @@ pub struct Audit {
     store: Store,
     /// Seconds events are kept.
     retention: i64,
+    /// The next event's sequence number: events share a key's second, and the id after it
+    /// keeps them in the order they happened. Starts at the wall clock's nanoseconds, so
+    /// it keeps rising across restarts.
+    sequence: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Audit {
     pub fn new(store: Store, retention: i64) -> Self {
-        Self { store, retention }
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Self {
+            store,
+            retention,
+            sequence: std::sync::Arc::new(start.into()),
+        }
     }
 
     /// Logs `event` and stores it (through the batching writer, so a burst of events shares
@@ -199,7 +210,12 @@ impl Audit {
             detail = record.detail.as_deref().unwrap_or("-"),
             "security event"
         );
-        let id = crate::token::opaque::random_token(12);
+        // Fixed-width hex sorts as the number does; the random tail keeps ids of several
+        // nodes apart.
+        let sequence = self
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{sequence:016x}{}", crate::token::opaque::random_token(6));
         let stored = self
             .store
             .write_batched(move |txn| events::append_in(txn, &id, &record))

@@ -6,6 +6,7 @@ use std::{collections::HashSet, sync::Arc};
 
 use subtle::ConstantTimeEq;
 
+use super::audit::{Audit, Event, EventKind, Origin};
 use super::{
     Principal, Result, ServiceError,
     views::{ClientView, UserView},
@@ -127,6 +128,8 @@ pub struct ClientChanges {
 pub struct Clients {
     store: Store,
     sealer: Arc<Sealer>,
+    /// Client created, changed and deleted events.
+    audit: Audit,
     /// Every client's CORS origins, read at most once a second (a node-local cache: changes
     /// made here clear it at once, others show within the second).
     origins: Arc<std::sync::Mutex<Option<CachedOrigins>>>,
@@ -144,12 +147,33 @@ fn secret_context(client_id: &str) -> String {
 }
 
 impl Clients {
-    pub fn new(store: Store, sealer: Arc<Sealer>) -> Self {
+    pub fn new(store: Store, sealer: Arc<Sealer>, audit: Audit) -> Self {
         Self {
             store,
             sealer,
+            audit,
             origins: Arc::default(),
         }
+    }
+
+    /// Records a change to the client `client_id` (the event's subject) made by `actor`.
+    pub(super) async fn audit(
+        &self,
+        kind: EventKind,
+        actor: Option<&str>,
+        client_id: &str,
+        origin: &Origin,
+        detail: &str,
+    ) {
+        let event = Event {
+            kind,
+            origin,
+            actor,
+            subject: Some(client_id),
+            method: None,
+            detail: Some(detail),
+        };
+        self.audit.record(event).await;
     }
 
     /// Whether some client lets browser apps on `origin` call the token endpoints.
@@ -239,6 +263,7 @@ impl Clients {
         &self,
         principal: &Principal,
         redirect_uris: Option<Vec<String>>,
+        origin: &Origin,
     ) -> Result<(UserView, ClientView, String)> {
         match (self.revealable_client(principal).await?, redirect_uris) {
             (Some((c, secret)), None) => Ok((principal.user.clone(), c.into(), secret)),
@@ -247,7 +272,9 @@ impl Clients {
                     redirect_uris: Some(uris),
                     ..ClientChanges::default()
                 };
-                let client = self.update(principal, &c.client_id, changes).await?;
+                let client = self
+                    .update(principal, &c.client_id, changes, origin)
+                    .await?;
                 Ok((principal.user.clone(), client, secret))
             }
             (None, redirect_uris) => {
@@ -272,6 +299,9 @@ impl Clients {
                     CreateClientOutcome::NoOwner => return Err(ServiceError::NotFound("user")),
                 };
                 tracing::info!(client_id = %record.client_id, owner = %user.id, "developer role granted with its SSO client");
+                let (id, actor) = (&record.client_id, Some(user.id.as_str()));
+                self.audit(EventKind::ClientCreated, actor, id, origin, "sso_developer")
+                    .await;
                 // A confidential client always has a secret.
                 Ok((user.into(), record.into(), secret.unwrap_or_default()))
             }
@@ -319,9 +349,15 @@ impl Clients {
         &self,
         principal: &Principal,
         new: NewClient,
+        origin: &Origin,
     ) -> Result<(ClientView, Option<String>)> {
         require_developer(principal)?;
-        self.create(&principal.user.id, new).await
+        let id = &principal.user.id;
+        let created = self.create(id, new).await?;
+        let client_id = &created.0.client_id;
+        self.audit(EventKind::ClientCreated, Some(id), client_id, origin, "api")
+            .await;
+        Ok(created)
     }
 
     /// Registers a client owned by `owner_id` without a role check (CLI, seed files).
@@ -443,6 +479,7 @@ impl Clients {
         principal: &Principal,
         client_id: &str,
         changes: ClientChanges,
+        origin: &Origin,
     ) -> Result<ClientView> {
         let current = self.owned(principal, client_id).await?;
         let name = changes.name.as_deref().map(valid_name).transpose()?;
@@ -477,7 +514,8 @@ impl Clients {
         let require_par = changes.require_pushed_authorization_requests;
         let require_mfa = changes.require_mfa;
         let id = client_id.to_string();
-        self.store
+        let updated = self
+            .store
             .run(move |s| {
                 s.update_client(&id, |c| {
                     if let Some(n) = name {
@@ -515,15 +553,33 @@ impl Clients {
             })
             .await?
             .map(ClientView::from)
-            .ok_or(ServiceError::NotFound("client"))
-            .inspect(|_| self.changed())
+            .ok_or(ServiceError::NotFound("client"))?;
+        self.changed();
+        let actor = Some(principal.user.id.as_str());
+        self.audit(
+            EventKind::ClientChanged,
+            actor,
+            client_id,
+            origin,
+            "metadata",
+        )
+        .await;
+        Ok(updated)
     }
 
-    pub async fn delete(&self, principal: &Principal, client_id: &str) -> Result<()> {
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        client_id: &str,
+        origin: &Origin,
+    ) -> Result<()> {
         self.owned(principal, client_id).await?;
         let id = client_id.to_string();
         self.store.run(move |s| s.delete_client(&id)).await?;
         self.changed();
+        let actor = Some(principal.user.id.as_str());
+        self.audit(EventKind::ClientDeleted, actor, client_id, origin, "api")
+            .await;
         Ok(())
     }
 
@@ -532,6 +588,7 @@ impl Clients {
         &self,
         principal: &Principal,
         client_id: &str,
+        origin: &Origin,
     ) -> Result<(ClientView, String)> {
         let current = self.owned(principal, client_id).await?;
         if !current.confidential {
@@ -565,6 +622,15 @@ impl Clients {
             })
             .await?
             .ok_or(ServiceError::NotFound("client"))?;
+        let actor = Some(principal.user.id.as_str());
+        self.audit(
+            EventKind::ClientChanged,
+            actor,
+            client_id,
+            origin,
+            "secret_rotated",
+        )
+        .await;
         Ok((record.into(), secret))
     }
 

@@ -157,7 +157,14 @@ impl Services {
             })?,
         );
         let jwts = Arc::new(id_tokens::IdTokenSigner::new(store.clone()));
-        let sessions = Sessions::new(store.clone(), tokens, jwts.clone(), settings.refresh);
+        let audit = audit::Audit::new(store.clone(), settings.audit_retention);
+        let sessions = Sessions::new(
+            store.clone(),
+            tokens,
+            jwts.clone(),
+            settings.refresh,
+            audit.clone(),
+        );
         let passwords = Arc::new(
             passwords::PasswordHasher::new(settings.scrypt, settings.hash_queue_max_wait)
                 .map_err(|e| StoreError::Encode(format!("invalid scrypt parameters: {e}")))?
@@ -176,7 +183,6 @@ impl Services {
             ),
         });
         let sealer = Arc::new(Sealer::new(&store.ensure_secret("seal_key")?));
-        let audit = audit::Audit::new(store.clone(), settings.audit_retention);
         let mfa = mfa::Mfa::new(mfa::MfaParts {
             store: store.clone(),
             sealer: sealer.clone(),
@@ -188,7 +194,7 @@ impl Services {
             public_url: settings.issuer.clone(),
             product_name: "portcullis".into(),
         });
-        let clients = clients::Clients::new(store.clone(), sealer.clone());
+        let clients = clients::Clients::new(store.clone(), sealer.clone(), audit.clone());
         clients.ensure_swagger_client(&settings.issuer)?;
         let codes = codes::EmailCodes::new(
             store.clone(),

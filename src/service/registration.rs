@@ -7,6 +7,7 @@
 
 use subtle::ConstantTimeEq;
 
+use super::audit::{EventKind, Origin};
 use super::{
     Principal, Result, ServiceError,
     clients::{Clients, NewClient, require_developer},
@@ -46,6 +47,7 @@ impl Clients {
         &self,
         registrar: Registrar,
         new: NewClient,
+        origin: &Origin,
     ) -> Result<Registered> {
         let registration_access_token = opaque::random_token(32);
         let token_hash = hex(&opaque::digest(&registration_access_token));
@@ -58,7 +60,8 @@ impl Clients {
                 if !self.store().run(move |s| s.create_client(&stored)).await? {
                     return Err(ServiceError::ClientIdTaken);
                 }
-                self.registered(client, secret, registration_access_token)
+                self.registered(client, secret, registration_access_token, origin)
+                    .await
             }
             Registrar::InitialAccessToken(token) => {
                 let hash = opaque::digest(&token);
@@ -76,7 +79,8 @@ impl Clients {
                     .await?
                 {
                     TokenRegistration::Created => {
-                        self.registered(client, secret, registration_access_token)
+                        self.registered(client, secret, registration_access_token, origin)
+                            .await
                     }
                     TokenRegistration::IdTaken => Err(ServiceError::ClientIdTaken),
                     TokenRegistration::TokenSpent => Err(ServiceError::InvalidToken),
@@ -85,14 +89,24 @@ impl Clients {
         }
     }
 
-    fn registered(
+    async fn registered(
         &self,
         client: ClientRecord,
         client_secret: Option<String>,
         registration_access_token: String,
+        origin: &Origin,
     ) -> Result<Registered> {
         self.changed();
         tracing::info!(client_id = %client.client_id, owner = %client.owner_id, "OAuth client registered dynamically");
+        let (id, owner) = (&client.client_id, Some(client.owner_id.as_str()));
+        self.audit(
+            EventKind::ClientCreated,
+            owner,
+            id,
+            origin,
+            "dynamic_registration",
+        )
+        .await;
         Ok(Registered {
             client: client.into(),
             client_secret,
@@ -136,6 +150,7 @@ impl Clients {
         token: &str,
         new: NewClient,
         confidential_asked: Option<bool>,
+        origin: &Origin,
     ) -> Result<ClientView> {
         let current = self.registered_record(client_id, token).await?;
         if confidential_asked.is_some_and(|c| c != current.confidential) {
@@ -175,16 +190,38 @@ impl Clients {
             .await?
             .ok_or(ServiceError::InvalidToken)?;
         self.changed();
+        // The registration access token, not a user, authorised this.
+        self.audit(
+            EventKind::ClientChanged,
+            None,
+            client_id,
+            origin,
+            "dynamic_registration",
+        )
+        .await;
         Ok(updated.into())
     }
 
     /// RFC 7592 §2.3: deletes the client; its registration access token dies with it.
-    pub async fn delete_registered(&self, client_id: &str, token: &str) -> Result<()> {
+    pub async fn delete_registered(
+        &self,
+        client_id: &str,
+        token: &str,
+        origin: &Origin,
+    ) -> Result<()> {
         self.registered_record(client_id, token).await?;
         let id = client_id.to_string();
         self.store().run(move |s| s.delete_client(&id)).await?;
         self.changed();
         tracing::info!(client_id = %client_id, "dynamically registered client deleted");
+        self.audit(
+            EventKind::ClientDeleted,
+            None,
+            client_id,
+            origin,
+            "dynamic_registration",
+        )
+        .await;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::audit::{Event, EventKind, Origin};
 use super::{Result, ServiceError};
 use crate::{
     domain::Scope,
@@ -98,6 +99,8 @@ pub struct Sessions {
     /// The JWT signer, to verify RFC 9068 access tokens of clients that use them.
     jwts: Arc<IdTokenSigner>,
     lifetimes: RefreshLifetimes,
+    /// Records refresh-token reuse.
+    audit: super::audit::Audit,
 }
 
 impl Sessions {
@@ -106,12 +109,14 @@ impl Sessions {
         tokens: Arc<AccessTokens>,
         jwts: Arc<IdTokenSigner>,
         lifetimes: RefreshLifetimes,
+        audit: super::audit::Audit,
     ) -> Self {
         Self {
             store,
             tokens,
             jwts,
             lifetimes,
+            audit,
         }
     }
 
@@ -242,8 +247,8 @@ impl Sessions {
 
     /// Rotates a refresh token (RFC 6749 §6, with the rotation and reuse detection of
     /// RFC 9700 §4.14.2): a reused token revokes its whole family.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedSession> {
-        self.refresh_for(refresh_token, None, None).await
+    pub async fn refresh(&self, refresh_token: &str, origin: &Origin) -> Result<IssuedSession> {
+        self.refresh_for(refresh_token, None, None, origin).await
     }
 
     /// Rotates a refresh token presented by `client_id` (`None`: first party). With `scope`,
@@ -254,6 +259,7 @@ impl Sessions {
         refresh_token: &str,
         client_id: Option<&str>,
         scope: Option<&Scope>,
+        origin: &Origin,
     ) -> Result<IssuedSession> {
         let old = opaque::digest(refresh_token);
         if let Some(requested) = scope {
@@ -292,6 +298,14 @@ impl Sessions {
             }
             Rotation::ReuseDetected { family_id, user_id } => {
                 tracing::warn!(user_id = %user_id, session = %family_id, "refresh token reuse detected; session revoked");
+                // The presenter may be the thief or the owner: no actor, the owner's subject.
+                let event = Event {
+                    actor: None,
+                    ..Event::by_user(EventKind::RefreshTokenReuse, origin, &user_id)
+                };
+                self.audit
+                    .record(event.detail(client_id.unwrap_or("first-party")))
+                    .await;
                 Err(ServiceError::InvalidRefreshToken)
             }
             Rotation::Invalid => Err(ServiceError::InvalidRefreshToken),

@@ -22,6 +22,10 @@ pub enum DeviceState {
         auth_time: i64,
         #[serde(default)]
         sid: Option<String>,
+        /// How the user signed in (RFC 8176 values), for the id_token; empty in records
+        /// written before second factors existed.
+        #[serde(default)]
+        amr: Vec<String>,
     },
     /// Refused (§3.5 `access_denied`).
     Denied,
@@ -61,6 +65,7 @@ pub enum DevicePoll {
         user_id: String,
         auth_time: i64,
         sid: Option<String>,
+        amr: Vec<String>,
     },
     Pending,
     /// Polled faster than `interval`: the interval grew by 5 seconds.
@@ -224,6 +229,7 @@ impl Store {
                     user_id,
                     auth_time,
                     sid,
+                    amr,
                 } => {
                     txn.open_table(tables::DEVICE_CODES)?
                         .remove(hash.as_slice())?;
@@ -233,6 +239,7 @@ impl Store {
                         user_id,
                         auth_time,
                         sid,
+                        amr,
                     })
                 }
             }

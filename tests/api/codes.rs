@@ -336,12 +336,24 @@ async fn forgotten_password_is_reset_with_the_mailed_code() {
         app.login("hal", PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(
-        app.login("hal", NEW_PASSWORD).await.status(),
-        StatusCode::OK
-    );
+    let signed_in = app.login("hal", NEW_PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
     sink.wait_for("hal@example.test", "password was changed")
         .await;
+    // The owner sees the reset in their own history.
+    let signed_in: Value = signed_in.json().await.unwrap();
+    let history: Value = app
+        .client
+        .get(app.url("/api/v1/me/events?kind=password_reset"))
+        .bearer_auth(signed_in["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["events"][0]["kind"], "password_reset", "{history}");
+    assert_eq!(history["events"][0]["method"], "email_code");
 
     // Used once; a second use is the generic error.
     let p = problem(

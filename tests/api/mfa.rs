@@ -752,3 +752,155 @@ async fn guessing_the_password_to_remove_a_factor_is_throttled_like_a_sign_in() 
     let (_, factors) = get(&app, &user.access_token, "/api/v1/me/mfa").await;
     assert_eq!(factors["totp"], true, "nothing removed while throttled");
 }
+
+#[tokio::test]
+async fn password_changes_refresh_token_reuse_and_client_changes_are_audited() {
+    let app = spawn_app().await;
+    let root = crate::admin::admin(&app).await;
+    let dev = app.register_developer("quinn").await;
+
+    // A refresh token presented twice: the second is reuse, recorded against its owner.
+    assert_eq!(
+        app.refresh(&dev.refresh_token).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance(11); // past the grace for a client's retry
+    assert_eq!(
+        app.refresh(&dev.refresh_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh: Value = app.login("quinn", PASSWORD).await.json().await.unwrap();
+    let token = fresh["access_token"].as_str().unwrap();
+    let new_password = "a different correct horse 42";
+    assert_eq!(
+        app.change_password(token, PASSWORD, new_password)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let made: Value = app
+        .create_client(
+            token,
+            &json!({"name": "Audited", "redirect_uris": ["https://app.example.test/cb"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let client_id = made["client_id"].as_str().unwrap();
+    let path = format!("/api/v1/clients/{client_id}");
+    let changed = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(token)
+        .json(&json!({"name": "Audited, renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let (status, _) = post(&app, Some(token), &format!("{path}/secret"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let deleted = app
+        .client
+        .delete(app.url(&path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    let (status, mine) = get(
+        &app,
+        &root,
+        &format!("/api/v1/admin/events?user_id={}", dev.id),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    let kinds: Vec<&str> = mine["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"refresh_token_reuse"), "{kinds:?}");
+    assert!(kinds.contains(&"password_changed"), "{kinds:?}");
+    let reuse = mine["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "refresh_token_reuse")
+        .unwrap();
+    assert!(
+        reuse["actor"].is_null(),
+        "the presenter is not known: {reuse}"
+    );
+    assert!(
+        reuse["ip"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("127.")),
+        "{reuse}"
+    );
+
+    let (status, about_client) = get(
+        &app,
+        &root,
+        &format!("/api/v1/admin/events?user_id={client_id}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let client_events: Vec<(&str, &str)> = about_client["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["detail"].as_str().unwrap()))
+        .collect();
+    // Newest first.
+    assert_eq!(
+        client_events,
+        [
+            ("client_deleted", "api"),
+            ("client_changed", "secret_rotated"),
+            ("client_changed", "metadata"),
+            ("client_created", "api"),
+        ]
+    );
+    assert!(
+        about_client["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == dev.id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_key_rotation_from_the_cli_is_an_audit_event() {
+    let app = spawn_app().await;
+    crate::admin::admin(&app).await;
+    let app = app
+        .restart_with(|config| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+                .args(["keys", "rotate", "--data-dir"])
+                .arg(&config.data_dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        })
+        .await;
+    let root: Value = app.login("root", PASSWORD).await.json().await.unwrap();
+    let (status, page) = get(
+        &app,
+        root["access_token"].as_str().unwrap(),
+        "/api/v1/admin/events?kind=key_rotated",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let event = &page["events"][0];
+    assert_eq!(event["surface"], "cli", "{page}");
+    assert!(event["detail"].as_str().unwrap().contains("signing now"));
+}

@@ -198,7 +198,12 @@ impl ClientsApi {
         method = "post",
         operation_id = "createClient"
     )]
-    async fn create(&self, auth: Auth, body: Json<CreateClientRequest>) -> Result<Created> {
+    async fn create(
+        &self,
+        req: &poem::Request,
+        auth: Auth,
+        body: Json<CreateClientRequest>,
+    ) -> Result<Created> {
         let p = principal(&self.services, auth).await?;
         let body = body.0;
         let (client, secret) = self
@@ -226,6 +231,7 @@ impl ClientsApi {
                     access_token_format: body.access_token_format.map(String::from),
                     ..NewClient::default()
                 },
+                &super::origin(&self.services, req),
             )
             .await?;
         Ok(Created::Created(Json(Client::of(&client, secret))))
@@ -251,6 +257,7 @@ impl ClientsApi {
     )]
     async fn update(
         &self,
+        req: &poem::Request,
         auth: Auth,
         client_id: Path<String>,
         body: Json<UpdateClientRequest>,
@@ -273,7 +280,7 @@ impl ClientsApi {
         let client = self
             .services
             .clients
-            .update(&p, &client_id, changes)
+            .update(&p, &client_id, changes, &super::origin(&self.services, req))
             .await?;
         Ok(Json(Client::of(&client, None)))
     }
@@ -284,9 +291,18 @@ impl ClientsApi {
         method = "delete",
         operation_id = "deleteClient"
     )]
-    async fn delete(&self, auth: Auth, client_id: Path<String>) -> Result<Deleted> {
+    async fn delete(
+        &self,
+        req: &poem::Request,
+        auth: Auth,
+        client_id: Path<String>,
+    ) -> Result<Deleted> {
         let p = principal(&self.services, auth).await?;
-        self.services.clients.delete(&p, &client_id).await?;
+        let origin = super::origin(&self.services, req);
+        self.services
+            .clients
+            .delete(&p, &client_id, &origin)
+            .await?;
         Ok(Deleted::NoContent)
     }
 
@@ -298,9 +314,19 @@ impl ClientsApi {
         method = "post",
         operation_id = "rotateClientSecret"
     )]
-    async fn rotate_secret(&self, auth: Auth, client_id: Path<String>) -> Result<Json<Client>> {
+    async fn rotate_secret(
+        &self,
+        req: &poem::Request,
+        auth: Auth,
+        client_id: Path<String>,
+    ) -> Result<Json<Client>> {
         let p = principal(&self.services, auth).await?;
-        let (client, secret) = self.services.clients.rotate_secret(&p, &client_id).await?;
+        let origin = super::origin(&self.services, req);
+        let (client, secret) = self
+            .services
+            .clients
+            .rotate_secret(&p, &client_id, &origin)
+            .await?;
         Ok(Json(Client::of(&client, Some(secret))))
     }
 }

@@ -72,13 +72,19 @@ impl MeApi {
     )]
     async fn change_password(
         &self,
+        req: &poem::Request,
         auth: Auth,
         body: Json<ChangePasswordRequest>,
     ) -> Result<PasswordChanged> {
         let p = self.principal(auth).await?;
         self.services
             .accounts
-            .change_password(&p, &body.current_password, &body.new_password)
+            .change_password(
+                &p,
+                &body.current_password,
+                &body.new_password,
+                &super::origin(&self.services, req),
+            )
             .await?;
         Ok(PasswordChanged::NoContent)
     }

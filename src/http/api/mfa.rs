@@ -233,9 +233,7 @@ pub fn bad_cursor() -> crate::http::error::ApiError {
     )
 }
 
-fn origin(services: &Services, req: &poem::Request) -> crate::service::audit::Origin {
-    crate::http::origin(req, services.trust_forwarded_for, "api")
-}
+use super::origin;
 
 #[OpenApi(tag = "ApiTags::Mfa")]
 impl MfaApi {

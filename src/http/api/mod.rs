@@ -14,6 +14,13 @@ pub mod verification;
 
 use poem_openapi::Tags;
 
+use crate::service::Services;
+
+/// The caller of a native API operation, for throttling and the audit trail.
+fn origin(services: &Services, req: &poem::Request) -> crate::service::audit::Origin {
+    crate::http::origin(req, services.trust_forwarded_for, "api")
+}
+
 #[derive(Tags)]
 pub enum ApiTags {
     /// Registration and username availability.

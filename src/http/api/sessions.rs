@@ -42,9 +42,7 @@ enum LoginAnswer {
     SecondFactor(Json<MfaChallenge>),
 }
 
-fn origin(services: &Services, req: &poem::Request) -> crate::service::audit::Origin {
-    crate::http::origin(req, services.trust_forwarded_for, "api")
-}
+use super::origin;
 
 #[OpenApi(tag = "ApiTags::Sessions")]
 impl SessionsApi {
@@ -176,8 +174,16 @@ impl SessionsApi {
         method = "post",
         operation_id = "refreshSession"
     )]
-    async fn refresh(&self, body: Json<RefreshRequest>) -> Result<Json<TokenPair>> {
-        let session = self.services.sessions.refresh(&body.refresh_token).await?;
+    async fn refresh(
+        &self,
+        req: &poem::Request,
+        body: Json<RefreshRequest>,
+    ) -> Result<Json<TokenPair>> {
+        let session = self
+            .services
+            .sessions
+            .refresh(&body.refresh_token, &origin(&self.services, req))
+            .await?;
         Ok(Json(TokenPair::of(session, &self.services.public_url)))
     }
 

@@ -82,10 +82,19 @@ impl VerificationApi {
         method = "post",
         operation_id = "resetPassword"
     )]
-    async fn reset_password(&self, body: Json<PasswordResetRequest>) -> Result<PasswordReset> {
+    async fn reset_password(
+        &self,
+        req: &poem::Request,
+        body: Json<PasswordResetRequest>,
+    ) -> Result<PasswordReset> {
         self.services
             .accounts
-            .reset_password(&body.email, &body.code, &body.new_password)
+            .reset_password(
+                &body.email,
+                &body.code,
+                &body.new_password,
+                &super::origin(&self.services, req),
+            )
             .await?;
         Ok(PasswordReset::NoContent)
     }

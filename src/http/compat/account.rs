@@ -513,7 +513,11 @@ impl AccountApi {
         method = "post",
         operation_id = "compatAccountForgetPassword"
     )]
-    async fn forget_password(&self, params: Params<ForgetPasswordParams>) -> Json<AccountReply> {
+    async fn forget_password(
+        &self,
+        req: &poem::Request,
+        params: Params<ForgetPasswordParams>,
+    ) -> Json<AccountReply> {
         const NOT_ENABLED: &str = "小宝贝你没有开启忘记密码功能哦(๑•̀ㅂ•́)و✧";
         const BAD_DATA: &str = "这个数据你是认真的嘛(。﹏。)";
         if self
@@ -544,7 +548,13 @@ impl AccountApi {
         match self
             .services
             .accounts
-            .reset_password_by_key(p.key.as_deref().unwrap_or_default(), name, email, new)
+            .reset_password_by_key(
+                p.key.as_deref().unwrap_or_default(),
+                name,
+                email,
+                new,
+                &super::origin(&self.services, req, "compat-account"),
+            )
             .await
         {
             Ok(()) => reply(200, "修改成功啦~建议去配置文件中关闭忘记密码功能哦~"),

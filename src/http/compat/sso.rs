@@ -286,6 +286,7 @@ impl SsoApi {
     )]
     async fn profile_patch(
         &self,
+        req: &poem::Request,
         #[oai(name = "Authorization")] authorization: Header<Option<String>>,
         params: Params<DeveloperParams>,
     ) -> Json<Envelope<SsoProfile>> {
@@ -304,7 +305,11 @@ impl SsoApi {
         match self
             .services
             .clients
-            .ensure_revealable_client(&p, params.redirect_uris)
+            .ensure_revealable_client(
+                &p,
+                params.redirect_uris,
+                &super::origin(&self.services, req, "compat-sso"),
+            )
             .await
         {
             Ok((user, client, secret)) => Json(Envelope::ok(

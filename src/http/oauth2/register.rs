@@ -233,6 +233,7 @@ impl Endpoint for RegisterEndpoint {
         let Some(token) = bearer(&req) else {
             return Ok(token_missing());
         };
+        let origin = crate::http::origin(&req, self.services.trust_forwarded_for, "oauth2");
         let (_, new, _) = match metadata(&mut req).await {
             Ok(m) => m,
             Err(resp) => return Ok(resp),
@@ -249,7 +250,12 @@ impl Endpoint for RegisterEndpoint {
             Err(e) => return Ok(service_error(e)),
         };
         Ok(
-            match self.services.clients.register_dynamic(registrar, new).await {
+            match self
+                .services
+                .clients
+                .register_dynamic(registrar, new, &origin)
+                .await
+            {
                 Ok(r) => {
                     let mut body = client_information(&self.services, &r.client);
                     body["registration_access_token"] = json!(r.registration_access_token);
@@ -285,6 +291,7 @@ impl Endpoint for ManageEndpoint {
         };
         let clients = &self.services.clients;
         let method = req.method().clone();
+        let origin = crate::http::origin(&req, self.services.trust_forwarded_for, "oauth2");
         Ok(if method == Method::GET {
             match clients.registered_client(&client_id, &token).await {
                 Ok(c) => no_store_json(StatusCode::OK, &client_information(&self.services, &c)),
@@ -300,14 +307,14 @@ impl Endpoint for ManageEndpoint {
                 return Ok(metadata_error("client_id must be this client's"));
             }
             match clients
-                .replace_registered(&client_id, &token, new, asked)
+                .replace_registered(&client_id, &token, new, asked, &origin)
                 .await
             {
                 Ok(c) => no_store_json(StatusCode::OK, &client_information(&self.services, &c)),
                 Err(e) => service_error(e),
             }
         } else {
-            match clients.delete_registered(&client_id, &token).await {
+            match clients.delete_registered(&client_id, &token, &origin).await {
                 Ok(()) => Response::builder()
                     .status(StatusCode::NO_CONTENT)
                     .header(header::CACHE_CONTROL, "no-store")

@@ -1013,7 +1013,12 @@ impl Endpoint for ResetSubmit {
             "reset" => {
                 let result = services
                     .accounts
-                    .reset_password(&email, field("code").trim(), field("new_password"))
+                    .reset_password(
+                        &email,
+                        field("code").trim(),
+                        field("new_password"),
+                        &page_origin(services, &req),
+                    )
                     .await;
                 let (status, message) = match result {
                     Ok(()) => return Ok(page(StatusCode::OK, templates::reset_done())),

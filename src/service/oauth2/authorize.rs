@@ -544,6 +544,7 @@ impl OAuth2 {
                 user_id: user.id.clone(),
                 auth_time: session.auth_time,
                 sid: session.public_sid(),
+                amr: crate::service::mfa::amr_or_password(&session.amr),
             };
             return self.finish_device_request(pending, device, decision).await;
         }

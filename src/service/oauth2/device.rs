@@ -213,13 +213,14 @@ pub(super) async fn grant(
         .store()
         .run(move |s| s.poll_device_code(hash, &client_id, session))
         .await?;
-    let (scope, user_id, auth_time, sid) = match poll {
+    let (scope, user_id, auth_time, sid, amr) = match poll {
         DevicePoll::Issued {
             scope,
             user_id,
             auth_time,
             sid,
-        } => (scope, user_id, auth_time, sid),
+            amr,
+        } => (scope, user_id, auth_time, sid, amr),
         DevicePoll::Pending => return Err(OAuthError::AuthorizationPending),
         DevicePoll::SlowDown => return Err(OAuthError::SlowDown),
         DevicePoll::Denied => return Err(OAuthError::AccessDenied),
@@ -234,7 +235,7 @@ pub(super) async fn grant(
         nonce: None,
         auth_time,
         sid: sid.as_deref(),
-        amr: &[],
+        amr: &amr,
     };
     oauth
         .issue_for_new_session(

@@ -17,7 +17,12 @@ pub(super) async fn grant(
         .map_err(|e| OAuthError::InvalidScope(e.message))?;
     let session = oauth
         .sessions
-        .refresh_for(token, Some(&client.client_id), scope.as_ref())
+        .refresh_for(
+            token,
+            Some(&client.client_id),
+            scope.as_ref(),
+            &request.origin,
+        )
         .await?;
     Ok(TokenResponse {
         access_token: session.access_token,
