@@ -364,9 +364,9 @@ async fn a_schema_v2_file_is_migrated_and_indexes_its_browser_sessions() {
 
 const SCHEMA_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema-v3.redb");
 
-/// A file of today's schema (v3), written by the server and `portcullis import`: `fixture`
-/// (a developer with an OAuth client and a session) and `legacy` (imported with the account
-/// document's MD5 of "123456"). The next schema's migration starts from this file.
+/// A file of schema v3, written by the server and `portcullis import`: `fixture` (a developer
+/// with an OAuth client and a session) and `legacy` (imported with the account document's MD5
+/// of "123456"). It is migrated to v4 (the second-factor and audit tables) on open.
 #[tokio::test]
 async fn a_schema_v3_file_opens_decodes_and_signs_its_users_in() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
@@ -406,6 +406,78 @@ async fn a_schema_v3_file_opens_decodes_and_signs_its_users_in() {
         .unwrap();
     assert_eq!(clients[0]["name"], "Fixture app", "{clients}");
     assert_eq!(app.login("legacy", "123456").await.status(), StatusCode::OK);
+}
+
+const SCHEMA_V4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema-v4.redb");
+/// The TOTP secret `fixture4` enrolled in the v4 file, and one of its recovery codes.
+const V4_TOTP_SECRET: &str = "C4NPFITRIDUVW7P5EJPYGPWPDMH6YTSE";
+const V4_RECOVERY_CODE: &str = "x9wec-zte66";
+
+/// A file of today's schema (v4), written by the server: `fixture4` (password "correct horse
+/// battery staple 44") enrolled TOTP through the API, which left its factor and the audit
+/// events of the sign-in and the enrolment. The next schema's migration starts from this file.
+#[tokio::test]
+async fn a_schema_v4_file_opens_and_its_user_still_needs_the_enrolled_second_factor() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let config = crate::helpers::test_config(&dir);
+    std::fs::copy(SCHEMA_V4, config.database_path()).unwrap();
+    let path = config.database_path();
+    let counts = tokio::task::spawn_blocking(move || {
+        let store =
+            portcullis::store::Store::open(&path, portcullis::clock::Clock::system()).unwrap();
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        store.table_counts().unwrap()
+    })
+    .await
+    .unwrap();
+    let count = |t: &str| counts.iter().find(|(n, _)| *n == t).unwrap().1;
+    assert_eq!((count("users"), count("mfa_factors")), (1, 1));
+    assert!(count("events") >= 2, "the sign-in and the enrolment");
+
+    let app = crate::helpers::start(config, dir, portcullis::clock::Clock::system()).await;
+    let first = app
+        .login("fixture4", "correct horse battery staple 44")
+        .await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED, "a second step");
+    let first: Value = first.json().await.unwrap();
+    let secret = totp_rs::Secret::try_from_base32(V4_TOTP_SECRET).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = totp_rs::Builder::new()
+        .with_secret(secret.as_ref().to_vec())
+        .build()
+        .unwrap()
+        .generate(now)
+        .to_string();
+    // `post_json` insists on a 2xx.
+    let done = app
+        .post_json(
+            "/api/v1/sessions/mfa",
+            &serde_json::json!({"mfa_token": first["mfa_token"], "totp": code}),
+        )
+        .await;
+    assert!(
+        done["access_token"].is_string(),
+        "the sealed secret still opens"
+    );
+    let second: Value = app
+        .login("fixture4", "correct horse battery staple 44")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let done = app
+        .post_json(
+            "/api/v1/sessions/mfa",
+            &serde_json::json!({"mfa_token": second["mfa_token"], "recovery_code": V4_RECOVERY_CODE}),
+        )
+        .await;
+    assert!(
+        done["access_token"].is_string(),
+        "and so do its recovery codes"
+    );
 }
 
 #[tokio::test]
