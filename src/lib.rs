@@ -31,7 +31,6 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod html;
 pub mod http;
 pub mod mail;
 pub mod outbound;

@@ -233,9 +233,9 @@ const CACHEABLE_PREFIXES: &[&str] = &[
     "/oauth2/paserk",
 ];
 
-/// The policy for HTML that has not set its own: nothing loads from elsewhere, inline style
-/// only, scripts only from our own files (the passkey script), never framed.
-const HTML_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+/// The policy for HTML that has not set its own: nothing loads from elsewhere; style and
+/// scripts only from our own files (the stylesheet, the passkey script); never framed.
+const HTML_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
 /// Swagger UI is one page of inline script and style that calls this server's API.
 const SWAGGER_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 

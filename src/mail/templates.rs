@@ -1,13 +1,34 @@
-//! The messages portcullis sends. Each has a plain-text body and an HTML alternative; every
-//! interpolated value is HTML-escaped.
+//! The messages portcullis sends. Each has a plain-text body and an HTML alternative,
+//! rendered by the askama template `templates/mail/message.html`, which escapes every value.
+
+use askama::Template;
 
 use super::OutgoingMail;
 
-pub use crate::html::escape;
+/// One paragraph of a message's HTML part.
+enum Part {
+    Text(String),
+    /// A code to type, shown large.
+    Code(String),
+    Link(String),
+}
 
-fn html(paragraphs: &[String]) -> String {
-    let body: String = paragraphs.iter().map(|p| format!("<p>{p}</p>")).collect();
-    format!("<!doctype html><html><body style=\"font-family:sans-serif\">{body}</body></html>")
+#[derive(Template)]
+#[template(path = "mail/message.html")]
+struct MessageHtml<'a> {
+    parts: &'a [Part],
+}
+
+fn html(parts: &[Part]) -> String {
+    MessageHtml { parts }.render().unwrap_or_else(|e| {
+        // Formatting into a String does not fail; the text part still carries the message.
+        tracing::error!(error = %e, "a mail template failed to render");
+        String::new()
+    })
+}
+
+fn text(s: impl Into<String>) -> Part {
+    Part::Text(s.into())
 }
 
 /// A registration code.
@@ -19,14 +40,11 @@ pub fn registration_code(to: &str, code: &str, minutes: i64) -> OutgoingMail {
             "Your verification code is {code}\n\nIt expires in {minutes} minutes and works once.\nIf you did not ask to register, ignore this message.\n"
         ),
         html: html(&[
-            "Your verification code is".into(),
-            format!(
-                "<strong style=\"font-size:1.6em;letter-spacing:.2em\">{}</strong>",
-                escape(code)
-            ),
-            format!(
+            text("Your verification code is"),
+            Part::Code(code.into()),
+            text(format!(
                 "It expires in {minutes} minutes and works once. If you did not ask to register, ignore this message."
-            ),
+            )),
         ]),
     }
 }
@@ -34,12 +52,12 @@ pub fn registration_code(to: &str, code: &str, minutes: i64) -> OutgoingMail {
 /// Sent instead of a code when someone tries to register an address that has an account, so
 /// the API's answer stays the same for known and unknown addresses.
 pub fn already_registered(to: &str) -> OutgoingMail {
-    let text = "Someone, maybe you, tried to create an account with this address, but it already has one.\nSign in, or reset your password if you forgot it. If it was not you, ignore this message.\n";
+    let body = "Someone, maybe you, tried to create an account with this address, but it already has one.\nSign in, or reset your password if you forgot it. If it was not you, ignore this message.\n";
     OutgoingMail {
         to: to.into(),
         subject: "You already have an account".into(),
-        text: text.into(),
-        html: html(&[escape(text)]),
+        text: body.into(),
+        html: html(&[text(body)]),
     }
 }
 
@@ -52,28 +70,25 @@ pub fn reset_code(to: &str, code: &str, minutes: i64) -> OutgoingMail {
             "Your password reset code is {code}\n\nIt expires in {minutes} minutes and works once.\nIf you did not ask to reset your password, ignore this message; your password is unchanged.\n"
         ),
         html: html(&[
-            "Your password reset code is".into(),
-            format!(
-                "<strong style=\"font-size:1.6em;letter-spacing:.2em\">{}</strong>",
-                escape(code)
-            ),
-            format!(
+            text("Your password reset code is"),
+            Part::Code(code.into()),
+            text(format!(
                 "It expires in {minutes} minutes and works once. If you did not ask to reset your password, ignore this message; your password is unchanged."
-            ),
+            )),
         ]),
     }
 }
 
 /// Tells the owner their password was changed.
 pub fn password_changed(to: &str, username: &str) -> OutgoingMail {
-    let text = format!(
+    let body = format!(
         "The password of the account {username} was just changed, and your other sessions were signed out.\nIf you did not do this, reset your password now and contact your administrator.\n"
     );
     OutgoingMail {
         to: to.into(),
         subject: "Your password was changed".into(),
-        html: html(&[escape(&text)]),
-        text,
+        html: html(&[text(body.clone())]),
+        text: body,
     }
 }
 
@@ -92,22 +107,22 @@ pub fn unlock(to: &str, username: &str, link: &str, minutes: i64) -> OutgoingMai
         subject: "Someone tried to sign in as you".into(),
         text: format!("{intro}\n{act}\n{link}\n{after}\n"),
         html: html(&[
-            escape(&intro),
-            escape(&act),
-            format!("<a href=\"{0}\">{0}</a>", escape(link)),
-            escape(after),
+            text(intro.clone()),
+            text(act.clone()),
+            Part::Link(link.into()),
+            text(after),
         ]),
     }
 }
 
 /// `portcullis send-test-email`.
 pub fn test_message(to: &str) -> OutgoingMail {
-    let text = "This is a test message from portcullis. Mail delivery works.\n";
+    let body = "This is a test message from portcullis. Mail delivery works.\n";
     OutgoingMail {
         to: to.into(),
         subject: "portcullis test message".into(),
-        text: text.into(),
-        html: html(&[escape(text)]),
+        text: body.into(),
+        html: html(&[text(body)]),
     }
 }
 
@@ -118,7 +133,7 @@ mod tests {
     #[test]
     fn html_is_escaped() {
         let m = password_changed("a@example.test", "<script>x</script>");
-        assert!(m.html.contains("&lt;script&gt;"));
+        assert!(m.html.contains("&#60;script&#62;") || m.html.contains("&lt;script&gt;"));
         assert!(!m.html.contains("<script>"));
         assert!(m.text.contains("<script>x</script>"));
     }

@@ -202,7 +202,7 @@ async fn full_pkce_flow_then_refresh_introspect_and_revoke() {
         .to_string();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let html = page.text().await.unwrap();
-    assert!(html.contains("Notes &lt;SPA&gt;") && !html.contains("Notes <SPA>"));
+    assert!(html.contains("Notes &#60;SPA&#62;") && !html.contains("Notes <SPA>"));
 
     let redirect = f.sign_in(&b, &url).await;
     assert_eq!(query_param(&redirect, "state").as_deref(), Some("st-123"));

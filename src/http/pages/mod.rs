@@ -64,6 +64,7 @@ pub fn ui_routes(services: Services) -> Route {
             poem::post(PasskeySubmit { services: s() }),
         )
         .at("/webauthn.js", get(make_webauthn_js()))
+        .at("/style.css", get(make_stylesheet()))
         .at("/unlock", get(UnlockPage { services: s() }))
         .at(
             "/consent",
@@ -86,10 +87,7 @@ fn page(status: StatusCode, html: String) -> Response {
         .status(status)
         .content_type("text/html; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
-        .header(
-            "content-security-policy",
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
-        )
+        // The content security policy is the HTML one of `middleware::secure_headers`.
         .body(html)
 }
 
@@ -833,6 +831,16 @@ fn make_webauthn_js() -> impl Endpoint<Output = Response> {
     })
 }
 
+/// The one stylesheet of every page.
+fn make_stylesheet() -> impl Endpoint<Output = Response> {
+    poem::endpoint::make_sync(|_| {
+        Response::builder()
+            .content_type("text/css; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(include_str!("static/style.css"))
+    })
+}
+
 /// Issues the code and redirects, or explains why not.
 async fn approve(services: &Services, p: &Pending, signed_in: &SignedIn) -> Response {
     match services.oauth2.approve(p, signed_in).await {
@@ -1007,7 +1015,13 @@ impl Endpoint for ResetSubmit {
                     StatusCode::BAD_REQUEST | StatusCode::SERVICE_UNAVAILABLE => {
                         templates::reset_request(csrf, &email, error.as_deref())
                     }
-                    _ => templates::reset_confirm(csrf, &email, error.as_deref(), code.as_deref()),
+                    _ => templates::reset_confirm(&templates::ResetConfirmPage {
+                        csrf,
+                        email: &email,
+                        error: error.as_deref(),
+                        dev_code: code.as_deref(),
+                        code: "",
+                    }),
                 }))
             }
             "reset" => {
@@ -1020,22 +1034,32 @@ impl Endpoint for ResetSubmit {
                         &page_origin(services, &req),
                     )
                     .await;
-                let (status, message) = match result {
+                // Only a refused password keeps the typed code: a wrong code must be typed again.
+                let (status, message, kept) = match result {
                     Ok(()) => return Ok(page(StatusCode::OK, templates::reset_done())),
                     Err(E::InvalidCode | E::CodeExpired) => (
                         StatusCode::BAD_REQUEST,
                         "The code is wrong, used or expired. Check the mail, or start again for a new one."
                             .to_string(),
+                        "",
                     ),
-                    Err(e @ (E::Invalid(_) | E::WeakPassword(_))) => {
-                        (StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
-                    }
+                    Err(e @ (E::Invalid(_) | E::WeakPassword(_))) => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        e.to_string(),
+                        field("code").trim(),
+                    ),
                     Err(other) => {
                         return Ok(internal_error_page("password reset failed", &other));
                     }
                 };
                 Ok(reset_page(services, &req, status, |csrf| {
-                    templates::reset_confirm(csrf, &email, Some(&message), None)
+                    templates::reset_confirm(&templates::ResetConfirmPage {
+                        csrf,
+                        email: &email,
+                        error: Some(&message),
+                        dev_code: None,
+                        code: kept,
+                    })
                 }))
             }
             _ => Ok(error_page(

@@ -1,26 +1,22 @@
-//! Server-rendered pages: one layout and a function per page. Every value that reaches the
-//! HTML passes through [`escape`]; no JavaScript.
+//! Server-rendered pages: askama templates under `templates/`, one struct per page. Askama
+//! HTML-escapes every value a template prints, so nothing here escapes by hand.
 
-pub use crate::html::escape;
+use askama::Template;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;padding:1rem}\
-main{max-width:24rem;margin:3rem auto;background:#fff;border-radius:.5rem;padding:1.5rem;box-shadow:0 1px 4px #0002}\
-h1{font-size:1.3rem;margin-top:0}label{display:block;margin:.8rem 0 .3rem}\
-input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem}\
-button{padding:.6rem 1.2rem;font-size:1rem;margin-top:1rem;margin-right:.5rem;cursor:pointer}\
-.error{background:#fde8e8;color:#8a1c1c;padding:.6rem;border-radius:.3rem}ul{padding-left:1.2rem}";
-
-fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
-        escape(title)
-    )
+/// Renders a page; a template that fails to render (a formatting error, not user input) is
+/// logged and replaced by a plain apology.
+fn render(page: &impl Template) -> String {
+    page.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a page template failed to render");
+        "<!doctype html><title>Error</title><p>Something went wrong; try again.</p>".into()
+    })
 }
 
 /// What the login page needs.
+#[derive(Template)]
+#[template(path = "login.html")]
 pub struct LoginPage<'a> {
+    /// The pending authorization request; empty when signing in to the account pages.
     pub request_id: &'a str,
     pub csrf: &'a str,
     pub client_name: &'a str,
@@ -35,63 +31,12 @@ pub struct LoginPage<'a> {
 }
 
 pub fn login(p: &LoginPage) -> String {
-    let error = alert(p.error);
-    let captcha = p
-        .captcha
-        .map(|(id, image)| {
-            format!(
-                "<label for=\"captcha_answer\">Type the characters</label><img alt=\"captcha\" src=\"{}\">\
-                 <input type=\"hidden\" name=\"captcha_id\" value=\"{}\">\
-                 <input type=\"text\" id=\"captcha_answer\" name=\"captcha_answer\" autocomplete=\"off\" required>",
-                escape(image),
-                escape(id)
-            )
-        })
-        .unwrap_or_default();
-    let captcha = match p.dev_answer {
-        Some(answer) => format!(
-            "{captcha}<p>Development mode: the answer is <code id=\"dev-captcha-answer\">{}</code></p>",
-            escape(answer)
-        ),
-        None => captcha,
-    };
-    layout(
-        "Sign in",
-        &format!(
-            "<h1>Sign in to continue to {client}</h1>{error}\
-             <form method=\"post\" action=\"/ui/login\">\
-             <input type=\"hidden\" name=\"request\" value=\"{request}\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label for=\"login\">Username or email</label>\
-             <input type=\"text\" id=\"login\" name=\"login\" value=\"{login}\" autocomplete=\"username webauthn\" required autofocus>\
-             <label for=\"password\">Password</label>\
-             <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
-             {captcha}<button type=\"submit\">Sign in</button></form>{passkey}\
-             <p><a href=\"/ui/reset-password\">Forgot your password?</a></p>",
-            passkey = if p.passkeys {
-                format!(
-                    "<form method=\"post\" action=\"/ui/login/passkey\" id=\"passkey-form\" data-begin=\"/ui/login/passkey/begin\">\
-                     <input type=\"hidden\" name=\"request\" value=\"{request}\">\
-                     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-                     <input type=\"hidden\" name=\"ceremony_token\"><input type=\"hidden\" name=\"credential\">\
-                     <p class=\"error passkey-error\" role=\"alert\" hidden></p>\
-                     <button type=\"button\" id=\"passkey-signin\" hidden>Sign in with a passkey</button></form>\
-                     <script src=\"/ui/webauthn.js\"></script>",
-                    request = escape(p.request_id),
-                    csrf = escape(p.csrf),
-                )
-            } else {
-                String::new()
-            },
-            client = escape(p.client_name),
-            request = escape(p.request_id),
-            csrf = escape(p.csrf),
-            login = escape(p.login),
-        ),
-    )
+    render(p)
 }
 
 /// What the second step of a sign-in needs.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
 pub struct SecondFactorPage<'a> {
     pub request_id: &'a str,
     pub csrf: &'a str,
@@ -106,49 +51,29 @@ pub struct SecondFactorPage<'a> {
 
 /// The second step: a code from the authenticator app or a recovery code, or a passkey.
 pub fn second_factor(p: &SecondFactorPage) -> String {
-    let code = if p.codes {
-        "<label for=\"code\">Code from your authenticator app, or a recovery code</label>\
-         <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"text\" autocomplete=\"one-time-code\" autofocus>\
-         <button type=\"submit\">Verify</button>"
-    } else {
-        ""
-    };
-    let passkey = p
-        .webauthn
-        .map(|options| {
-            format!(
-                "<input type=\"hidden\" name=\"webauthn\">\
-                 <p class=\"error passkey-error\" role=\"alert\" hidden></p>\
-                 <button type=\"button\" id=\"passkey-answer\" data-options=\"{}\" hidden>Use a passkey</button>",
-                escape(options)
-            )
-        })
-        .unwrap_or_default();
-    layout(
-        "Second step",
-        &format!(
-            "<h1>Confirm it is you, {user}</h1>{error}\
-             <form method=\"post\" action=\"/ui/login/mfa\">\
-             <input type=\"hidden\" name=\"request\" value=\"{request}\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <input type=\"hidden\" name=\"mfa_token\" value=\"{token}\">\
-             {code}{passkey}</form><script src=\"/ui/webauthn.js\"></script>\
-             <p>Lost your second factor? Use a recovery code, or ask an administrator to reset it.</p>",
-            user = escape(p.username),
-            error = alert(p.error),
-            request = escape(p.request_id),
-            csrf = escape(p.csrf),
-            token = escape(p.mfa_token),
-        ),
-    )
+    render(p)
+}
+
+/// A page that says one thing, with an optional link onwards.
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    text: &'a str,
+    link: Option<(&'a str, &'a str)>,
+}
+
+fn message(title: &str, text: &str, link: Option<(&str, &str)>) -> String {
+    render(&MessagePage { title, text, link })
 }
 
 /// After the mailed unlock link: this browser may sign in without the delay.
 pub fn unlocked(ok: bool) -> String {
     if ok {
-        layout(
-            "Unlocked",
-            "<h1>You can sign in now</h1><p>This browser may sign in to your account without waiting, once, within the hour. Go back to the application and sign in.</p>",
+        message(
+            "You can sign in now",
+            "This browser may sign in to your account without waiting, once, within the hour. Go back to the application and sign in.",
+            Some(("/ui/login", "Sign in")),
         )
     } else {
         error("This unlock link has expired or was already used.")
@@ -176,165 +101,111 @@ pub struct ConsentPage<'a> {
     pub device: bool,
 }
 
-pub fn consent(p: &ConsentPage) -> String {
-    let items: String = p
-        .scopes
-        .iter()
-        .map(|s| format!("<li>{}</li>", escape(&describe(s))))
-        .collect();
-    layout(
-        "Allow access?",
-        &format!(
-            "<h1>{client} wants to access your account</h1>{device}\
-             <p>Signed in as <strong>{user}</strong>. {client} will be able to:</p><ul>{items}</ul>\
-             <form method=\"post\" action=\"/ui/consent\">\
-             <input type=\"hidden\" name=\"request\" value=\"{request}\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
-             <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
-            client = escape(p.client_name),
-            device = if p.device {
-                "<p class=\"error\">A device is asking to sign in as you. Allow only if you \
-                 started this on a device of your own and it shows the code you typed.</p>"
-            } else {
-                ""
-            },
-            user = escape(p.username),
-            request = escape(p.request_id),
-            csrf = escape(p.csrf),
-        ),
-    )
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentTemplate<'a> {
+    request_id: &'a str,
+    csrf: &'a str,
+    client_name: &'a str,
+    username: &'a str,
+    items: Vec<String>,
+    device: bool,
 }
 
-fn alert(error: Option<&str>) -> String {
-    error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default()
+pub fn consent(p: &ConsentPage) -> String {
+    render(&ConsentTemplate {
+        request_id: p.request_id,
+        csrf: p.csrf,
+        client_name: p.client_name,
+        username: p.username,
+        items: p.scopes.iter().map(|s| describe(s)).collect(),
+        device: p.device,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "reset_request.html")]
+struct ResetRequestPage<'a> {
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
 }
 
 /// Step one of a forgotten password: the address to mail a code to.
 pub fn reset_request(csrf: &str, email: &str, error: Option<&str>) -> String {
-    layout(
-        "Reset your password",
-        &format!(
-            "<h1>Reset your password</h1>{error}\
-             <p>Enter the email address of your account; we will mail you a code.</p>\
-             <form method=\"post\" action=\"/ui/reset-password\">\
-             <input type=\"hidden\" name=\"step\" value=\"request\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label for=\"email\">Email</label>\
-             <input type=\"text\" id=\"email\" name=\"email\" value=\"{email}\" autocomplete=\"email\" required autofocus>\
-             <button type=\"submit\">Send code</button></form>",
-            error = alert(error),
-            csrf = escape(csrf),
-            email = escape(email),
-        ),
-    )
+    render(&ResetRequestPage { csrf, email, error })
 }
 
 /// Step two: the mailed code and the new password.
-pub fn reset_confirm(
-    csrf: &str,
-    email: &str,
-    error: Option<&str>,
-    dev_code: Option<&str>,
-) -> String {
-    let dev = dev_code
-        .map(|c| {
-            format!(
-                "<p>Development mode: the code is <code id=\"dev-code\">{}</code></p>",
-                escape(c)
-            )
-        })
-        .unwrap_or_default();
-    layout(
-        "Choose a new password",
-        &format!(
-            "<h1>Choose a new password</h1>{error}\
-             <p>If {email} has an account, a code is on its way; it works for 10 minutes.</p>{dev}\
-             <form method=\"post\" action=\"/ui/reset-password\">\
-             <input type=\"hidden\" name=\"step\" value=\"reset\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <input type=\"hidden\" name=\"email\" value=\"{email}\">\
-             <label for=\"code\">Code</label>\
-             <input type=\"text\" id=\"code\" name=\"code\" autocomplete=\"one-time-code\" required autofocus>\
-             <label for=\"new_password\">New password</label>\
-             <input type=\"password\" id=\"new_password\" name=\"new_password\" autocomplete=\"new-password\" required>\
-             <button type=\"submit\">Change password</button></form>",
-            error = alert(error),
-            csrf = escape(csrf),
-            email = escape(email),
-        ),
-    )
+#[derive(Template)]
+#[template(path = "reset_confirm.html")]
+pub struct ResetConfirmPage<'a> {
+    pub csrf: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+    /// Development mode: the mailed code, shown.
+    pub dev_code: Option<&'a str>,
+    /// The code as typed, kept when only the new password was refused.
+    pub code: &'a str,
+}
+
+pub fn reset_confirm(p: &ResetConfirmPage) -> String {
+    render(p)
 }
 
 /// The password was changed.
 pub fn reset_done() -> String {
-    layout(
+    message(
         "Password changed",
-        "<h1>Password changed</h1><p>Every session was signed out. Sign in again with your new \
-         password from the application.</p>",
+        "Every session was signed out. Sign in again with your new password.",
+        Some(("/ui/login", "Sign in")),
     )
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    message: &'a str,
 }
 
 /// An error shown on our own page (never a redirect to an untrusted URI).
 pub fn error(message: &str) -> String {
-    layout(
-        "Cannot continue",
-        &format!(
-            "<h1>Cannot continue</h1><p class=\"error\">{}</p><p>Go back to the application and try again.</p>",
-            escape(message)
-        ),
-    )
+    render(&ErrorPage { message })
 }
 
-/// Shown after RP-initiated logout without a redirect.
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+struct LogoutConfirmPage<'a> {
+    username: &'a str,
+    csrf: &'a str,
+    carried: &'a [(&'a str, &'a str)],
+}
+
 /// RP-Initiated Logout without a valid `id_token_hint`: the user confirms, so that no other
 /// page can sign them out with a link (OIDC RP-Initiated Logout 1.0 §2, §6).
 pub fn logout_confirm(username: &str, csrf: &str, carried: &[(&str, &str)]) -> String {
-    let hidden: String = carried
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect();
-    layout(
-        "Sign out?",
-        &format!(
-            "<h1>Sign out?</h1><p>You are signed in as <strong>{user}</strong>. \
-             Do you want to sign out?</p>\
-             <form method=\"post\" action=\"/oauth2/logout\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{hidden}\
-             <button type=\"submit\" name=\"confirm\" value=\"yes\">Sign out</button></form>\
-             <p>If you did not ask to sign out, close this page: you stay signed in.</p>",
-            user = escape(username),
-            csrf = escape(csrf),
-        ),
-    )
+    render(&LogoutConfirmPage {
+        username,
+        csrf,
+        carried,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "device_entry.html")]
+struct DeviceEntryPage<'a> {
+    csrf: &'a str,
+    user_code: &'a str,
+    error: Option<&'a str>,
 }
 
 /// RFC 8628 §3.3: the page where the user types the code their device shows.
 pub fn device_entry(csrf: &str, user_code: &str, error: Option<&str>) -> String {
-    layout(
-        "Connect a device",
-        &format!(
-            "<h1>Connect a device</h1>{error}\
-             <p>Enter the code shown on your device.</p>\
-             <form method=\"post\" action=\"/ui/device\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label for=\"user_code\">Code</label>\
-             <input type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{code}\" \
-             autocomplete=\"one-time-code\" autocapitalize=\"characters\" spellcheck=\"false\" required autofocus>\
-             <button type=\"submit\">Continue</button></form>",
-            error = alert(error),
-            csrf = escape(csrf),
-            code = escape(user_code),
-        ),
-    )
+    render(&DeviceEntryPage {
+        csrf,
+        user_code,
+        error,
+    })
 }
 
 /// Where the device flow ends in the browser.
@@ -353,22 +224,22 @@ pub fn device_done(outcome: &str) -> String {
             "This code expired or was already used. Start again on your device.",
         ),
     };
-    layout(
-        title,
-        &format!("<h1>{}</h1><p>{}</p>", escape(title), escape(text)),
-    )
+    message(title, text, None)
 }
 
 pub fn signed_out() -> String {
-    layout(
-        "Signed out",
-        "<h1>You are signed out</h1><p>You can close this window.</p>",
+    message(
+        "You are signed out",
+        "You can close this window.",
+        Some(("/ui/login", "Sign in again")),
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const EVIL: &str = "\"><script>alert(1)</script>";
 
     #[test]
     fn client_supplied_strings_are_escaped() {
@@ -382,21 +253,58 @@ mod tests {
         });
         assert!(!html.contains("<img src=x"));
         assert!(!html.contains("<script>"));
-        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(html.contains("&#60;img src=x onerror=alert(1)&#62;") || html.contains("&lt;img"));
     }
 
+    /// Every page, with markup in every field a user or client controls: none of it
+    /// reaches the HTML as markup.
     #[test]
-    fn the_logout_and_device_pages_escape_what_the_request_carried() {
-        const EVIL: &str = "\"><script>alert(1)</script>";
-        let logout = logout_confirm(
-            EVIL,
-            "c",
-            &[("post_logout_redirect_uri", EVIL), ("state", EVIL)],
-        );
-        let entry = device_entry(EVIL, EVIL, Some(EVIL));
-        let done = device_done(EVIL);
-        for html in [logout, entry, done] {
+    fn every_page_escapes_every_field() {
+        let pages = [
+            login(&LoginPage {
+                request_id: EVIL,
+                csrf: EVIL,
+                client_name: EVIL,
+                login: EVIL,
+                error: Some(EVIL),
+                captcha: Some((EVIL, EVIL)),
+                dev_answer: Some(EVIL),
+                passkeys: true,
+            }),
+            second_factor(&SecondFactorPage {
+                request_id: EVIL,
+                csrf: EVIL,
+                mfa_token: EVIL,
+                username: EVIL,
+                codes: true,
+                webauthn: Some(EVIL),
+                error: Some(EVIL),
+            }),
+            consent(&ConsentPage {
+                request_id: EVIL,
+                csrf: EVIL,
+                client_name: EVIL,
+                username: EVIL,
+                scopes: vec![EVIL],
+                device: true,
+            }),
+            reset_request(EVIL, EVIL, Some(EVIL)),
+            reset_confirm(&ResetConfirmPage {
+                csrf: EVIL,
+                email: EVIL,
+                error: Some(EVIL),
+                dev_code: Some(EVIL),
+                code: EVIL,
+            }),
+            error(EVIL),
+            logout_confirm(EVIL, EVIL, &[(EVIL, EVIL)]),
+            device_entry(EVIL, EVIL, Some(EVIL)),
+            device_done(EVIL),
+        ];
+        for html in pages {
             assert!(!html.contains("<script>alert"), "{html}");
+            assert!(!html.contains(EVIL), "printed unescaped: {html}");
+            assert!(html.contains("name=\"viewport\""));
         }
     }
 }
