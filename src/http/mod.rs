@@ -270,6 +270,7 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
             oauth2::routes(services.clone()).at("/authorize", pages::authorize(services.clone())),
         )
         .nest("/ui", pages::ui_routes(services.clone()))
+        .at("/", pages::home(services.clone()))
         .at(
             "/.well-known/openid-configuration",
             poem::get(oauth2::oidc::Discovery {
@@ -309,6 +310,17 @@ const NON_SPEC_ROUTES: &[(&str, &[&str])] = &[
     ("/ui/consent", &["GET", "POST"]),
     ("/ui/reset-password", &["GET", "POST"]),
     ("/ui/device", &["GET", "POST"]),
+    ("/", &["GET"]),
+    ("/ui/account", &["GET"]),
+    ("/ui/account/totp/begin", &["POST"]),
+    ("/ui/account/totp/confirm", &["POST"]),
+    ("/ui/account/totp/remove", &["POST"]),
+    ("/ui/account/recovery-codes", &["POST"]),
+    ("/ui/account/passkeys/begin", &["POST"]),
+    ("/ui/account/passkeys/finish", &["POST"]),
+    ("/ui/account/passkeys/rename", &["POST"]),
+    ("/ui/account/passkeys/remove", &["POST"]),
+    ("/ui/account/signout", &["POST"]),
     ("/.well-known/openid-configuration", &["GET"]),
     ("/.well-known/oauth-authorization-server", &["GET"]),
 ];

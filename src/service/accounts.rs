@@ -12,7 +12,7 @@ use super::{
     limiter::AfterFailure,
     limiter::LoginLimits,
     metrics::{LoginOutcome, Metrics},
-    mfa::{AfterPassword, SecondFactorAnswer, SecondFactorChallenge},
+    mfa::{AfterPassword, SecondFactorAnswer, SecondFactorChallenge, TotpEnrolment},
     passwords::PasswordHasher,
     sessions::SessionGrant,
     views::UserView,
@@ -37,6 +37,9 @@ pub enum LoginStep {
     SignedIn(Box<IssuedSession>),
     /// The user has a second factor: answer the challenge with [`Accounts::complete_login`].
     SecondFactor(SecondFactorChallenge),
+    /// The policy requires a factor the user lacks: they enrol TOTP now, and the code that
+    /// confirms it answers [`Accounts::complete_login`] with the enrolment token.
+    MustEnrol(TotpEnrolment),
 }
 
 /// A user whose sign-in is complete, and how they signed in (RFC 8176 `amr`).
@@ -44,6 +47,9 @@ pub enum LoginStep {
 pub struct SignedInUser {
     pub user: UserView,
     pub amr: Vec<String>,
+    /// Recovery codes made by a second factor enrolled during this sign-in (shown once);
+    /// usually empty.
+    pub recovery_codes: Vec<String>,
 }
 
 /// A registration request, unvalidated.
@@ -513,10 +519,7 @@ impl Accounts {
                 Ok(LoginStep::SignedIn(Box::new(self.sessions.start(user).await?)))
             }
             AfterPassword::SecondFactor(challenge) => Ok(LoginStep::SecondFactor(challenge)),
-            AfterPassword::MustEnrol => Err(ServiceError::Forbidden(
-                "mfa_enrolment_required",
-                "this account needs a second factor before it can sign in here; sign in through the web pages once to enrol one".into(),
-            )),
+            AfterPassword::MustEnrol(enrolment) => Ok(LoginStep::MustEnrol(enrolment)),
         }
     }
 
@@ -554,16 +557,39 @@ impl Accounts {
     ) -> Result<SignedInUser> {
         let user = self.active_user(user_id).await?;
         self.signed_in(&user.id, &amr, origin).await;
-        Ok(SignedInUser { user, amr })
+        Ok(SignedInUser {
+            user,
+            amr,
+            recovery_codes: Vec::new(),
+        })
     }
 
-    /// Answers the second step of a sign-in (any surface).
+    /// Answers the second step of a sign-in (any surface): a second factor, or the first
+    /// code of the factor a required-MFA sign-in is enrolling.
     pub async fn second_factor_signed_in(
         &self,
         token: &str,
         answer: SecondFactorAnswer,
         origin: &Origin,
     ) -> Result<SignedInUser> {
+        if self.mfa.is_sign_in_enrolment(token)? {
+            let SecondFactorAnswer::Code(code) = answer else {
+                return Err(ServiceError::SecondFactorInvalid);
+            };
+            let (user_id, amr, recovery_codes) = match self
+                .mfa
+                .finish_sign_in_enrolment(token, &code, origin)
+                .await
+            {
+                Err(ServiceError::InvalidCode) => return Err(ServiceError::SecondFactorInvalid),
+                other => other?,
+            };
+            let signed_in = self.proven(&user_id, amr, origin).await?;
+            return Ok(SignedInUser {
+                recovery_codes,
+                ..signed_in
+            });
+        }
         let (user_id, amr) = self.mfa.complete(token, answer, origin).await?;
         self.proven(&user_id, amr, origin).await
     }
@@ -588,9 +614,10 @@ impl Accounts {
         token: &str,
         answer: SecondFactorAnswer,
         origin: &Origin,
-    ) -> Result<IssuedSession> {
+    ) -> Result<(IssuedSession, Vec<String>)> {
         let signed_in = self.second_factor_signed_in(token, answer, origin).await?;
-        self.sessions.start(signed_in.user).await
+        let session = self.sessions.start(signed_in.user).await?;
+        Ok((session, signed_in.recovery_codes))
     }
 
     /// A passwordless passkey login: a first-party session for the passkey's owner.

@@ -177,8 +177,9 @@ pub enum AfterPassword {
     SignedIn(Vec<String>),
     /// A second factor is needed.
     SecondFactor(SecondFactorChallenge),
-    /// The policy requires a factor this user does not have: they must enrol first.
-    MustEnrol,
+    /// The policy requires a factor this user does not have: they enrol one now (TOTP),
+    /// and confirming it with [`Mfa::finish_sign_in_enrolment`] completes the sign-in.
+    MustEnrol(TotpEnrolment),
 }
 
 /// An answer to a second-factor challenge.
@@ -252,7 +253,12 @@ fn relying_party(public_url: &str, product_name: &str) -> Option<Webauthn> {
         return None;
     };
     let domain = domain.to_string();
-    match WebauthnBuilder::new(&domain, &url).and_then(|b| b.rp_name(product_name).build()) {
+    // A development URL on `localhost` (or `*.localhost`, which browsers resolve to the
+    // loopback) is reached on whatever port the developer runs; a real domain is exact.
+    let local = domain == "localhost" || domain.ends_with(".localhost");
+    let builder = WebauthnBuilder::new(&domain, &url)
+        .map(|b| b.rp_name(product_name).allow_any_port(local));
+    match builder.and_then(|b| b.build()) {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::warn!(error = %e, public_url, "passkeys are off: the public URL is not a WebAuthn origin");
@@ -521,6 +527,15 @@ impl Mfa {
 
     /// Starts TOTP enrolment: a new secret, shown once, kept until a first code confirms it.
     pub async fn begin_totp(&self, user: &UserView) -> Result<TotpEnrolment> {
+        self.start_totp(user, None).await
+    }
+
+    /// A TOTP enrolment; `sign_in` is the `amr` of a sign-in it completes.
+    async fn start_totp(
+        &self,
+        user: &UserView,
+        sign_in: Option<Vec<String>>,
+    ) -> Result<TotpEnrolment> {
         self.enabled()?;
         if self.factors(&user.id).await?.totp.is_some() {
             return Err(ServiceError::Conflict(
@@ -530,17 +545,7 @@ impl Mfa {
         }
         let mut secret = vec![0u8; 20];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
-        let totp = totp_for(secret.clone(), &self.inner.product_name, &user.username)?;
-        let uri = totp
-            .to_url()
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let qr = qrcode::QrCode::new(uri.as_bytes())
-            .map_err(|e| ServiceError::Internal(format!("QR code: {e}")))?;
-        let svg = qr
-            .render::<qrcode::render::svg::Color>()
-            .min_dimensions(200, 200)
-            .build();
-        let secret_b32 = totp.secret().to_base32();
+        let (secret_b32, uri, svg) = self.present_totp(secret, &user.username)?;
         let sealed = self
             .inner
             .sealer
@@ -551,7 +556,10 @@ impl Mfa {
                 expires_at: self.now() + ENROLMENT_TTL,
                 user_id: Some(user.id.clone()),
                 attempts: 0,
-                step: ChallengeStep::TotpEnrolment { secret: sealed },
+                step: ChallengeStep::TotpEnrolment {
+                    secret: sealed,
+                    sign_in,
+                },
             })
             .await?;
         Ok(TotpEnrolment {
@@ -561,6 +569,68 @@ impl Mfa {
             qr_svg: svg,
             expires_in: ENROLMENT_TTL,
         })
+    }
+
+    /// A TOTP secret as the user sees it: base32, the `otpauth://` URI and its QR code (SVG).
+    fn present_totp(&self, secret: Vec<u8>, username: &str) -> Result<(String, String, String)> {
+        let totp = totp_for(secret, &self.inner.product_name, username)?;
+        let uri = totp
+            .to_url()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let qr = qrcode::QrCode::new(uri.as_bytes())
+            .map_err(|e| ServiceError::Internal(format!("QR code: {e}")))?;
+        let svg = qr
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .build();
+        Ok((totp.secret().to_base32(), uri, svg))
+    }
+
+    /// The open TOTP enrolment of a sign-in, shown again after a wrong first code; `None`
+    /// once it has expired.
+    pub async fn sign_in_enrolment(&self, token: &str) -> Result<Option<TotpEnrolment>> {
+        self.shown_enrolment(token, |_, sign_in| sign_in).await
+    }
+
+    /// The open TOTP enrolment `user_id` started while signed in, shown again after a wrong
+    /// first code.
+    pub async fn enrolment(&self, token: &str, user_id: &str) -> Result<Option<TotpEnrolment>> {
+        self.shown_enrolment(token, |owner, sign_in| owner == user_id && !sign_in)
+            .await
+    }
+
+    /// The enrolment `token` names, if `wanted(owner, part of a sign-in)`.
+    async fn shown_enrolment(
+        &self,
+        token: &str,
+        wanted: impl Fn(&str, bool) -> bool,
+    ) -> Result<Option<TotpEnrolment>> {
+        let Some(ChallengeRecord {
+            user_id: Some(user_id),
+            step: ChallengeStep::TotpEnrolment { secret, sign_in },
+            expires_at,
+            ..
+        }) = self.peek(token)?
+        else {
+            return Ok(None);
+        };
+        if !wanted(&user_id, sign_in.is_some()) {
+            return Ok(None);
+        }
+        let username = self
+            .store()
+            .point_read(|s| s.get_user(&user_id))?
+            .map(|u| u.username)
+            .unwrap_or_default();
+        let totp = self.open_totp(&user_id, &secret)?;
+        let (secret_b32, uri, svg) = self.present_totp(totp.secret().to_vec(), &username)?;
+        Ok(Some(TotpEnrolment {
+            enrolment_token: token.to_string(),
+            secret: secret_b32,
+            otpauth_uri: uri,
+            qr_svg: svg,
+            expires_in: (expires_at - self.now()).max(0),
+        }))
     }
 
     fn open_totp(&self, user_id: &str, sealed: &str) -> Result<totp_rs::Totp> {
@@ -587,12 +657,71 @@ impl Mfa {
         let sealed = match self.peek(enrolment_token)? {
             Some(ChallengeRecord {
                 user_id: Some(owner),
-                step: ChallengeStep::TotpEnrolment { secret },
+                step: ChallengeStep::TotpEnrolment { secret, sign_in: None },
                 ..
             }) if owner == user.id => secret,
             _ => return Err(ServiceError::MfaChallengeInvalid),
         };
-        let totp = self.open_totp(&user.id, &sealed)?;
+        self.enrol_totp(&user.id, enrolment_token, sealed, code, origin)
+            .await
+    }
+
+    /// Whether `token` names the TOTP enrolment of a sign-in (see
+    /// [`Mfa::finish_sign_in_enrolment`]).
+    pub fn is_sign_in_enrolment(&self, token: &str) -> Result<bool> {
+        Ok(matches!(
+            self.peek(token)?,
+            Some(ChallengeRecord {
+                step: ChallengeStep::TotpEnrolment {
+                    sign_in: Some(_),
+                    ..
+                },
+                ..
+            })
+        ))
+    }
+
+    /// Confirms the TOTP enrolment of a sign-in under a policy that requires a factor
+    /// ([`AfterPassword::MustEnrol`]): the user, the sign-in's `amr` and the new recovery
+    /// codes. A wrong code leaves the enrolment open for another try until it expires.
+    pub async fn finish_sign_in_enrolment(
+        &self,
+        enrolment_token: &str,
+        code: &str,
+        origin: &Origin,
+    ) -> Result<(String, Vec<String>, Vec<String>)> {
+        self.enabled()?;
+        let (user_id, sealed, mut amr) = match self.peek(enrolment_token)? {
+            Some(ChallengeRecord {
+                user_id: Some(owner),
+                step:
+                    ChallengeStep::TotpEnrolment {
+                        secret,
+                        sign_in: Some(amr),
+                    },
+                ..
+            }) => (owner, secret, amr),
+            _ => return Err(ServiceError::MfaChallengeInvalid),
+        };
+        let codes = self
+            .enrol_totp(&user_id, enrolment_token, sealed, code, origin)
+            .await?
+            .unwrap_or_default();
+        amr.extend([amr::ONE_TIME_PASSWORD.to_string(), amr::MULTI_FACTOR.to_string()]);
+        Ok((user_id, amr, codes))
+    }
+
+    /// Stores the TOTP secret `sealed` of the enrolment `enrolment_token` once `code` proves
+    /// the user's app has it; new recovery codes when the user had none.
+    async fn enrol_totp(
+        &self,
+        user_id: &str,
+        enrolment_token: &str,
+        sealed: String,
+        code: &str,
+        origin: &Origin,
+    ) -> Result<Option<Vec<String>>> {
+        let totp = self.open_totp(user_id, &sealed)?;
         let Some(step) = totp_step(&totp, code, self.now(), 0) else {
             return Err(ServiceError::InvalidCode);
         };
@@ -601,7 +730,7 @@ impl Mfa {
         }
         let (codes, digests) = new_recovery_codes();
         let now = self.now();
-        let id = user.id.clone();
+        let id = user_id.to_string();
         let outcome = self
             .store()
             .run(move |s| {
@@ -629,9 +758,9 @@ impl Mfa {
                 "an authenticator app is already enrolled".into(),
             )
         })?;
-        self.record(EventKind::TotpEnrolled, origin, &user.id).await;
+        self.record(EventKind::TotpEnrolled, origin, user_id).await;
         if fresh {
-            self.record(EventKind::RecoveryCodesGenerated, origin, &user.id)
+            self.record(EventKind::RecoveryCodesGenerated, origin, user_id)
                 .await;
         }
         Ok(fresh.then_some(codes))
@@ -1039,7 +1168,8 @@ impl Mfa {
             return Ok(AfterPassword::SecondFactor(challenge));
         }
         if demand_mfa || self.required_for(user) {
-            return Ok(AfterPassword::MustEnrol);
+            let enrolment = self.start_totp(user, Some(password)).await?;
+            return Ok(AfterPassword::MustEnrol(enrolment));
         }
         Ok(AfterPassword::SignedIn(password))
     }

@@ -82,7 +82,14 @@ pub struct ChallengeRecord {
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum ChallengeStep {
     /// A TOTP secret shown to the user, kept until a first valid code confirms it.
-    TotpEnrolment { secret: String },
+    TotpEnrolment {
+        secret: String,
+        /// Enrolment inside a sign-in whose password was right (the `amr` so far), under a
+        /// policy that requires a factor: confirming it signs the user in. `None`: a
+        /// signed-in user adding a factor.
+        #[serde(default)]
+        sign_in: Option<Vec<String>>,
+    },
     /// A passkey registration under way (`webauthn_rs` `PasskeyRegistration`).
     PasskeyRegistration {
         name: String,

@@ -55,7 +55,8 @@ impl SessionsApi {
     /// further attempts are slowed down (429 with `Retry-After`: 30 s, doubling with each
     /// failure, at most 15 minutes) and the owner is mailed a link whose token
     /// (`unlock_token`) lets them past the delay. Under the `required` MFA policies a user
-    /// without a factor gets 403 `mfa_enrolment_required`. When the captcha policy covers
+    /// without a factor gets a 202 whose `totp_enrolment` is an authenticator app to enrol: its
+    /// first code, sent to `POST /api/v1/sessions/mfa`, completes the login. When the captcha policy covers
     /// login, `captcha_id` and `captcha_answer` are required.
     #[oai(path = "/api/v1/sessions", method = "post", operation_id = "login")]
     async fn login(&self, req: &poem::Request, body: Json<LoginRequest>) -> Result<LoginAnswer> {
@@ -82,6 +83,7 @@ impl SessionsApi {
                 LoginAnswer::SignedIn(Json(TokenPair::of(*session, &self.services.public_url)))
             }
             LoginStep::SecondFactor(c) => LoginAnswer::SecondFactor(Json(MfaChallenge::of(c))),
+            LoginStep::MustEnrol(e) => LoginAnswer::SecondFactor(Json(MfaChallenge::enrolment(e))),
         })
     }
 
@@ -115,12 +117,14 @@ impl SessionsApi {
                 ));
             }
         };
-        let session = self
+        let (session, recovery_codes) = self
             .services
             .accounts
             .complete_login(&body.mfa_token, answer, &origin)
             .await?;
-        Ok(Json(TokenPair::of(session, &self.services.public_url)))
+        let mut pair = TokenPair::of(session, &self.services.public_url);
+        pair.recovery_codes = (!recovery_codes.is_empty()).then_some(recovery_codes);
+        Ok(Json(pair))
     }
 
     /// Start a passkey sign-in

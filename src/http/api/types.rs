@@ -56,6 +56,10 @@ pub struct TokenPair {
     /// Opaque refresh token; single use, rotated on every refresh.
     pub refresh_token: String,
     pub user: User,
+    /// Only after a sign-in that enrolled the user's first second factor: their recovery
+    /// codes, shown this once.
+    #[oai(skip_serializing_if_is_none)]
+    pub recovery_codes: Option<Vec<String>>,
 }
 
 impl TokenPair {
@@ -66,6 +70,7 @@ impl TokenPair {
             expires_in: s.expires_in,
             refresh_token: s.refresh_token,
             user: User::of(&s.user, base),
+            recovery_codes: None,
         }
     }
 }
@@ -127,7 +132,23 @@ pub struct MfaChallenge {
     /// binary fields base64url).
     #[oai(skip_serializing_if_is_none)]
     pub webauthn: Option<serde_json::Value>,
+    /// Under a policy that requires a second factor, for a user without one: the
+    /// authenticator app to enrol now. Answer with `totp` (its first code); the answer
+    /// carries the new `recovery_codes`.
+    #[oai(skip_serializing_if_is_none)]
+    pub totp_enrolment: Option<TotpEnrolmentOffer>,
     pub expires_in: i64,
+}
+
+/// A TOTP secret to enrol as part of a sign-in.
+#[derive(Object, Debug)]
+pub struct TotpEnrolmentOffer {
+    /// Base32, for typing in.
+    pub secret: String,
+    /// `otpauth://totp/…`.
+    pub otpauth_uri: String,
+    /// The URI as a QR code (an SVG document).
+    pub qr_svg: String,
 }
 
 impl MfaChallenge {
@@ -137,7 +158,24 @@ impl MfaChallenge {
             mfa_token: c.token,
             methods: c.methods.into_iter().map(str::to_string).collect(),
             webauthn: c.webauthn,
+            totp_enrolment: None,
             expires_in: c.expires_in,
+        }
+    }
+
+    /// The challenge of a sign-in that must enrol TOTP first.
+    pub fn enrolment(e: crate::service::mfa::TotpEnrolment) -> Self {
+        Self {
+            mfa_required: true,
+            mfa_token: e.enrolment_token,
+            methods: vec!["totp".into()],
+            webauthn: None,
+            totp_enrolment: Some(TotpEnrolmentOffer {
+                secret: e.secret,
+                otpauth_uri: e.otpauth_uri,
+                qr_svg: e.qr_svg,
+            }),
+            expires_in: e.expires_in,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! before login a dedicated cookie) and to the pending request. Pages are never framed
 //! (`frame-ancestors 'none'`) and never cached. Form answers redirect with 303.
 
+mod account;
 pub mod templates;
 
 use std::collections::HashMap;
@@ -19,12 +20,32 @@ use poem::{
 use crate::service::{
     Services,
     accounts::{CaptchaAnswer, SignedInUser},
-    mfa::{AfterPassword, SecondFactorAnswer, SecondFactorChallenge},
+    mfa::{AfterPassword, SecondFactorAnswer, SecondFactorChallenge, TotpEnrolment},
     oauth2::authorize::{AuthorizeError, AuthorizeParams, Pending, SignedIn},
 };
 
 const SESSION_COOKIE: &str = "portcullis_session";
 const CSRF_COOKIE: &str = "portcullis_csrf";
+
+/// `GET /`: a signed-in browser goes to its account page, any other to the sign-in page.
+pub fn home(services: Services) -> impl Endpoint<Output = Response> {
+    get(Home { services })
+}
+
+struct Home {
+    services: Services,
+}
+
+impl Endpoint for Home {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        Ok(match signed_in(&self.services, &req).await {
+            Some(_) => see_other(ACCOUNT_PAGE),
+            None => see_other("/ui/login"),
+        })
+    }
+}
 
 /// `GET /oauth2/authorize`.
 pub fn authorize(services: Services) -> impl Endpoint<Output = Response> {
@@ -65,6 +86,7 @@ pub fn ui_routes(services: Services) -> Route {
         )
         .at("/webauthn.js", get(make_webauthn_js()))
         .at("/style.css", get(make_stylesheet()))
+        .nest("/account", account::routes(s()))
         .at("/unlock", get(UnlockPage { services: s() }))
         .at(
             "/consent",
@@ -200,6 +222,100 @@ async fn form(req: &mut Request) -> Option<HashMap<String, String>> {
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect(),
     )
+}
+
+/// Where a sign-in on these pages goes on to: a pending authorization request (its consent
+/// page), or, with no request, the account pages.
+enum Flow {
+    Authorize(Pending),
+    Account,
+}
+
+/// The CSRF form id of a sign-in to the account pages.
+const ACCOUNT_SIGN_IN: &str = "account-sign-in";
+/// Where a sign-in without an authorization request ends.
+const ACCOUNT_PAGE: &str = "/ui/account";
+
+impl Flow {
+    /// The `request` field of the forms (empty for the account pages).
+    fn request_id(&self) -> &str {
+        match self {
+            Flow::Authorize(p) => &p.id,
+            Flow::Account => "",
+        }
+    }
+
+    /// What the forms' CSRF tokens are bound to.
+    fn form_id(&self) -> &str {
+        match self {
+            Flow::Authorize(p) => &p.id,
+            Flow::Account => ACCOUNT_SIGN_IN,
+        }
+    }
+
+    fn client_name(&self) -> &str {
+        match self {
+            Flow::Authorize(p) => &p.client.name,
+            Flow::Account => "your account",
+        }
+    }
+
+    fn login_hint(&self) -> &str {
+        match self {
+            Flow::Authorize(p) => p.request.login_hint.as_deref().unwrap_or_default(),
+            Flow::Account => "",
+        }
+    }
+
+    /// Whether the relying party demands a second factor (`acr_values`, `require_mfa`).
+    fn mfa_demanded(&self) -> bool {
+        matches!(self, Flow::Authorize(p) if p.request.mfa_demanded)
+    }
+
+    /// Where the browser goes once signed in.
+    fn next(&self) -> String {
+        match self {
+            Flow::Authorize(p) => format!("/ui/consent?request={}", p.id),
+            Flow::Account => ACCOUNT_PAGE.into(),
+        }
+    }
+
+    /// How to start over after a dead end.
+    fn again(&self) -> &'static str {
+        match self {
+            Flow::Authorize(_) => FROM_THE_APP,
+            Flow::Account => "Open the sign-in page again.",
+        }
+    }
+}
+
+/// The flow a sign-in page belongs to: the pending request `id` names, or the account
+/// pages when there is none.
+async fn flow(services: &Services, id: Option<&String>) -> Result<Flow, Response> {
+    match id.filter(|id| !id.is_empty()) {
+        None => Ok(Flow::Account),
+        Some(_) => pending(services, id).await.map(Flow::Authorize),
+    }
+}
+
+/// A posted sign-in form (password, second step, passkey) and its flow, its CSRF token
+/// checked.
+async fn posted_sign_in(
+    services: &Services,
+    req: &mut Request,
+) -> Result<(HashMap<String, String>, Flow), Response> {
+    let Some(f) = form(req).await else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "The form was not sent correctly.",
+        ));
+    };
+    let flow = flow(services, f.get("request")).await?;
+    let binding = cookie(req, CSRF_COOKIE).unwrap_or_default();
+    if let Some(refused) = csrf_refused(services, &binding, flow.form_id(), &f, flow.again()) {
+        return Err(refused);
+    }
+    Ok((f, flow))
 }
 
 /// A posted login or consent form and the pending request it belongs to.
@@ -352,7 +468,7 @@ async fn csrf_checked_form(
 async fn render_login(
     services: &Services,
     req: &Request,
-    p: &Pending,
+    p: &Flow,
     login: &str,
     error: Option<&str>,
     status: StatusCode,
@@ -362,11 +478,11 @@ async fn render_login(
     } else {
         None
     };
-    csrf_form_page(services, req, &p.id, status, |csrf| {
+    csrf_form_page(services, req, p.form_id(), status, |csrf| {
         templates::login(&templates::LoginPage {
-            request_id: &p.id,
+            request_id: p.request_id(),
             csrf,
-            client_name: &p.client.name,
+            client_name: p.client_name(),
             login,
             error,
             captcha: challenge
@@ -390,21 +506,26 @@ impl Endpoint for LoginPageEp {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let q = query(&req);
-        let p = match pending(&self.services, q.get("request")).await {
+        let p = match flow(&self.services, q.get("request")).await {
             Ok(p) => p,
             Err(resp) => return Ok(resp),
         };
         if let Some(current) = signed_in(&self.services, &req).await {
-            if self.services.oauth2.session_satisfies(&p, &current) {
-                return Ok(see_other(&format!("/ui/consent?request={}", p.id)));
-            }
-            // Signed in, but the request wants a second factor the session has not shown:
-            // ask for it alone (step-up), not for the password again.
-            if self.services.oauth2.needs_step_up(&p, &current) {
-                return Ok(step_up(&self.services, &req, &p, &current).await);
+            match &p {
+                Flow::Account => return Ok(see_other(ACCOUNT_PAGE)),
+                Flow::Authorize(pending) => {
+                    if self.services.oauth2.session_satisfies(pending, &current) {
+                        return Ok(see_other(&p.next()));
+                    }
+                    // Signed in, but the request wants a second factor the session has not
+                    // shown: ask for it alone (step-up), not for the password again.
+                    if self.services.oauth2.needs_step_up(pending, &current) {
+                        return Ok(step_up(&self.services, &req, &p, &current).await);
+                    }
+                }
             }
         }
-        let hint = p.request.login_hint.clone().unwrap_or_default();
+        let hint = p.login_hint().to_string();
         Ok(render_login(&self.services, &req, &p, &hint, None, StatusCode::OK).await)
     }
 }
@@ -417,14 +538,10 @@ impl Endpoint for LoginSubmit {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let (f, p) = match posted_form(&self.services, &mut req).await {
+        let (f, p) = match posted_sign_in(&self.services, &mut req).await {
             Ok(v) => v,
             Err(resp) => return Ok(resp),
         };
-        let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
-        if let Some(refused) = csrf_refused(&self.services, &binding, &p.id, &f, FROM_THE_APP) {
-            return Ok(refused);
-        }
         let login = f.get("login").cloned().unwrap_or_default();
         let password = f.get("password").cloned().unwrap_or_default();
         let captcha = CaptchaAnswer {
@@ -484,7 +601,7 @@ impl Endpoint for LoginSubmit {
                 );
             }
         };
-        let demand = p.request.mfa_demanded;
+        let demand = p.mfa_demanded();
         match self
             .services
             .mfa
@@ -493,7 +610,12 @@ impl Endpoint for LoginSubmit {
         {
             Ok(AfterPassword::SignedIn(amr)) => {
                 accounts.signed_in(&user.id, &amr, &origin).await;
-                Ok(finish_sign_in(&self.services, &req, &p, SignedInUser { user, amr }).await)
+                let done = SignedInUser {
+                    user,
+                    amr,
+                    recovery_codes: Vec::new(),
+                };
+                Ok(finish_sign_in(&self.services, &req, &p, done).await)
             }
             Ok(AfterPassword::SecondFactor(challenge)) => Ok(second_factor_page(
                 &self.services,
@@ -504,9 +626,13 @@ impl Endpoint for LoginSubmit {
                 None,
                 StatusCode::OK,
             )),
-            Ok(AfterPassword::MustEnrol) => Ok(error_page(
-                StatusCode::FORBIDDEN,
-                "This sign-in needs a second factor, and your account has none yet. Add an authenticator app or a passkey to your account (Account → Security, or the /api/v1/me/mfa API), then sign in again.",
+            Ok(AfterPassword::MustEnrol(enrolment)) => Ok(enrolment_page(
+                &self.services,
+                &req,
+                &p,
+                &enrolment,
+                None,
+                StatusCode::OK,
             )),
             Err(e) => Ok(internal_error_page("deciding the second step failed", &e)),
         }
@@ -533,10 +659,14 @@ fn human_wait(seconds: u64) -> String {
 async fn finish_sign_in(
     services: &Services,
     req: &Request,
-    p: &Pending,
-    SignedInUser { user, amr }: SignedInUser,
+    p: &Flow,
+    SignedInUser {
+        user,
+        amr,
+        recovery_codes,
+    }: SignedInUser,
 ) -> Response {
-    let next = format!("/ui/consent?request={}", p.id);
+    let next = p.next();
     if let Some(current) = signed_in(services, req).await
         && current.user.id == user.id
         && crate::service::mfa::is_multi_factor(&amr)
@@ -554,7 +684,15 @@ async fn finish_sign_in(
         Ok(s) => s,
         Err(e) => return internal_error_page("could not start a browser session", &e),
     };
-    let mut resp = see_other(&next);
+    // A factor enrolled during this sign-in: its recovery codes, shown once, before going on.
+    let mut resp = if recovery_codes.is_empty() {
+        see_other(&next)
+    } else {
+        page(
+            StatusCode::OK,
+            templates::recovery_codes(&recovery_codes, &next),
+        )
+    };
     set_cookie(
         &mut resp,
         services,
@@ -565,10 +703,32 @@ async fn finish_sign_in(
     resp
 }
 
+/// The sign-in of a user who must enrol a second factor first: the authenticator app to
+/// add, and its first code.
+fn enrolment_page(
+    services: &Services,
+    req: &Request,
+    p: &Flow,
+    enrolment: &TotpEnrolment,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    csrf_form_page(services, req, p.form_id(), status, |csrf| {
+        templates::sign_in_enrolment(&templates::SignInEnrolmentPage {
+            request_id: p.request_id(),
+            csrf,
+            mfa_token: &enrolment.enrolment_token,
+            secret: &enrolment.secret,
+            qr_svg: &enrolment.qr_svg,
+            error,
+        })
+    })
+}
+
 fn second_factor_page(
     services: &Services,
     req: &Request,
-    p: &Pending,
+    p: &Flow,
     username: &str,
     challenge: &SecondFactorChallenge,
     error: Option<&str>,
@@ -579,9 +739,9 @@ fn second_factor_page(
         .methods
         .iter()
         .any(|m| *m == "totp" || *m == "recovery_code");
-    csrf_form_page(services, req, &p.id, status, |csrf| {
+    csrf_form_page(services, req, p.form_id(), status, |csrf| {
         templates::second_factor(&templates::SecondFactorPage {
-            request_id: &p.id,
+            request_id: p.request_id(),
             csrf,
             mfa_token: &challenge.token,
             username,
@@ -593,7 +753,7 @@ fn second_factor_page(
 }
 
 /// A signed-in browser whose session lacks the second factor the request demands.
-async fn step_up(services: &Services, req: &Request, p: &Pending, current: &SignedIn) -> Response {
+async fn step_up(services: &Services, req: &Request, p: &Flow, current: &SignedIn) -> Response {
     match services
         .mfa
         .step_up_challenge(&current.user, current.amr())
@@ -625,14 +785,10 @@ impl Endpoint for SecondFactorSubmit {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let (f, p) = match posted_form(&self.services, &mut req).await {
+        let (f, p) = match posted_sign_in(&self.services, &mut req).await {
             Ok(v) => v,
             Err(resp) => return Ok(resp),
         };
-        let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
-        if let Some(refused) = csrf_refused(&self.services, &binding, &p.id, &f, FROM_THE_APP) {
-            return Ok(refused);
-        }
         let origin = page_origin(&self.services, &req);
         let token = f.get("mfa_token").cloned().unwrap_or_default();
         let answer = match f.get("webauthn").filter(|w| !w.is_empty()) {
@@ -659,7 +815,10 @@ impl Endpoint for SecondFactorSubmit {
                     E::MfaChallengeInvalid => {
                         return Ok(error_page(
                             StatusCode::BAD_REQUEST,
-                            "This sign-in took too long or had too many wrong answers. Start again from the application.",
+                            &format!(
+                                "This sign-in took too long or had too many wrong answers. {}",
+                                p.again()
+                            ),
                         ));
                     }
                     other => {
@@ -669,6 +828,21 @@ impl Endpoint for SecondFactorSubmit {
                         ));
                     }
                 };
+                // A wrong first code of an enrolment: the same app to add, again.
+                match self.services.mfa.sign_in_enrolment(&token).await {
+                    Ok(Some(enrolment)) => {
+                        return Ok(enrolment_page(
+                            &self.services,
+                            &req,
+                            &p,
+                            &enrolment,
+                            Some("That code did not match. Check the app shows this account, and enter its current code."),
+                            StatusCode::UNAUTHORIZED,
+                        ));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Ok(internal_error_page("reading an enrolment failed", &e)),
+                }
                 // A wrong answer leaves the challenge live until its last try: offer it
                 // again, or send the user back to start over.
                 let (user_id, challenge) = match self.services.mfa.retry(&token).await {
@@ -676,7 +850,7 @@ impl Endpoint for SecondFactorSubmit {
                     Ok(None) => {
                         return Ok(error_page(
                             StatusCode::BAD_REQUEST,
-                            "That was the last try for this sign-in. Start again from the application.",
+                            &format!("That was the last try for this sign-in. {}", p.again()),
                         ));
                     }
                     Err(e) => return Ok(internal_error_page("reading second factors failed", &e)),
@@ -740,14 +914,10 @@ impl Endpoint for PasskeySubmit {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let (f, p) = match posted_form(&self.services, &mut req).await {
+        let (f, p) = match posted_sign_in(&self.services, &mut req).await {
             Ok(v) => v,
             Err(resp) => return Ok(resp),
         };
-        let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
-        if let Some(refused) = csrf_refused(&self.services, &binding, &p.id, &f, FROM_THE_APP) {
-            return Ok(refused);
-        }
         use crate::service::ServiceError as E;
         let origin = page_origin(&self.services, &req);
         let token = f.get("ceremony_token").cloned().unwrap_or_default();

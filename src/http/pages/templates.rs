@@ -54,6 +54,60 @@ pub fn second_factor(p: &SecondFactorPage) -> String {
     render(p)
 }
 
+/// A sign-in that must enrol TOTP before it completes.
+pub struct SignInEnrolmentPage<'a> {
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    pub mfa_token: &'a str,
+    pub secret: &'a str,
+    /// The QR code, an SVG document.
+    pub qr_svg: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in_enrolment.html")]
+struct SignInEnrolmentTemplate<'a> {
+    request_id: &'a str,
+    csrf: &'a str,
+    mfa_token: &'a str,
+    secret: &'a str,
+    qr_data_url: String,
+    error: Option<&'a str>,
+}
+
+/// An SVG as a `data:` URL, for an `<img>` (no markup of ours is ever inserted unescaped).
+pub fn svg_data_url(svg: &str) -> String {
+    use base64::Engine;
+    format!(
+        "data:image/svg+xml;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(svg)
+    )
+}
+
+pub fn sign_in_enrolment(p: &SignInEnrolmentPage) -> String {
+    render(&SignInEnrolmentTemplate {
+        request_id: p.request_id,
+        csrf: p.csrf,
+        mfa_token: p.mfa_token,
+        secret: p.secret,
+        qr_data_url: svg_data_url(p.qr_svg),
+        error: p.error,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct RecoveryCodesPage<'a> {
+    codes: &'a [String],
+    next: &'a str,
+}
+
+/// New recovery codes, shown once, and the way on.
+pub fn recovery_codes(codes: &[String], next: &str) -> String {
+    render(&RecoveryCodesPage { codes, next })
+}
+
 /// A page that says one thing, with an optional link onwards.
 #[derive(Template)]
 #[template(path = "message.html")]
@@ -300,6 +354,15 @@ mod tests {
             logout_confirm(EVIL, EVIL, &[(EVIL, EVIL)]),
             device_entry(EVIL, EVIL, Some(EVIL)),
             device_done(EVIL),
+            sign_in_enrolment(&SignInEnrolmentPage {
+                request_id: EVIL,
+                csrf: EVIL,
+                mfa_token: EVIL,
+                secret: EVIL,
+                qr_svg: EVIL,
+                error: Some(EVIL),
+            }),
+            recovery_codes(&[EVIL.to_string()], EVIL),
         ];
         for html in pages {
             assert!(!html.contains("<script>alert"), "{html}");

@@ -53,6 +53,41 @@
         .catch(function (e) { fail(form, e); });
     });
   }
+  // The account page: register a new passkey. The options come from the server with the
+  // form's CSRF token and the chosen name; the attestation goes back in the form.
+  var register = document.getElementById("passkey-register");
+  if (register) {
+    var add = document.getElementById("passkey-add");
+    add.hidden = false;
+    add.addEventListener("click", function () {
+      var body = new URLSearchParams({ csrf: register.elements.csrf.value, name: register.elements.name.value });
+      fetch(register.dataset.begin, { method: "POST", credentials: "same-origin", body: body })
+        .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.status); return j; }); })
+        .then(function (c) {
+          var pk = Object.assign({}, c.options.publicKey);
+          pk.challenge = buf(pk.challenge);
+          pk.user = Object.assign({}, pk.user, { id: buf(pk.user.id) });
+          pk.excludeCredentials = (pk.excludeCredentials || []).map(function (e) {
+            return Object.assign({}, e, { id: buf(e.id) });
+          });
+          return navigator.credentials.create({ publicKey: pk }).then(function (cred) {
+            var r = cred.response;
+            register.elements.ceremony_token.value = c.ceremony_token;
+            register.elements.credential.value = JSON.stringify({
+              id: cred.id, rawId: b64(cred.rawId), type: cred.type,
+              response: {
+                attestationObject: b64(r.attestationObject),
+                clientDataJSON: b64(r.clientDataJSON),
+                transports: r.getTransports ? r.getTransports() : undefined
+              },
+              extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {}
+            });
+            register.submit();
+          });
+        })
+        .catch(function (e) { fail(register, e); });
+    });
+  }
   // Passwordless: a button, and autofill (conditional UI) where the browser offers it.
   var form = document.getElementById("passkey-form");
   if (!form) return;

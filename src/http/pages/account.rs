@@ -1,0 +1,434 @@
+//! `/ui/account`: the signed-in user's own page — second factors, passkeys, recent activity,
+//! sign out. Every form is CSRF-protected (bound to the session cookie) and calls the same
+//! service operation as the native API.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use poem::{Endpoint, Request, Response, Route, get, http::StatusCode, post};
+
+use super::{
+    SESSION_COOKIE, clear_session_cookie, cookie, csrf_refused, error_page, form,
+    internal_error_page, page, page_origin, see_other, signed_in, templates,
+};
+use crate::service::{
+    ServiceError, Services, audit::EventQuery, mfa::Proof, oauth2::authorize::SignedIn,
+};
+
+/// What the account forms' CSRF tokens are bound to (with the session cookie).
+const ACCOUNT_FORM: &str = "account";
+const AGAIN: &str = "Open your account page again.";
+
+/// The `/ui/account` routes (nested under `/ui/account`).
+pub(super) fn routes(services: Services) -> Route {
+    let action = |action| post(Action { services: services.clone(), action });
+    Route::new()
+        .at("/", get(AccountPage { services: services.clone() }))
+        .at("/totp/begin", action(Act::TotpBegin))
+        .at("/totp/confirm", action(Act::TotpConfirm))
+        .at("/totp/remove", action(Act::TotpRemove))
+        .at("/recovery-codes", action(Act::RecoveryCodes))
+        .at("/passkeys/begin", action(Act::PasskeyBegin))
+        .at("/passkeys/finish", action(Act::PasskeyFinish))
+        .at("/passkeys/rename", action(Act::PasskeyRename))
+        .at("/passkeys/remove", action(Act::PasskeyRemove))
+        .at("/signout", action(Act::SignOut))
+}
+
+/// One line of the activity table.
+struct ActivityRow {
+    when: String,
+    what: String,
+    from: String,
+}
+
+/// One passkey row.
+struct PasskeyRow {
+    id: String,
+    name: String,
+    added: String,
+    last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountTemplate<'a> {
+    csrf: &'a str,
+    username: &'a str,
+    email: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    totp: bool,
+    recovery_codes_left: usize,
+    passkeys: Vec<PasskeyRow>,
+    passkeys_available: bool,
+    events: Vec<ActivityRow>,
+}
+
+#[derive(Template)]
+#[template(path = "totp_enrolment.html")]
+struct TotpEnrolmentTemplate<'a> {
+    csrf: &'a str,
+    enrolment_token: &'a str,
+    secret: &'a str,
+    qr_data_url: String,
+    error: Option<&'a str>,
+}
+
+/// "2026-11-24 10:27 UTC".
+fn when(at: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(at) else {
+        return at.to_string();
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// An audit event's kind in words.
+fn what(kind: &str, method: Option<&str>) -> String {
+    let base = match kind {
+        "login_succeeded" => "Signed in",
+        "login_failed" => "Wrong password",
+        "second_factor_required" => "Password right; second step asked",
+        "second_factor_failed" => "Wrong second-step answer",
+        "login_throttled" => "Sign-ins slowed down after wrong passwords",
+        "account_unlocked" => "Unlock link used",
+        "totp_enrolled" => "Authenticator app added",
+        "totp_removed" => "Authenticator app removed",
+        "recovery_codes_generated" => "New recovery codes",
+        "recovery_code_used" => "Recovery code used",
+        "passkey_added" => "Passkey added",
+        "passkey_renamed" => "Passkey renamed",
+        "passkey_removed" => "Passkey removed",
+        "passkey_possibly_cloned" => "A passkey looked cloned and was refused",
+        "second_factors_reset" => "Second factors reset by an administrator",
+        "password_changed" => "Password changed",
+        "password_reset" => "Password reset",
+        "refresh_token_reuse" => "A used sign-in token was presented again; that session ended",
+        other => return other.replace('_', " "),
+    };
+    match method {
+        Some(m) if kind == "login_succeeded" => format!("{base} ({m})"),
+        _ => base.to_string(),
+    }
+}
+
+/// Renders the account page of `current`, with a notice or an error.
+async fn account_page(
+    services: &Services,
+    current: &SignedIn,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let user = &current.user;
+    let factors = match services.mfa.status(&user.id).await {
+        Ok(f) => f,
+        Err(e) => return internal_error_page("reading second factors failed", &e),
+    };
+    let query = EventQuery {
+        subject: Some(user.id.clone()),
+        kind: None,
+        before: None,
+        limit: 15,
+    };
+    let events = match services.audit.list(query).await {
+        Ok(page) => page.events,
+        Err(e) => return internal_error_page("reading the activity failed", &e),
+    };
+    let csrf = services.oauth2.csrf_token(&current.cookie, ACCOUNT_FORM);
+    let html = AccountTemplate {
+        csrf: &csrf,
+        username: &user.username,
+        email: &user.email,
+        notice,
+        error,
+        totp: factors.totp,
+        recovery_codes_left: factors.recovery_codes_left,
+        passkeys: factors
+            .passkeys
+            .into_iter()
+            .map(|p| PasskeyRow {
+                id: p.id,
+                name: p.name,
+                added: when(p.created_at),
+                last_used: p.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+            })
+            .collect(),
+        passkeys_available: services.mfa.passkeys_available(),
+        events: events
+            .into_iter()
+            .map(|(_, e)| ActivityRow {
+                when: when(e.at),
+                what: what(&e.kind, e.method.as_deref()),
+                from: [e.ip.as_deref(), e.surface.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect(),
+    }
+    .render();
+    match html {
+        Ok(html) => page(status, html),
+        Err(e) => {
+            tracing::error!(error = %e, "the account page failed to render");
+            error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.")
+        }
+    }
+}
+
+/// What a notice code in `?done=` says (only these; nothing from the URL is shown as is).
+fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "totp-added" => "The authenticator app is set up.",
+        "totp-removed" => "The authenticator app was removed.",
+        "passkey-added" => "The passkey was added.",
+        "passkey-renamed" => "The passkey was renamed.",
+        "passkey-removed" => "The passkey was removed.",
+        _ => return None,
+    })
+}
+
+/// `GET /ui/account`.
+struct AccountPage {
+    services: Services,
+}
+
+impl Endpoint for AccountPage {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let Some(current) = signed_in(&self.services, &req).await else {
+            return Ok(see_other("/ui/login"));
+        };
+        let done = super::query(&req).get("done").and_then(|d| notice(d));
+        Ok(account_page(&self.services, &current, done, None, StatusCode::OK).await)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Act {
+    TotpBegin,
+    TotpConfirm,
+    TotpRemove,
+    RecoveryCodes,
+    PasskeyBegin,
+    PasskeyFinish,
+    PasskeyRename,
+    PasskeyRemove,
+    SignOut,
+}
+
+/// `POST /ui/account/…`: one form of the account page.
+struct Action {
+    services: Services,
+    action: Act,
+}
+
+impl Endpoint for Action {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let services = &self.services;
+        let Some(current) = signed_in(services, &req).await else {
+            return Ok(see_other("/ui/login"));
+        };
+        let Some(f) = form(&mut req).await else {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "The form was not sent correctly.",
+            ));
+        };
+        if let Some(refused) = csrf_refused(services, &current.cookie, ACCOUNT_FORM, &f, AGAIN) {
+            return Ok(refused);
+        }
+        let origin = page_origin(services, &req);
+        let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
+        let user = &current.user;
+        let mfa = &services.mfa;
+        let outcome = match self.action {
+            Act::TotpBegin => {
+                return Ok(match mfa.begin_totp(user).await {
+                    Ok(e) => totp_page(services, &current, &e.enrolment_token, &e.secret, &e.qr_svg, None),
+                    Err(e) => self.refused(&current, e).await,
+                });
+            }
+            Act::TotpConfirm => {
+                let token = field("enrolment_token");
+                match mfa.confirm_totp(user, token, field("code"), &origin).await {
+                    Ok(Some(codes)) => {
+                        return Ok(page(
+                            StatusCode::OK,
+                            templates::recovery_codes(&codes, "/ui/account?done=totp-added"),
+                        ));
+                    }
+                    Ok(None) => Ok("totp-added"),
+                    Err(ServiceError::InvalidCode) => {
+                        // The same secret again, for another try.
+                        return Ok(self.totp_retry(&current, token).await);
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Act::TotpRemove => mfa
+                .disable_totp(user, &proof(&f), &origin)
+                .await
+                .map(|()| "totp-removed"),
+            Act::RecoveryCodes => match mfa.regenerate_recovery_codes(user, &proof(&f), &origin).await
+            {
+                Ok(codes) => {
+                    return Ok(page(
+                        StatusCode::OK,
+                        templates::recovery_codes(&codes, "/ui/account"),
+                    ));
+                }
+                Err(e) => Err(e),
+            },
+            Act::PasskeyBegin => {
+                // Called by the page's script: JSON either way.
+                return Ok(match mfa.begin_passkey_registration(user, field("name")).await {
+                    Ok(c) => json(
+                        StatusCode::OK,
+                        serde_json::json!({"ceremony_token": c.token, "options": c.options}),
+                    ),
+                    Err(e) => json(
+                        StatusCode::BAD_REQUEST,
+                        serde_json::json!({"error": e.to_string()}),
+                    ),
+                });
+            }
+            Act::PasskeyFinish => {
+                let credential = serde_json::from_str(field("credential"))
+                    .unwrap_or(serde_json::Value::Null);
+                mfa.finish_passkey_registration(user, field("ceremony_token"), credential, &origin)
+                    .await
+                    .map(|_| "passkey-added")
+            }
+            Act::PasskeyRename => mfa
+                .rename_passkey(user, field("id"), field("name"), &origin)
+                .await
+                .map(|_| "passkey-renamed"),
+            Act::PasskeyRemove => mfa
+                .remove_passkey(user, field("id"), &proof(&f), &origin)
+                .await
+                .map(|()| "passkey-removed"),
+            Act::SignOut => {
+                let session = cookie(&req, SESSION_COOKIE).unwrap_or_default();
+                if let Err(e) = services.oauth2.end_browser_session(&session).await {
+                    return Ok(internal_error_page("signing out failed", &e));
+                }
+                let mut resp = super::signed_out_page();
+                clear_session_cookie(&mut resp, services);
+                return Ok(resp);
+            }
+        };
+        Ok(match outcome {
+            Ok(done) => see_other(&format!("/ui/account?done={done}")),
+            Err(e) => self.refused(&current, e).await,
+        })
+    }
+}
+
+impl Action {
+    /// The account page again, saying why the action was refused.
+    async fn refused(&self, current: &SignedIn, e: ServiceError) -> Response {
+        use ServiceError as E;
+        let (status, message) = match e {
+            E::WrongPassword | E::SecondFactorInvalid | E::InvalidCode => (
+                StatusCode::UNAUTHORIZED,
+                "That password or code is not right. Nothing was changed.".to_string(),
+            ),
+            E::RateLimited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many wrong attempts. Try again in {}.",
+                    super::human_wait(retry_after)
+                ),
+            ),
+            E::MfaChallengeInvalid => (
+                StatusCode::BAD_REQUEST,
+                "That took too long; start again.".to_string(),
+            ),
+            e @ (E::Invalid(_)
+            | E::Conflict(..)
+            | E::PasskeyRefused(_)
+            | E::NotFound(_)
+            | E::Forbidden(..)) => (StatusCode::BAD_REQUEST, e.to_string()),
+            other => return internal_error_page("an account action failed", &other),
+        };
+        account_page(&self.services, current, None, Some(&message), status).await
+    }
+
+    /// The TOTP enrolment page again after a wrong first code.
+    async fn totp_retry(&self, current: &SignedIn, token: &str) -> Response {
+        match self.services.mfa.enrolment(token, &current.user.id).await {
+            Ok(Some(e)) => totp_page(
+                &self.services,
+                current,
+                &e.enrolment_token,
+                &e.secret,
+                &e.qr_svg,
+                Some("That code did not match. Enter the app's current code."),
+            ),
+            Ok(None) => self.refused(current, ServiceError::MfaChallengeInvalid).await,
+            Err(e) => internal_error_page("reading an enrolment failed", &e),
+        }
+    }
+}
+
+fn totp_page(
+    services: &Services,
+    current: &SignedIn,
+    enrolment_token: &str,
+    secret: &str,
+    qr_svg: &str,
+    error: Option<&str>,
+) -> Response {
+    let csrf = services.oauth2.csrf_token(&current.cookie, ACCOUNT_FORM);
+    let html = TotpEnrolmentTemplate {
+        csrf: &csrf,
+        enrolment_token,
+        secret,
+        qr_data_url: templates::svg_data_url(qr_svg),
+        error,
+    }
+    .render();
+    match html {
+        Ok(html) => page(
+            if error.is_some() {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            },
+            html,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "the enrolment page failed to render");
+            error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.")
+        }
+    }
+}
+
+/// The password or code a form proves the account with.
+fn proof(f: &HashMap<String, String>) -> Proof {
+    let given = |k: &str| f.get(k).filter(|v| !v.trim().is_empty()).cloned();
+    Proof {
+        password: given("password"),
+        code: given("code"),
+    }
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body.to_string())
+}
