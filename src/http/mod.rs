@@ -270,7 +270,6 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
             oauth2::routes(services.clone()).at("/authorize", pages::authorize(services.clone())),
         )
         .nest("/ui", pages::ui_routes(services.clone()))
-        .at("/", pages::home(services.clone()))
         .at(
             "/.well-known/openid-configuration",
             poem::get(oauth2::oidc::Discovery {
@@ -283,7 +282,19 @@ pub fn endpoint(services: Services, limits: BodyLimits) -> impl Endpoint<Output 
                 services: services.clone(),
             }),
         )
-        .nest("/", api.into_endpoint())
+        .nest("/", {
+            // `/` itself is a page (the API's catch-all nest would otherwise answer it).
+            let services = services.clone();
+            api.into_endpoint().around(move |ep, req| {
+                let services = services.clone();
+                async move {
+                    if req.uri().path() == "/" && req.method() == poem::http::Method::GET {
+                        return Ok(pages::home(&services, &req).await);
+                    }
+                    Ok(ep.call(req).await?.into_response())
+                }
+            })
+        })
         .around(move |ep, req| {
             let outer = outer.clone();
             async move { middleware::outer(ep.as_ref(), req, &outer).await }

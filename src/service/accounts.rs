@@ -516,7 +516,9 @@ impl Accounts {
         match self.mfa.after_password(&user, false, origin).await? {
             AfterPassword::SignedIn(amr) => {
                 self.signed_in(&user.id, &amr, origin).await;
-                Ok(LoginStep::SignedIn(Box::new(self.sessions.start(user).await?)))
+                Ok(LoginStep::SignedIn(Box::new(
+                    self.sessions.start(user).await?,
+                )))
             }
             AfterPassword::SecondFactor(challenge) => Ok(LoginStep::SecondFactor(challenge)),
             AfterPassword::MustEnrol(enrolment) => Ok(LoginStep::MustEnrol(enrolment)),

@@ -256,8 +256,8 @@ fn relying_party(public_url: &str, product_name: &str) -> Option<Webauthn> {
     // A development URL on `localhost` (or `*.localhost`, which browsers resolve to the
     // loopback) is reached on whatever port the developer runs; a real domain is exact.
     let local = domain == "localhost" || domain.ends_with(".localhost");
-    let builder = WebauthnBuilder::new(&domain, &url)
-        .map(|b| b.rp_name(product_name).allow_any_port(local));
+    let builder =
+        WebauthnBuilder::new(&domain, &url).map(|b| b.rp_name(product_name).allow_any_port(local));
     match builder.and_then(|b| b.build()) {
         Ok(w) => Some(w),
         Err(e) => {
@@ -657,7 +657,11 @@ impl Mfa {
         let sealed = match self.peek(enrolment_token)? {
             Some(ChallengeRecord {
                 user_id: Some(owner),
-                step: ChallengeStep::TotpEnrolment { secret, sign_in: None },
+                step:
+                    ChallengeStep::TotpEnrolment {
+                        secret,
+                        sign_in: None,
+                    },
                 ..
             }) if owner == user.id => secret,
             _ => return Err(ServiceError::MfaChallengeInvalid),
@@ -707,7 +711,10 @@ impl Mfa {
             .enrol_totp(&user_id, enrolment_token, sealed, code, origin)
             .await?
             .unwrap_or_default();
-        amr.extend([amr::ONE_TIME_PASSWORD.to_string(), amr::MULTI_FACTOR.to_string()]);
+        amr.extend([
+            amr::ONE_TIME_PASSWORD.to_string(),
+            amr::MULTI_FACTOR.to_string(),
+        ]);
         Ok((user_id, amr, codes))
     }
 

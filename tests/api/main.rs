@@ -4,13 +4,16 @@
 mod helpers;
 mod smtp;
 
+mod account_page;
 mod accounts;
 mod admin;
 mod avatars;
 mod bad_input;
 mod browser_cors;
+mod browser_passkeys;
 mod captcha;
 mod check;
+mod chromium;
 mod clients;
 mod codes;
 mod compat_account;

@@ -38,7 +38,7 @@ async fn get(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
 }
 
 /// The TOTP code of `secret` (base32) for the app clock's time plus `offset` seconds.
-fn totp_code(app: &TestApp, secret: &str, offset: i64) -> String {
+pub(crate) fn totp_code(app: &TestApp, secret: &str, offset: i64) -> String {
     let bytes = totp_rs::Secret::try_from_base32(secret).unwrap();
     let totp = totp_rs::Builder::new()
         .with_secret(bytes.as_ref().to_vec())

@@ -21,9 +21,19 @@ const AGAIN: &str = "Open your account page again.";
 
 /// The `/ui/account` routes (nested under `/ui/account`).
 pub(super) fn routes(services: Services) -> Route {
-    let action = |action| post(Action { services: services.clone(), action });
+    let action = |action| {
+        post(Action {
+            services: services.clone(),
+            action,
+        })
+    };
     Route::new()
-        .at("/", get(AccountPage { services: services.clone() }))
+        .at(
+            "/",
+            get(AccountPage {
+                services: services.clone(),
+            }),
+        )
         .at("/totp/begin", action(Act::TotpBegin))
         .at("/totp/confirm", action(Act::TotpConfirm))
         .at("/totp/remove", action(Act::TotpRemove))
@@ -114,7 +124,18 @@ fn what(kind: &str, method: Option<&str>) -> String {
         other => return other.replace('_', " "),
     };
     match method {
-        Some(m) if kind == "login_succeeded" => format!("{base} ({m})"),
+        Some(amr) if kind == "login_succeeded" => {
+            let has = |v: &str| amr.split(' ').any(|m| m == v);
+            let key = has("hwk") || has("swk");
+            match (has("pwd"), key, has("otp")) {
+                (true, true, _) => "Signed in with password and passkey",
+                (false, true, _) => "Signed in with a passkey",
+                (true, false, true) => "Signed in with password and code",
+                (true, false, false) => "Signed in with password",
+                _ => base,
+            }
+            .to_string()
+        }
         _ => base.to_string(),
     }
 }
@@ -180,7 +201,10 @@ async fn account_page(
         Ok(html) => page(status, html),
         Err(e) => {
             tracing::error!(error = %e, "the account page failed to render");
-            error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.")
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; try again.",
+            )
         }
     }
 }
@@ -257,7 +281,14 @@ impl Endpoint for Action {
         let outcome = match self.action {
             Act::TotpBegin => {
                 return Ok(match mfa.begin_totp(user).await {
-                    Ok(e) => totp_page(services, &current, &e.enrolment_token, &e.secret, &e.qr_svg, None),
+                    Ok(e) => totp_page(
+                        services,
+                        &current,
+                        &e.enrolment_token,
+                        &e.secret,
+                        &e.qr_svg,
+                        None,
+                    ),
                     Err(e) => self.refused(&current, e).await,
                 });
             }
@@ -282,7 +313,9 @@ impl Endpoint for Action {
                 .disable_totp(user, &proof(&f), &origin)
                 .await
                 .map(|()| "totp-removed"),
-            Act::RecoveryCodes => match mfa.regenerate_recovery_codes(user, &proof(&f), &origin).await
+            Act::RecoveryCodes => match mfa
+                .regenerate_recovery_codes(user, &proof(&f), &origin)
+                .await
             {
                 Ok(codes) => {
                     return Ok(page(
@@ -294,23 +327,36 @@ impl Endpoint for Action {
             },
             Act::PasskeyBegin => {
                 // Called by the page's script: JSON either way.
-                return Ok(match mfa.begin_passkey_registration(user, field("name")).await {
-                    Ok(c) => json(
-                        StatusCode::OK,
-                        serde_json::json!({"ceremony_token": c.token, "options": c.options}),
-                    ),
-                    Err(e) => json(
-                        StatusCode::BAD_REQUEST,
-                        serde_json::json!({"error": e.to_string()}),
-                    ),
-                });
+                return Ok(
+                    match mfa.begin_passkey_registration(user, field("name")).await {
+                        Ok(c) => json(
+                            StatusCode::OK,
+                            serde_json::json!({"ceremony_token": c.token, "options": c.options}),
+                        ),
+                        Err(e) => json(
+                            StatusCode::BAD_REQUEST,
+                            serde_json::json!({"error": e.to_string()}),
+                        ),
+                    },
+                );
             }
             Act::PasskeyFinish => {
-                let credential = serde_json::from_str(field("credential"))
-                    .unwrap_or(serde_json::Value::Null);
-                mfa.finish_passkey_registration(user, field("ceremony_token"), credential, &origin)
+                let credential =
+                    serde_json::from_str(field("credential")).unwrap_or(serde_json::Value::Null);
+                match mfa
+                    .finish_passkey_registration(user, field("ceremony_token"), credential, &origin)
                     .await
-                    .map(|_| "passkey-added")
+                {
+                    // The first factor: its recovery codes, shown once.
+                    Ok((_, Some(codes))) => {
+                        return Ok(page(
+                            StatusCode::OK,
+                            templates::recovery_codes(&codes, "/ui/account?done=passkey-added"),
+                        ));
+                    }
+                    Ok((_, None)) => Ok("passkey-added"),
+                    Err(e) => Err(e),
+                }
             }
             Act::PasskeyRename => mfa
                 .rename_passkey(user, field("id"), field("name"), &origin)
@@ -378,7 +424,10 @@ impl Action {
                 &e.qr_svg,
                 Some("That code did not match. Enter the app's current code."),
             ),
-            Ok(None) => self.refused(current, ServiceError::MfaChallengeInvalid).await,
+            Ok(None) => {
+                self.refused(current, ServiceError::MfaChallengeInvalid)
+                    .await
+            }
             Err(e) => internal_error_page("reading an enrolment failed", &e),
         }
     }
@@ -412,7 +461,10 @@ fn totp_page(
         ),
         Err(e) => {
             tracing::error!(error = %e, "the enrolment page failed to render");
-            error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; try again.")
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; try again.",
+            )
         }
     }
 }

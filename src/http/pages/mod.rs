@@ -28,22 +28,10 @@ const SESSION_COOKIE: &str = "portcullis_session";
 const CSRF_COOKIE: &str = "portcullis_csrf";
 
 /// `GET /`: a signed-in browser goes to its account page, any other to the sign-in page.
-pub fn home(services: Services) -> impl Endpoint<Output = Response> {
-    get(Home { services })
-}
-
-struct Home {
-    services: Services,
-}
-
-impl Endpoint for Home {
-    type Output = Response;
-
-    async fn call(&self, req: Request) -> poem::Result<Response> {
-        Ok(match signed_in(&self.services, &req).await {
-            Some(_) => see_other(ACCOUNT_PAGE),
-            None => see_other("/ui/login"),
-        })
+pub async fn home(services: &Services, req: &Request) -> Response {
+    match signed_in(services, req).await {
+        Some(_) => see_other(ACCOUNT_PAGE),
+        None => see_other("/ui/login"),
     }
 }
 
@@ -227,7 +215,7 @@ async fn form(req: &mut Request) -> Option<HashMap<String, String>> {
 /// Where a sign-in on these pages goes on to: a pending authorization request (its consent
 /// page), or, with no request, the account pages.
 enum Flow {
-    Authorize(Pending),
+    Authorize(Box<Pending>),
     Account,
 }
 
@@ -294,7 +282,9 @@ impl Flow {
 async fn flow(services: &Services, id: Option<&String>) -> Result<Flow, Response> {
     match id.filter(|id| !id.is_empty()) {
         None => Ok(Flow::Account),
-        Some(_) => pending(services, id).await.map(Flow::Authorize),
+        Some(_) => pending(services, id)
+            .await
+            .map(|p| Flow::Authorize(Box::new(p))),
     }
 }
 
@@ -836,7 +826,9 @@ impl Endpoint for SecondFactorSubmit {
                             &req,
                             &p,
                             &enrolment,
-                            Some("That code did not match. Check the app shows this account, and enter its current code."),
+                            Some(
+                                "That code did not match. Check the app shows this account, and enter its current code.",
+                            ),
                             StatusCode::UNAUTHORIZED,
                         ));
                     }

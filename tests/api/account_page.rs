@@ -1,0 +1,214 @@
+//! The account page (`/ui/account`) over HTTP, as a browser without JavaScript uses it:
+//! sign-in without an application, the authenticator app (enrol, a wrong first code, remove
+//! with a proof), CSRF, sign-out; and enrolment inside the sign-in under `--mfa required`,
+//! on the pages and the native API.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{PASSWORD, TestApp, browser, location, scrape, spawn_app, spawn_app_with},
+    mfa::totp_code,
+};
+
+/// The text of `<code id="totp-secret">` on an enrolment page.
+fn shown_secret(html: &str) -> String {
+    let start = html.find("id=\"totp-secret\">").expect("the key is shown") + 17;
+    html[start..start + html[start..].find('<').unwrap()].to_string()
+}
+
+/// Signs `login` in on `/ui/login` with no application waiting; returns the answer.
+async fn sign_in(app: &TestApp, b: &reqwest::Client, login: &str) -> reqwest::Response {
+    let page = b.get(app.url("/ui/login")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign in to your account"), "{html}");
+    b.post(app.url("/ui/login"))
+        .form(&[
+            ("request", ""),
+            ("csrf", &scrape(&html, "csrf")),
+            ("login", login),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn account(app: &TestApp, b: &reqwest::Client) -> String {
+    let resp = b.get(app.url("/ui/account")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_to_its_account_page_and_sets_up_and_removes_an_authenticator_app() {
+    let app = spawn_app().await;
+    app.register_user("ada").await;
+    let b = browser();
+
+    let home = b.get(app.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&home), "/ui/login");
+    let signed_in = sign_in(&app, &b, "ada").await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&signed_in), "/ui/account");
+    let home = b.get(app.url("/")).send().await.unwrap();
+    assert_eq!(location(&home), "/ui/account");
+
+    let html = account(&app, &b).await;
+    assert!(html.contains("Your account") && html.contains("ada@example.test"));
+    let csrf = scrape(&html, "csrf");
+
+    // A form from elsewhere (no valid token) changes nothing.
+    let forged = b
+        .post(app.url("/ui/account/totp/begin"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    let begun = b
+        .post(app.url("/ui/account/totp/begin"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(begun.status(), StatusCode::OK);
+    let html = begun.text().await.unwrap();
+    assert!(html.contains("data:image/svg+xml;base64,"), "the QR code");
+    let (token, secret) = (scrape(&html, "enrolment_token"), shown_secret(&html));
+    let confirm = |code: String| {
+        b.post(app.url("/ui/account/totp/confirm"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("enrolment_token", token.as_str()),
+                ("code", code.as_str()),
+            ])
+            .send()
+    };
+    let wrong = confirm("000000".into()).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let html = wrong.text().await.unwrap();
+    assert!(html.contains("did not match"));
+    assert_eq!(shown_secret(&html), secret, "the same app to add, again");
+    let done = confirm(totp_code(&app, &secret, 0)).await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let html = done.text().await.unwrap();
+    assert!(html.contains("Keep these recovery codes"));
+    assert!(html.contains("/ui/account?done=totp-added"));
+
+    let html = account(&app, &b).await;
+    assert!(html.contains("An authenticator app is set up"), "{html}");
+    assert!(html.contains("10 recovery codes left"));
+    assert!(html.contains("Authenticator app added"), "in the activity");
+
+    let remove = |password: &'static str| {
+        b.post(app.url("/ui/account/totp/remove"))
+            .form(&[("csrf", csrf.as_str()), ("password", password)])
+            .send()
+    };
+    let refused = remove("not the password").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Nothing was changed"));
+    assert!(html.contains("An authenticator app is set up"));
+    let removed = remove(PASSWORD).await.unwrap();
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&removed), "/ui/account?done=totp-removed");
+    let html = b
+        .get(app.url(&location(&removed)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("The authenticator app was removed."));
+    assert!(html.contains("Add an authenticator app"));
+
+    let out = b
+        .post(app.url("/ui/account/signout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::OK);
+    let gone = b.get(app.url("/ui/account")).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&gone), "/ui/login");
+}
+
+#[tokio::test]
+async fn under_the_required_policy_a_user_without_a_factor_enrols_it_inside_the_sign_in() {
+    let app = spawn_app_with(|c| c.mfa = portcullis::config::MfaPolicy::Required).await;
+    app.register_user("bo").await;
+    app.register_user("cy").await;
+
+    // The native API: a 202 that offers the app to enrol; its first code signs in.
+    let first = app.login("bo", PASSWORD).await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: Value = first.json().await.unwrap();
+    let secret = first["totp_enrolment"]["secret"].as_str().unwrap();
+    assert!(
+        first["totp_enrolment"]["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    assert_eq!(first["methods"], json!(["totp"]));
+    let answer = |code: String| {
+        app.client
+            .post(app.url("/api/v1/sessions/mfa"))
+            .json(&json!({"mfa_token": first["mfa_token"], "totp": code}))
+            .send()
+    };
+    let wrong = answer("000000".into()).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let wrong: Value = wrong.json().await.unwrap();
+    assert_eq!(wrong["code"], "invalid_second_factor");
+    let done = answer(totp_code(&app, secret, 0)).await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let done: Value = done.json().await.unwrap();
+    assert!(done["access_token"].is_string());
+    assert_eq!(done["recovery_codes"].as_array().unwrap().len(), 10);
+    // From now on it is an ordinary second step.
+    let next: Value = app.login("bo", PASSWORD).await.json().await.unwrap();
+    assert!(next["totp_enrolment"].is_null(), "{next}");
+    assert!(next["methods"].as_array().unwrap().contains(&json!("totp")));
+
+    // The pages: the enrolment follows the password, a wrong code shows it again, the right
+    // one shows the recovery codes and signs the browser in.
+    let b = browser();
+    let after_password = sign_in(&app, &b, "cy").await;
+    assert_eq!(after_password.status(), StatusCode::OK);
+    let html = after_password.text().await.unwrap();
+    assert!(html.contains("Add an authenticator app"), "{html}");
+    let secret = shown_secret(&html);
+    let (csrf, token) = (scrape(&html, "csrf"), scrape(&html, "mfa_token"));
+    let post = |code: String| {
+        b.post(app.url("/ui/login/mfa"))
+            .form(&[
+                ("request", ""),
+                ("csrf", csrf.as_str()),
+                ("mfa_token", token.as_str()),
+                ("code", code.as_str()),
+            ])
+            .send()
+    };
+    let wrong = post("123456".into()).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(shown_secret(&wrong.text().await.unwrap()), secret);
+    assert_eq!(
+        b.get(app.url("/ui/account")).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER,
+        "not signed in yet"
+    );
+    let done = post(totp_code(&app, &secret, 0)).await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let html = done.text().await.unwrap();
+    assert!(html.contains("Keep these recovery codes"), "{html}");
+    let html = account(&app, &b).await;
+    assert!(html.contains("An authenticator app is set up"));
+}
