@@ -43,6 +43,7 @@ mod oidc_logout;
 mod openapi;
 mod pg;
 mod policy;
+mod register_page;
 mod reset_page;
 mod rp_libraries;
 mod sessions;

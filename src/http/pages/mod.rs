@@ -8,6 +8,7 @@
 //! (`frame-ancestors 'none'`) and never cached. Form answers redirect with 303.
 
 mod account;
+mod register;
 pub mod templates;
 
 use std::collections::HashMap;
@@ -75,6 +76,11 @@ pub fn ui_routes(services: Services) -> Route {
         .at("/webauthn.js", get(make_webauthn_js()))
         .at("/style.css", get(make_stylesheet()))
         .nest("/account", account::routes(s()))
+        .at(
+            "/register",
+            get(register::RegisterPageEp { services: s() })
+                .post(register::RegisterSubmit { services: s() }),
+        )
         .at("/unlock", get(UnlockPage { services: s() }))
         .at(
             "/consent",
@@ -483,6 +489,7 @@ async fn render_login(
                 .filter(|_| services.dev)
                 .map(|c| c.answer.as_str()),
             passkeys: services.mfa.passkeys_available(),
+            register_href: register::href(services, p),
         })
     })
 }
@@ -591,41 +598,50 @@ impl Endpoint for LoginSubmit {
                 );
             }
         };
-        let demand = p.mfa_demanded();
-        match self
-            .services
-            .mfa
-            .after_password(&user, demand, &origin)
-            .await
-        {
-            Ok(AfterPassword::SignedIn(amr)) => {
-                accounts.signed_in(&user.id, &amr, &origin).await;
-                let done = SignedInUser {
-                    user,
-                    amr,
-                    recovery_codes: Vec::new(),
-                };
-                Ok(finish_sign_in(&self.services, &req, &p, done).await)
-            }
-            Ok(AfterPassword::SecondFactor(challenge)) => Ok(second_factor_page(
-                &self.services,
-                &req,
-                &p,
-                &user.username,
-                &challenge,
-                None,
-                StatusCode::OK,
-            )),
-            Ok(AfterPassword::MustEnrol(enrolment)) => Ok(enrolment_page(
-                &self.services,
-                &req,
-                &p,
-                &enrolment,
-                None,
-                StatusCode::OK,
-            )),
-            Err(e) => Ok(internal_error_page("deciding the second step failed", &e)),
+        Ok(after_password(&self.services, &req, &p, user, &origin).await)
+    }
+}
+
+/// What follows a right password (a sign-in, or a new account): signed in, the second
+/// step, or enrolment first.
+async fn after_password(
+    services: &Services,
+    req: &Request,
+    p: &Flow,
+    user: crate::service::views::UserView,
+    origin: &crate::service::audit::Origin,
+) -> Response {
+    match services
+        .mfa
+        .after_password(&user, p.mfa_demanded(), origin)
+        .await
+    {
+        Ok(AfterPassword::SignedIn(amr)) => {
+            services
+                .oauth2
+                .accounts()
+                .signed_in(&user.id, &amr, origin)
+                .await;
+            let done = SignedInUser {
+                user,
+                amr,
+                recovery_codes: Vec::new(),
+            };
+            finish_sign_in(services, req, p, done).await
         }
+        Ok(AfterPassword::SecondFactor(challenge)) => second_factor_page(
+            services,
+            req,
+            p,
+            &user.username,
+            &challenge,
+            None,
+            StatusCode::OK,
+        ),
+        Ok(AfterPassword::MustEnrol(enrolment)) => {
+            enrolment_page(services, req, p, &enrolment, None, StatusCode::OK)
+        }
+        Err(e) => internal_error_page("deciding the second step failed", &e),
     }
 }
 

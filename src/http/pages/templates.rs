@@ -28,6 +28,8 @@ pub struct LoginPage<'a> {
     pub dev_answer: Option<&'a str>,
     /// Offer "Sign in with a passkey" (and passkey autofill).
     pub passkeys: bool,
+    /// The sign-up page of this flow, unless registration is closed.
+    pub register_href: Option<String>,
 }
 
 pub fn login(p: &LoginPage) -> String {
@@ -51,6 +53,38 @@ pub struct SecondFactorPage<'a> {
 
 /// The second step: a code from the authenticator app or a recovery code, or a passkey.
 pub fn second_factor(p: &SecondFactorPage) -> String {
+    render(p)
+}
+
+/// The sign-up page (`/ui/register`).
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage<'a> {
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    pub client_name: &'a str,
+    /// Registration is closed: the page says so and offers sign-in.
+    pub closed: bool,
+    /// Email verification is on and no code was mailed yet: ask for the address alone.
+    pub ask_email_first: bool,
+    /// Email verification is on and the code was mailed: ask for it with the rest.
+    pub verify_email: bool,
+    pub invite: bool,
+    pub email: &'a str,
+    pub email_code: &'a str,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub registration_key: &'a str,
+    pub captcha: Option<(&'a str, &'a str)>,
+    pub dev_answer: Option<&'a str>,
+    pub dev_code: Option<&'a str>,
+    /// The error, shown next to `error_field` (or above the form when that is empty).
+    pub error: Option<&'a str>,
+    pub error_field: &'a str,
+    pub sign_in_href: &'a str,
+}
+
+pub fn register(p: &RegisterPage) -> String {
     render(p)
 }
 
@@ -324,6 +358,27 @@ mod tests {
                 captcha: Some((EVIL, EVIL)),
                 dev_answer: Some(EVIL),
                 passkeys: true,
+                register_href: Some(EVIL.into()),
+            }),
+            register(&RegisterPage {
+                request_id: EVIL,
+                csrf: EVIL,
+                client_name: EVIL,
+                closed: false,
+                ask_email_first: false,
+                verify_email: true,
+                invite: true,
+                email: EVIL,
+                email_code: EVIL,
+                username: EVIL,
+                display_name: EVIL,
+                registration_key: EVIL,
+                captcha: Some((EVIL, EVIL)),
+                dev_answer: Some(EVIL),
+                dev_code: Some(EVIL),
+                error: Some(EVIL),
+                error_field: "username",
+                sign_in_href: EVIL,
             }),
             second_factor(&SecondFactorPage {
                 request_id: EVIL,
