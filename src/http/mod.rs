@@ -332,6 +332,12 @@ const NON_SPEC_ROUTES: &[(&str, &[&str])] = &[
     ("/ui/account/passkeys/rename", &["POST"]),
     ("/ui/account/passkeys/remove", &["POST"]),
     ("/ui/account/signout", &["POST"]),
+    ("/ui/account/profile", &["POST"]),
+    ("/ui/account/avatar", &["POST"]),
+    ("/ui/account/password", &["POST"]),
+    ("/ui/account/api-key", &["POST"]),
+    ("/ui/account/sessions/revoke-others", &["POST"]),
+    ("/ui/register", &["GET", "POST"]),
     ("/.well-known/openid-configuration", &["GET"]),
     ("/.well-known/oauth-authorization-server", &["GET"]),
 ];

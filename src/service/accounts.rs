@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
 
+use super::sessions::KeepSession;
 use super::{
     IssuedSession, Principal, Result, ServiceError, Sessions,
     audit::{Event, EventKind, Origin},
@@ -754,7 +755,7 @@ impl Accounts {
             self.limits.account.record_failure(&limiter_key);
             return Err(ServiceError::WrongPassword);
         }
-        self.set_password(&user, new, principal.session_id.clone(), origin)
+        self.set_password(&user, new, principal.own_session(), origin)
             .await
     }
 
@@ -769,7 +770,8 @@ impl Accounts {
         origin: &Origin,
     ) -> Result<()> {
         let user = self.verify_password(login, current, origin, None).await?;
-        self.set_password(&user, new, None, origin).await
+        self.set_password(&user, new, KeepSession::None, origin)
+            .await
     }
 
     /// Sets the password of the user with this username and email, authorised by the shared
@@ -809,7 +811,7 @@ impl Accounts {
         self.set_password_audited(
             &user,
             new,
-            None,
+            KeepSession::None,
             origin,
             EventKind::PasswordReset,
             "forget_password_key",
@@ -825,7 +827,7 @@ impl Accounts {
         &self,
         user: &UserRecord,
         new: &str,
-        keep: Option<String>,
+        keep: KeepSession,
         origin: &Origin,
     ) -> Result<()> {
         self.set_password_audited(user, new, keep, origin, EventKind::PasswordChanged, "pwd")
@@ -838,7 +840,7 @@ impl Accounts {
         &self,
         user: &UserRecord,
         new: &str,
-        keep: Option<String>,
+        keep: KeepSession,
         origin: &Origin,
         kind: EventKind,
         method: &str,
@@ -954,7 +956,9 @@ impl Accounts {
             .await?
             .ok_or(ServiceError::NotFound("user"))?;
         if disabled == Some(true) {
-            self.sessions.revoke_others(&user.id, None).await?;
+            self.sessions
+                .revoke_others(&user.id, KeepSession::None)
+                .await?;
         }
         Ok(user.into())
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::audit::{Event, EventKind, Origin};
 use super::{Result, ServiceError};
+pub use crate::store::sessions::KeepSession;
 use crate::{
     domain::Scope,
     service::{id_tokens::IdTokenSigner, views::UserView},
@@ -83,6 +84,28 @@ pub struct Principal {
     pub user: UserView,
     /// The session (refresh-token family) of an access token; `None` for an API key.
     pub session_id: Option<String>,
+    /// For a signed-in browser (the pages): SHA-256 of its session cookie.
+    pub browser_session: Option<[u8; 32]>,
+}
+
+impl Principal {
+    /// A signed-in browser's user, acting on its own account pages.
+    pub fn browser(user: UserView, cookie: &str) -> Self {
+        Self {
+            user,
+            session_id: None,
+            browser_session: Some(opaque::digest(cookie)),
+        }
+    }
+
+    /// The caller's own session, which "sign out everywhere else" keeps.
+    pub fn own_session(&self) -> KeepSession {
+        match (&self.session_id, self.browser_session) {
+            (Some(family), _) => KeepSession::Family(family.clone()),
+            (None, Some(hash)) => KeepSession::Browser(hash),
+            (None, None) => KeepSession::None,
+        }
+    }
 }
 
 /// A session chosen by [`Sessions::prepare`]: its secrets stay here until it is written.
@@ -323,11 +346,11 @@ impl Sessions {
     }
 
     /// Revokes every session of a user except `keep`.
-    pub async fn revoke_others(&self, user_id: &str, keep: Option<String>) -> Result<usize> {
+    pub async fn revoke_others(&self, user_id: &str, keep: KeepSession) -> Result<usize> {
         let uid = user_id.to_string();
         Ok(self
             .store
-            .run(move |s| s.revoke_user_sessions(&uid, keep.as_deref()))
+            .run(move |s| s.revoke_user_sessions(&uid, &keep))
             .await?)
     }
 
@@ -344,6 +367,7 @@ impl Sessions {
                 Some(user) if !user.disabled => Ok(Principal {
                     user: user.into(),
                     session_id: None,
+                    browser_session: None,
                 }),
                 _ => Err(ServiceError::InvalidToken),
             };
@@ -366,6 +390,7 @@ impl Sessions {
             Some(user) if live && !user.disabled => Ok(Principal {
                 user: user.into(),
                 session_id: sid,
+                browser_session: None,
             }),
             _ => Err(ServiceError::InvalidToken),
         }

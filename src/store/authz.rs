@@ -176,6 +176,7 @@ pub(crate) fn end_browser_sessions_in(
     txn: &redb::WriteTransaction,
     user_id: &str,
     now: i64,
+    keep: Option<&[u8]>,
 ) -> Result<usize, StoreError> {
     let hashes: Vec<Vec<u8>> = {
         let index = txn.open_table(tables::USER_BROWSER_SESSIONS)?;
@@ -191,7 +192,7 @@ pub(crate) fn end_browser_sessions_in(
         out
     };
     let mut ended = 0;
-    for hash in hashes {
+    for hash in hashes.into_iter().filter(|h| Some(h.as_slice()) != keep) {
         match browser_session_in(txn, &hash)? {
             Some(s) => {
                 ended += usize::from(s.expires_at > now);

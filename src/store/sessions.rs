@@ -115,11 +115,12 @@ impl Store {
         })
     }
 
-    /// Revokes every family of `user_id` except `keep`; returns how many were revoked.
+    /// Revokes every family and browser session of `user_id` except `keep`; returns how
+    /// many families were revoked.
     pub fn revoke_user_sessions(
         &self,
         user_id: &str,
-        keep: Option<&str>,
+        keep: &KeepSession,
     ) -> Result<usize, StoreError> {
         let now = self.clock().now();
         self.write(|txn| revoke_user_sessions_in(txn, user_id, keep, now))
@@ -222,18 +223,37 @@ fn get_family(txn: &WriteTransaction, id: &str) -> Result<Option<FamilyRecord>, 
 pub(crate) fn revoke_user_sessions_in(
     txn: &WriteTransaction,
     user_id: &str,
-    keep: Option<&str>,
+    keep: &KeepSession,
     now: i64,
 ) -> Result<usize, StoreError> {
     let ids = families_of(&txn.open_table(tables::USER_SESSIONS)?, user_id)?;
     let mut revoked = 0;
-    for id in ids.iter().filter(|id| Some(id.as_str()) != keep) {
+    for id in ids
+        .iter()
+        .filter(|id| !matches!(keep, KeepSession::Family(k) if k == *id))
+    {
         if revoke_family_in(txn, id)? {
             revoked += 1;
         }
     }
-    super::authz::end_browser_sessions_in(txn, user_id, now)?;
+    let keep_browser = match keep {
+        KeepSession::Browser(hash) => Some(hash.as_slice()),
+        _ => None,
+    };
+    super::authz::end_browser_sessions_in(txn, user_id, now, keep_browser)?;
     Ok(revoked)
+}
+
+/// The one session a "sign out everywhere else" keeps: the caller's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeepSession {
+    /// None: every session ends.
+    #[default]
+    None,
+    /// A refresh-token family (an API caller's session).
+    Family(String),
+    /// A browser session (SHA-256 of its cookie).
+    Browser([u8; 32]),
 }
 
 /// Marks a family revoked (kept until its expiry so reuse and `sid` checks still see it).

@@ -234,7 +234,7 @@ impl Store {
                 txn.open_table(tables::USER_SESSIONS)?
                     .remove((id, fid.as_bytes()))?;
             }
-            super::authz::end_browser_sessions_in(txn, id, self.clock().now())?;
+            super::authz::end_browser_sessions_in(txn, id, self.clock().now(), None)?;
             let consented = super::keys_under(&txn.open_table(tables::CONSENTS)?, id)?;
             for client in consented {
                 txn.open_table(tables::CONSENTS)?
@@ -300,7 +300,12 @@ impl Store {
             user.password_hash = password_hash;
             user.updated_at = now;
             put_user(txn, &user)?;
-            super::sessions::revoke_user_sessions_in(txn, id, None, now)?;
+            super::sessions::revoke_user_sessions_in(
+                txn,
+                id,
+                &super::sessions::KeepSession::None,
+                now,
+            )?;
             Ok(Some(user))
         })
     }

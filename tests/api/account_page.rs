@@ -13,7 +13,8 @@ use crate::{
 
 /// The text of `<code id="totp-secret">` on an enrolment page.
 fn shown_secret(html: &str) -> String {
-    let start = html.find("id=\"totp-secret\">").expect("the key is shown") + 17;
+    let marker = "id=\"totp-secret\">";
+    let start = html.find(marker).expect("the key is shown") + marker.len();
     html[start..start + html[start..].find('<').unwrap()].to_string()
 }
 
@@ -211,4 +212,146 @@ async fn under_the_required_policy_a_user_without_a_factor_enrols_it_inside_the_
     assert!(html.contains("Keep these recovery codes"), "{html}");
     let html = account(&app, &b).await;
     assert!(html.contains("An authenticator app is set up"));
+}
+
+#[tokio::test]
+async fn the_account_page_edits_the_profile_picture_password_api_key_and_other_sessions() {
+    let app = spawn_app().await;
+    let elsewhere = app.register_user("eve").await;
+    let b = browser();
+    assert_eq!(
+        sign_in(&app, &b, "eve").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let html = account(&app, &b).await;
+    let csrf = scrape(&html, "csrf");
+    let post = |path: &'static str, fields: Vec<(&'static str, String)>| {
+        let mut form = vec![("csrf", csrf.clone())];
+        form.extend(fields);
+        b.post(app.url(path)).form(&form).send()
+    };
+    let follow = |resp: reqwest::Response| {
+        let to = location(&resp);
+        let b = b.clone();
+        let url = app.url(&to);
+        async move { b.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+
+    let saved = post(
+        "/ui/account/profile",
+        vec![("display_name", "Eve <i>E</i>".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let html = follow(saved).await;
+    assert!(html.contains("Your profile was saved."));
+    assert!(
+        html.contains("value=\"Eve &#60;i&#62;E&#60;/i&#62;\""),
+        "escaped"
+    );
+
+    // The picture: a multipart form with the CSRF token.
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(crate::avatars::png(40, 40, [200, 30, 30]))
+                .file_name("me.png"),
+        );
+    let uploaded = b
+        .post(app.url("/ui/account/avatar"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::SEE_OTHER);
+    let html = follow(uploaded).await;
+    assert!(
+        html.contains("id=\"avatar-current\""),
+        "the new picture is shown"
+    );
+    let junk = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"not an image".to_vec()),
+        );
+    let refused = b
+        .post(app.url("/ui/account/avatar"))
+        .multipart(junk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+
+    // The password: a wrong current one is refused by its field; the right one changes it,
+    // ends the API sessions and keeps this browser.
+    let wrong = post(
+        "/ui/account/password",
+        vec![
+            ("current_password", "not it at all".into()),
+            ("new_password", "a brand new horse staple 7".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let html = wrong.text().await.unwrap();
+    let at = html.find("id=\"current_password\"").unwrap();
+    assert!(html[at..].find("field-error").unwrap() < html[at..].find("new_password").unwrap());
+    let changed = post(
+        "/ui/account/password",
+        vec![
+            ("current_password", PASSWORD.into()),
+            ("new_password", "a brand new horse staple 7".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.refresh(&elsewhere.refresh_token).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the API session ended"
+    );
+    assert_eq!(
+        app.login("eve", "a brand new horse staple 7")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(follow(changed).await.contains("Your password was changed"));
+
+    // A personal API key, shown once, that works.
+    let key_page = post("/ui/account/api-key", vec![]).await.unwrap();
+    assert_eq!(key_page.status(), StatusCode::OK);
+    let html = key_page.text().await.unwrap();
+    let marker = "id=\"api-key-value\">";
+    let start = html.find(marker).unwrap() + marker.len();
+    let key = &html[start..start + html[start..].find('<').unwrap()];
+    assert_eq!(app.get_me(key).await.status(), StatusCode::OK);
+
+    // Every other session ends; this browser stays.
+    let other: Value = app
+        .login("eve", "a brand new horse staple 7")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let out = post("/ui/account/sessions/revoke-others", vec![])
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.refresh(other["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        follow(out)
+            .await
+            .contains("Every other session was signed out.")
+    );
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::helpers::{problem, spawn_app, spawn_app_with};
 
 /// A PNG of random pixels (so it does not compress), tinted by `rgb`.
-fn png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+pub(crate) fn png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |_, _| {
         let noise: [u8; 3] = rand::random();
         image::Rgb([rgb[0] ^ noise[0], rgb[1] ^ noise[1], rgb[2] ^ noise[2]])

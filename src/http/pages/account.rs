@@ -13,6 +13,7 @@ use super::{
 };
 use crate::service::{
     ServiceError, Services, audit::EventQuery, mfa::Proof, oauth2::authorize::SignedIn,
+    sessions::Principal,
 };
 
 /// What the account forms' CSRF tokens are bound to (with the session cookie).
@@ -43,6 +44,16 @@ pub(super) fn routes(services: Services) -> Route {
         .at("/passkeys/rename", action(Act::PasskeyRename))
         .at("/passkeys/remove", action(Act::PasskeyRemove))
         .at("/signout", action(Act::SignOut))
+        .at("/profile", action(Act::Profile))
+        .at("/password", action(Act::Password))
+        .at("/api-key", action(Act::ApiKey))
+        .at("/sessions/revoke-others", action(Act::RevokeOthers))
+        .at(
+            "/avatar",
+            post(AvatarUpload {
+                services: services.clone(),
+            }),
+        )
 }
 
 /// One line of the activity table.
@@ -66,8 +77,14 @@ struct AccountTemplate<'a> {
     csrf: &'a str,
     username: &'a str,
     email: &'a str,
+    display_name: &'a str,
+    /// The current avatar's URL, if there is one.
+    avatar_src: Option<String>,
+    has_api_key: bool,
     notice: Option<&'a str>,
     error: Option<&'a str>,
+    /// The form field the error concerns (empty: shown above the forms).
+    error_field: &'a str,
     totp: bool,
     recovery_codes_left: usize,
     passkeys: Vec<PasskeyRow>,
@@ -140,15 +157,25 @@ fn what(kind: &str, method: Option<&str>) -> String {
     }
 }
 
-/// Renders the account page of `current`, with a notice or an error.
+/// Renders the account page of `current`, with a notice or an error (`(field, message)`;
+/// an empty field shows it above the forms).
 async fn account_page(
     services: &Services,
     current: &SignedIn,
     notice: Option<&str>,
-    error: Option<&str>,
+    error: Option<(&str, &str)>,
     status: StatusCode,
 ) -> Response {
-    let user = &current.user;
+    // Read again: the session's copy predates this request's change.
+    let user = match services.accounts.active_user(&current.user.id).await {
+        Ok(u) => u,
+        Err(_) => return see_other("/ui/login"),
+    };
+    let user = &user;
+    let (error_field, error) = match error {
+        Some((field, message)) => (field, Some(message)),
+        None => ("", None),
+    };
     let factors = match services.mfa.status(&user.id).await {
         Ok(f) => f,
         Err(e) => return internal_error_page("reading second factors failed", &e),
@@ -168,8 +195,15 @@ async fn account_page(
         csrf: &csrf,
         username: &user.username,
         email: &user.email,
+        display_name: user.display_name.as_deref().unwrap_or_default(),
+        avatar_src: user
+            .avatar_etag
+            .as_ref()
+            .map(|etag| format!("/api/v1/users/{}/avatar?v={etag}", user.id)),
+        has_api_key: user.has_api_key,
         notice,
         error,
+        error_field,
         totp: factors.totp,
         recovery_codes_left: factors.recovery_codes_left,
         passkeys: factors
@@ -217,6 +251,10 @@ fn notice(code: &str) -> Option<&'static str> {
         "passkey-added" => "The passkey was added.",
         "passkey-renamed" => "The passkey was renamed.",
         "passkey-removed" => "The passkey was removed.",
+        "profile-saved" => "Your profile was saved.",
+        "avatar-saved" => "Your picture was saved.",
+        "password-changed" => "Your password was changed; your sessions in apps were signed out.",
+        "others-signed-out" => "Every other session was signed out.",
         _ => return None,
     })
 }
@@ -249,6 +287,10 @@ enum Act {
     PasskeyRename,
     PasskeyRemove,
     SignOut,
+    Profile,
+    Password,
+    ApiKey,
+    RevokeOthers,
 }
 
 /// `POST /ui/account/…`: one form of the account page.
@@ -366,6 +408,60 @@ impl Endpoint for Action {
                 .remove_passkey(user, field("id"), &proof(&f), &origin)
                 .await
                 .map(|()| "passkey-removed"),
+            Act::Profile => {
+                let name = Some(field("display_name").trim()).filter(|n| !n.is_empty());
+                services
+                    .accounts
+                    .update_display_name(&principal(&current), name)
+                    .await
+                    .map(|_| "profile-saved")
+            }
+            Act::Password => {
+                let changed = services
+                    .accounts
+                    .change_password(
+                        &principal(&current),
+                        field("current_password"),
+                        field("new_password"),
+                        &origin,
+                    )
+                    .await;
+                match changed {
+                    Ok(()) => Ok("password-changed"),
+                    Err(ServiceError::WrongPassword) => {
+                        let error = ("current_password", "That is not your current password.");
+                        return Ok(account_page(
+                            services,
+                            &current,
+                            None,
+                            Some(error),
+                            StatusCode::UNAUTHORIZED,
+                        )
+                        .await);
+                    }
+                    Err(e @ (ServiceError::WeakPassword(_) | ServiceError::Invalid(_))) => {
+                        let message = e.to_string();
+                        return Ok(account_page(
+                            services,
+                            &current,
+                            None,
+                            Some(("new_password", &message)),
+                            StatusCode::BAD_REQUEST,
+                        )
+                        .await);
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Act::ApiKey => match services.accounts.rotate_api_key(&principal(&current)).await {
+                Ok(key) => return Ok(page(StatusCode::OK, templates::api_key(&key))),
+                Err(e) => Err(e),
+            },
+            Act::RevokeOthers => services
+                .sessions
+                .revoke_others(&user.id, principal(&current).own_session())
+                .await
+                .map(|_| "others-signed-out"),
             Act::SignOut => {
                 let session = cookie(&req, SESSION_COOKIE).unwrap_or_default();
                 if let Err(e) = services.oauth2.end_browser_session(&session).await {
@@ -410,7 +506,7 @@ impl Action {
             | E::Forbidden(..)) => (StatusCode::BAD_REQUEST, e.to_string()),
             other => return internal_error_page("an account action failed", &other),
         };
-        account_page(&self.services, current, None, Some(&message), status).await
+        account_page(&self.services, current, None, Some(("", &message)), status).await
     }
 
     /// The TOTP enrolment page again after a wrong first code.
@@ -466,6 +562,85 @@ fn totp_page(
                 "Something went wrong; try again.",
             )
         }
+    }
+}
+
+/// The signed-in browser as the services' principal (no token session of its own).
+fn principal(current: &SignedIn) -> Principal {
+    Principal::browser(current.user.clone(), &current.cookie)
+}
+
+/// `POST /ui/account/avatar`: a multipart form with `csrf` and `file`.
+struct AvatarUpload {
+    services: Services,
+}
+
+impl Endpoint for AvatarUpload {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        use poem::FromRequest;
+        let services = &self.services;
+        let Some(current) = signed_in(services, &req).await else {
+            return Ok(see_other("/ui/login"));
+        };
+        let mut body = poem::RequestBody::new(req.take_body());
+        let Ok(mut multipart) = poem::web::Multipart::from_request(&req, &mut body).await else {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "The form was not sent correctly.",
+            ));
+        };
+        let (mut csrf, mut file) = (String::new(), None);
+        let max = services.avatars.max_bytes();
+        loop {
+            let field = match multipart.next_field().await {
+                Ok(Some(field)) => field,
+                Ok(None) => break,
+                Err(_) => {
+                    return Ok(error_page(
+                        StatusCode::BAD_REQUEST,
+                        "The form was not sent correctly.",
+                    ));
+                }
+            };
+            match field.name() {
+                Some("csrf") => csrf = field.text().await.unwrap_or_default(),
+                Some("file") => match field.bytes().await {
+                    Ok(bytes) => file = Some(bytes),
+                    // Over the server's body limit, or cut off.
+                    Err(_) => file = Some(vec![0; max + 1]),
+                },
+                _ => {}
+            }
+        }
+        let form = HashMap::from([("csrf".to_string(), csrf)]);
+        if let Some(refused) = csrf_refused(services, &current.cookie, ACCOUNT_FORM, &form, AGAIN) {
+            return Ok(refused);
+        }
+        let set = services
+            .avatars
+            .set(&principal(&current), file.unwrap_or_default())
+            .await;
+        Ok(match set {
+            Ok(_) => see_other("/ui/account?done=avatar-saved"),
+            Err(
+                e @ (ServiceError::UnsupportedImage
+                | ServiceError::InvalidImage(_)
+                | ServiceError::TooLarge { .. }),
+            ) => {
+                let message = format!("That picture was not accepted: {e}");
+                account_page(
+                    services,
+                    &current,
+                    None,
+                    Some(("", &message)),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await
+            }
+            Err(e) => internal_error_page("an avatar upload failed", &e),
+        })
     }
 }
 

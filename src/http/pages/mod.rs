@@ -75,6 +75,7 @@ pub fn ui_routes(services: Services) -> Route {
         )
         .at("/webauthn.js", get(make_webauthn_js()))
         .at("/style.css", get(make_stylesheet()))
+        .at("/account.js", get(make_account_js()))
         .nest("/account", account::routes(s()))
         .at(
             "/register",
@@ -1006,6 +1007,16 @@ fn make_webauthn_js() -> impl Endpoint<Output = Response> {
             .content_type("text/javascript; charset=utf-8")
             .header(header::CACHE_CONTROL, "no-cache")
             .body(include_str!("static/webauthn.js"))
+    })
+}
+
+/// The account page's script (the picture preview).
+fn make_account_js() -> impl Endpoint<Output = Response> {
+    poem::endpoint::make_sync(|_| {
+        Response::builder()
+            .content_type("text/javascript; charset=utf-8")
+            .header(header::CACHE_CONTROL, "no-cache")
+            .body(include_str!("static/account.js"))
     })
 }
 

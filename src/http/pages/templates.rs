@@ -142,6 +142,17 @@ pub fn recovery_codes(codes: &[String], next: &str) -> String {
     render(&RecoveryCodesPage { codes, next })
 }
 
+#[derive(Template)]
+#[template(path = "api_key.html")]
+struct ApiKeyPage<'a> {
+    key: &'a str,
+}
+
+/// A new personal API key, shown once.
+pub fn api_key(key: &str) -> String {
+    render(&ApiKeyPage { key })
+}
+
 /// A page that says one thing, with an optional link onwards.
 #[derive(Template)]
 #[template(path = "message.html")]
@@ -418,6 +429,7 @@ mod tests {
                 error: Some(EVIL),
             }),
             recovery_codes(&[EVIL.to_string()], EVIL),
+            api_key(EVIL),
         ];
         for html in pages {
             assert!(!html.contains("<script>alert"), "{html}");
