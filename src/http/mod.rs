@@ -338,6 +338,12 @@ const NON_SPEC_ROUTES: &[(&str, &[&str])] = &[
     ("/ui/account/api-key", &["POST"]),
     ("/ui/account/sessions/revoke-others", &["POST"]),
     ("/ui/register", &["GET", "POST"]),
+    ("/ui/admin", &["GET"]),
+    ("/ui/admin/users", &["GET"]),
+    ("/ui/admin/clients", &["GET"]),
+    ("/ui/admin/events", &["GET"]),
+    ("/ui/admin/users/action", &["POST"]),
+    ("/ui/admin/clients/action", &["POST"]),
     ("/.well-known/openid-configuration", &["GET"]),
     ("/.well-known/oauth-authorization-server", &["GET"]),
 ];

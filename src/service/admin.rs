@@ -91,6 +91,12 @@ impl Admin {
         self.mfa.audit().list(query).await
     }
 
+    /// One user, for an admin.
+    pub async fn get(&self, p: &Principal, id: &str) -> Result<UserView> {
+        require_admin(p)?;
+        Ok(self.user(id).await?.into())
+    }
+
     async fn user(&self, id: &str) -> Result<UserRecord> {
         let id = id.to_string();
         self.store

@@ -457,6 +457,18 @@ impl Clients {
         Ok(clients.iter().map(ClientView::from).collect())
     }
 
+    /// Every client (admins only: the console's list).
+    pub async fn list_all(&self, principal: &Principal) -> Result<Vec<ClientView>> {
+        if !principal.user.has_role(Role::Admin) {
+            return Err(ServiceError::Forbidden(
+                "admin_role_required",
+                "listing every client needs the admin role".into(),
+            ));
+        }
+        let clients = self.store.run(|s| s.all_clients()).await?;
+        Ok(clients.iter().map(ClientView::from).collect())
+    }
+
     /// A client the caller manages; others' clients are "not found", revealing nothing.
     pub async fn get(&self, principal: &Principal, client_id: &str) -> Result<ClientView> {
         Ok(self.owned(principal, client_id).await?.into())

@@ -82,6 +82,15 @@ impl Metrics {
     }
 
     /// The exposition text.
+    /// Password checks since start, by outcome (`success`, `failure`, `throttled`).
+    pub fn logins(&self) -> Vec<(&'static str, u64)> {
+        LoginOutcome::ALL
+            .iter()
+            .zip(&self.logins)
+            .map(|(o, c)| (o.label(), c.load(Relaxed)))
+            .collect()
+    }
+
     pub fn render(&self, gauges: &Gauges) -> String {
         use std::fmt::Write;
         let mut out = String::with_capacity(2048);

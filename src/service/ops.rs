@@ -44,6 +44,19 @@ impl Operations {
             .map_err(|e| ServiceError::Unavailable(e.to_string()))
     }
 
+    /// The figures of the admin console's dashboard: rows per table, password checks since
+    /// start by outcome, seconds since start, and whether mail and the database work.
+    pub async fn dashboard(&self) -> Result<Dashboard> {
+        let table_rows = self.store.run(|s| s.table_counts()).await?;
+        Ok(Dashboard {
+            table_rows,
+            logins: self.metrics.logins(),
+            uptime: self.store.clock().now() - self.started_at,
+            mail_failing: self.mailer.delivery_failing(),
+            store_writable: self.store.writable(),
+        })
+    }
+
     /// The Prometheus text of every counter and gauge.
     pub async fn metrics_text(&self) -> Result<String> {
         let table_rows = self.store.run(|s| s.table_counts()).await?;
@@ -57,4 +70,14 @@ impl Operations {
         };
         Ok(self.metrics.render(&gauges))
     }
+}
+
+/// What the admin console's dashboard shows (the `/metrics` figures, read in-process).
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub table_rows: Vec<(&'static str, u64)>,
+    pub logins: Vec<(&'static str, u64)>,
+    pub uptime: i64,
+    pub mail_failing: bool,
+    pub store_writable: bool,
 }

@@ -27,6 +27,40 @@ pub(crate) async fn admin(app: &TestApp) -> String {
     body["access_token"].as_str().unwrap().to_string()
 }
 
+/// Like [`admin`], under an MFA policy that covers admins: `root` enrols an authenticator
+/// app inside the sign-in, and the token comes after its first code.
+pub(crate) async fn admin_token_with_totp(app: &TestApp) -> String {
+    app.services
+        .accounts
+        .create_user(
+            Registration {
+                username: "root".into(),
+                email: "root@example.test".into(),
+                password: PASSWORD.into(),
+                ..Registration::default()
+            },
+            vec![Role::Admin],
+            true,
+            false,
+        )
+        .await
+        .unwrap();
+    let offer: Value = app.login("root", PASSWORD).await.json().await.unwrap();
+    let secret = offer["totp_enrolment"]["secret"].as_str().unwrap();
+    let code = crate::mfa::totp_code(app, secret, 0);
+    let done: Value = app
+        .client
+        .post(app.url("/api/v1/sessions/mfa"))
+        .json(&serde_json::json!({"mfa_token": offer["mfa_token"], "totp": code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    done["access_token"].as_str().unwrap().to_string()
+}
+
 async fn call(
     app: &TestApp,
     method: Method,

@@ -7,6 +7,7 @@ mod smtp;
 mod account_page;
 mod accounts;
 mod admin;
+mod admin_console;
 mod avatars;
 mod bad_input;
 mod browser_cors;

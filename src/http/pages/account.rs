@@ -103,7 +103,7 @@ struct TotpEnrolmentTemplate<'a> {
 }
 
 /// "2026-11-24 10:27 UTC".
-fn when(at: i64) -> String {
+pub(super) fn when(at: i64) -> String {
     let Ok(t) = time::OffsetDateTime::from_unix_timestamp(at) else {
         return at.to_string();
     };

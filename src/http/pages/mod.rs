@@ -8,6 +8,7 @@
 //! (`frame-ancestors 'none'`) and never cached. Form answers redirect with 303.
 
 mod account;
+mod admin;
 mod register;
 pub mod templates;
 
@@ -77,6 +78,7 @@ pub fn ui_routes(services: Services) -> Route {
         .at("/style.css", get(make_stylesheet()))
         .at("/account.js", get(make_account_js()))
         .nest("/account", account::routes(s()))
+        .nest("/admin", admin::routes(s()))
         .at(
             "/register",
             get(register::RegisterPageEp { services: s() })

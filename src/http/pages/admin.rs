@@ -1,0 +1,660 @@
+//! `/ui/admin`: the admin console — a dashboard of the `/metrics` figures, users (search,
+//! page, disable/enable, admin role, reset second factors, delete), OAuth clients (list,
+//! create, redirect URIs, new secret, delete) and the audit trail. Admins only; under an MFA
+//! policy that covers admins, only from a session that showed a second factor. Every action
+//! is the same service call as the native admin API, CSRF-protected.
+
+use askama::Template;
+use poem::{Endpoint, Request, Response, Route, get, http::StatusCode, post};
+
+use super::{
+    csrf_refused, error_page, form, internal_error_page, page, page_origin, query, see_other,
+    signed_in,
+};
+use crate::{
+    config::MfaPolicy,
+    domain::Role,
+    service::{
+        ServiceError, Services,
+        admin::UserChanges,
+        audit::{EventQuery, parse_cursor},
+        clients::{ClientChanges, NewClient},
+        oauth2::authorize::SignedIn,
+        sessions::Principal,
+    },
+};
+
+const ADMIN_FORM: &str = "admin";
+const AGAIN: &str = "Open the admin page again.";
+
+/// The `/ui/admin` routes (nested under `/ui/admin`).
+pub(super) fn routes(services: Services) -> Route {
+    let s = || services.clone();
+    Route::new()
+        .at(
+            "/",
+            get(Console {
+                services: s(),
+                view: View::Dashboard,
+            }),
+        )
+        .at(
+            "/users",
+            get(Console {
+                services: s(),
+                view: View::Users,
+            }),
+        )
+        .at(
+            "/clients",
+            get(Console {
+                services: s(),
+                view: View::Clients,
+            }),
+        )
+        .at(
+            "/events",
+            get(Console {
+                services: s(),
+                view: View::Events,
+            }),
+        )
+        .at("/users/action", post(UserAction { services: s() }))
+        .at("/clients/action", post(ClientAction { services: s() }))
+}
+
+#[derive(Clone, Copy)]
+enum View {
+    Dashboard,
+    Users,
+    Clients,
+    Events,
+}
+
+/// The admin signed in to this browser, or the page that turns the browser away.
+async fn admin(services: &Services, req: &Request) -> Result<(SignedIn, Principal), Response> {
+    let Some(current) = signed_in(services, req).await else {
+        return Err(see_other("/ui/login"));
+    };
+    if !current.user.has_role(Role::Admin) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "The admin console is for administrators.",
+        ));
+    }
+    let policy = services.mfa.policy();
+    let needs_factor = matches!(policy, MfaPolicy::Required | MfaPolicy::RequiredForAdmins);
+    if needs_factor && !crate::service::mfa::is_multi_factor(&current.amr()) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "The admin console needs a sign-in with a second factor. Sign out, and sign in again with your authenticator app or passkey.",
+        ));
+    }
+    let principal = Principal::browser(current.user.clone(), &current.cookie);
+    Ok((current, principal))
+}
+
+/// What a `?done=` code says on the console.
+fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "disabled" => "The user was disabled and signed out everywhere.",
+        "enabled" => "The user was enabled.",
+        "roles" => "The roles were changed.",
+        "mfa-reset" => "The user's second factors were removed.",
+        "deleted" => "Deleted.",
+        "redirects" => "The redirect URIs were saved.",
+        _ => return None,
+    })
+}
+
+struct UserRow {
+    id: String,
+    username: String,
+    email: String,
+    roles: String,
+    disabled: bool,
+    admin: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage<'a> {
+    csrf: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    q: &'a str,
+    users: Vec<UserRow>,
+    total: usize,
+    page: usize,
+    pages: usize,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+struct ClientRow {
+    client_id: String,
+    name: String,
+    confidential: bool,
+    grants: String,
+    redirect_uris: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_clients.html")]
+struct ClientsPage<'a> {
+    csrf: &'a str,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    clients: Vec<ClientRow>,
+}
+
+struct EventRow {
+    when: String,
+    kind: String,
+    actor: String,
+    subject: String,
+    from: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_events.html")]
+struct EventsPage<'a> {
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    kind: &'a str,
+    subject: &'a str,
+    events: Vec<EventRow>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_dashboard.html")]
+struct DashboardPage<'a> {
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    figures: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "secret.html")]
+struct SecretPage<'a> {
+    title: &'a str,
+    client_id: &'a str,
+    secret: Option<&'a str>,
+}
+
+fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
+    match rendered {
+        Ok(html) => page(status, html),
+        Err(e) => {
+            tracing::error!(error = %e, "an admin page failed to render");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; try again.",
+            )
+        }
+    }
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `GET /ui/admin[/users|/clients|/events]`.
+struct Console {
+    services: Services,
+    view: View,
+}
+
+impl Endpoint for Console {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let (current, principal) = match admin(&self.services, &req).await {
+            Ok(a) => a,
+            Err(resp) => return Ok(resp),
+        };
+        let q = query(&req);
+        let done = q.get("done").and_then(|d| notice(d));
+        Ok(render(
+            &self.services,
+            &current,
+            &principal,
+            self.view,
+            &q,
+            done,
+            None,
+            StatusCode::OK,
+        )
+        .await)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render(
+    services: &Services,
+    current: &SignedIn,
+    principal: &Principal,
+    view: View,
+    q: &std::collections::HashMap<String, String>,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let csrf = services.oauth2.csrf_token(&current.cookie, ADMIN_FORM);
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default().trim();
+    match view {
+        View::Dashboard => {
+            let d = match services.ops.dashboard().await {
+                Ok(d) => d,
+                Err(e) => return internal_error_page("reading the dashboard failed", &e),
+            };
+            let rows = |t: &str| {
+                d.table_rows
+                    .iter()
+                    .find(|(n, _)| *n == t)
+                    .map_or(0, |(_, c)| *c)
+                    .to_string()
+            };
+            let logins = |o: &str| {
+                d.logins
+                    .iter()
+                    .find(|(n, _)| *n == o)
+                    .map_or(0, |(_, c)| *c)
+                    .to_string()
+            };
+            let figures = vec![
+                ("Users".to_string(), rows("users")),
+                (
+                    "Sign-in sessions (apps and API)".into(),
+                    rows("session_families"),
+                ),
+                ("Browser sessions".into(), rows("browser_sessions")),
+                ("OAuth clients".into(), rows("clients")),
+                ("Successful sign-ins since start".into(), logins("success")),
+                ("Failed sign-ins since start".into(), logins("failure")),
+                ("Throttled sign-ins since start".into(), logins("throttled")),
+                (
+                    "Running for".into(),
+                    super::human_wait(d.uptime.max(0) as u64),
+                ),
+                (
+                    "Mail".into(),
+                    if d.mail_failing { "failing" } else { "working" }.into(),
+                ),
+                (
+                    "Database".into(),
+                    if d.store_writable {
+                        "writable"
+                    } else {
+                        "cannot write"
+                    }
+                    .into(),
+                ),
+            ];
+            html(
+                status,
+                DashboardPage {
+                    notice,
+                    error,
+                    figures,
+                }
+                .render(),
+            )
+        }
+        View::Users => {
+            let page_no = get("page").parse().unwrap_or(1usize).max(1);
+            let search = get("q");
+            let listed = match services.admin.list(principal, Some(search), page_no).await {
+                Ok(l) => l,
+                Err(e) => return internal_error_page("listing users failed", &e),
+            };
+            let pages = listed.total.div_ceil(listed.per_page).max(1);
+            let link = |p: usize| format!("/ui/admin/users?q={}&page={p}", encode(search));
+            let users = listed
+                .users
+                .into_iter()
+                .map(|u| UserRow {
+                    admin: u.has_role(Role::Admin),
+                    roles: u
+                        .roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    id: u.id,
+                    username: u.username,
+                    email: u.email,
+                    disabled: u.disabled,
+                })
+                .collect();
+            let page = UsersPage {
+                csrf: &csrf,
+                notice,
+                error,
+                q: search,
+                users,
+                total: listed.total,
+                page: listed.page,
+                pages,
+                previous: (listed.page > 1).then(|| link(listed.page - 1)),
+                next: (listed.page < pages).then(|| link(listed.page + 1)),
+            };
+            html(status, page.render())
+        }
+        View::Clients => {
+            let clients = match services.clients.list_all(principal).await {
+                Ok(c) => c,
+                Err(e) => return internal_error_page("listing clients failed", &e),
+            };
+            let clients = clients
+                .into_iter()
+                .map(|c| ClientRow {
+                    grants: c.grant_types.join(", "),
+                    redirect_uris: c.redirect_uris.join("\n"),
+                    client_id: c.client_id,
+                    name: c.name,
+                    confidential: c.confidential,
+                })
+                .collect();
+            html(
+                status,
+                ClientsPage {
+                    csrf: &csrf,
+                    notice,
+                    error,
+                    clients,
+                }
+                .render(),
+            )
+        }
+        View::Events => {
+            let (kind, subject) = (get("kind"), get("subject"));
+            let query = EventQuery {
+                subject: Some(subject.to_string()).filter(|s| !s.is_empty()),
+                kind: Some(kind.to_string()).filter(|k| !k.is_empty()),
+                before: parse_cursor(get("before")),
+                limit: 50,
+            };
+            let listed = match services.admin.events(principal, query).await {
+                Ok(l) => l,
+                Err(e) => return internal_error_page("listing events failed", &e),
+            };
+            let next = listed.next.map(|cursor| {
+                format!(
+                    "/ui/admin/events?kind={}&subject={}&before={}",
+                    encode(kind),
+                    encode(subject),
+                    encode(&cursor)
+                )
+            });
+            let events = listed
+                .events
+                .into_iter()
+                .map(|(_, e)| EventRow {
+                    when: super::account::when(e.at),
+                    kind: e.kind,
+                    actor: e.actor.unwrap_or_else(|| "-".into()),
+                    subject: e.subject.unwrap_or_else(|| "-".into()),
+                    from: [e.ip.as_deref(), e.surface.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    detail: [e.method, e.detail]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                })
+                .collect();
+            html(
+                status,
+                EventsPage {
+                    notice,
+                    error,
+                    kind,
+                    subject,
+                    events,
+                    next,
+                }
+                .render(),
+            )
+        }
+    }
+}
+
+/// The page again with why an action was refused.
+async fn refused(
+    services: &Services,
+    current: &SignedIn,
+    principal: &Principal,
+    view: View,
+    e: ServiceError,
+) -> Response {
+    use ServiceError as E;
+    let (status, message) = match e {
+        e @ (E::Forbidden(..) | E::Invalid(_) | E::NotFound(_) | E::Conflict(..)) => {
+            (StatusCode::BAD_REQUEST, e.to_string())
+        }
+        other => return internal_error_page("an admin action failed", &other),
+    };
+    let q = Default::default();
+    render(
+        services,
+        current,
+        principal,
+        view,
+        &q,
+        None,
+        Some(&message),
+        status,
+    )
+    .await
+}
+
+/// A posted console form, CSRF-checked: the admin, the form, and the page refusing it.
+async fn admin_form(
+    services: &Services,
+    req: &mut Request,
+) -> Result<
+    (
+        SignedIn,
+        Principal,
+        std::collections::HashMap<String, String>,
+    ),
+    Response,
+> {
+    let (current, principal) = admin(services, req).await?;
+    let Some(f) = form(req).await else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "The form was not sent correctly.",
+        ));
+    };
+    if let Some(refused) = csrf_refused(services, &current.cookie, ADMIN_FORM, &f, AGAIN) {
+        return Err(refused);
+    }
+    Ok((current, principal, f))
+}
+
+/// `POST /ui/admin/users/action`: `action` is `disable`, `enable`, `grant-admin`,
+/// `revoke-admin`, `reset-mfa` or `delete` (with `confirm=yes`) on user `id`.
+struct UserAction {
+    services: Services,
+}
+
+impl Endpoint for UserAction {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let services = &self.services;
+        let (current, principal, f) = match admin_form(services, &mut req).await {
+            Ok(v) => v,
+            Err(resp) => return Ok(resp),
+        };
+        let origin = page_origin(services, &req);
+        let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
+        let id = field("id");
+        let principal_ref = &principal;
+        let with_roles = |grant: bool| async move {
+            let user = services.admin.get(principal_ref, id).await?;
+            let mut roles: Vec<Role> = user
+                .roles
+                .into_iter()
+                .filter(|r| *r != Role::Admin)
+                .collect();
+            if grant {
+                roles.push(Role::Admin);
+            }
+            Ok::<_, ServiceError>(roles)
+        };
+        let admin = &services.admin;
+        let done = match field("action") {
+            "disable" | "enable" => {
+                let disabled = field("action") == "disable";
+                let changes = UserChanges {
+                    disabled: Some(disabled),
+                    roles: None,
+                };
+                admin
+                    .update(&principal, id, changes, &origin)
+                    .await
+                    .map(|_| if disabled { "disabled" } else { "enabled" })
+            }
+            action @ ("grant-admin" | "revoke-admin") => {
+                match with_roles(action == "grant-admin").await {
+                    Ok(roles) => {
+                        let changes = UserChanges {
+                            disabled: None,
+                            roles: Some(roles),
+                        };
+                        admin
+                            .update(&principal, id, changes, &origin)
+                            .await
+                            .map(|_| "roles")
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            "reset-mfa" => admin
+                .reset_factors(&principal, id, &origin)
+                .await
+                .map(|()| "mfa-reset"),
+            "delete" if field("confirm") == "yes" => admin
+                .delete(&principal, id, &origin)
+                .await
+                .map(|()| "deleted"),
+            "delete" => Err(ServiceError::Conflict(
+                "confirm",
+                "Tick “sure” next to Delete to delete a user.".into(),
+            )),
+            _ => {
+                return Ok(error_page(
+                    StatusCode::BAD_REQUEST,
+                    "The form was not sent correctly.",
+                ));
+            }
+        };
+        Ok(match done {
+            Ok(done) => see_other(&format!("/ui/admin/users?done={done}")),
+            Err(e) => refused(services, &current, &principal, View::Users, e).await,
+        })
+    }
+}
+
+/// `POST /ui/admin/clients/action`: `create`, `redirects`, `rotate` or `delete` (with
+/// `confirm=yes`).
+struct ClientAction {
+    services: Services,
+}
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Endpoint for ClientAction {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let services = &self.services;
+        let (current, principal, f) = match admin_form(services, &mut req).await {
+            Ok(v) => v,
+            Err(resp) => return Ok(resp),
+        };
+        let origin = page_origin(services, &req);
+        let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
+        let clients = &services.clients;
+        let id = field("id");
+        let shown = |title: &str, client_id: &str, secret: Option<&str>| {
+            html(
+                StatusCode::OK,
+                SecretPage {
+                    title,
+                    client_id,
+                    secret,
+                }
+                .render(),
+            )
+        };
+        let done = match field("action") {
+            "create" => {
+                let new = NewClient {
+                    name: field("name").trim().to_string(),
+                    redirect_uris: lines(field("redirect_uris")),
+                    confidential: field("public") != "yes",
+                    ..NewClient::default()
+                };
+                match clients.register(&principal, new, &origin).await {
+                    Ok((client, secret)) => {
+                        return Ok(shown(
+                            "Client created",
+                            &client.client_id,
+                            secret.as_deref(),
+                        ));
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            "redirects" => {
+                let changes = ClientChanges {
+                    redirect_uris: Some(lines(field("redirect_uris"))),
+                    ..ClientChanges::default()
+                };
+                clients
+                    .update(&principal, id, changes, &origin)
+                    .await
+                    .map(|_| "redirects")
+            }
+            "rotate" => match clients.rotate_secret(&principal, id, &origin).await {
+                Ok((client, secret)) => {
+                    return Ok(shown("New client secret", &client.client_id, Some(&secret)));
+                }
+                Err(e) => Err(e),
+            },
+            "delete" if field("confirm") == "yes" => clients
+                .delete(&principal, id, &origin)
+                .await
+                .map(|()| "deleted"),
+            "delete" => Err(ServiceError::Conflict(
+                "confirm",
+                "Tick “sure” next to Delete to delete a client.".into(),
+            )),
+            _ => {
+                return Ok(error_page(
+                    StatusCode::BAD_REQUEST,
+                    "The form was not sent correctly.",
+                ));
+            }
+        };
+        Ok(match done {
+            Ok(done) => see_other(&format!("/ui/admin/clients?done={done}")),
+            Err(e) => refused(services, &current, &principal, View::Clients, e).await,
+        })
+    }
+}
