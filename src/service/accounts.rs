@@ -870,6 +870,48 @@ impl Accounts {
         Ok(())
     }
 
+    /// Deletes the account `id` with its sessions, API key, avatar, factors, consents and
+    /// OAuth clients; returns what it was.
+    pub(super) async fn delete_account(&self, id: &str) -> Result<UserRecord> {
+        let uid = id.to_string();
+        let user = self
+            .store
+            .run(move |s| s.get_user(&uid))
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
+        // The index keys are derived from the stored values the way registration derived them.
+        let username_key = Username::parse(&user.username)
+            .map(|u| u.key())
+            .unwrap_or_else(|_| user.username.to_lowercase());
+        let email_key = Email::parse(&user.email)
+            .map(|e| e.key())
+            .unwrap_or_else(|_| user.email.to_lowercase());
+        let uid = id.to_string();
+        self.store
+            .run(move |s| s.delete_user(&uid, &username_key, &email_key))
+            .await?
+            .ok_or(ServiceError::NotFound("user"))?;
+        Ok(user)
+    }
+
+    /// The owner deletes their own account, proven by the password or a current second
+    /// factor code (a stolen access token alone cannot). Everything of theirs goes.
+    pub async fn delete_own_account(
+        &self,
+        principal: &Principal,
+        proof: &super::mfa::Proof,
+        origin: &Origin,
+    ) -> Result<()> {
+        self.mfa.prove(&principal.user.id, proof).await?;
+        let user = self.delete_account(&principal.user.id).await?;
+        tracing::warn!(user_id = %user.id, username = %user.username, "account deleted by its owner");
+        self.mfa
+            .audit()
+            .record(Event::by_user(EventKind::UserDeleted, origin, &user.id).method("self"))
+            .await;
+        Ok(())
+    }
+
     /// Issues a new personal API key, replacing (and so disabling) the previous one.
     pub async fn rotate_api_key(&self, principal: &Principal) -> Result<String> {
         let id = principal.user.id.clone();

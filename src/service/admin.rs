@@ -9,7 +9,7 @@ use super::{
     views::UserView,
 };
 use crate::{
-    domain::{Email, Role, Username},
+    domain::Role,
     store::{Store, records::UserRecord},
 };
 
@@ -198,19 +198,7 @@ impl Admin {
     pub async fn delete(&self, p: &Principal, id: &str, origin: &Origin) -> Result<()> {
         require_admin(p)?;
         not_self(p, id)?;
-        let user = self.user(id).await?;
-        // The index keys are derived from the stored values the way registration derived them.
-        let username_key = Username::parse(&user.username)
-            .map(|u| u.key())
-            .unwrap_or_else(|_| user.username.to_lowercase());
-        let email_key = Email::parse(&user.email)
-            .map(|e| e.key())
-            .unwrap_or_else(|_| user.email.to_lowercase());
-        let id = id.to_string();
-        self.store
-            .run(move |s| s.delete_user(&id, &username_key, &email_key))
-            .await?
-            .ok_or(ServiceError::NotFound("user"))?;
+        let user = self.accounts.delete_account(id).await?;
         tracing::warn!(admin = %p.user.id, user_id = %user.id, username = %user.username, "user deleted by an admin");
         self.audit(EventKind::UserDeleted, p, &user.id, origin)
             .await;

@@ -44,6 +44,10 @@ pub enum EventKind {
     ClientChanged,
     ClientDeleted,
     KeyRotated,
+    /// A user ended one of their sessions from the account page or API.
+    SessionRevoked,
+    /// A user withdrew an application's access.
+    ConsentRevoked,
 }
 
 impl EventKind {
@@ -75,6 +79,8 @@ impl EventKind {
             EventKind::ClientChanged => "client_changed",
             EventKind::ClientDeleted => "client_deleted",
             EventKind::KeyRotated => "key_rotated",
+            EventKind::SessionRevoked => "session_revoked",
+            EventKind::ConsentRevoked => "consent_revoked",
         }
     }
 }

@@ -783,7 +783,7 @@ impl Mfa {
     /// Checks a proof of the account (the password, or a TOTP or recovery code, which is
     /// spent). Failures count against the account's sign-in limit like a wrong password, so
     /// a stolen access token cannot be used to guess the password here.
-    async fn check_proof(&self, user_id: &str, proof: &Proof) -> Result<()> {
+    pub async fn prove(&self, user_id: &str, proof: &Proof) -> Result<()> {
         let key = format!("id:{user_id}");
         self.inner
             .limits
@@ -798,7 +798,7 @@ impl Mfa {
         Ok(())
     }
 
-    /// Whether `proof` proves the account (see [`Mfa::check_proof`]).
+    /// Whether `proof` proves the account (see [`Mfa::prove`]).
     async fn proven(&self, user_id: &str, proof: &Proof) -> Result<bool> {
         if let Some(password) = proof.password.as_deref().filter(|p| !p.is_empty()) {
             let hash = self
@@ -849,7 +849,7 @@ impl Mfa {
         proof: &Proof,
         origin: &Origin,
     ) -> Result<()> {
-        self.check_proof(&user.id, proof).await?;
+        self.prove(&user.id, proof).await?;
         let id = user.id.clone();
         let removed = self
             .store()
@@ -882,7 +882,7 @@ impl Mfa {
         origin: &Origin,
     ) -> Result<Vec<String>> {
         self.enabled()?;
-        self.check_proof(&user.id, proof).await?;
+        self.prove(&user.id, proof).await?;
         let (codes, digests) = new_recovery_codes();
         let id = user.id.clone();
         let done = self
@@ -1094,7 +1094,7 @@ impl Mfa {
         proof: &Proof,
         origin: &Origin,
     ) -> Result<()> {
-        self.check_proof(&user.id, proof).await?;
+        self.prove(&user.id, proof).await?;
         let (id, pid) = (user.id.clone(), passkey_id.to_string());
         let removed = self
             .store()

@@ -345,6 +345,39 @@ impl Sessions {
         Ok(())
     }
 
+    /// The caller's live sessions (API and application sign-ins), newest first.
+    pub async fn list_own(&self, principal: &Principal) -> Result<Vec<SessionView>> {
+        let uid = principal.user.id.clone();
+        let own = principal.session_id.clone();
+        let live = self.store.run(move |s| s.live_sessions_of(&uid)).await?;
+        Ok(live
+            .into_iter()
+            .map(|(id, f)| SessionView {
+                current: own.as_deref() == Some(id.as_str()),
+                id,
+                client_id: f.client_id,
+                scope: f.scope,
+                created_at: f.created_at,
+                expires_at: f.expires_at,
+            })
+            .collect())
+    }
+
+    /// Ends one of the caller's sessions; someone else's, or an ended one, is not found.
+    pub async fn revoke_own(&self, principal: &Principal, id: &str, origin: &Origin) -> Result<()> {
+        let (uid, fid) = (principal.user.id.clone(), id.to_string());
+        if !self
+            .store
+            .run(move |s| s.revoke_own_session(&uid, &fid))
+            .await?
+        {
+            return Err(ServiceError::NotFound("session"));
+        }
+        let event = Event::by_user(EventKind::SessionRevoked, origin, &principal.user.id);
+        self.audit.record(event.detail(id)).await;
+        Ok(())
+    }
+
     /// Revokes every session of a user except `keep`.
     pub async fn revoke_others(&self, user_id: &str, keep: KeepSession) -> Result<usize> {
         let uid = user_id.to_string();
@@ -537,4 +570,17 @@ impl Sessions {
         }
         Ok(())
     }
+}
+
+/// One of a user's sessions, as they see it.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub id: String,
+    /// The application it was issued to; `None` for this server's own API sign-ins.
+    pub client_id: Option<String>,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The session of the token making the request.
+    pub current: bool,
 }

@@ -486,6 +486,49 @@ impl Store {
         })
     }
 
+    /// Every consent of a user: (client id, granted scope).
+    pub fn consents_of(&self, user_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|txn| {
+            let table = txn.open_table(tables::CONSENTS)?;
+            let mut out = Vec::new();
+            for row in table.range((user_id, "")..)? {
+                let (k, v) = row?;
+                let (uid, client) = k.value();
+                if uid != user_id {
+                    break;
+                }
+                out.push((client.to_string(), v.value().to_string()));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Withdraws a user's consent to a client and, in the same transaction, revokes the
+    /// sessions (refresh tokens) that client holds for the user. Whether there was one.
+    pub fn revoke_consent(&self, user_id: &str, client_id: &str) -> Result<bool, StoreError> {
+        self.write(|txn| {
+            let existed = txn
+                .open_table(tables::CONSENTS)?
+                .remove((user_id, client_id))?
+                .is_some();
+            let ids =
+                super::sessions::families_of(&txn.open_table(tables::USER_SESSIONS)?, user_id)?;
+            for id in ids {
+                let family = txn
+                    .open_table(tables::SESSION_FAMILIES)?
+                    .get(id.as_bytes())?
+                    .map(|v| {
+                        codec::decode::<super::records::FamilyRecord>("session_families", v.value())
+                    })
+                    .transpose()?;
+                if family.is_some_and(|f| f.client_id.as_deref() == Some(client_id)) {
+                    super::sessions::revoke_family_in(txn, &id)?;
+                }
+            }
+            Ok(existed)
+        })
+    }
+
     pub fn set_consent(
         &self,
         user_id: &str,

@@ -126,6 +126,37 @@ impl Store {
         self.write(|txn| revoke_user_sessions_in(txn, user_id, keep, now))
     }
 
+    /// A user's live sessions (refresh-token families), newest first.
+    pub fn live_sessions_of(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<(String, FamilyRecord)>, StoreError> {
+        let now = self.clock().now();
+        self.read(|txn| {
+            let ids = families_of(&txn.open_table(tables::USER_SESSIONS)?, user_id)?;
+            let families = txn.open_table(tables::SESSION_FAMILIES)?;
+            let mut live = Vec::new();
+            for id in ids {
+                if let Some(v) = families.get(id.as_bytes())? {
+                    let family: FamilyRecord = codec::decode("session_families", v.value())?;
+                    if !family.revoked && family.expires_at > now && family.user_id == user_id {
+                        live.push((id, family));
+                    }
+                }
+            }
+            live.sort_by_key(|(_, f)| std::cmp::Reverse(f.created_at));
+            Ok(live)
+        })
+    }
+
+    /// Revokes the session `family_id` if it is one of `user_id`'s; whether it was live.
+    pub fn revoke_own_session(&self, user_id: &str, family_id: &str) -> Result<bool, StoreError> {
+        self.write(|txn| match get_family(txn, family_id)? {
+            Some(f) if f.user_id == user_id => revoke_family_in(txn, family_id),
+            _ => Ok(false),
+        })
+    }
+
     /// Whether a family exists, is not revoked and has not expired.
     pub fn session_active(&self, family_id: &str) -> Result<bool, StoreError> {
         let now = self.clock().now();

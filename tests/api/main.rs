@@ -47,5 +47,6 @@ mod policy;
 mod register_page;
 mod reset_page;
 mod rp_libraries;
+mod self_service;
 mod sessions;
 mod storage;

@@ -1,15 +1,50 @@
 //! `/api/v1/me`: the signed-in user's own account.
 
-use poem_openapi::{ApiResponse, OpenApi, payload::Json, types::MaybeUndefined};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi, param::Path, payload::Json, types::MaybeUndefined,
+};
 
 use super::{
     ApiTags,
+    mfa::AccountProof,
     types::{ApiKeyCreated, ChangePasswordRequest, UpdateProfileRequest, User},
 };
 use crate::{
+    clock::rfc3339,
     http::{error::Result, security::Auth},
     service::{Principal, Services},
 };
+
+/// One of my sessions: a sign-in through the API or an application.
+#[derive(Object, Debug)]
+pub struct SessionInfo {
+    /// Give to `DELETE /api/v1/me/sessions/{id}` to end it.
+    pub id: String,
+    /// The application it was issued to; absent for this server's own API sign-ins.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_id: Option<String>,
+    pub scope: String,
+    pub created_at: String,
+    pub expires_at: String,
+    /// The session of the token making this request.
+    pub current: bool,
+}
+
+/// An application I let access my account.
+#[derive(Object, Debug)]
+pub struct ConsentInfo {
+    pub client_id: String,
+    pub client_name: String,
+    /// What I granted (space-separated scopes).
+    pub scope: String,
+}
+
+#[derive(ApiResponse)]
+enum Ended {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
 
 pub struct MeApi {
     pub services: Services,
@@ -102,6 +137,124 @@ impl MeApi {
         let p = self.principal(auth).await?;
         let api_key = self.services.accounts.rotate_api_key(&p).await?;
         Ok(Json(ApiKeyCreated { api_key }))
+    }
+
+    /// List my sessions
+    ///
+    /// My live sign-ins through the API and applications (refresh-token sessions), newest
+    /// first. Browser sign-ins to these pages are not listed.
+    #[oai(
+        path = "/api/v1/me/sessions",
+        method = "get",
+        operation_id = "listMySessions"
+    )]
+    async fn sessions(&self, auth: Auth) -> Result<Json<Vec<SessionInfo>>> {
+        let p = self.principal(auth).await?;
+        let sessions = self.services.sessions.list_own(&p).await?;
+        Ok(Json(
+            sessions
+                .into_iter()
+                .map(|s| SessionInfo {
+                    id: s.id,
+                    client_id: s.client_id,
+                    scope: s.scope,
+                    created_at: rfc3339(s.created_at),
+                    expires_at: rfc3339(s.expires_at),
+                    current: s.current,
+                })
+                .collect(),
+        ))
+    }
+
+    /// End one of my sessions
+    ///
+    /// Its refresh token and access tokens stop working. 404 `not_found` for a session that
+    /// is not mine or already ended.
+    #[oai(
+        path = "/api/v1/me/sessions/:id",
+        method = "delete",
+        operation_id = "endMySession"
+    )]
+    async fn end_session(
+        &self,
+        req: &poem::Request,
+        auth: Auth,
+        id: Path<String>,
+    ) -> Result<Ended> {
+        let p = self.principal(auth).await?;
+        let origin = super::origin(&self.services, req);
+        self.services.sessions.revoke_own(&p, &id, &origin).await?;
+        Ok(Ended::NoContent)
+    }
+
+    /// List the applications I let in
+    #[oai(
+        path = "/api/v1/me/consents",
+        method = "get",
+        operation_id = "listMyConsents"
+    )]
+    async fn consents(&self, auth: Auth) -> Result<Json<Vec<ConsentInfo>>> {
+        let p = self.principal(auth).await?;
+        let consents = self.services.oauth2.consents(&p.user.id).await?;
+        Ok(Json(
+            consents
+                .into_iter()
+                .map(|c| ConsentInfo {
+                    client_id: c.client_id,
+                    client_name: c.client_name,
+                    scope: c.scope,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Revoke an application's access
+    ///
+    /// Withdraws my consent and ends the sessions the application holds for me; its next
+    /// sign-in asks again. 404 `not_found` when it had no consent.
+    #[oai(
+        path = "/api/v1/me/consents/:client_id",
+        method = "delete",
+        operation_id = "revokeMyConsent"
+    )]
+    async fn revoke_consent(
+        &self,
+        req: &poem::Request,
+        auth: Auth,
+        client_id: Path<String>,
+    ) -> Result<Ended> {
+        let p = self.principal(auth).await?;
+        let origin = super::origin(&self.services, req);
+        self.services
+            .oauth2
+            .revoke_consent(&p.user.id, &client_id, &origin)
+            .await?;
+        Ok(Ended::NoContent)
+    }
+
+    /// Delete my account
+    ///
+    /// Needs the password or a current second-factor code (a token alone is not enough).
+    /// Everything goes: sessions, API key, picture, second factors, consents and OAuth
+    /// clients. A wrong proof is 403 `wrong_password` and counts as a failed sign-in.
+    #[oai(
+        path = "/api/v1/me/delete",
+        method = "post",
+        operation_id = "deleteMyAccount"
+    )]
+    async fn delete_account(
+        &self,
+        req: &poem::Request,
+        auth: Auth,
+        body: Json<AccountProof>,
+    ) -> Result<Ended> {
+        let p = self.principal(auth).await?;
+        let origin = super::origin(&self.services, req);
+        self.services
+            .accounts
+            .delete_own_account(&p, &body.0.proof(), &origin)
+            .await?;
+        Ok(Ended::NoContent)
     }
 
     /// Become a developer

@@ -101,7 +101,7 @@ pub struct AccountProof {
 }
 
 impl AccountProof {
-    fn proof(self) -> Proof {
+    pub fn proof(self) -> Proof {
         Proof {
             password: self.password.map(|t| t.0),
             code: self.code.map(|t| t.0),

@@ -48,6 +48,9 @@ pub(super) fn routes(services: Services) -> Route {
         .at("/password", action(Act::Password))
         .at("/api-key", action(Act::ApiKey))
         .at("/sessions/revoke-others", action(Act::RevokeOthers))
+        .at("/sessions/end", action(Act::EndSession))
+        .at("/consents/revoke", action(Act::RevokeConsent))
+        .at("/delete", action(Act::Delete))
         .at(
             "/avatar",
             post(AvatarUpload {
@@ -61,6 +64,21 @@ struct ActivityRow {
     when: String,
     what: String,
     from: String,
+}
+
+/// One session row.
+struct SessionRow {
+    id: String,
+    app: String,
+    created: String,
+    expires: String,
+}
+
+/// One connected application.
+struct ConsentRow {
+    client_id: String,
+    name: String,
+    scope: String,
 }
 
 /// One passkey row.
@@ -90,6 +108,8 @@ struct AccountTemplate<'a> {
     passkeys: Vec<PasskeyRow>,
     passkeys_available: bool,
     events: Vec<ActivityRow>,
+    sessions: Vec<SessionRow>,
+    consents: Vec<ConsentRow>,
 }
 
 #[derive(Template)]
@@ -190,8 +210,42 @@ async fn account_page(
         Ok(page) => page.events,
         Err(e) => return internal_error_page("reading the activity failed", &e),
     };
+    let me = Principal::browser(user.clone(), &current.cookie);
+    let (sessions, consents) = match (
+        services.sessions.list_own(&me).await,
+        services.oauth2.consents(&user.id).await,
+    ) {
+        (Ok(s), Ok(c)) => (s, c),
+        (Err(e), _) | (_, Err(e)) => return internal_error_page("reading sessions failed", &e),
+    };
+    let app_name = |client_id: &Option<String>| match client_id {
+        None => "This server's API".to_string(),
+        Some(id) => consents
+            .iter()
+            .find(|c| &c.client_id == id)
+            .map_or_else(|| id.clone(), |c| c.client_name.clone()),
+    };
+    let sessions = sessions
+        .iter()
+        .map(|s| SessionRow {
+            id: s.id.clone(),
+            app: app_name(&s.client_id),
+            created: when(s.created_at),
+            expires: when(s.expires_at),
+        })
+        .collect();
+    let consents = consents
+        .into_iter()
+        .map(|c| ConsentRow {
+            client_id: c.client_id,
+            name: c.client_name,
+            scope: c.scope,
+        })
+        .collect();
     let csrf = services.oauth2.csrf_token(&current.cookie, ACCOUNT_FORM);
     let html = AccountTemplate {
+        sessions,
+        consents,
         csrf: &csrf,
         username: &user.username,
         email: &user.email,
@@ -255,6 +309,8 @@ fn notice(code: &str) -> Option<&'static str> {
         "avatar-saved" => "Your picture was saved.",
         "password-changed" => "Your password was changed; your sessions in apps were signed out.",
         "others-signed-out" => "Every other session was signed out.",
+        "session-ended" => "That session was signed out.",
+        "consent-revoked" => "The application's access was revoked; it will ask again next time.",
         _ => return None,
     })
 }
@@ -291,6 +347,9 @@ enum Act {
     Password,
     ApiKey,
     RevokeOthers,
+    EndSession,
+    RevokeConsent,
+    Delete,
 }
 
 /// `POST /ui/account/…`: one form of the account page.
@@ -462,6 +521,30 @@ impl Endpoint for Action {
                 .revoke_others(&user.id, principal(&current).own_session())
                 .await
                 .map(|_| "others-signed-out"),
+            Act::EndSession => services
+                .sessions
+                .revoke_own(&principal(&current), field("id"), &origin)
+                .await
+                .map(|()| "session-ended"),
+            Act::RevokeConsent => services
+                .oauth2
+                .revoke_consent(&user.id, field("client_id"), &origin)
+                .await
+                .map(|()| "consent-revoked"),
+            Act::Delete => {
+                let deleted = services
+                    .accounts
+                    .delete_own_account(&principal(&current), &proof(&f), &origin)
+                    .await;
+                match deleted {
+                    Ok(()) => {
+                        let mut resp = page(StatusCode::OK, templates::account_deleted());
+                        clear_session_cookie(&mut resp, services);
+                        return Ok(resp);
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Act::SignOut => {
                 let session = cookie(&req, SESSION_COOKIE).unwrap_or_default();
                 if let Err(e) = services.oauth2.end_browser_session(&session).await {

@@ -326,6 +326,14 @@ pub fn device_done(outcome: &str) -> String {
     message(title, text, None)
 }
 
+pub fn account_deleted() -> String {
+    message(
+        "Your account was deleted",
+        "Everything of your account is gone, and this browser is signed out.",
+        None,
+    )
+}
+
 pub fn signed_out() -> String {
     message(
         "You are signed out",

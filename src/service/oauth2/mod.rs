@@ -236,6 +236,55 @@ impl OAuth2 {
         self.sessions.tokens().issuer()
     }
 
+    /// The applications `user_id` has let access their account, with what they granted.
+    pub async fn consents(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<ConsentView>, crate::service::ServiceError> {
+        let uid = user_id.to_string();
+        let (consents, clients) = self
+            .store()
+            .run(move |s| Ok((s.consents_of(&uid)?, s.all_clients()?)))
+            .await?;
+        Ok(consents
+            .into_iter()
+            .map(|(client_id, scope)| ConsentView {
+                client_name: clients
+                    .iter()
+                    .find(|c| c.client_id == client_id)
+                    .map_or_else(|| client_id.clone(), |c| c.name.clone()),
+                client_id,
+                scope,
+            })
+            .collect())
+    }
+
+    /// Withdraws `user_id`'s consent to `client_id` and revokes the sessions the client
+    /// holds for them (its refresh tokens, and so its access tokens); the next authorization
+    /// asks again. Not found when there was no consent.
+    pub async fn revoke_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        origin: &crate::service::audit::Origin,
+    ) -> Result<(), crate::service::ServiceError> {
+        let (uid, cid) = (user_id.to_string(), client_id.to_string());
+        if !self
+            .store()
+            .run(move |s| s.revoke_consent(&uid, &cid))
+            .await?
+        {
+            return Err(crate::service::ServiceError::NotFound("consent"));
+        }
+        let event = crate::service::audit::Event::by_user(
+            crate::service::audit::EventKind::ConsentRevoked,
+            origin,
+            user_id,
+        );
+        self.mfa.audit().record(event.detail(client_id)).await;
+        Ok(())
+    }
+
     /// Accounts (the login page checks passwords and captchas through it).
     pub fn accounts(&self) -> &Accounts {
         &self.accounts
@@ -479,4 +528,13 @@ pub fn user_claims(
         out.push(("email_verified", json!(user.email_verified)));
     }
     out
+}
+
+/// An application a user has let access their account.
+#[derive(Debug, Clone)]
+pub struct ConsentView {
+    pub client_id: String,
+    pub client_name: String,
+    /// What they granted (space-separated scopes).
+    pub scope: String,
 }

@@ -1,0 +1,249 @@
+//! A user's own sessions, connected applications and account deletion: the native API
+//! (`/api/v1/me/sessions`, `/api/v1/me/consents`, `/api/v1/me/delete`) and the same service
+//! calls on the account page.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{PASSWORD, browser, location, scrape, spawn_app},
+    oidc_conformance::{authorize_url, first_hop, op, tokens_for},
+};
+
+#[tokio::test]
+async fn a_user_lists_and_ends_their_sessions_and_no_one_elses() {
+    let app = spawn_app().await;
+    let first = app.register_user("ida").await;
+    let other_user = app.register_user("jon").await;
+    let second: Value = app.login("ida", PASSWORD).await.json().await.unwrap();
+    let token = second["access_token"].as_str().unwrap();
+    let listed: Value = app
+        .client
+        .get(app.url("/api/v1/me/sessions"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sessions = listed.as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let other = sessions.iter().find(|s| s["current"] == false).unwrap();
+    let end = |id: String, bearer: String| {
+        app.client
+            .delete(app.url(&format!("/api/v1/me/sessions/{id}")))
+            .bearer_auth(bearer)
+            .send()
+    };
+    // Jon cannot end Ida's session.
+    let theirs = end(
+        other["id"].as_str().unwrap().into(),
+        other_user.access_token.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.refresh(&first.refresh_token).await.status(),
+        StatusCode::OK
+    );
+    let ended = end(other["id"].as_str().unwrap().into(), token.into())
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    let again = end(other["id"].as_str().unwrap().into(), token.into())
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get_me(&first.access_token).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "its access token died with it"
+    );
+}
+
+#[tokio::test]
+async fn revoking_an_applications_access_ends_its_tokens_and_it_must_ask_again() {
+    let (app, id, secret) = op().await;
+    let tokens = tokens_for(&app, &(id.clone(), secret), &[("scope", "openid profile")]).await;
+    let mine: Value = app.login("carol", PASSWORD).await.json().await.unwrap();
+    let me = mine["access_token"].as_str().unwrap();
+    let consents: Value = app
+        .client
+        .get(app.url("/api/v1/me/consents"))
+        .bearer_auth(me)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(consents[0]["client_name"], "conformance RP", "{consents}");
+    assert!(consents[0]["scope"].as_str().unwrap().contains("profile"));
+    let revoke = || {
+        app.client
+            .delete(app.url(&format!("/api/v1/me/consents/{id}")))
+            .bearer_auth(me)
+            .send()
+    };
+    assert_eq!(revoke().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(revoke().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let refreshed = app
+        .oauth_post(
+            "token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        refreshed.status().is_client_error(),
+        "the app's session ended"
+    );
+    // A signed-in browser is asked for consent again (before, it went straight back).
+    let b = browser();
+    let login = b
+        .get(app.url("/ui/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    b.post(app.url("/ui/login"))
+        .form(&[
+            ("request", ""),
+            ("csrf", &scrape(&login, "csrf")),
+            ("login", "carol"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let asked = first_hop(&b, &authorize_url(&app, &id, &[])).await;
+    let login_page = b.get(app.url(&location(&asked))).send().await.unwrap();
+    assert_eq!(
+        login_page.status(),
+        StatusCode::SEE_OTHER,
+        "already signed in"
+    );
+    let consent = b.get(app.url(&location(&login_page))).send().await.unwrap();
+    assert_eq!(consent.status(), StatusCode::OK);
+    assert!(
+        consent
+            .text()
+            .await
+            .unwrap()
+            .contains("wants to access your account")
+    );
+}
+
+#[tokio::test]
+async fn deleting_ones_own_account_needs_the_password_and_removes_everything() {
+    let app = spawn_app().await;
+    let user = app.register_user("kim").await;
+    let delete = |body: Value| {
+        app.client
+            .post(app.url("/api/v1/me/delete"))
+            .bearer_auth(&user.access_token)
+            .json(&body)
+            .send()
+    };
+    let wrong = delete(json!({"password": "nope nope nope"})).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.login("kim", PASSWORD).await.status(), StatusCode::OK);
+    let done = delete(json!({"password": PASSWORD})).await.unwrap();
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.login("kim", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.table_count("users").await, 0);
+    // The name is free again.
+    app.register_user("kim").await;
+}
+
+#[tokio::test]
+async fn the_account_page_lists_apps_revokes_them_and_deletes_the_account() {
+    let (app, id, secret) = op().await;
+    tokens_for(&app, &(id.clone(), secret), &[]).await;
+    let b = browser();
+    let page = b
+        .get(app.url("/ui/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    b.post(app.url("/ui/login"))
+        .form(&[
+            ("request", ""),
+            ("csrf", &scrape(&page, "csrf")),
+            ("login", "carol"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let html = b
+        .get(app.url("/ui/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"consents\"") && html.contains("conformance RP"));
+    assert!(
+        html.contains("id=\"sessions\""),
+        "the app's session is listed"
+    );
+    let csrf = scrape(&html, "csrf");
+    let revoked = b
+        .post(app.url("/ui/account/consents/revoke"))
+        .form(&[("csrf", csrf.as_str()), ("client_id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&revoked), "/ui/account?done=consent-revoked");
+    let html = b
+        .get(app.url("/ui/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("id=\"consents\""));
+
+    let refused = b
+        .post(app.url("/ui/account/delete"))
+        .form(&[("csrf", csrf.as_str()), ("password", "wrong wrong wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let deleted = b
+        .post(app.url("/ui/account/delete"))
+        .form(&[("csrf", csrf.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert!(
+        deleted
+            .text()
+            .await
+            .unwrap()
+            .contains("Your account was deleted")
+    );
+    assert_eq!(
+        app.login("carol", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
