@@ -340,6 +340,8 @@ const NON_SPEC_ROUTES: &[(&str, &[&str])] = &[
     ("/ui/account/sessions/end", &["POST"]),
     ("/ui/account/consents/revoke", &["POST"]),
     ("/ui/account/delete", &["POST"]),
+    ("/ui/account/email", &["POST"]),
+    ("/ui/account/email/confirm", &["POST"]),
     ("/ui/register", &["GET", "POST"]),
     ("/ui/admin", &["GET"]),
     ("/ui/admin/users", &["GET"]),

@@ -79,6 +79,49 @@ pub fn reset_code(to: &str, code: &str, minutes: i64) -> OutgoingMail {
     }
 }
 
+/// A code proving a new address before it replaces the account's old one.
+pub fn change_email_code(to: &str, code: &str, minutes: i64) -> OutgoingMail {
+    OutgoingMail {
+        to: to.into(),
+        subject: "Confirm your new email address".into(),
+        text: format!(
+            "Your code to confirm this address is {code}\n\nIt expires in {minutes} minutes and works once.\nIf you did not ask to change your account's address, ignore this message.\n"
+        ),
+        html: html(&[
+            text("Your code to confirm this address is"),
+            Part::Code(code.into()),
+            text(format!(
+                "It expires in {minutes} minutes and works once. If you did not ask to change your account's address, ignore this message."
+            )),
+        ]),
+    }
+}
+
+/// Sent instead of a code when someone asks to move their account to an address that has
+/// an account of its own.
+pub fn address_in_use(to: &str) -> OutgoingMail {
+    let body = "Someone asked to use this address for their account, but it already belongs to an account here, so nothing changed.\nIf it was you, sign in to that account instead.\n";
+    OutgoingMail {
+        to: to.into(),
+        subject: "Your address is already in use".into(),
+        text: body.into(),
+        html: html(&[text(body)]),
+    }
+}
+
+/// Tells the old address that the account moved to a new one.
+pub fn email_changed(to: &str, username: &str, new_email: &str) -> OutgoingMail {
+    let body = format!(
+        "The email address of the account {username} was changed to {new_email}. Mail about the account now goes there.\nIf you did not do this, reset your password now and contact your administrator.\n"
+    );
+    OutgoingMail {
+        to: to.into(),
+        subject: "Your email address was changed".into(),
+        html: html(&[text(body.clone())]),
+        text: body,
+    }
+}
+
 /// Tells the owner their password was changed.
 pub fn password_changed(to: &str, username: &str) -> OutgoingMail {
     let body = format!(

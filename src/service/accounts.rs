@@ -870,6 +870,68 @@ impl Accounts {
         Ok(())
     }
 
+    /// Starts moving the caller's account to `new_email`: a code is mailed there (the
+    /// answer is the same when the address is taken; its owner is told instead). Returns the
+    /// code for dev mode to show.
+    pub async fn request_email_change(
+        &self,
+        principal: &Principal,
+        new_email: &str,
+    ) -> Result<Option<String>> {
+        let email = Email::parse(new_email)?;
+        if Email::parse(&principal.user.email).is_ok_and(|current| current.key() == email.key()) {
+            return Err(crate::domain::Invalid::new(
+                "same_email",
+                "new_email",
+                "that is already your address",
+            )
+            .into());
+        }
+        self.codes
+            .request(email.as_str(), CodePurpose::ChangeEmail)
+            .await
+    }
+
+    /// Moves the caller's account to `new_email`, proven by the mailed `code` and the
+    /// account's password (or a second-factor code). The old address is told.
+    pub async fn change_email(
+        &self,
+        principal: &Principal,
+        new_email: &str,
+        code: &str,
+        proof: &super::mfa::Proof,
+        origin: &Origin,
+    ) -> Result<UserView> {
+        let email = Email::parse(new_email)?;
+        self.mfa.prove(&principal.user.id, proof).await?;
+        let spend = self
+            .codes
+            .check(&email, CodePurpose::ChangeEmail, code)
+            .await?;
+        let old = principal.user.email.clone();
+        let old_key = Email::parse(&old)
+            .map(|e| e.key())
+            .unwrap_or_else(|_| old.to_lowercase());
+        let (id, new, key) = (
+            principal.user.id.clone(),
+            email.as_str().to_string(),
+            email.key(),
+        );
+        let user = self
+            .store
+            .run(move |s| s.change_email_with_code(&id, &spend, &new, &key, &old_key))
+            .await?
+            .map_err(|()| ServiceError::EmailTaken)?
+            .ok_or(ServiceError::InvalidCode)?;
+        self.codes
+            .mailer()
+            .send_in_background(templates::email_changed(&old, &user.username, &user.email));
+        let event = Event::by_user(EventKind::EmailChanged, origin, &user.id);
+        self.mfa.audit().record(event).await;
+        tracing::info!(user_id = %user.id, "email address changed");
+        Ok(user.into())
+    }
+
     /// Deletes the account `id` with its sessions, API key, avatar, factors, consents and
     /// OAuth clients; returns what it was.
     pub(super) async fn delete_account(&self, id: &str) -> Result<UserRecord> {

@@ -44,6 +44,7 @@ pub enum EventKind {
     ClientChanged,
     ClientDeleted,
     KeyRotated,
+    EmailChanged,
     /// A user ended one of their sessions from the account page or API.
     SessionRevoked,
     /// A user withdrew an application's access.
@@ -80,6 +81,7 @@ impl EventKind {
             EventKind::ClientDeleted => "client_deleted",
             EventKind::KeyRotated => "key_rotated",
             EventKind::SessionRevoked => "session_revoked",
+            EventKind::EmailChanged => "email_changed",
             EventKind::ConsentRevoked => "consent_revoked",
         }
     }

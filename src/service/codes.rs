@@ -33,6 +33,8 @@ const RESET_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 pub enum CodePurpose {
     Register,
     ResetPassword,
+    /// A signed-in user's new address, proven before it replaces the old.
+    ChangeEmail,
 }
 
 impl CodePurpose {
@@ -40,6 +42,7 @@ impl CodePurpose {
         match self {
             Self::Register => "register",
             Self::ResetPassword => "reset_password",
+            Self::ChangeEmail => "change_email",
         }
     }
 }
@@ -70,7 +73,7 @@ impl EmailCodes {
             .await?
             .is_some();
         let code = match (purpose, known) {
-            (CodePurpose::Register, false) => Some(digits(6)),
+            (CodePurpose::Register | CodePurpose::ChangeEmail, false) => Some(digits(6)),
             (CodePurpose::ResetPassword, true) => Some(reset_code()),
             _ => None,
         };
@@ -98,6 +101,12 @@ impl EmailCodes {
                 Some(templates::reset_code(email.as_str(), c, minutes))
             }
             (CodePurpose::ResetPassword, None) => None,
+            (CodePurpose::ChangeEmail, Some(c)) => {
+                Some(templates::change_email_code(email.as_str(), c, minutes))
+            }
+            // The address has an account already: its owner hears of it, the requester
+            // sees the same answer as for a free address.
+            (CodePurpose::ChangeEmail, None) => Some(templates::address_in_use(email.as_str())),
         };
         if let Some(mail) = mail {
             self.mailer.send_in_background(mail);
@@ -167,7 +176,7 @@ pub fn storage_key(purpose: CodePurpose, email: &Email) -> String {
 fn normalise(purpose: CodePurpose, code: &str) -> String {
     let kept = code.chars().filter(|c| !c.is_whitespace() && *c != '-');
     match purpose {
-        CodePurpose::Register => kept.collect(),
+        CodePurpose::Register | CodePurpose::ChangeEmail => kept.collect(),
         CodePurpose::ResetPassword => kept.flat_map(char::to_uppercase).collect(),
     }
 }

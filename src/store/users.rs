@@ -310,6 +310,46 @@ impl Store {
         })
     }
 
+    /// Moves a user to a new email address proven by `code`, in one transaction: the code is
+    /// spent, the old address's index entry goes, the new one is taken (or `Err(())` when
+    /// another account holds it), and the address is marked verified. `Ok(None)`: no such
+    /// user, or the code was spent meanwhile.
+    pub fn change_email_with_code(
+        &self,
+        id: &str,
+        code: &super::codes::CodeSpend,
+        new_email: &str,
+        new_key: &str,
+        old_key: &str,
+    ) -> Result<Result<Option<UserRecord>, ()>, StoreError> {
+        let now = self.clock().now();
+        self.write(|txn| {
+            let Some(mut user) = get_user_for_update(txn, id)? else {
+                return Ok(Ok(None));
+            };
+            let emails = txn.open_table(tables::EMAILS)?;
+            if emails
+                .get(new_key)?
+                .is_some_and(|holder| holder.value() != id)
+            {
+                return Ok(Err(()));
+            }
+            drop(emails);
+            if !super::codes::spend_email_code_in(txn, code, now)? {
+                return Ok(Ok(None));
+            }
+            let mut emails = txn.open_table(tables::EMAILS)?;
+            emails.remove(old_key)?;
+            emails.insert(new_key, id)?;
+            drop(emails);
+            user.email = new_email.to_string();
+            user.email_verified = true;
+            user.updated_at = now;
+            put_user(txn, &user)?;
+            Ok(Ok(Some(user)))
+        })
+    }
+
     /// Replaces a user's API key: the old key's hash is removed in the same transaction, so it
     /// stops working the moment the new one exists.
     pub fn replace_api_key(

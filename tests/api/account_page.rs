@@ -355,3 +355,55 @@ async fn the_account_page_edits_the_profile_picture_password_api_key_and_other_s
             .contains("Every other session was signed out.")
     );
 }
+
+#[tokio::test]
+async fn the_account_page_moves_the_account_to_a_new_address_with_the_mailed_code() {
+    let sink = crate::smtp::SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(move |c| {
+        c.smtp_url = Some(url);
+        c.email_verification = Some(portcullis::config::EmailVerification::Off);
+    })
+    .await;
+    app.register_user("ola").await;
+    let b = browser();
+    sign_in(&app, &b, "ola").await;
+    let csrf = scrape(&account(&app, &b).await, "csrf");
+    let asked = b
+        .post(app.url("/ui/account/email"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("new_email", "ola.two@example.test"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::OK);
+    assert!(
+        asked
+            .text()
+            .await
+            .unwrap()
+            .contains("Confirm your new address")
+    );
+    let code = sink
+        .wait_for("ola.two@example.test", "Confirm your new email")
+        .await
+        .code_after("confirm this address is", 6, |c| c.is_ascii_digit());
+    let confirm = |code: String| {
+        b.post(app.url("/ui/account/email/confirm"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("new_email", "ola.two@example.test"),
+                ("email_code", code.as_str()),
+                ("password", PASSWORD),
+            ])
+            .send()
+    };
+    let wrong = confirm("111111".into()).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    assert!(wrong.text().await.unwrap().contains("The code is wrong"));
+    let done = confirm(code).await.unwrap();
+    assert_eq!(location(&done), "/ui/account?done=email-changed");
+    assert!(account(&app, &b).await.contains("ola.two@example.test"));
+}

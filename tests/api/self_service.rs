@@ -247,3 +247,76 @@ async fn the_account_page_lists_apps_revokes_them_and_deletes_the_account() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn an_email_change_is_proven_by_a_code_to_the_new_address_and_told_to_the_old() {
+    let sink = crate::smtp::SmtpSink::start().await;
+    let url = sink.url();
+    let app = crate::helpers::spawn_app_with(move |c| {
+        c.smtp_url = Some(url);
+        c.email_verification = Some(portcullis::config::EmailVerification::Off);
+    })
+    .await;
+    let user = app.register_user("lea").await;
+    app.register_user("max").await;
+    let post = |path: &'static str, body: Value| {
+        app.client
+            .post(app.url(path))
+            .bearer_auth(&user.access_token)
+            .json(&body)
+            .send()
+    };
+    // An address with an account of its own: the same answer, and its owner is told.
+    let taken = post("/api/v1/me/email", json!({"new_email": "max@example.test"}))
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), StatusCode::ACCEPTED);
+    sink.wait_for("max@example.test", "already in use").await;
+
+    let asked = post(
+        "/api/v1/me/email",
+        json!({"new_email": "lea.new@example.test"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let code = sink
+        .wait_for("lea.new@example.test", "Confirm your new email")
+        .await
+        .code_after("confirm this address is", 6, |c| c.is_ascii_digit());
+    let confirm = |code: &str, password: &str| {
+        post(
+            "/api/v1/me/email/confirm",
+            json!({"new_email": "lea.new@example.test", "code": code, "password": password}),
+        )
+    };
+    let wrong_code = confirm("000000", PASSWORD).await.unwrap();
+    assert_eq!(wrong_code.status(), StatusCode::BAD_REQUEST);
+    let wrong_password = confirm(&code, "not the password").await.unwrap();
+    assert_eq!(wrong_password.status(), StatusCode::FORBIDDEN);
+    let done = confirm(&code, PASSWORD).await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let done: Value = done.json().await.unwrap();
+    assert_eq!(done["email"], "lea.new@example.test");
+    assert_eq!(done["email_verified"], true);
+    sink.wait_for("lea@example.test", "email address was changed")
+        .await;
+    assert_eq!(
+        app.login("lea.new@example.test", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login("lea@example.test", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old address no longer names the account"
+    );
+    // The old address is free for someone else.
+    assert_eq!(
+        app.register(
+            &json!({"username": "neo", "email": "lea@example.test", "password": PASSWORD})
+        )
+        .await
+        .status(),
+        StatusCode::CREATED
+    );
+}

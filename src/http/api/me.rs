@@ -39,6 +39,34 @@ pub struct ConsentInfo {
     pub scope: String,
 }
 
+/// A new address for my account.
+#[derive(Object)]
+pub struct EmailChangeRequest {
+    pub new_email: super::text::Text,
+}
+
+/// The new address, its mailed code, and a proof that the account is mine.
+#[derive(Object)]
+pub struct EmailChangeConfirm {
+    pub new_email: super::text::Text,
+    #[oai(write_only)]
+    pub code: super::text::Text,
+    /// The account's password (or give `totp_code`).
+    #[oai(nullable, write_only)]
+    pub password: Option<super::text::Text>,
+    /// A current second-factor or recovery code, instead of the password.
+    #[oai(nullable, write_only)]
+    pub totp_code: Option<super::text::Text>,
+}
+
+#[derive(ApiResponse)]
+enum EmailCodeSent {
+    /// A code is on its way to the new address (the answer is the same when the address
+    /// already has an account; its owner is told instead).
+    #[oai(status = 202)]
+    Accepted(Json<super::types::CodeSent>),
+}
+
 #[derive(ApiResponse)]
 enum Ended {
     /// Done.
@@ -230,6 +258,70 @@ impl MeApi {
             .revoke_consent(&p.user.id, &client_id, &origin)
             .await?;
         Ok(Ended::NoContent)
+    }
+
+    /// Change my email address, step 1
+    ///
+    /// Mails a 6-digit code to `new_email`. 429 `resend_too_soon` within a minute of the
+    /// last code to that address.
+    #[oai(
+        path = "/api/v1/me/email",
+        method = "post",
+        operation_id = "requestEmailChange"
+    )]
+    async fn request_email_change(
+        &self,
+        auth: Auth,
+        body: Json<EmailChangeRequest>,
+    ) -> Result<EmailCodeSent> {
+        let p = self.principal(auth).await?;
+        let code = self
+            .services
+            .accounts
+            .request_email_change(&p, &body.0.new_email)
+            .await?;
+        Ok(EmailCodeSent::Accepted(Json(super::types::CodeSent {
+            message: "if the address can receive it, a code has been sent".into(),
+            expires_in: crate::service::codes::CODE_TTL,
+            resend_after: crate::service::codes::RESEND_COOLDOWN,
+            dev_code: code.filter(|_| self.services.dev),
+        })))
+    }
+
+    /// Change my email address, step 2
+    ///
+    /// With the mailed code and the password (or a second-factor code), the account moves
+    /// to the new address, marked verified; the old address is told. 400 `invalid_code`,
+    /// 403 `wrong_password`, 409 `email_taken`.
+    #[oai(
+        path = "/api/v1/me/email/confirm",
+        method = "post",
+        operation_id = "confirmEmailChange"
+    )]
+    async fn confirm_email_change(
+        &self,
+        req: &poem::Request,
+        auth: Auth,
+        body: Json<EmailChangeConfirm>,
+    ) -> Result<Json<User>> {
+        let p = self.principal(auth).await?;
+        let body = body.0;
+        let proof = crate::service::mfa::Proof {
+            password: body.password.map(|t| t.0),
+            code: body.totp_code.map(|t| t.0),
+        };
+        let user = self
+            .services
+            .accounts
+            .change_email(
+                &p,
+                &body.new_email,
+                &body.code,
+                &proof,
+                &super::origin(&self.services, req),
+            )
+            .await?;
+        Ok(Json(User::of(&user, &self.services.public_url)))
     }
 
     /// Delete my account

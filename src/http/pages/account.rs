@@ -51,6 +51,8 @@ pub(super) fn routes(services: Services) -> Route {
         .at("/sessions/end", action(Act::EndSession))
         .at("/consents/revoke", action(Act::RevokeConsent))
         .at("/delete", action(Act::Delete))
+        .at("/email", action(Act::EmailRequest))
+        .at("/email/confirm", action(Act::EmailConfirm))
         .at(
             "/avatar",
             post(AvatarUpload {
@@ -110,6 +112,15 @@ struct AccountTemplate<'a> {
     events: Vec<ActivityRow>,
     sessions: Vec<SessionRow>,
     consents: Vec<ConsentRow>,
+}
+
+#[derive(Template)]
+#[template(path = "email_confirm.html")]
+struct EmailConfirmTemplate<'a> {
+    csrf: &'a str,
+    new_email: &'a str,
+    dev_code: Option<&'a str>,
+    error: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -310,6 +321,7 @@ fn notice(code: &str) -> Option<&'static str> {
         "password-changed" => "Your password was changed; your sessions in apps were signed out.",
         "others-signed-out" => "Every other session was signed out.",
         "session-ended" => "That session was signed out.",
+        "email-changed" => "Your email address was changed; the old address was told.",
         "consent-revoked" => "The application's access was revoked; it will ask again next time.",
         _ => return None,
     })
@@ -350,6 +362,8 @@ enum Act {
     EndSession,
     RevokeConsent,
     Delete,
+    EmailRequest,
+    EmailConfirm,
 }
 
 /// `POST /ui/account/…`: one form of the account page.
@@ -531,6 +545,85 @@ impl Endpoint for Action {
                 .revoke_consent(&user.id, field("client_id"), &origin)
                 .await
                 .map(|()| "consent-revoked"),
+            Act::EmailRequest => {
+                let new_email = field("new_email").trim();
+                match services
+                    .accounts
+                    .request_email_change(&principal(&current), new_email)
+                    .await
+                {
+                    Ok(code) => {
+                        let dev = code.filter(|_| services.dev);
+                        return Ok(email_confirm_page(
+                            services,
+                            &current,
+                            new_email,
+                            dev.as_deref(),
+                            None,
+                            StatusCode::OK,
+                        ));
+                    }
+                    Err(ServiceError::Invalid(inv)) => {
+                        return Ok(account_page(
+                            services,
+                            &current,
+                            None,
+                            Some(("new_email", &inv.message)),
+                            StatusCode::BAD_REQUEST,
+                        )
+                        .await);
+                    }
+                    Err(ServiceError::ResendTooSoon { retry_after }) => {
+                        let message = format!(
+                            "A code was sent to that address less than a minute ago. Use it, or ask again in {}.",
+                            super::human_wait(retry_after)
+                        );
+                        return Ok(account_page(
+                            services,
+                            &current,
+                            None,
+                            Some(("new_email", &message)),
+                            StatusCode::TOO_MANY_REQUESTS,
+                        )
+                        .await);
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Act::EmailConfirm => {
+                let new_email = field("new_email").trim();
+                let changed = services
+                    .accounts
+                    .change_email(
+                        &principal(&current),
+                        new_email,
+                        field("email_code"),
+                        &proof(&f),
+                        &origin,
+                    )
+                    .await;
+                let message = match changed {
+                    Ok(_) => return Ok(see_other("/ui/account?done=email-changed")),
+                    Err(ServiceError::InvalidCode | ServiceError::CodeExpired) => {
+                        "The code is wrong, used or expired. Check the mail, or ask for a new one."
+                    }
+                    Err(ServiceError::WrongPassword) => {
+                        "That password or code is not right. Nothing was changed."
+                    }
+                    Err(ServiceError::EmailTaken) => {
+                        "That address already belongs to another account."
+                    }
+                    Err(e) => return Ok(self.refused(&current, e).await),
+                };
+                return Ok(email_confirm_page(
+                    services,
+                    &current,
+                    new_email,
+                    None,
+                    Some(message),
+                    StatusCode::BAD_REQUEST,
+                ));
+            }
             Act::Delete => {
                 let deleted = services
                     .accounts
@@ -608,6 +701,34 @@ impl Action {
                     .await
             }
             Err(e) => internal_error_page("reading an enrolment failed", &e),
+        }
+    }
+}
+
+fn email_confirm_page(
+    services: &Services,
+    current: &SignedIn,
+    new_email: &str,
+    dev_code: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let csrf = services.oauth2.csrf_token(&current.cookie, ACCOUNT_FORM);
+    let html = EmailConfirmTemplate {
+        csrf: &csrf,
+        new_email,
+        dev_code,
+        error,
+    }
+    .render();
+    match html {
+        Ok(html) => page(status, html),
+        Err(e) => {
+            tracing::error!(error = %e, "the email page failed to render");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; try again.",
+            )
         }
     }
 }
