@@ -296,6 +296,13 @@ impl Application {
         for w in &warnings {
             tracing::warn!("{w}");
         }
+        match services.admin.first_run_token().await {
+            Ok(Some(token)) => tracing::warn!(
+                "no administrator yet: open {public_url}/ui/setup?token={token} within the hour to create one (or run `portcullis user create --admin`)"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "could not check for an administrator"),
+        }
         tracing::info!(
             "portcullis listening on http://{addr} — data {database}, mail to {}, issuer {public_url}, Swagger UI {public_url}/swagger, compatible APIs: {}",
             services.mailer.describe(),

@@ -343,6 +343,7 @@ const NON_SPEC_ROUTES: &[(&str, &[&str])] = &[
     ("/ui/account/email", &["POST"]),
     ("/ui/account/email/confirm", &["POST"]),
     ("/ui/register", &["GET", "POST"]),
+    ("/ui/setup", &["GET", "POST"]),
     ("/ui/admin", &["GET"]),
     ("/ui/admin/users", &["GET"]),
     ("/ui/admin/clients", &["GET"]),

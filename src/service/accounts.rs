@@ -252,6 +252,17 @@ impl Accounts {
 
     /// Creates a user. `check_strength` is off only for operator-supplied passwords (CLI,
     /// seed files), where the operator has chosen deliberately.
+    /// Checks a registration's fields and password strength, writing nothing.
+    pub fn check_registration(&self, registration: &Registration) -> Result<()> {
+        let valid = registration.clone().validate()?;
+        let mut inputs = vec![valid.username.as_str(), valid.email.as_str()];
+        if let Some(d) = &valid.display_name {
+            inputs.push(d.as_str());
+        }
+        valid.password.check_strength(&inputs)?;
+        Ok(())
+    }
+
     pub async fn create_user(
         &self,
         registration: Registration,

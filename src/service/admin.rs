@@ -10,8 +10,15 @@ use super::{
 };
 use crate::{
     domain::Role,
-    store::{Store, records::UserRecord},
+    store::{
+        Store,
+        mfa::{ChallengeRecord, ChallengeStep},
+        records::UserRecord,
+    },
 };
+
+/// Seconds the first-run setup link works.
+pub const FIRST_RUN_TTL: i64 = 3600;
 
 /// Users per page of the listing.
 pub const PER_PAGE: usize = 50;
@@ -89,6 +96,78 @@ impl Admin {
     pub async fn events(&self, p: &Principal, query: EventQuery) -> Result<EventPage> {
         require_admin(p)?;
         self.mfa.audit().list(query).await
+    }
+
+    /// While no account is an administrator: a single-use setup token, valid for an hour,
+    /// that creates the first one (`serve` prints its URL). `None` once an admin exists.
+    pub async fn first_run_token(&self) -> Result<Option<String>> {
+        if self.store.run(|s| s.has_admin()).await? {
+            return Ok(None);
+        }
+        let record = ChallengeRecord {
+            expires_at: self.store.clock().now() + FIRST_RUN_TTL,
+            user_id: None,
+            attempts: 0,
+            step: ChallengeStep::FirstAdmin,
+        };
+        Ok(Some(self.mfa.put_challenge(record).await?))
+    }
+
+    /// Whether `token` is a live first-run setup token and there is still no admin.
+    pub async fn first_run_valid(&self, token: &str) -> Result<bool> {
+        let live = matches!(
+            self.mfa.peek(token)?,
+            Some(ChallengeRecord {
+                step: ChallengeStep::FirstAdmin,
+                ..
+            })
+        );
+        Ok(live && !self.store.run(|s| s.has_admin()).await?)
+    }
+
+    /// Creates the first administrator with the setup token (spent here). The fields are
+    /// checked like a registration's first, so a refused form leaves the token usable.
+    pub async fn create_first_admin(
+        &self,
+        token: &str,
+        registration: super::accounts::Registration,
+        origin: &Origin,
+    ) -> Result<UserView> {
+        if !self.first_run_valid(token).await? {
+            return Err(ServiceError::InvalidToken);
+        }
+        self.accounts.check_registration(&registration)?;
+        let taken = match self.mfa.take_challenge(token).await? {
+            Some(
+                record @ ChallengeRecord {
+                    step: ChallengeStep::FirstAdmin,
+                    ..
+                },
+            ) => record,
+            _ => return Err(ServiceError::InvalidToken),
+        };
+        let user = match self
+            .accounts
+            .create_user(registration, vec![Role::Admin], true, true)
+            .await
+        {
+            Ok(user) => user,
+            Err(e) => {
+                // Refused (a name taken meanwhile): the link keeps working for another try.
+                let hash = crate::token::opaque::digest(token);
+                self.store
+                    .run(move |s| s.put_challenge(hash, &taken))
+                    .await?;
+                return Err(e);
+            }
+        };
+        tracing::warn!(user_id = %user.id, username = %user.username, "first administrator created with the setup link");
+        let event = Event::by_user(EventKind::RolesChanged, origin, &user.id);
+        self.mfa
+            .audit()
+            .record(event.detail("first administrator"))
+            .await;
+        Ok(user.into())
     }
 
     /// One user, for an admin.

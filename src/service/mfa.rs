@@ -485,7 +485,7 @@ impl Mfa {
     }
 
     /// A live challenge, left in place (a point read, inline).
-    fn peek(&self, token: &str) -> Result<Option<ChallengeRecord>> {
+    pub(super) fn peek(&self, token: &str) -> Result<Option<ChallengeRecord>> {
         let hash = opaque::digest(token);
         Ok(self.store().point_read(|s| s.peek_challenge(hash))?)
     }
@@ -509,7 +509,7 @@ impl Mfa {
         })
     }
 
-    async fn put_challenge(&self, record: ChallengeRecord) -> Result<String> {
+    pub(super) async fn put_challenge(&self, record: ChallengeRecord) -> Result<String> {
         let token = opaque::random_token(32);
         let hash = opaque::digest(&token);
         self.store()
@@ -518,7 +518,7 @@ impl Mfa {
         Ok(token)
     }
 
-    async fn take_challenge(&self, token: &str) -> Result<Option<ChallengeRecord>> {
+    pub(super) async fn take_challenge(&self, token: &str) -> Result<Option<ChallengeRecord>> {
         let hash = opaque::digest(token);
         Ok(self.store().run(move |s| s.take_challenge(hash)).await?)
     }

@@ -107,6 +107,9 @@ pub enum ChallengeStep {
     /// The link mailed to an account's owner while its sign-ins are throttled: whoever holds
     /// it signs in without the per-account delay, once.
     Unlock,
+    /// The first-run setup link: whoever holds it creates the first administrator, once,
+    /// while there is none.
+    FirstAdmin,
 }
 
 fn read_factors(txn: &ReadTransaction, user_id: &str) -> Result<Option<FactorsRecord>, StoreError> {

@@ -390,6 +390,20 @@ impl Store {
     }
 
     /// All users, in id order (used by the CLI).
+    /// Whether any account has the admin role (stops at the first one).
+    pub fn has_admin(&self) -> Result<bool, StoreError> {
+        self.read(|txn| {
+            for row in txn.open_table(tables::USERS)?.iter()? {
+                let (_, v) = row?;
+                let user: UserRecord = codec::decode("users", v.value())?;
+                if user.roles.contains(&crate::domain::Role::Admin) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+    }
+
     pub fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         self.read(|txn| {
             let table = txn.open_table(tables::USERS)?;

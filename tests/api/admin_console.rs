@@ -229,3 +229,68 @@ async fn under_an_admin_mfa_policy_the_console_needs_a_second_factor_session() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("needs a sign-in with a second factor"));
 }
+
+#[tokio::test]
+async fn the_first_run_link_creates_the_first_administrator_once() {
+    // The real binary prints the link while there is no administrator.
+    let child = crate::helpers::ChildServer::start(1024, &[]);
+    assert!(
+        child
+            .startup_log
+            .iter()
+            .any(|l| l.contains("no administrator yet") && l.contains("/ui/setup?token=")),
+        "{:?}",
+        child.startup_log
+    );
+    child.kill_hard();
+
+    let app = spawn_app().await;
+    let token = app
+        .services
+        .admin
+        .first_run_token()
+        .await
+        .unwrap()
+        .expect("no admin yet");
+    let b = browser();
+    let (status, _) = get(&b, &app, "/ui/setup?token=forged").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, html) = get(&b, &app, &format!("/ui/setup?token={token}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let post = |password: &'static str| {
+        b.post(app.url("/ui/setup"))
+            .form(&[
+                ("csrf", scrape(&html, "csrf")),
+                ("token", token.clone()),
+                ("username", "boss".into()),
+                ("email", "boss@example.test".into()),
+                ("password", password.into()),
+            ])
+            .send()
+    };
+    let weak = post("password").await.unwrap();
+    assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
+    assert!(weak.text().await.unwrap().contains("field-error"));
+    let made = post(PASSWORD).await.unwrap();
+    assert_eq!(
+        made.status(),
+        StatusCode::SEE_OTHER,
+        "the link still worked"
+    );
+    assert_eq!(location(&made), "/ui/account");
+    let (status, _) = get(&b, &app, "/ui/admin").await;
+    assert_eq!(status, StatusCode::OK, "signed in as the new administrator");
+    assert_eq!(
+        post(PASSWORD).await.unwrap().status(),
+        StatusCode::NOT_FOUND,
+        "once"
+    );
+    assert!(
+        app.services
+            .admin
+            .first_run_token()
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

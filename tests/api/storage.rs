@@ -157,8 +157,8 @@ async fn sweeper_deletes_expired_records_and_keeps_live_ones() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        report.records_deleted, 3,
-        "two tokens and one family of the old session"
+        report.records_deleted, 4,
+        "two tokens and one family of the old session, and the first-run setup link"
     );
     assert!(
         report.batches >= 3,

@@ -10,6 +10,7 @@
 mod account;
 mod admin;
 mod register;
+mod setup;
 pub mod templates;
 
 use std::collections::HashMap;
@@ -79,6 +80,10 @@ pub fn ui_routes(services: Services) -> Route {
         .at("/account.js", get(make_account_js()))
         .nest("/account", account::routes(s()))
         .nest("/admin", admin::routes(s()))
+        .at(
+            "/setup",
+            get(setup::SetupPageEp { services: s() }).post(setup::SetupSubmit { services: s() }),
+        )
         .at(
             "/register",
             get(register::RegisterPageEp { services: s() })
