@@ -11,6 +11,7 @@ mod admin_console;
 mod avatars;
 mod bad_input;
 mod browser_cors;
+mod browser_pages;
 mod browser_passkeys;
 mod captcha;
 mod check;
