@@ -378,7 +378,7 @@ fn swagger_with_oauth(html: &str, public_url: &str) -> String {
         crate::service::clients::SWAGGER_CLIENT_ID
     );
     let to_public = format!(
-        "<head>\n<script>if (window.location.origin !== {origin}) {{ window.location.replace({home} + window.location.hash); }}</script>"
+        "<head>\n<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<script>if (window.location.origin !== {origin}) {{ window.location.replace({home} + window.location.hash); }}</script>"
     );
     html.replacen("<head>", &to_public, 1)
         .replacen("SwaggerUIBundle({", "window.ui = SwaggerUIBundle({", 1)
