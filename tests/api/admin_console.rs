@@ -162,16 +162,45 @@ async fn admins_manage_users_and_clients_from_the_console() {
             "redirect_uris",
             "https://app.example.test/cb\nhttps://app.example.test/other".into(),
         ),
+        ("allowed_origins", "https://app.example.test".into()),
+        ("grant:authorization_code", "on".into()),
+        ("grant:refresh_token", "on".into()),
+        ("grant:client_credentials", "on".into()),
     ])
     .await
     .unwrap();
     assert_eq!(location(&saved), "/ui/admin/clients?done=redirects");
     let (_, html) = get(&b, &app, "/ui/admin/clients").await;
     assert!(html.contains("https://app.example.test/other"));
+    assert!(
+        html.contains(">https://app.example.test</textarea>"),
+        "the origin"
+    );
+    let token = app
+        .oauth_post(
+            "token",
+            &[("grant_type", "client_credentials")],
+            Some((&client_id, &secret)),
+        )
+        .await;
+    assert_eq!(token.status(), StatusCode::OK, "the grant was added");
+    let no_grants = client_act(vec![
+        ("action", "redirects".into()),
+        ("id", client_id.clone()),
+        ("redirect_uris", "https://app.example.test/cb".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        no_grants.status(),
+        StatusCode::BAD_REQUEST,
+        "at least one grant"
+    );
     let bad = client_act(vec![
         ("action", "redirects".into()),
         ("id", client_id.clone()),
         ("redirect_uris", "not a uri".into()),
+        ("grant:authorization_code", "on".into()),
     ])
     .await
     .unwrap();

@@ -115,10 +115,7 @@ async fn served_spec_equals_the_committed_file_and_swagger_ui_is_bundled() {
     assert_eq!(ui.status(), StatusCode::OK);
     let html = ui.text().await.unwrap();
     assert!(html.contains("SwaggerUIBundle"));
-    assert!(
-        html.contains("name=\"viewport\""),
-        "readable on a phone"
-    );
+    assert!(html.contains("name=\"viewport\""), "readable on a phone");
     assert!(
         html.contains("\"/api/user_info/\""),
         "the page embeds our spec, documented trailing slashes included"

@@ -102,7 +102,7 @@ fn notice(code: &str) -> Option<&'static str> {
         "roles" => "The roles were changed.",
         "mfa-reset" => "The user's second factors were removed.",
         "deleted" => "Deleted.",
-        "redirects" => "The redirect URIs were saved.",
+        "redirects" => "The client was saved.",
         _ => return None,
     })
 }
@@ -137,7 +137,19 @@ struct ClientRow {
     confidential: bool,
     grants: String,
     redirect_uris: String,
+    origins: String,
+    /// (grant type, label, enabled) for the checkboxes.
+    grant_choices: Vec<(&'static str, &'static str, bool)>,
 }
+
+/// The grants a client may have, as the console offers them.
+const GRANT_CHOICES: [(&str, &str); 5] = [
+    ("authorization_code", "authorization code"),
+    ("refresh_token", "refresh token"),
+    ("client_credentials", "client credentials"),
+    (crate::service::clients::DEVICE_CODE_GRANT, "device code"),
+    ("password", "password (legacy)"),
+];
 
 #[derive(Template)]
 #[template(path = "admin_clients.html")]
@@ -351,8 +363,13 @@ async fn render(
             let clients = clients
                 .into_iter()
                 .map(|c| ClientRow {
+                    grant_choices: GRANT_CHOICES
+                        .iter()
+                        .map(|(g, label)| (*g, *label, c.grant_types.iter().any(|have| have == g)))
+                        .collect(),
                     grants: c.grant_types.join(", "),
                     redirect_uris: c.redirect_uris.join("\n"),
+                    origins: c.allowed_origins.join("\n"),
                     client_id: c.client_id,
                     name: c.name,
                     confidential: c.confidential,
@@ -622,8 +639,15 @@ impl Endpoint for ClientAction {
                 }
             }
             "redirects" => {
+                let grants: Vec<String> = GRANT_CHOICES
+                    .iter()
+                    .filter(|(g, _)| field(&format!("grant:{g}")) == "on")
+                    .map(|(g, _)| g.to_string())
+                    .collect();
                 let changes = ClientChanges {
                     redirect_uris: Some(lines(field("redirect_uris"))),
+                    allowed_origins: Some(lines(field("allowed_origins"))),
+                    grant_types: Some(grants),
                     ..ClientChanges::default()
                 };
                 clients
