@@ -73,6 +73,8 @@ pub struct Registration {
     /// Issue a personal API key with the account, in the same transaction (an API whose
     /// accounts always have one).
     pub issue_api_key: bool,
+    /// Where the request came from (kept with the first session).
+    pub origin: Origin,
 }
 
 /// A captcha challenge id and the user's answer, when the form carried them.
@@ -187,7 +189,9 @@ impl Accounts {
     pub async fn register(&self, registration: Registration) -> Result<IssuedSession> {
         // Chosen (not written) up front: it is written with the user, or not at all.
         let id = uuid::Uuid::new_v4().to_string();
-        let (prepared, record) = self.sessions.prepare(&id, SessionGrant::first_party());
+        let (prepared, record) =
+            self.sessions
+                .prepare(&id, SessionGrant::first_party(), Some(&registration.origin));
         let user = self
             .register_inner(registration, Some((id, record)))
             .await?;
@@ -529,7 +533,7 @@ impl Accounts {
             AfterPassword::SignedIn(amr) => {
                 self.signed_in(&user.id, &amr, origin).await;
                 Ok(LoginStep::SignedIn(Box::new(
-                    self.sessions.start(user).await?,
+                    self.sessions.start(user, origin).await?,
                 )))
             }
             AfterPassword::SecondFactor(challenge) => Ok(LoginStep::SecondFactor(challenge)),
@@ -549,7 +553,7 @@ impl Accounts {
         let user = self
             .authenticate_password_only(login, password, origin)
             .await?;
-        self.sessions.start(user).await
+        self.sessions.start(user, origin).await
     }
 
     /// The enabled user `user_id`, for a sign-in that just proved a factor.
@@ -630,7 +634,7 @@ impl Accounts {
         origin: &Origin,
     ) -> Result<(IssuedSession, Vec<String>)> {
         let signed_in = self.second_factor_signed_in(token, answer, origin).await?;
-        let session = self.sessions.start(signed_in.user).await?;
+        let session = self.sessions.start(signed_in.user, origin).await?;
         Ok((session, signed_in.recovery_codes))
     }
 
@@ -642,7 +646,7 @@ impl Accounts {
         origin: &Origin,
     ) -> Result<IssuedSession> {
         let signed_in = self.passkey_signed_in(token, response, origin).await?;
-        self.sessions.start(signed_in.user).await
+        self.sessions.start(signed_in.user, origin).await
     }
 
     /// Verifies the captcha when the policy requires one at login.

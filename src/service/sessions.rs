@@ -212,14 +212,17 @@ impl Sessions {
         &self.tokens
     }
 
-    /// Starts a first-party session (a new refresh-token family) for `user`.
-    pub async fn start(&self, user: UserView) -> Result<IssuedSession> {
-        self.start_with(user, SessionGrant::first_party()).await
+    /// Starts a first-party session (a new refresh-token family) for `user`, signed in
+    /// from `origin`.
+    pub async fn start(&self, user: UserView, origin: &Origin) -> Result<IssuedSession> {
+        let (prepared, record) = self.prepare(&user.id, SessionGrant::first_party(), Some(origin));
+        self.store.create_session(record).await?;
+        self.issue_prepared(user, prepared)
     }
 
     /// Starts a session for `user` with the given client and scope.
     pub async fn start_with(&self, user: UserView, grant: SessionGrant) -> Result<IssuedSession> {
-        let (prepared, record) = self.prepare(&user.id, grant);
+        let (prepared, record) = self.prepare(&user.id, grant, None);
         self.store.create_session(record).await?;
         self.issue_prepared(user, prepared)
     }
@@ -227,7 +230,13 @@ impl Sessions {
     /// Chooses a new session for `user_id` without writing it: the store writes the returned
     /// record (alone, or with the records it belongs to), then [`Sessions::issue_prepared`]
     /// makes its tokens.
-    pub fn prepare(&self, user_id: &str, grant: SessionGrant) -> (PreparedSession, NewSession) {
+    /// `origin`: where a first-party sign-in came from, kept for the owner's session list.
+    pub fn prepare(
+        &self,
+        user_id: &str,
+        grant: SessionGrant,
+        origin: Option<&Origin>,
+    ) -> (PreparedSession, NewSession) {
         let family_id = opaque::random_token(16);
         let refresh_token = opaque::random_token(32);
         let now = self.store.clock().now();
@@ -240,6 +249,8 @@ impl Sessions {
                 created_at: now,
                 expires_at: now + self.lifetimes.absolute,
                 revoked: false,
+                ip: origin.and_then(|o| o.ip).map(|ip| ip.to_string()),
+                user_agent: origin.and_then(|o| o.user_agent.clone()),
             },
             token_hash: opaque::digest(&refresh_token),
             lifetimes: self.lifetimes,
@@ -354,6 +365,8 @@ impl Sessions {
             .into_iter()
             .map(|(id, f)| SessionView {
                 current: own.as_deref() == Some(id.as_str()),
+                ip: f.ip,
+                user_agent: f.user_agent,
                 id,
                 client_id: f.client_id,
                 scope: f.scope,
@@ -583,4 +596,7 @@ pub struct SessionView {
     pub expires_at: i64,
     /// The session of the token making the request.
     pub current: bool,
+    /// Where a first-party sign-in came from.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }

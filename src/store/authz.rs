@@ -244,6 +244,8 @@ impl NewSession {
             created_at: now,
             expires_at: now + self.lifetimes.absolute,
             revoked: false,
+            ip: None,
+            user_agent: None,
         };
         create_session_in(
             txn,

@@ -76,6 +76,12 @@ pub struct FamilyRecord {
     pub expires_at: i64,
     #[serde(default)]
     pub revoked: bool,
+    /// Where a first-party sign-in came from (client address, user agent), for the owner's
+    /// list of sessions; absent for applications' sessions and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// One refresh token of a family.

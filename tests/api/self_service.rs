@@ -15,7 +15,20 @@ async fn a_user_lists_and_ends_their_sessions_and_no_one_elses() {
     let app = spawn_app().await;
     let first = app.register_user("ida").await;
     let other_user = app.register_user("jon").await;
-    let second: Value = app.login("ida", PASSWORD).await.json().await.unwrap();
+    let second: Value = app
+        .client
+        .post(app.url("/api/v1/sessions"))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0",
+        )
+        .json(&json!({"login": "ida", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token = second["access_token"].as_str().unwrap();
     let listed: Value = app
         .client
@@ -30,6 +43,14 @@ async fn a_user_lists_and_ends_their_sessions_and_no_one_elses() {
     let sessions = listed.as_array().unwrap();
     assert_eq!(sessions.len(), 2, "{listed}");
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let current = sessions.iter().find(|s| s["current"] == true).unwrap();
+    assert_eq!(current["ip"], "127.0.0.1", "{current}");
+    assert!(
+        current["user_agent"]
+            .as_str()
+            .unwrap()
+            .contains("Firefox/130.0")
+    );
     let other = sessions.iter().find(|s| s["current"] == false).unwrap();
     let end = |id: String, bearer: String| {
         app.client

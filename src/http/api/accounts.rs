@@ -43,8 +43,13 @@ impl AccountsApi {
     /// Depending on `GET /api/v1/config`, also needs `email_code` (from
     /// `POST /api/v1/verification-codes`), a captcha, or a `registration_key`.
     #[oai(path = "/api/v1/users", method = "post", operation_id = "register")]
-    async fn register(&self, body: Json<RegisterRequest>) -> Result<Registered> {
+    async fn register(
+        &self,
+        req: &poem::Request,
+        body: Json<RegisterRequest>,
+    ) -> Result<Registered> {
         let body = body.0;
+        let origin = super::origin(&self.services, req);
         let session = self
             .services
             .accounts
@@ -62,6 +67,7 @@ impl AccountsApi {
                 always_verify_email: false,
                 always_check_captcha: false,
                 issue_api_key: false,
+                origin,
             })
             .await?;
         Ok(Registered::Created(Json(TokenPair::of(

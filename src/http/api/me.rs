@@ -28,6 +28,11 @@ pub struct SessionInfo {
     pub expires_at: String,
     /// The session of the token making this request.
     pub current: bool,
+    /// Where a sign-in to this server came from: the client address and user agent.
+    #[oai(skip_serializing_if_is_none)]
+    pub ip: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub user_agent: Option<String>,
 }
 
 /// An application I let access my account.
@@ -189,6 +194,8 @@ impl MeApi {
                     created_at: rfc3339(s.created_at),
                     expires_at: rfc3339(s.expires_at),
                     current: s.current,
+                    ip: s.ip,
+                    user_agent: s.user_agent,
                 })
                 .collect(),
         ))

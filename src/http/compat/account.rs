@@ -275,6 +275,8 @@ impl AccountApi {
             always_verify_email: false,
             always_check_captcha: true,
             issue_api_key: true,
+            // Registration here starts no session: nothing to record.
+            origin: Default::default(),
         };
         match self.services.accounts.register_user(registration).await {
             // The document's accounts always have a key; it is issued with the account.
@@ -335,7 +337,7 @@ impl AccountApi {
             Err(ServiceError::Overloaded { .. }) => return reply(503, BUSY),
             Err(e) => return internal(&e, 604, "账号或密码错误"),
         };
-        match self.services.sessions.start(user).await {
+        match self.services.sessions.start(user, &origin).await {
             Ok(session) => Json(AccountReply {
                 message: session.access_token,
                 code: 200,

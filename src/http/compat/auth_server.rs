@@ -274,6 +274,8 @@ impl AuthServerApi {
             always_verify_email: true,
             always_check_captcha: false,
             issue_api_key: false,
+            // Registration here starts no session: nothing to record.
+            origin: Default::default(),
         };
         match self.services.accounts.register_user(registration).await {
             Ok(_) => Json(Envelope::done("注册成功")),

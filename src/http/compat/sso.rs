@@ -157,7 +157,11 @@ impl SsoApi {
         method = "post",
         operation_id = "compatSsoRegister"
     )]
-    async fn register(&self, params: Params<SsoRegisterParams>) -> Json<Envelope<SsoRegistered>> {
+    async fn register(
+        &self,
+        req: &poem::Request,
+        params: Params<SsoRegisterParams>,
+    ) -> Json<Envelope<SsoRegistered>> {
         let p = match params.into_inner() {
             Ok(p) => p,
             Err(e) => return bad_params(e),
@@ -176,6 +180,7 @@ impl SsoApi {
             always_verify_email: false,
             always_check_captcha: false,
             issue_api_key: false,
+            origin: super::origin(&self.services, req, "compat-sso"),
         };
         match self.services.accounts.register(registration).await {
             Ok(s) => Json(Envelope::ok(

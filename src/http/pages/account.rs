@@ -240,7 +240,16 @@ async fn account_page(
         .iter()
         .map(|s| SessionRow {
             id: s.id.clone(),
-            app: app_name(&s.client_id),
+            app: match (&s.client_id, &s.user_agent, &s.ip) {
+                (None, Some(ua), ip) => {
+                    let from = ip
+                        .as_deref()
+                        .map(|ip| format!(", {ip}"))
+                        .unwrap_or_default();
+                    format!("{}{from}", device(ua))
+                }
+                (client, _, _) => app_name(client),
+            },
             created: when(s.created_at),
             expires: when(s.expires_at),
         })
@@ -306,6 +315,36 @@ async fn account_page(
             )
         }
     }
+}
+
+/// "Firefox on Linux": a user agent in words (the browser and system it names first).
+fn device(user_agent: &str) -> String {
+    let has = |s: &str| user_agent.contains(s);
+    let browser = if has("Edg/") {
+        "Edge"
+    } else if has("Firefox/") {
+        "Firefox"
+    } else if has("Chrome/") || has("Chromium/") {
+        "Chrome"
+    } else if has("Safari/") {
+        "Safari"
+    } else {
+        return user_agent.chars().take(40).collect();
+    };
+    let system = if has("Android") {
+        "Android"
+    } else if has("iPhone") || has("iPad") {
+        "iOS"
+    } else if has("Windows") {
+        "Windows"
+    } else if has("Mac OS") {
+        "macOS"
+    } else if has("Linux") {
+        "Linux"
+    } else {
+        return browser.to_string();
+    };
+    format!("{browser} on {system}")
 }
 
 /// What a notice code in `?done=` says (only these; nothing from the URL is shown as is).
@@ -862,4 +901,20 @@ fn json(status: StatusCode, body: serde_json::Value) -> Response {
         .status(status)
         .content_type("application/json")
         .body(body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device;
+
+    #[test]
+    fn user_agents_read_as_browser_and_system() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0";
+        assert_eq!(device(firefox), "Firefox on Linux");
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(device(iphone), "Safari on iOS");
+        let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0";
+        assert_eq!(device(edge), "Edge on Windows");
+        assert_eq!(device("curl/8.5.0"), "curl/8.5.0");
+    }
 }
