@@ -20,20 +20,7 @@ fn shown_secret(html: &str) -> String {
 
 /// Signs `login` in on `/ui/login` with no application waiting; returns the answer.
 async fn sign_in(app: &TestApp, b: &reqwest::Client, login: &str) -> reqwest::Response {
-    let page = b.get(app.url("/ui/login")).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let html = page.text().await.unwrap();
-    assert!(html.contains("Sign in to your account"), "{html}");
-    b.post(app.url("/ui/login"))
-        .form(&[
-            ("request", ""),
-            ("csrf", &scrape(&html, "csrf")),
-            ("login", login),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap()
+    crate::helpers::sign_in_page(app, b, login, PASSWORD).await
 }
 
 async fn account(app: &TestApp, b: &reqwest::Client) -> String {

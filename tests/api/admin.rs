@@ -8,6 +8,13 @@ use crate::helpers::{PASSWORD, TestApp, noisy_png, problem, spawn_app};
 
 /// An admin made the way the CLI makes one; returns their access token.
 pub(crate) async fn admin(app: &TestApp) -> String {
+    create_root(app).await;
+    let body: Value = app.login("root", PASSWORD).await.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// The admin `root` (password [`PASSWORD`]), created directly through the service.
+async fn create_root(app: &TestApp) {
     app.services
         .accounts
         .create_user(
@@ -23,28 +30,12 @@ pub(crate) async fn admin(app: &TestApp) -> String {
         )
         .await
         .unwrap();
-    let body: Value = app.login("root", PASSWORD).await.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
 }
 
 /// Like [`admin`], under an MFA policy that covers admins: `root` enrols an authenticator
 /// app inside the sign-in, and the token comes after its first code.
 pub(crate) async fn admin_token_with_totp(app: &TestApp) -> String {
-    app.services
-        .accounts
-        .create_user(
-            Registration {
-                username: "root".into(),
-                email: "root@example.test".into(),
-                password: PASSWORD.into(),
-                ..Registration::default()
-            },
-            vec![Role::Admin],
-            true,
-            false,
-        )
-        .await
-        .unwrap();
+    create_root(app).await;
     let offer: Value = app.login("root", PASSWORD).await.json().await.unwrap();
     let secret = offer["totp_enrolment"]["secret"].as_str().unwrap();
     let code = crate::mfa::totp_code(app, secret, 0);

@@ -10,22 +10,7 @@ use crate::helpers::{PASSWORD, TestApp, browser, location, scrape, spawn_app, sp
 
 /// A browser signed in as `login` with no application waiting.
 async fn signed_in(app: &TestApp, login: &str) -> reqwest::Client {
-    let b = browser();
-    let page = b.get(app.url("/ui/login")).send().await.unwrap();
-    let html = page.text().await.unwrap();
-    let done = b
-        .post(app.url("/ui/login"))
-        .form(&[
-            ("request", ""),
-            ("csrf", &scrape(&html, "csrf")),
-            ("login", login),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), StatusCode::SEE_OTHER, "{login} signs in");
-    b
+    crate::helpers::page_signed_in(app, login).await
 }
 
 async fn get(b: &reqwest::Client, app: &TestApp, path: &str) -> (StatusCode, String) {

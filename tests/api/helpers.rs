@@ -539,6 +539,38 @@ pub fn scrape(html: &str, field: &str) -> String {
     html[start..start + html[start..].find('"').expect("closing quote")].to_string()
 }
 
+/// Signs `login` in on `/ui/login` with no application waiting (the account flow); returns
+/// the answer to the form.
+pub async fn sign_in_page(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    login: &str,
+    password: &str,
+) -> Response {
+    let page = browser.get(app.url("/ui/login")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    browser
+        .post(app.url("/ui/login"))
+        .form(&[
+            ("request", ""),
+            ("csrf", &scrape(&html, "csrf")),
+            ("login", login),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A cookie-keeping client signed in as `login` (password [`PASSWORD`]) on the pages.
+pub async fn page_signed_in(app: &TestApp, login: &str) -> reqwest::Client {
+    let b = browser();
+    let done = sign_in_page(app, &b, login, PASSWORD).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER, "{login} signs in");
+    b
+}
+
 /// Opens `url` (an authorization request) in `browser`, signs in on the login page as
 /// `login`, allows on the consent page, and returns where the browser is finally sent.
 pub async fn browser_sign_in(

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{PASSWORD, browser, location, scrape, spawn_app},
+    helpers::{PASSWORD, location, scrape, spawn_app},
     oidc_conformance::{authorize_url, first_hop, op, tokens_for},
 };
 
@@ -126,25 +126,7 @@ async fn revoking_an_applications_access_ends_its_tokens_and_it_must_ask_again()
         "the app's session ended"
     );
     // A signed-in browser is asked for consent again (before, it went straight back).
-    let b = browser();
-    let login = b
-        .get(app.url("/ui/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    b.post(app.url("/ui/login"))
-        .form(&[
-            ("request", ""),
-            ("csrf", &scrape(&login, "csrf")),
-            ("login", "carol"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let b = crate::helpers::page_signed_in(&app, "carol").await;
     let asked = first_hop(&b, &authorize_url(&app, &id, &[])).await;
     let login_page = b.get(app.url(&location(&asked))).send().await.unwrap();
     assert_eq!(
@@ -192,25 +174,7 @@ async fn deleting_ones_own_account_needs_the_password_and_removes_everything() {
 async fn the_account_page_lists_apps_revokes_them_and_deletes_the_account() {
     let (app, id, secret) = op().await;
     tokens_for(&app, &(id.clone(), secret), &[]).await;
-    let b = browser();
-    let page = b
-        .get(app.url("/ui/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    b.post(app.url("/ui/login"))
-        .form(&[
-            ("request", ""),
-            ("csrf", &scrape(&page, "csrf")),
-            ("login", "carol"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let b = crate::helpers::page_signed_in(&app, "carol").await;
     let html = b
         .get(app.url("/ui/account"))
         .send()

@@ -287,12 +287,10 @@ impl MeApi {
             .accounts
             .request_email_change(&p, &body.0.new_email)
             .await?;
-        Ok(EmailCodeSent::Accepted(Json(super::types::CodeSent {
-            message: "if the address can receive it, a code has been sent".into(),
-            expires_in: crate::service::codes::CODE_TTL,
-            resend_after: crate::service::codes::RESEND_COOLDOWN,
-            dev_code: code.filter(|_| self.services.dev),
-        })))
+        Ok(EmailCodeSent::Accepted(Json(super::types::CodeSent::new(
+            code,
+            self.services.dev,
+        ))))
     }
 
     /// Change my email address, step 2

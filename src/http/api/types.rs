@@ -296,6 +296,18 @@ pub struct CodeSent {
     pub dev_code: Option<String>,
 }
 
+impl CodeSent {
+    /// The answer to a code request; `code` is shown only in dev mode.
+    pub fn new(code: Option<String>, dev: bool) -> Self {
+        Self {
+            message: "if the address can receive it, a code has been sent".into(),
+            expires_in: crate::service::codes::CODE_TTL,
+            resend_after: crate::service::codes::RESEND_COOLDOWN,
+            dev_code: code.filter(|_| dev),
+        }
+    }
+}
+
 /// Set a new password with an emailed reset code.
 #[derive(Object)]
 pub struct PasswordResetRequest {

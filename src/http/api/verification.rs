@@ -8,10 +8,7 @@ use super::{
 };
 use crate::{
     http::error::Result,
-    service::{
-        Services,
-        codes::{self, CODE_TTL, RESEND_COOLDOWN},
-    },
+    service::{Services, codes},
 };
 
 pub struct VerificationApi {
@@ -63,12 +60,10 @@ impl VerificationApi {
             .accounts
             .request_code(&body.email, purpose)
             .await?;
-        Ok(Accepted::Accepted(Json(CodeSent {
-            message: "if the address can receive it, a code has been sent".into(),
-            expires_in: CODE_TTL,
-            resend_after: RESEND_COOLDOWN,
-            dev_code: code.filter(|_| self.services.dev),
-        })))
+        Ok(Accepted::Accepted(Json(CodeSent::new(
+            code,
+            self.services.dev,
+        ))))
     }
 
     /// Reset a forgotten password

@@ -9,7 +9,7 @@ use poem::{Endpoint, Request, Response, Route, get, http::StatusCode, post};
 
 use super::{
     SESSION_COOKIE, clear_session_cookie, cookie, csrf_refused, error_page, form,
-    internal_error_page, page, page_origin, see_other, signed_in, templates,
+    internal_error_page, page, page_origin, rendered, see_other, signed_in, templates,
 };
 use crate::service::{
     ServiceError, Services, audit::EventQuery, mfa::Proof, oauth2::authorize::SignedIn,
@@ -305,16 +305,7 @@ async fn account_page(
             .collect(),
     }
     .render();
-    match html {
-        Ok(html) => page(status, html),
-        Err(e) => {
-            tracing::error!(error = %e, "the account page failed to render");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong; try again.",
-            )
-        }
-    }
+    rendered(status, html)
 }
 
 /// "Firefox on Linux": a user agent in words (the browser and system it names first).
@@ -760,16 +751,7 @@ fn email_confirm_page(
         error,
     }
     .render();
-    match html {
-        Ok(html) => page(status, html),
-        Err(e) => {
-            tracing::error!(error = %e, "the email page failed to render");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong; try again.",
-            )
-        }
-    }
+    rendered(status, html)
 }
 
 fn totp_page(
@@ -789,23 +771,12 @@ fn totp_page(
         error,
     }
     .render();
-    match html {
-        Ok(html) => page(
-            if error.is_some() {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::OK
-            },
-            html,
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "the enrolment page failed to render");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong; try again.",
-            )
-        }
-    }
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    rendered(status, html)
 }
 
 /// The signed-in browser as the services' principal (no token session of its own).

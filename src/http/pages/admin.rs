@@ -8,7 +8,7 @@ use askama::Template;
 use poem::{Endpoint, Request, Response, Route, get, http::StatusCode, post};
 
 use super::{
-    csrf_refused, error_page, form, internal_error_page, page, page_origin, query, see_other,
+    csrf_refused, error_page, form, internal_error_page, page_origin, query, rendered, see_other,
     signed_in,
 };
 use crate::{
@@ -196,19 +196,6 @@ struct SecretPage<'a> {
     secret: Option<&'a str>,
 }
 
-fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
-    match rendered {
-        Ok(html) => page(status, html),
-        Err(e) => {
-            tracing::error!(error = %e, "an admin page failed to render");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong; try again.",
-            )
-        }
-    }
-}
-
 fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -305,7 +292,7 @@ async fn render(
                     .into(),
                 ),
             ];
-            html(
+            rendered(
                 status,
                 DashboardPage {
                     notice,
@@ -353,7 +340,7 @@ async fn render(
                 previous: (listed.page > 1).then(|| link(listed.page - 1)),
                 next: (listed.page < pages).then(|| link(listed.page + 1)),
             };
-            html(status, page.render())
+            rendered(status, page.render())
         }
         View::Clients => {
             let clients = match services.clients.list_all(principal).await {
@@ -375,7 +362,7 @@ async fn render(
                     confidential: c.confidential,
                 })
                 .collect();
-            html(
+            rendered(
                 status,
                 ClientsPage {
                     csrf: &csrf,
@@ -426,7 +413,7 @@ async fn render(
                         .join(" "),
                 })
                 .collect();
-            html(
+            rendered(
                 status,
                 EventsPage {
                     notice,
@@ -609,7 +596,7 @@ impl Endpoint for ClientAction {
         let clients = &services.clients;
         let id = field("id");
         let shown = |title: &str, client_id: &str, secret: Option<&str>| {
-            html(
+            rendered(
                 StatusCode::OK,
                 SecretPage {
                     title,

@@ -115,6 +115,21 @@ fn page(status: StatusCode, html: String) -> Response {
         .body(html)
 }
 
+/// A rendered template as a page; a template that failed to render (a formatting error, not
+/// input) is logged and answered with the generic error page.
+fn rendered(status: StatusCode, html: askama::Result<String>) -> Response {
+    match html {
+        Ok(html) => page(status, html),
+        Err(e) => {
+            tracing::error!(error = %e, "a page template failed to render");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong; try again.",
+            )
+        }
+    }
+}
+
 fn see_other(location: &str) -> Response {
     Response::builder()
         .status(StatusCode::SEE_OTHER)
