@@ -352,3 +352,42 @@ async fn an_admin_downloads_a_consistent_backup_while_the_server_keeps_serving()
     assert!(store.get_user(&user.id).unwrap().is_some());
     assert!(store.get_user(&later.id).unwrap().is_none());
 }
+
+#[tokio::test]
+async fn admins_list_every_client_and_others_may_not() {
+    let app = spawn_app().await;
+    let root = admin(&app).await;
+    let dev = app.register_developer("lister").await;
+    let made: Value = app
+        .create_client(
+            &dev.access_token,
+            &json!({"name": "Listed", "redirect_uris": ["https://app.example.test/cb"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let list = |token: String| {
+        app.client
+            .get(app.url("/api/v1/admin/clients"))
+            .bearer_auth(token)
+            .send()
+    };
+    let refused = list(dev.access_token.clone()).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let all: Value = list(root).await.unwrap().json().await.unwrap();
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["client_id"] == made["client_id"] && c["name"] == "Listed"),
+        "{all}"
+    );
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("client_secret").is_none()),
+        "no secrets in the listing"
+    );
+}

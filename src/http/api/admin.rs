@@ -133,6 +133,27 @@ impl AdminApi {
         Ok(Snapshot::Ok(Binary(body), name, "no-store".into()))
     }
 
+    /// List every OAuth client
+    ///
+    /// All clients of every developer (the admin console's list). A client's own operations
+    /// (`/api/v1/clients/{client_id}`: change, new secret, delete) accept admins too. Admins
+    /// only (403 `admin_role_required` otherwise).
+    #[oai(
+        path = "/api/v1/admin/clients",
+        method = "get",
+        operation_id = "adminListClients"
+    )]
+    async fn clients(&self, auth: Auth) -> Result<Json<Vec<super::clients::Client>>> {
+        let p = principal(&self.services, auth).await?;
+        let clients = self.services.clients.list_all(&p).await?;
+        Ok(Json(
+            clients
+                .iter()
+                .map(|c| super::clients::Client::of(c, None))
+                .collect(),
+        ))
+    }
+
     /// List users
     ///
     /// Users whose username, email or display name contains `q` (ignoring case), in

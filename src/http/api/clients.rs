@@ -58,7 +58,7 @@ pub struct Client {
 }
 
 impl Client {
-    fn of(c: &ClientView, secret: Option<String>) -> Self {
+    pub fn of(c: &ClientView, secret: Option<String>) -> Self {
         Self {
             client_id: c.client_id.clone(),
             name: c.name.clone(),
