@@ -72,7 +72,7 @@ async fn a_person_signs_up_manages_their_account_and_an_admin_disables_them_in_c
         .type_into("#new_password", "another fine horse staple 9")
         .await;
     browser.click("#change-password").await;
-    browser.wait_for(".notice").await;
+    browser.wait_for_url("done=password-changed").await;
     assert!(
         browser
             .text(".notice")
@@ -113,10 +113,10 @@ async fn a_person_signs_up_manages_their_account_and_an_admin_disables_them_in_c
     );
     browser.screenshot("account-apps").await;
     browser.click("#consents button").await;
-    browser.wait_for(".notice").await;
+    browser.wait_for_url("done=consent-revoked").await;
     assert!(browser.text(".notice").await.contains("access was revoked"));
     browser.click("#sessions button").await;
-    browser.wait_for(".notice").await;
+    browser.wait_for_url("done=session-ended").await;
     assert_eq!(
         browser.text(".notice").await,
         "That session was signed out."
@@ -124,6 +124,8 @@ async fn a_person_signs_up_manages_their_account_and_an_admin_disables_them_in_c
 
     // An administrator disables the account from the console.
     browser.click("#sign-out").await;
+    // The signed-out page, before going on (the sign-out must land first).
+    browser.wait_for("a[href='/ui/login']").await;
     browser.open(&format!("{base}/ui/login")).await;
     browser.type_into("#login", "root").await;
     browser.type_into("#password", PASSWORD).await;

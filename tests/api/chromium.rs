@@ -214,8 +214,9 @@ impl Browser {
         resp["value"].as_str().unwrap_or_default().to_string()
     }
 
-    /// Waits until `css` matches an element, or fails with the page's visible error (the
-    /// `.error` paragraphs) and its URL.
+    /// Waits until `css` matches an element; at the deadline, fails with the page's visible
+    /// errors (its `.error` paragraphs) and its URL. (Errors are not a reason to stop early:
+    /// the page before a navigation may still show its own.)
     pub async fn wait_for(&self, css: &str) {
         let deadline = Instant::now() + STEP;
         loop {
@@ -227,20 +228,30 @@ impl Browser {
                     json!([css]),
                 )
                 .await;
-            match found.as_str() {
-                Some("found") => return,
-                Some(errors) if !errors.is_empty() => {
-                    panic!(
-                        "waiting for {css} at {}: the page says {errors}",
-                        self.url().await
-                    )
-                }
-                _ => {}
+            if found.as_str() == Some("found") {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
-                "{css} never appeared at {}",
-                self.url().await
+                "{css} never appeared at {}; the page says: {}",
+                self.url().await,
+                found.as_str().unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the page's URL contains `fragment` (a navigation has landed).
+    pub async fn wait_for_url(&self, fragment: &str) {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let url = self.url().await;
+            if url.contains(fragment) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never reached {fragment}; at {url}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
