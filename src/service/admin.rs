@@ -98,6 +98,24 @@ impl Admin {
         self.mfa.audit().list(query).await
     }
 
+    /// How many events of `kind` the audit trail holds from the last hour, counting up to
+    /// `cap` (the dashboard says "cap or more" beyond it).
+    pub async fn events_last_hour(&self, p: &Principal, kind: &str, cap: usize) -> Result<usize> {
+        require_admin(p)?;
+        let since = self.store.clock().now() - 3600;
+        let page = self
+            .mfa
+            .audit()
+            .list(EventQuery {
+                subject: None,
+                kind: Some(kind.to_string()),
+                before: None,
+                limit: cap,
+            })
+            .await?;
+        Ok(page.events.iter().filter(|(_, e)| e.at >= since).count())
+    }
+
     /// While no account is an administrator: a single-use setup token, valid for an hour,
     /// that creates the first one (`serve` prints its URL). `None` once an admin exists.
     pub async fn first_run_token(&self) -> Result<Option<String>> {

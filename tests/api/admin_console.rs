@@ -33,6 +33,13 @@ async fn admins_manage_users_and_clients_from_the_console() {
     let (status, html) = get(&b, &app, "/ui/admin").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Successful sign-ins since start"), "{html}");
+    // Within the hour: root through the API (the helper) and on the pages, yan on the pages.
+    let at = html.find("Sign-ins in the last hour").unwrap();
+    assert!(
+        html[at..].starts_with("Sign-ins in the last hour</th><td>3</td>"),
+        "{}",
+        &html[at..at + 60]
+    );
     let (status, html) = get(&b, &app, "/ui/admin/users?q=ZED").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("data-user=\"zed\"") && !html.contains("data-user=\"yan\""));

@@ -263,8 +263,24 @@ async fn render(
                     .map_or(0, |(_, c)| *c)
                     .to_string()
             };
+            let mut last_hour = Vec::new();
+            for kind in ["login_succeeded", "login_failed"] {
+                match services.admin.events_last_hour(principal, kind, 1000).await {
+                    Ok(n) if n >= 1000 => last_hour.push("1000 or more".to_string()),
+                    Ok(n) => last_hour.push(n.to_string()),
+                    Err(e) => return internal_error_page("counting sign-ins failed", &e),
+                }
+            }
             let figures = vec![
-                ("Users".to_string(), rows("users")),
+                (
+                    "Sign-ins in the last hour".to_string(),
+                    last_hour[0].clone(),
+                ),
+                (
+                    "Failed sign-ins in the last hour".into(),
+                    last_hour[1].clone(),
+                ),
+                ("Users".into(), rows("users")),
                 (
                     "Sign-in sessions (apps and API)".into(),
                     rows("session_families"),

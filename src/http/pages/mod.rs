@@ -587,7 +587,8 @@ impl Endpoint for LoginSubmit {
                     E::Overloaded { retry_after } => (
                         StatusCode::SERVICE_UNAVAILABLE,
                         format!(
-                            "Too many people are signing in right now. Try again in {retry_after} seconds."
+                            "Too many people are signing in right now. Try again in {}.",
+                            human_wait(retry_after)
                         ),
                     ),
                     E::RateLimited { retry_after } => (
@@ -675,11 +676,14 @@ fn page_origin(services: &Services, req: &Request) -> crate::service::audit::Ori
 }
 
 /// "15 minutes", "30 seconds": how long to wait, in words.
+/// Never less than the real wait: rounded up to the unit it is told in.
 fn human_wait(seconds: u64) -> String {
     match seconds {
-        0..=59 => format!("{seconds} seconds"),
-        60..=119 => "a minute".into(),
-        _ => format!("{} minutes", seconds.div_ceil(60)),
+        0..=1 => "a second".into(),
+        2..=59 => format!("{seconds} seconds"),
+        60 => "a minute".into(),
+        61..=7199 => format!("{} minutes", seconds.div_ceil(60)),
+        _ => format!("{} hours", seconds.div_ceil(3600)),
     }
 }
 
@@ -1209,7 +1213,8 @@ impl Endpoint for ResetSubmit {
                     Err(E::ResendTooSoon { retry_after }) => (
                         StatusCode::TOO_MANY_REQUESTS,
                         Some(format!(
-                            "A code was sent less than a minute ago. Use it, or ask again in {retry_after} seconds."
+                            "A code was sent less than a minute ago. Use it, or ask again in {}.",
+                            human_wait(retry_after)
                         )),
                         None,
                     ),
@@ -1423,5 +1428,20 @@ impl Endpoint for DeviceSubmit {
             ),
             Err(e) => internal_error_page("looking up a device code failed", &e),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_wait;
+
+    #[test]
+    fn waits_read_in_words_and_never_understate() {
+        assert_eq!(human_wait(1), "a second");
+        assert_eq!(human_wait(30), "30 seconds");
+        assert_eq!(human_wait(60), "a minute");
+        assert_eq!(human_wait(90), "2 minutes");
+        assert_eq!(human_wait(900), "15 minutes");
+        assert_eq!(human_wait(7200), "2 hours");
     }
 }
