@@ -394,3 +394,64 @@ async fn the_account_page_moves_the_account_to_a_new_address_with_the_mailed_cod
     assert_eq!(location(&done), "/ui/account?done=email-changed");
     assert!(account(&app, &b).await.contains("ola.two@example.test"));
 }
+
+/// Every class of bad input on the account, admin, sign-up and setup forms: not a form
+/// (400), a form that is not UTF-8 once decoded (400, where a lossy decode would have stored
+/// replacement characters), a body over the limit (413); nothing changes.
+#[tokio::test]
+async fn bad_input_on_the_new_forms_is_a_4xx_page_and_changes_nothing() {
+    let app = spawn_app().await;
+    crate::admin::admin(&app).await;
+    app.register_user("una").await;
+    let b = crate::helpers::page_signed_in(&app, "root").await;
+    let csrf = scrape(&account(&app, &b).await, "csrf");
+    let forms = [
+        "/ui/account/password",
+        "/ui/account/profile",
+        "/ui/account/delete",
+        "/ui/account/email/confirm",
+        "/ui/account/passkeys/rename",
+        "/ui/account/avatar",
+        "/ui/admin/users/action",
+        "/ui/admin/clients/action",
+        "/ui/register",
+        "/ui/setup",
+    ];
+    for path in forms {
+        // Not a form at all.
+        let json = b
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .body("{\"csrf\": 1}")
+            .send()
+            .await
+            .unwrap();
+        // Bad UTF-8 in a form.
+        let bytes = b
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}&display_name=%FF%FE&action=delete&id=x").into_bytes())
+            .send()
+            .await
+            .unwrap();
+        // Far too large.
+        let huge = b
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}&name={}", "a".repeat(2 << 20)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json.status(), StatusCode::BAD_REQUEST, "{path}: not a form");
+        assert_eq!(bytes.status(), StatusCode::BAD_REQUEST, "{path}: not UTF-8");
+        assert_eq!(
+            huge.status(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{path}: too large"
+        );
+    }
+    // Nothing changed: everyone is still there and signs in as before.
+    assert_eq!(app.login("una", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(app.login("root", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(app.table_count("users").await, 2);
+}

@@ -234,11 +234,43 @@ async fn form(req: &mut Request) -> Option<HashMap<String, String>> {
         return None;
     }
     let bytes = req.take_body().into_bytes().await.ok()?;
-    Some(
-        url::form_urlencoded::parse(&bytes)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect(),
-    )
+    strict_form(&bytes)
+}
+
+/// An `application/x-www-form-urlencoded` body, or `None` when a name or value is not UTF-8
+/// once decoded (a lossy decode would store replacement characters the user never typed).
+fn strict_form(bytes: &[u8]) -> Option<HashMap<String, String>> {
+    fn decode(part: &[u8]) -> Option<String> {
+        let mut out = Vec::with_capacity(part.len());
+        let mut i = 0;
+        while i < part.len() {
+            match part[i] {
+                b'+' => out.push(b' '),
+                b'%' => {
+                    let hex = part.get(i + 1..i + 3)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return None;
+                    }
+                    let hex = std::str::from_utf8(hex).ok()?;
+                    out.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).ok()
+    }
+    bytes
+        .split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut kv = pair.splitn(2, |b| *b == b'=');
+            let key = decode(kv.next().unwrap_or_default())?;
+            let value = decode(kv.next().unwrap_or_default())?;
+            Some((key, value))
+        })
+        .collect()
 }
 
 /// Where a sign-in on these pages goes on to: a pending authorization request (its consent
@@ -1433,7 +1465,27 @@ impl Endpoint for DeviceSubmit {
 
 #[cfg(test)]
 mod tests {
-    use super::human_wait;
+    use super::{human_wait, strict_form};
+
+    #[test]
+    fn forms_decode_strictly() {
+        let f = strict_form(b"a=1&b=x+y%21&c=&d").unwrap();
+        assert_eq!(f["a"], "1");
+        assert_eq!(f["b"], "x y!");
+        assert_eq!(f["c"], "");
+        assert_eq!(f["d"], "");
+        assert_eq!(
+            strict_form(b"name=%E5%B0%8F%E6%98%8E").unwrap()["name"],
+            "小明"
+        );
+        assert!(strict_form(b"name=%FF%FE").is_none(), "not UTF-8");
+        assert!(strict_form(b"name=%F").is_none(), "a cut escape");
+        assert!(strict_form(b"name=%zz").is_none(), "not hex");
+        assert!(
+            strict_form(b"name=%+1").is_none(),
+            "a sign is not a hex digit"
+        );
+    }
 
     #[test]
     fn waits_read_in_words_and_never_understate() {
