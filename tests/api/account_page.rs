@@ -115,6 +115,10 @@ async fn a_browser_signs_in_to_its_account_page_and_sets_up_and_removes_an_authe
         .unwrap();
     assert!(html.contains("The authenticator app was removed."));
     assert!(html.contains("Add an authenticator app"));
+    assert!(
+        html.contains("Authenticator app removed"),
+        "in the activity"
+    );
 
     let out = b
         .post(app.url("/ui/account/signout"))

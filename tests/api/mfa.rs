@@ -352,6 +352,10 @@ async fn passkeys_register_answer_the_second_step_sign_in_without_a_password_and
         factors["recovery_codes_left"], 0,
         "recovery codes go with the last factor"
     );
+    let kinds = event_kinds(&app, &user.access_token).await;
+    for k in ["passkey_added", "passkey_renamed", "passkey_removed"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
 }
 
 fn uuid_bytes(id: &str) -> Vec<u8> {
@@ -604,7 +608,13 @@ async fn failed_passwords_slow_down_and_the_mailed_link_lets_the_owner_past_the_
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     // The delay runs out by itself too.
     app.clock.advance(1000);
-    assert_eq!(app.login("olga", PASSWORD).await.status(), StatusCode::OK);
+    let signed_in = app.login("olga", PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let signed_in: Value = signed_in.json().await.unwrap();
+    let kinds = event_kinds(&app, signed_in["access_token"].as_str().unwrap()).await;
+    for k in ["login_failed", "login_throttled", "account_unlocked"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
 }
 
 #[tokio::test]

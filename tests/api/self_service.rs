@@ -10,6 +10,26 @@ use crate::{
     oidc_conformance::{authorize_url, first_hop, op, tokens_for},
 };
 
+/// The kinds of the caller's own audit events, newest first.
+async fn kinds_of(app: &crate::helpers::TestApp, token: &str) -> Vec<String> {
+    let events: Value = app
+        .client
+        .get(app.url("/api/v1/me/events?limit=200"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_user_lists_and_ends_their_sessions_and_no_one_elses() {
     let app = spawn_app().await;
@@ -111,6 +131,11 @@ async fn revoking_an_applications_access_ends_its_tokens_and_it_must_ask_again()
     };
     assert_eq!(revoke().await.unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(revoke().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert!(
+        kinds_of(&app, me)
+            .await
+            .contains(&"consent_revoked".to_string())
+    );
     let refreshed = app
         .oauth_post(
             "token",
