@@ -251,6 +251,7 @@ impl Sessions {
                 revoked: false,
                 ip: origin.and_then(|o| o.ip).map(|ip| ip.to_string()),
                 user_agent: origin.and_then(|o| o.user_agent.clone()),
+                last_used: None,
             },
             token_hash: opaque::digest(&refresh_token),
             lifetimes: self.lifetimes,
@@ -367,6 +368,7 @@ impl Sessions {
                 current: own.as_deref() == Some(id.as_str()),
                 ip: f.ip,
                 user_agent: f.user_agent,
+                last_used_at: f.last_used.unwrap_or(f.created_at),
                 id,
                 client_id: f.client_id,
                 scope: f.scope,
@@ -599,4 +601,6 @@ pub struct SessionView {
     /// Where a first-party sign-in came from.
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// When a refresh last used it (to the hour), or when it began.
+    pub last_used_at: i64,
 }

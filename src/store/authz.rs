@@ -246,6 +246,7 @@ impl NewSession {
             revoked: false,
             ip: None,
             user_agent: None,
+            last_used: None,
         };
         create_session_in(
             txn,

@@ -82,7 +82,14 @@ pub struct FamilyRecord {
     pub ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+    /// When a refresh last used the session, to the hour ([`LAST_USED_RESOLUTION`]): kept
+    /// coarse so a busy session costs one extra write an hour, not one per refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<i64>,
 }
+
+/// Seconds between updates of [`FamilyRecord::last_used`].
+pub const LAST_USED_RESOLUTION: i64 = 3600;
 
 /// One refresh token of a family.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -96,6 +96,14 @@ impl Store {
             token.rotated_at = Some(now);
             expiry::update(txn, Kind::RefreshToken, &old, &token)?;
             put_token(txn, &token.family_id, &family, new, now, lifetimes)?;
+            let stale = family
+                .last_used
+                .is_none_or(|at| now - at >= super::records::LAST_USED_RESOLUTION);
+            if stale {
+                let mut used = family.clone();
+                used.last_used = Some(now);
+                expiry::update(txn, Kind::SessionFamily, token.family_id.as_bytes(), &used)?;
+            }
             Ok(Rotation::Rotated {
                 family_id: token.family_id,
                 family,

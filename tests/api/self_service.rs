@@ -330,3 +330,42 @@ async fn an_email_change_is_proven_by_a_code_to_the_new_address_and_told_to_the_
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn a_session_shows_when_a_refresh_last_used_it_to_the_hour() {
+    let app = spawn_app().await;
+    let user = app.register_user("pam").await;
+    let listed = |token: String| {
+        let app = &app;
+        async move {
+            let v: Value = app
+                .client
+                .get(app.url("/api/v1/me/sessions"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v[0].clone()
+        }
+    };
+    let fresh = listed(user.access_token.clone()).await;
+    assert_eq!(fresh["last_used_at"], fresh["created_at"], "{fresh}");
+    app.clock.advance(2 * 3600);
+    let refreshed: Value = app.refresh(&user.refresh_token).await.json().await.unwrap();
+    let used = listed(refreshed["access_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(used["created_at"], fresh["created_at"]);
+    assert_ne!(used["last_used_at"], fresh["created_at"], "{used}");
+    // Within the hour, another refresh does not rewrite it.
+    app.clock.advance(60);
+    let again: Value = app
+        .refresh(refreshed["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let same = listed(again["access_token"].as_str().unwrap().to_string()).await;
+    assert_eq!(same["last_used_at"], used["last_used_at"]);
+}

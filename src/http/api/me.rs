@@ -33,6 +33,8 @@ pub struct SessionInfo {
     pub ip: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
+    /// When a refresh last used it, to the hour (or when it began).
+    pub last_used_at: String,
 }
 
 /// An application I let access my account.
@@ -196,6 +198,7 @@ impl MeApi {
                     current: s.current,
                     ip: s.ip,
                     user_agent: s.user_agent,
+                    last_used_at: rfc3339(s.last_used_at),
                 })
                 .collect(),
         ))

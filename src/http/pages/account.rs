@@ -73,6 +73,7 @@ struct SessionRow {
     id: String,
     app: String,
     created: String,
+    last_used: String,
     expires: String,
 }
 
@@ -251,6 +252,7 @@ async fn account_page(
                 (client, _, _) => app_name(client),
             },
             created: when(s.created_at),
+            last_used: when(s.last_used_at),
             expires: when(s.expires_at),
         })
         .collect();
