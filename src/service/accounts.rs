@@ -590,26 +590,12 @@ impl Accounts {
         answer: SecondFactorAnswer,
         origin: &Origin,
     ) -> Result<SignedInUser> {
-        if self.mfa.is_sign_in_enrolment(token)? {
-            let SecondFactorAnswer::Code(code) = answer else {
-                return Err(ServiceError::SecondFactorInvalid);
-            };
-            let (user_id, amr, recovery_codes) = match self
-                .mfa
-                .finish_sign_in_enrolment(token, &code, origin)
-                .await
-            {
-                Err(ServiceError::InvalidCode) => return Err(ServiceError::SecondFactorInvalid),
-                other => other?,
-            };
-            let signed_in = self.proven(&user_id, amr, origin).await?;
-            return Ok(SignedInUser {
-                recovery_codes,
-                ..signed_in
-            });
-        }
-        let (user_id, amr) = self.mfa.complete(token, answer, origin).await?;
-        self.proven(&user_id, amr, origin).await
+        let done = self.mfa.complete(token, answer, origin).await?;
+        let signed_in = self.proven(&done.user_id, done.amr, origin).await?;
+        Ok(SignedInUser {
+            recovery_codes: done.recovery_codes,
+            ..signed_in
+        })
     }
 
     /// A passwordless passkey sign-in (any surface). No password throttle applies.
@@ -1046,7 +1032,11 @@ impl Accounts {
 
     /// Enables or disables an account; disabling also ends all its sessions.
     pub async fn set_disabled(&self, user_id: &str, disabled: bool) -> Result<UserView> {
-        self.set_access(user_id, None, Some(disabled)).await
+        let changes = super::admin::UserChanges {
+            disabled: Some(disabled),
+            ..Default::default()
+        };
+        self.set_access(user_id, changes).await
     }
 
     /// Replaces the roles and/or sets the disabled flag in one write; disabling also ends
@@ -1054,19 +1044,24 @@ impl Accounts {
     pub async fn set_access(
         &self,
         user_id: &str,
-        roles: Option<Vec<Role>>,
-        disabled: Option<bool>,
+        changes: super::admin::UserChanges,
     ) -> Result<UserView> {
         let id = user_id.to_string();
+        let disabled = changes.disabled;
         let user = self
             .store
             .run(move |s| {
                 s.update_user(&id, |u| {
-                    if let Some(mut roles) = roles {
-                        roles.sort();
-                        roles.dedup();
+                    if let Some(roles) = changes.roles.clone() {
                         u.roles = roles;
                     }
+                    match changes.admin {
+                        Some(true) => u.roles.push(Role::Admin),
+                        Some(false) => u.roles.retain(|r| *r != Role::Admin),
+                        None => {}
+                    }
+                    u.roles.sort();
+                    u.roles.dedup();
                     if let Some(d) = disabled {
                         u.disabled = d;
                     }

@@ -39,6 +39,9 @@ pub struct UserChanges {
     pub disabled: Option<bool>,
     /// The complete new set of roles.
     pub roles: Option<Vec<Role>>,
+    /// Grant (`true`) or remove (`false`) the admin role alone, keeping the others, in the
+    /// same write (no read-then-replace race with another admin's change).
+    pub admin: Option<bool>,
 }
 
 #[derive(Clone)]
@@ -188,20 +191,6 @@ impl Admin {
         Ok(user.into())
     }
 
-    /// One user, for an admin.
-    pub async fn get(&self, p: &Principal, id: &str) -> Result<UserView> {
-        require_admin(p)?;
-        Ok(self.user(id).await?.into())
-    }
-
-    async fn user(&self, id: &str) -> Result<UserRecord> {
-        let id = id.to_string();
-        self.store
-            .run(move |s| s.get_user(&id))
-            .await?
-            .ok_or(ServiceError::NotFound("user"))
-    }
-
     /// Users whose username, email or display name contains `q` (ignoring case), in
     /// registration order, [`PER_PAGE`] at a time; `page` counts from 1.
     pub async fn list(&self, p: &Principal, q: Option<&str>, page: usize) -> Result<UserPage> {
@@ -266,6 +255,7 @@ impl Admin {
     ) -> Result<UserView> {
         require_admin(p)?;
         if changes.disabled == Some(true)
+            || changes.admin == Some(false)
             || changes
                 .roles
                 .as_ref()
@@ -273,12 +263,9 @@ impl Admin {
         {
             not_self(p, id)?;
         }
-        let roles_changed = changes.roles.is_some();
+        let roles_changed = changes.roles.is_some() || changes.admin.is_some();
         let disabled = changes.disabled;
-        let user = self
-            .accounts
-            .set_access(id, changes.roles, changes.disabled)
-            .await?;
+        let user = self.accounts.set_access(id, changes).await?;
         tracing::info!(admin = %p.user.id, user_id = %id, "user changed by an admin");
         match disabled {
             Some(true) => self.audit(EventKind::UserDisabled, p, id, origin).await,

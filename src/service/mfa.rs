@@ -178,8 +178,17 @@ pub enum AfterPassword {
     /// A second factor is needed.
     SecondFactor(SecondFactorChallenge),
     /// The policy requires a factor this user does not have: they enrol one now (TOTP),
-    /// and confirming it with [`Mfa::finish_sign_in_enrolment`] completes the sign-in.
+    /// and confirming it with its first code, given to [`Mfa::complete`], completes the sign-in.
     MustEnrol(TotpEnrolment),
+}
+
+/// A second step answered: the user, how they signed in (RFC 8176 `amr`), and the recovery
+/// codes of a factor enrolled during the sign-in (shown once; usually empty).
+#[derive(Debug, Clone)]
+pub struct Completed {
+    pub user_id: String,
+    pub amr: Vec<String>,
+    pub recovery_codes: Vec<String>,
 }
 
 /// An answer to a second-factor challenge.
@@ -670,52 +679,37 @@ impl Mfa {
             .await
     }
 
-    /// Whether `token` names the TOTP enrolment of a sign-in (see
-    /// [`Mfa::finish_sign_in_enrolment`]).
-    pub fn is_sign_in_enrolment(&self, token: &str) -> Result<bool> {
-        Ok(matches!(
-            self.peek(token)?,
-            Some(ChallengeRecord {
-                step: ChallengeStep::TotpEnrolment {
-                    sign_in: Some(_),
-                    ..
-                },
-                ..
-            })
-        ))
-    }
-
     /// Confirms the TOTP enrolment of a sign-in under a policy that requires a factor
-    /// ([`AfterPassword::MustEnrol`]): the user, the sign-in's `amr` and the new recovery
-    /// codes. A wrong code leaves the enrolment open for another try until it expires.
-    pub async fn finish_sign_in_enrolment(
+    /// ([`AfterPassword::MustEnrol`]) with the app's first code: the sign-in's `amr` grown by
+    /// the factor, and the new recovery codes. A wrong code leaves the enrolment open for
+    /// another try until it expires.
+    async fn finish_sign_in_enrolment(
         &self,
         enrolment_token: &str,
+        user_id: &str,
+        sealed: String,
+        mut amr: Vec<String>,
         code: &str,
         origin: &Origin,
-    ) -> Result<(String, Vec<String>, Vec<String>)> {
-        self.enabled()?;
-        let (user_id, sealed, mut amr) = match self.peek(enrolment_token)? {
-            Some(ChallengeRecord {
-                user_id: Some(owner),
-                step:
-                    ChallengeStep::TotpEnrolment {
-                        secret,
-                        sign_in: Some(amr),
-                    },
-                ..
-            }) => (owner, secret, amr),
-            _ => return Err(ServiceError::MfaChallengeInvalid),
+    ) -> Result<Completed> {
+        let recovery_codes = match self
+            .enrol_totp(user_id, enrolment_token, sealed, code, origin)
+            .await
+        {
+            Ok(codes) => codes.unwrap_or_default(),
+            // A wrong first code is a wrong answer like any other second step's.
+            Err(ServiceError::InvalidCode) => return Err(ServiceError::SecondFactorInvalid),
+            Err(e) => return Err(e),
         };
-        let codes = self
-            .enrol_totp(&user_id, enrolment_token, sealed, code, origin)
-            .await?
-            .unwrap_or_default();
         amr.extend([
             amr::ONE_TIME_PASSWORD.to_string(),
             amr::MULTI_FACTOR.to_string(),
         ]);
-        Ok((user_id, amr, codes))
+        Ok(Completed {
+            user_id: user_id.to_string(),
+            amr,
+            recovery_codes,
+        })
     }
 
     /// Stores the TOTP secret `sealed` of the enrolment `enrolment_token` once `code` proves
@@ -1274,15 +1268,34 @@ impl Mfa {
         Ok(Some((user_id, challenge)))
     }
 
-    /// Answers a second-factor challenge: the user and the sign-in's `amr` on success. A
-    /// wrong answer leaves the challenge usable, up to [`SECOND_FACTOR_ATTEMPTS`] answers.
+    /// Answers the second step of a sign-in: a second-factor challenge, or the enrolment a
+    /// required-MFA sign-in started ([`AfterPassword::MustEnrol`], answered with the app's
+    /// first code). A wrong answer leaves the challenge usable, up to
+    /// [`SECOND_FACTOR_ATTEMPTS`] answers.
     pub async fn complete(
         &self,
         token: &str,
         answer: SecondFactorAnswer,
         origin: &Origin,
-    ) -> Result<(String, Vec<String>)> {
+    ) -> Result<Completed> {
         self.enabled()?;
+        if let Some(ChallengeRecord {
+            user_id: Some(owner),
+            step:
+                ChallengeStep::TotpEnrolment {
+                    secret,
+                    sign_in: Some(amr),
+                },
+            ..
+        }) = self.peek(token)?
+        {
+            let SecondFactorAnswer::Code(code) = answer else {
+                return Err(ServiceError::SecondFactorInvalid);
+            };
+            return self
+                .finish_sign_in_enrolment(token, &owner, secret, amr, &code, origin)
+                .await;
+        }
         // A response that is not a WebAuthn assertion at all is refused before the challenge
         // is taken, so it costs the sign-in nothing (like a shape error anywhere).
         let answer = match answer {
@@ -1348,7 +1361,11 @@ impl Mfa {
                 amr.push(m.to_string());
             }
         }
-        Ok((user_id, amr))
+        Ok(Completed {
+            user_id,
+            amr,
+            recovery_codes: Vec::new(),
+        })
     }
 
     async fn passkey_failed(&self, user_id: &str, e: &WebauthnError, origin: &Origin) {

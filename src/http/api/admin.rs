@@ -238,6 +238,7 @@ impl AdminApi {
                 UserChanges {
                     disabled: body.0.disabled,
                     roles,
+                    admin: None,
                 },
                 &crate::http::origin(req, self.services.trust_forwarded_for, "admin"),
             )

@@ -8,8 +8,8 @@ use askama::Template;
 use poem::{Endpoint, Request, Response, Route, get, http::StatusCode, post};
 
 use super::{
-    csrf_refused, error_page, form, internal_error_page, page_origin, query, rendered, see_other,
-    signed_in,
+    bad_form, csrf_refused, error_page, form, internal_error_page, page_origin, query, rendered,
+    see_other, signed_in,
 };
 use crate::{
     config::MfaPolicy,
@@ -488,10 +488,7 @@ async fn admin_form(
 > {
     let (current, principal) = admin(services, req).await?;
     let Some(f) = form(req).await else {
-        return Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "The form was not sent correctly.",
-        ));
+        return Err(bad_form());
     };
     if let Some(refused) = csrf_refused(services, &current.cookie, ADMIN_FORM, &f, AGAIN) {
         return Err(refused);
@@ -517,26 +514,13 @@ impl Endpoint for UserAction {
         let origin = page_origin(services, &req);
         let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
         let id = field("id");
-        let principal_ref = &principal;
-        let with_roles = |grant: bool| async move {
-            let user = services.admin.get(principal_ref, id).await?;
-            let mut roles: Vec<Role> = user
-                .roles
-                .into_iter()
-                .filter(|r| *r != Role::Admin)
-                .collect();
-            if grant {
-                roles.push(Role::Admin);
-            }
-            Ok::<_, ServiceError>(roles)
-        };
         let admin = &services.admin;
         let done = match field("action") {
             "disable" | "enable" => {
                 let disabled = field("action") == "disable";
                 let changes = UserChanges {
                     disabled: Some(disabled),
-                    roles: None,
+                    ..UserChanges::default()
                 };
                 admin
                     .update(&principal, id, changes, &origin)
@@ -544,19 +528,14 @@ impl Endpoint for UserAction {
                     .map(|_| if disabled { "disabled" } else { "enabled" })
             }
             action @ ("grant-admin" | "revoke-admin") => {
-                match with_roles(action == "grant-admin").await {
-                    Ok(roles) => {
-                        let changes = UserChanges {
-                            disabled: None,
-                            roles: Some(roles),
-                        };
-                        admin
-                            .update(&principal, id, changes, &origin)
-                            .await
-                            .map(|_| "roles")
-                    }
-                    Err(e) => Err(e),
-                }
+                let changes = UserChanges {
+                    admin: Some(action == "grant-admin"),
+                    ..UserChanges::default()
+                };
+                admin
+                    .update(&principal, id, changes, &origin)
+                    .await
+                    .map(|_| "roles")
             }
             "reset-mfa" => admin
                 .reset_factors(&principal, id, &origin)
@@ -571,10 +550,7 @@ impl Endpoint for UserAction {
                 "Tick “sure” next to Delete to delete a user.".into(),
             )),
             _ => {
-                return Ok(error_page(
-                    StatusCode::BAD_REQUEST,
-                    "The form was not sent correctly.",
-                ));
+                return Ok(bad_form());
             }
         };
         Ok(match done {
@@ -673,10 +649,7 @@ impl Endpoint for ClientAction {
                 "Tick “sure” next to Delete to delete a client.".into(),
             )),
             _ => {
-                return Ok(error_page(
-                    StatusCode::BAD_REQUEST,
-                    "The form was not sent correctly.",
-                ));
+                return Ok(bad_form());
             }
         };
         Ok(match done {
