@@ -242,17 +242,23 @@ impl OAuth2 {
         user_id: &str,
     ) -> Result<Vec<ConsentView>, crate::service::ServiceError> {
         let uid = user_id.to_string();
-        let (consents, clients) = self
+        // Only the consented clients are read (one point read each), not every client.
+        let named = self
             .store()
-            .run(move |s| Ok((s.consents_of(&uid)?, s.all_clients()?)))
+            .run(move |s| {
+                s.consents_of(&uid)?
+                    .into_iter()
+                    .map(|(client_id, scope)| {
+                        let name = s.get_client(&client_id)?.map(|c| c.name);
+                        Ok((client_id, scope, name))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .await?;
-        Ok(consents
+        Ok(named
             .into_iter()
-            .map(|(client_id, scope)| ConsentView {
-                client_name: clients
-                    .iter()
-                    .find(|c| c.client_id == client_id)
-                    .map_or_else(|| client_id.clone(), |c| c.name.clone()),
+            .map(|(client_id, scope, name)| ConsentView {
+                client_name: name.unwrap_or_else(|| client_id.clone()),
                 client_id,
                 scope,
             })
