@@ -8,7 +8,7 @@ use askama::Template;
 use poem::{Endpoint, Request, Response, Route, get, http::StatusCode, post};
 
 use super::{
-    SESSION_COOKIE, clear_session_cookie, cookie, csrf_refused, error_page, form,
+    SESSION_COOKIE, bad_form, clear_session_cookie, cookie, csrf_refused, form,
     internal_error_page, page, page_origin, rendered, see_other, signed_in, templates,
 };
 use crate::service::{
@@ -413,10 +413,7 @@ impl Endpoint for Action {
             return Ok(see_other("/ui/login"));
         };
         let Some(f) = form(&mut req).await else {
-            return Ok(error_page(
-                StatusCode::BAD_REQUEST,
-                "The form was not sent correctly.",
-            ));
+            return Ok(bad_form());
         };
         if let Some(refused) = csrf_refused(services, &current.cookie, ACCOUNT_FORM, &f, AGAIN) {
             return Ok(refused);
@@ -802,32 +799,26 @@ impl Endpoint for AvatarUpload {
         };
         let mut body = poem::RequestBody::new(req.take_body());
         let Ok(mut multipart) = poem::web::Multipart::from_request(&req, &mut body).await else {
-            return Ok(error_page(
-                StatusCode::BAD_REQUEST,
-                "The form was not sent correctly.",
-            ));
+            return Ok(bad_form());
         };
         let (mut csrf, mut file) = (String::new(), None);
-        let max = services.avatars.max_bytes();
         loop {
             let field = match multipart.next_field().await {
                 Ok(Some(field)) => field,
                 Ok(None) => break,
                 Err(_) => {
-                    return Ok(error_page(
-                        StatusCode::BAD_REQUEST,
-                        "The form was not sent correctly.",
-                    ));
+                    return Ok(bad_form());
                 }
             };
-            match field.name() {
-                Some("csrf") => csrf = field.text().await.unwrap_or_default(),
-                Some("file") => match field.bytes().await {
-                    Ok(bytes) => file = Some(bytes),
-                    // Over the server's body limit, or cut off.
-                    Err(_) => file = Some(vec![0; max + 1]),
-                },
-                _ => {}
+            // A part that cannot be read (cut off, not UTF-8) is a form that did not arrive;
+            // a body over the server's limit was answered 413 before this handler ran.
+            let read = match field.name() {
+                Some("csrf") => field.text().await.map(|t| csrf = t),
+                Some("file") => field.bytes().await.map(|b| file = Some(b)),
+                _ => Ok(()),
+            };
+            if read.is_err() {
+                return Ok(bad_form());
             }
         }
         let form = HashMap::from([("csrf".to_string(), csrf)]);

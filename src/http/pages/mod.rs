@@ -75,9 +75,22 @@ pub fn ui_routes(services: Services) -> Route {
             "/login/passkey",
             poem::post(PasskeySubmit { services: s() }),
         )
-        .at("/webauthn.js", get(make_webauthn_js()))
-        .at("/style.css", get(make_stylesheet()))
-        .at("/account.js", get(make_account_js()))
+        // The passkey ceremonies, the account page's picture preview, the stylesheet.
+        .at(
+            "/webauthn.js",
+            get(static_file(JAVASCRIPT, include_str!("static/webauthn.js"))),
+        )
+        .at(
+            "/account.js",
+            get(static_file(JAVASCRIPT, include_str!("static/account.js"))),
+        )
+        .at(
+            "/style.css",
+            get(static_file(
+                "text/css; charset=utf-8",
+                include_str!("static/style.css"),
+            )),
+        )
         .nest("/account", account::routes(s()))
         .nest("/admin", admin::routes(s()))
         .at(
@@ -160,6 +173,12 @@ fn internal_error_page(what: &str, error: &crate::service::ServiceError) -> Resp
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong; try again.",
     )
+}
+
+/// The answer to a form that did not arrive as one (not form-encoded, not UTF-8, fields
+/// missing).
+fn bad_form() -> Response {
+    error_page(StatusCode::BAD_REQUEST, "The form was not sent correctly.")
 }
 
 fn error_page(status: StatusCode, message: &str) -> Response {
@@ -356,10 +375,7 @@ async fn posted_sign_in(
     req: &mut Request,
 ) -> Result<(HashMap<String, String>, Flow), Response> {
     let Some(f) = form(req).await else {
-        return Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "The form was not sent correctly.",
-        ));
+        return Err(bad_form());
     };
     let flow = flow(services, f.get("request")).await?;
     let binding = cookie(req, CSRF_COOKIE).unwrap_or_default();
@@ -375,10 +391,7 @@ async fn posted_form(
     req: &mut Request,
 ) -> Result<(HashMap<String, String>, Pending), Response> {
     let Some(f) = form(req).await else {
-        return Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "The form was not sent correctly.",
-        ));
+        return Err(bad_form());
     };
     let p = pending(services, f.get("request")).await?;
     Ok((f, p))
@@ -504,10 +517,7 @@ async fn csrf_checked_form(
     again: &str,
 ) -> Result<HashMap<String, String>, Response> {
     let Some(f) = form(req).await else {
-        return Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "The form was not sent correctly.",
-        ));
+        return Err(bad_form());
     };
     let binding = cookie(req, CSRF_COOKIE).unwrap_or_default();
     match csrf_refused(services, &binding, form_id, &f, again) {
@@ -1059,34 +1069,18 @@ impl Endpoint for UnlockPage {
     }
 }
 
-fn make_webauthn_js() -> impl Endpoint<Output = Response> {
-    poem::endpoint::make_sync(|_| {
+/// One of the pages' own files (script or stylesheet), compiled in; revalidated on each
+/// use so a new version is picked up at once.
+fn static_file(content_type: &'static str, body: &'static str) -> impl Endpoint<Output = Response> {
+    poem::endpoint::make_sync(move |_| {
         Response::builder()
-            .content_type("text/javascript; charset=utf-8")
+            .content_type(content_type)
             .header(header::CACHE_CONTROL, "no-cache")
-            .body(include_str!("static/webauthn.js"))
+            .body(body)
     })
 }
 
-/// The account page's script (the picture preview).
-fn make_account_js() -> impl Endpoint<Output = Response> {
-    poem::endpoint::make_sync(|_| {
-        Response::builder()
-            .content_type("text/javascript; charset=utf-8")
-            .header(header::CACHE_CONTROL, "no-cache")
-            .body(include_str!("static/account.js"))
-    })
-}
-
-/// The one stylesheet of every page.
-fn make_stylesheet() -> impl Endpoint<Output = Response> {
-    poem::endpoint::make_sync(|_| {
-        Response::builder()
-            .content_type("text/css; charset=utf-8")
-            .header(header::CACHE_CONTROL, "no-cache")
-            .body(include_str!("static/style.css"))
-    })
-}
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
 /// Issues the code and redirects, or explains why not.
 async fn approve(services: &Services, p: &Pending, signed_in: &SignedIn) -> Response {
@@ -1310,10 +1304,7 @@ impl Endpoint for ResetSubmit {
                     })
                 }))
             }
-            _ => Ok(error_page(
-                StatusCode::BAD_REQUEST,
-                "The form was not sent correctly.",
-            )),
+            _ => Ok(bad_form()),
         }
     }
 }

@@ -6,8 +6,8 @@
 use poem::{Endpoint, Request, Response, http::StatusCode};
 
 use super::{
-    CSRF_COOKIE, Flow, after_password, cookie, csrf_form_page, csrf_refused, error_page, flow,
-    form, internal_error_page, page_origin, query, templates,
+    CSRF_COOKIE, Flow, after_password, bad_form, cookie, csrf_form_page, csrf_refused, flow, form,
+    internal_error_page, page_origin, query, templates,
 };
 use crate::{
     config::{EmailVerification, RegistrationPolicy},
@@ -166,10 +166,7 @@ impl Endpoint for RegisterSubmit {
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let services = &self.services;
         let Some(f) = form(&mut req).await else {
-            return Ok(error_page(
-                StatusCode::BAD_REQUEST,
-                "The form was not sent correctly.",
-            ));
+            return Ok(bad_form());
         };
         let p = match flow(services, f.get("request")).await {
             Ok(p) => p,

@@ -6,8 +6,8 @@ use askama::Template;
 use poem::{Endpoint, Request, Response, http::StatusCode};
 
 use super::{
-    CSRF_COOKIE, Flow, after_password, cookie, csrf_form_page, csrf_refused, error_page, form,
-    internal_error_page, page_origin, query,
+    CSRF_COOKIE, Flow, after_password, bad_form, cookie, csrf_form_page, csrf_refused, error_page,
+    form, internal_error_page, page_origin, query,
 };
 use crate::service::{ServiceError, Services, accounts::Registration};
 
@@ -83,10 +83,7 @@ impl Endpoint for SetupSubmit {
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let services = &self.services;
         let Some(f) = form(&mut req).await else {
-            return Ok(error_page(
-                StatusCode::BAD_REQUEST,
-                "The form was not sent correctly.",
-            ));
+            return Ok(bad_form());
         };
         let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
         if let Some(refused) = csrf_refused(
