@@ -349,13 +349,7 @@ async fn the_account_page_edits_the_profile_picture_password_api_key_and_other_s
 
 #[tokio::test]
 async fn the_account_page_moves_the_account_to_a_new_address_with_the_mailed_code() {
-    let sink = crate::smtp::SmtpSink::start().await;
-    let url = sink.url();
-    let app = spawn_app_with(move |c| {
-        c.smtp_url = Some(url);
-        c.email_verification = Some(portcullis::config::EmailVerification::Off);
-    })
-    .await;
+    let (app, sink) = crate::smtp::app_with_mail().await;
     app.register_user("ola").await;
     let b = browser();
     sign_in(&app, &b, "ola").await;

@@ -185,26 +185,19 @@ impl Browser {
     /// The text of the first element matching `css` (waiting for it).
     pub async fn text(&self, css: &str) -> String {
         let id = self.element(css).await;
-        let resp: Value = self
-            .http
-            .get(format!(
-                "{}/session/{}/element/{id}/text",
-                self.base, self.session
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        resp["value"].as_str().unwrap_or_default().to_string()
+        self.read(&format!("element/{id}/text")).await
     }
 
     /// The page's URL.
     pub async fn url(&self) -> String {
+        self.read("url").await
+    }
+
+    /// A WebDriver GET of the session's `path`: its string `value`.
+    async fn read(&self, path: &str) -> String {
         let resp: Value = self
             .http
-            .get(format!("{}/session/{}/url", self.base, self.session))
+            .get(format!("{}/session/{}/{path}", self.base, self.session))
             .send()
             .await
             .unwrap()
@@ -260,17 +253,8 @@ impl Browser {
     /// Saves a screenshot as `target/screenshots/<name>.png` (for review; not committed).
     pub async fn screenshot(&self, name: &str) {
         use base64::Engine;
-        let resp: Value = self
-            .http
-            .get(format!("{}/session/{}/screenshot", self.base, self.session))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
         let png = base64::engine::general_purpose::STANDARD
-            .decode(resp["value"].as_str().unwrap_or_default())
+            .decode(self.read("screenshot").await)
             .unwrap();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();

@@ -554,12 +554,7 @@ async fn surfaces_without_a_second_step_refuse_a_user_with_one_like_a_wrong_pass
 
 #[tokio::test]
 async fn failed_passwords_slow_down_and_the_mailed_link_lets_the_owner_past_the_delay() {
-    let sink = crate::smtp::SmtpSink::start().await;
-    let app = spawn_app_with(|c| {
-        c.smtp_url = Some(sink.url());
-        c.email_verification = Some(portcullis::config::EmailVerification::Off);
-    })
-    .await;
+    let (app, sink) = crate::smtp::app_with_mail().await;
     app.register_user("olga").await;
     for _ in 0..5 {
         assert_eq!(

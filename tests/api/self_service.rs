@@ -108,7 +108,24 @@ async fn a_user_lists_and_ends_their_sessions_and_no_one_elses() {
 #[tokio::test]
 async fn revoking_an_applications_access_ends_its_tokens_and_it_must_ask_again() {
     let (app, id, secret) = op().await;
-    let tokens = tokens_for(&app, &(id.clone(), secret), &[("scope", "openid profile")]).await;
+    let client = (id.clone(), secret);
+    let tokens = tokens_for(&app, &client, &[("scope", "openid profile")]).await;
+    let refresh = |token: String| {
+        let app = &app;
+        let client = &client;
+        async move {
+            app.oauth_post(
+                "token",
+                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+                Some((&client.0, &client.1)),
+            )
+            .await
+        }
+    };
+    // The app's refresh works while it has consent.
+    let before = refresh(tokens["refresh_token"].as_str().unwrap().into()).await;
+    assert_eq!(before.status(), StatusCode::OK);
+    let before: Value = before.json().await.unwrap();
     let mine: Value = app.login("carol", PASSWORD).await.json().await.unwrap();
     let me = mine["access_token"].as_str().unwrap();
     let consents: Value = app
@@ -136,20 +153,14 @@ async fn revoking_an_applications_access_ends_its_tokens_and_it_must_ask_again()
             .await
             .contains(&"consent_revoked".to_string())
     );
-    let refreshed = app
-        .oauth_post(
-            "token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ],
-            None,
-        )
-        .await;
-    assert!(
-        refreshed.status().is_client_error(),
+    let refreshed = refresh(before["refresh_token"].as_str().unwrap().into()).await;
+    assert_eq!(
+        refreshed.status(),
+        StatusCode::BAD_REQUEST,
         "the app's session ended"
     );
+    let refreshed: Value = refreshed.json().await.unwrap();
+    assert_eq!(refreshed["error"], "invalid_grant");
     // A signed-in browser is asked for consent again (before, it went straight back).
     let b = crate::helpers::page_signed_in(&app, "carol").await;
     let asked = first_hop(&b, &authorize_url(&app, &id, &[])).await;
@@ -260,13 +271,7 @@ async fn the_account_page_lists_apps_revokes_them_and_deletes_the_account() {
 
 #[tokio::test]
 async fn an_email_change_is_proven_by_a_code_to_the_new_address_and_told_to_the_old() {
-    let sink = crate::smtp::SmtpSink::start().await;
-    let url = sink.url();
-    let app = crate::helpers::spawn_app_with(move |c| {
-        c.smtp_url = Some(url);
-        c.email_verification = Some(portcullis::config::EmailVerification::Off);
-    })
-    .await;
+    let (app, sink) = crate::smtp::app_with_mail().await;
     let user = app.register_user("lea").await;
     app.register_user("max").await;
     let post = |path: &'static str, body: Value| {

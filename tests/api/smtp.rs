@@ -187,3 +187,16 @@ pub fn refused_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
 }
+
+/// A server that mails through a fresh sink, with registration not needing a mailed code
+/// (so tests can make users directly and watch only the mail they are about).
+pub async fn app_with_mail() -> (crate::helpers::TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = crate::helpers::spawn_app_with(move |c| {
+        c.smtp_url = Some(url);
+        c.email_verification = Some(portcullis::config::EmailVerification::Off);
+    })
+    .await;
+    (app, sink)
+}
