@@ -92,9 +92,10 @@ pub fn settings(config: &ServeConfig, public_url: &str) -> Settings {
     }
 }
 
-/// Mail settings derived from the configuration.
-pub fn mail_settings(config: &ServeConfig) -> MailSettings {
-    MailSettings {
+/// Mail settings derived from the configuration, with the catalogues and brand the messages
+/// (and pages) are written with; an unreadable logo or a bad colour is an error here.
+pub fn mail_settings(config: &ServeConfig) -> Result<MailSettings, String> {
+    Ok(MailSettings {
         smtp_url: config.smtp_url.clone(),
         smtp_username: config.smtp_username.clone(),
         smtp_password: config.smtp_password.clone(),
@@ -102,7 +103,8 @@ pub fn mail_settings(config: &ServeConfig) -> MailSettings {
         from: config.mail_from.clone(),
         outbox_dir: config.data_dir.join("outbox"),
         dev: config.dev,
-    }
+        texts: config.texts()?,
+    })
 }
 
 /// Settings that cannot work together are refused before anything starts.
@@ -196,7 +198,7 @@ impl Application {
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
-        let mailer = Mailer::new(&mail_settings(config))?;
+        let mailer = Mailer::new(&mail_settings(config).map_err(StartError::Config)?)?;
         let listener =
             TcpListener::bind(config.listen)
                 .await

@@ -9,7 +9,7 @@ use crate::{
     clock::{Clock, rfc3339},
     config::ServeConfig,
     domain::Role,
-    mail::{Mailer, setup_hint, templates},
+    mail::{Mailer, setup_hint},
     service::{Services, accounts::Registration},
     store::{OpenMode, OpenOptions, Store},
 };
@@ -299,10 +299,10 @@ pub async fn run(command: Command) -> CliResult {
 
 /// Sends a test message and, on failure, names the likely cause.
 pub async fn send_test_email(to: &str, config: &ServeConfig) -> CliResult {
-    let settings = mail_settings(config);
+    let settings = mail_settings(config)?;
     let mailer = Mailer::new(&settings)?;
     eprintln!("sending a test message to {to} via {}", mailer.describe());
-    match mailer.send(templates::test_message(to)).await {
+    match mailer.send(mailer.letters(None).test_message(to)).await {
         Ok(()) => {
             println!("sent: mail delivery works ({})", mailer.describe());
             Ok(())
@@ -324,7 +324,7 @@ async fn serve(config: ServeConfig) -> CliResult {
 pub fn spec_services() -> Result<Services, Box<dyn std::error::Error + Send + Sync>> {
     let store = Store::open_in_memory(Clock::system())?;
     let config = ServeConfig::defaults();
-    let mailer = Mailer::new(&mail_settings(&config))?;
+    let mailer = Mailer::new(&mail_settings(&config)?)?;
     Ok(Services::build(
         store,
         settings(&config, "http://127.0.0.1:8080"),
@@ -373,7 +373,7 @@ async fn open_services(
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
     let settings = settings(config, &public);
-    let mailer = Mailer::new(&mail_settings(config))?;
+    let mailer = Mailer::new(&mail_settings(config)?)?;
     Ok(tokio::task::spawn_blocking(move || Services::build(store, settings, mailer)).await??)
 }
 

@@ -292,6 +292,29 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 
+    /// Language of pages and mail when the visitor's choice, the app's `ui_locales` and the
+    /// browser's `Accept-Language` name none we have: en or zh-CN.
+    #[arg(long, env = "PORTCULLIS_DEFAULT_LOCALE", value_enum, default_value_t = crate::i18n::Lang::En)]
+    pub default_locale: crate::i18n::Lang,
+
+    /// Product name shown on the pages, in mail and in authenticator apps.
+    #[arg(long, env = "PORTCULLIS_BRAND_NAME", default_value = "portcullis")]
+    pub brand_name: String,
+
+    /// Logo shown on every page: a .png, .jpg, .gif, .webp or .svg file (at most 512 KiB),
+    /// read at start and served at /ui/logo.
+    #[arg(long, env = "PORTCULLIS_BRAND_LOGO", value_name = "FILE")]
+    pub brand_logo: Option<PathBuf>,
+
+    /// Accent colour of buttons and links on the pages, as hex (#2f5bd3).
+    #[arg(long, env = "PORTCULLIS_BRAND_COLOR", value_name = "HEX")]
+    pub brand_color: Option<String>,
+
+    /// Where people get help, shown on every page and mail: an email address or an
+    /// http(s) URL.
+    #[arg(long, env = "PORTCULLIS_SUPPORT_CONTACT")]
+    pub support_contact: Option<String>,
+
     /// Window, in seconds, over which failed logins are counted.
     #[arg(long, env = "PORTCULLIS_LOGIN_FAILURE_WINDOW", default_value_t = 900)]
     pub login_failure_window: u32,
@@ -311,6 +334,27 @@ impl ServeConfig {
     /// The scrypt cost in effect: the flag, else 17, or 10 in dev mode.
     pub fn effective_scrypt_log_n(&self) -> u8 {
         self.scrypt_log_n.unwrap_or(if self.dev { 10 } else { 17 })
+    }
+
+    /// The catalogues with the configured default language and brand (the logo file is
+    /// read here).
+    pub fn texts(&self) -> Result<std::sync::Arc<crate::i18n::Texts>, String> {
+        use crate::i18n::{Brand, Colour, Logo, Support, Texts};
+        let name = self.brand_name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err("--brand-name: give 1 to 64 characters".into());
+        }
+        let brand = Brand {
+            name: name.to_string(),
+            logo: self.brand_logo.as_deref().map(Logo::read).transpose()?,
+            accent: self.brand_color.as_deref().map(Colour::parse).transpose()?,
+            support: self
+                .support_contact
+                .as_deref()
+                .map(Support::parse)
+                .transpose()?,
+        };
+        Texts::new(self.default_locale, brand).map(std::sync::Arc::new)
     }
 
     /// Whether registration needs an emailed code.

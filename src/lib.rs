@@ -15,6 +15,8 @@
 //! - [`service`]: accounts, sessions, password hashing, login throttling, email codes,
 //!   captchas, avatars, OAuth clients and grants (one file per grant type). Services take
 //!   domain values, never HTTP requests, so every API shares them.
+//! - [`i18n`]: the Fluent catalogues of pages and mail (English, Simplified Chinese), the
+//!   choice of language per request, and the operator's brand.
 //! - [`mail`]: outgoing mail through lettre (SMTP, an outbox folder, or the dev outbox).
 //! - [`http`]: the only module that imports poem — the native OpenAPI operations
 //!   (`http::api`), the OAuth 2.0 / OIDC endpoints (`http::oauth2`), the login and consent
@@ -32,6 +34,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod i18n;
 pub mod mail;
 pub mod outbound;
 pub mod seed;

@@ -406,11 +406,42 @@ pub fn origin(
     trust_forwarded_for: bool,
     surface: &'static str,
 ) -> crate::service::audit::Origin {
-    crate::service::audit::Origin::new(
-        surface,
-        client_ip(req, trust_forwarded_for),
-        req.header("user-agent"),
-    )
+    crate::service::audit::Origin {
+        lang: request_lang(req),
+        ..crate::service::audit::Origin::new(
+            surface,
+            client_ip(req, trust_forwarded_for),
+            req.header("user-agent"),
+        )
+    }
+}
+
+/// The cookie that keeps a visitor's pick from the pages' language switch.
+pub const LANG_COOKIE: &str = "portcullis_lang";
+
+/// The language a request asks for, if we have it: the visitor's pick on our pages (its
+/// cookie), else `Accept-Language`.
+pub fn request_lang(req: &poem::Request) -> Option<crate::i18n::Lang> {
+    use crate::i18n::Lang;
+    cookie_value(req, LANG_COOKIE)
+        .and_then(|tag| Lang::from_tag(&tag))
+        .or_else(|| {
+            req.header("accept-language")
+                .and_then(Lang::from_accept_language)
+        })
+}
+
+/// A cookie's value, if the request carries it non-empty.
+pub fn cookie_value(req: &poem::Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
 }
 
 pub fn client_ip(req: &poem::Request, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {

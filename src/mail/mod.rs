@@ -20,6 +20,8 @@ use lettre::{
 };
 use serde::Serialize;
 
+use crate::i18n::{Lang, Texts};
+
 /// How long a failed delivery keeps the mailer reported as failing.
 const FAILING_FOR: Duration = Duration::from_secs(60);
 
@@ -67,6 +69,8 @@ pub struct MailSettings {
     pub from: String,
     pub outbox_dir: PathBuf,
     pub dev: bool,
+    /// The catalogues and brand the messages are written with.
+    pub texts: Arc<Texts>,
 }
 
 enum Transport {
@@ -85,6 +89,7 @@ struct Inner {
     /// that accepts and then says nothing, so every send also runs under this deadline.
     deadline: Duration,
     last_failure: Mutex<Option<Instant>>,
+    texts: Arc<Texts>,
 }
 
 /// Sends mail. Cheap to clone.
@@ -119,7 +124,18 @@ impl Mailer {
             transport,
             deadline: settings.timeout * 3,
             last_failure: Mutex::new(None),
+            texts: settings.texts.clone(),
         })))
+    }
+
+    /// The messages, written in `lang` (the server's default language when `None`).
+    pub fn letters(&self, lang: Option<Lang>) -> templates::Letters<'_> {
+        templates::Letters::new(&self.0.texts, lang.unwrap_or(self.0.texts.default_lang))
+    }
+
+    /// The catalogues and brand the messages (and pages) are written with.
+    pub fn texts(&self) -> &Arc<Texts> {
+        &self.0.texts
     }
 
     /// One phrase for the start-up line: where mail goes.

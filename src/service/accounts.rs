@@ -21,7 +21,6 @@ use super::{
 use crate::{
     config::{CaptchaPolicy, EmailVerification, RegistrationPolicy},
     domain::{DisplayName, Email, LoginName, Password, Role, Username},
-    mail::templates,
     store::{
         Store,
         codes::CodeSpend,
@@ -646,8 +645,13 @@ impl Accounts {
     }
 
     /// Mails a code (see [`EmailCodes::request`]); returns it for dev mode to show.
-    pub async fn request_code(&self, email: &str, purpose: CodePurpose) -> Result<Option<String>> {
-        self.codes.request(email, purpose).await
+    pub async fn request_code(
+        &self,
+        email: &str,
+        purpose: CodePurpose,
+        lang: Option<crate::i18n::Lang>,
+    ) -> Result<Option<String>> {
+        self.codes.request(email, purpose, lang).await
     }
 
     /// Sets a new password with an emailed reset code. Every session of the user ends and a
@@ -683,9 +687,12 @@ impl Accounts {
             .await?
             .ok_or(ServiceError::InvalidCode)?;
         self.limits.account.clear(&format!("id:{}", user.id));
-        self.codes
-            .mailer()
-            .send_in_background(templates::password_changed(&user.email, &user.username));
+        self.codes.mailer().send_in_background(
+            self.codes
+                .mailer()
+                .letters(origin.lang)
+                .password_changed(&user.email, &user.username),
+        );
         tracing::info!(user_id = %user.id, "password reset with an emailed code");
         self.mfa
             .audit()
@@ -865,9 +872,12 @@ impl Accounts {
             .record(Event::by_user(kind, origin, &user.id).method(method))
             .await;
         // Tell the owner, so a change they did not make does not go unnoticed.
-        self.codes
-            .mailer()
-            .send_in_background(templates::password_changed(&user.email, &user.username));
+        self.codes.mailer().send_in_background(
+            self.codes
+                .mailer()
+                .letters(origin.lang)
+                .password_changed(&user.email, &user.username),
+        );
         Ok(())
     }
 
@@ -878,6 +888,7 @@ impl Accounts {
         &self,
         principal: &Principal,
         new_email: &str,
+        lang: Option<crate::i18n::Lang>,
     ) -> Result<Option<String>> {
         let email = Email::parse(new_email)?;
         if Email::parse(&principal.user.email).is_ok_and(|current| current.key() == email.key()) {
@@ -889,7 +900,7 @@ impl Accounts {
             .into());
         }
         self.codes
-            .request(email.as_str(), CodePurpose::ChangeEmail)
+            .request(email.as_str(), CodePurpose::ChangeEmail, lang)
             .await
     }
 
@@ -924,9 +935,13 @@ impl Accounts {
             .await?
             .map_err(|()| ServiceError::EmailTaken)?
             .ok_or(ServiceError::InvalidCode)?;
-        self.codes
-            .mailer()
-            .send_in_background(templates::email_changed(&old, &user.username, &user.email));
+        self.codes.mailer().send_in_background(
+            self.codes.mailer().letters(origin.lang).email_changed(
+                &old,
+                &user.username,
+                &user.email,
+            ),
+        );
         let event = Event::by_user(EventKind::EmailChanged, origin, &user.id);
         self.mfa.audit().record(event).await;
         tracing::info!(user_id = %user.id, "email address changed");

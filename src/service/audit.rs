@@ -95,6 +95,9 @@ pub struct Origin {
     /// The surface (`api`, `page`, `oauth2`, `compat-sso`, `compat-account`,
     /// `compat-auth-server`, `admin`, `cli`).
     pub surface: &'static str,
+    /// The caller's language (its pick on our pages, else `Accept-Language`), for the mail
+    /// an action sends; `None` means the server's default.
+    pub lang: Option<crate::i18n::Lang>,
 }
 
 impl Origin {
@@ -104,6 +107,7 @@ impl Origin {
             // Bounded: the header is the caller's to choose.
             user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
             surface,
+            lang: None,
         }
     }
 

@@ -10,7 +10,7 @@ use rand::Rng;
 use super::{Result, ServiceError};
 use crate::{
     domain::Email,
-    mail::{Mailer, templates},
+    mail::Mailer,
     store::{
         Store,
         codes::{CodeCheck, CodeSpend},
@@ -61,7 +61,12 @@ impl EmailCodes {
 
     /// Issues a code for `email` and mails it (or the matching notice) in the background.
     /// Returns the code itself, which only dev mode may show.
-    pub async fn request(&self, email: &str, purpose: CodePurpose) -> Result<Option<String>> {
+    pub async fn request(
+        &self,
+        email: &str,
+        purpose: CodePurpose,
+        lang: Option<crate::i18n::Lang>,
+    ) -> Result<Option<String>> {
         let email = Email::parse(email)?;
         if self.mailer.delivery_failing() {
             return Err(ServiceError::MailUnavailable);
@@ -92,21 +97,17 @@ impl EmailCodes {
             .await?
             .map_err(|retry_after| ServiceError::ResendTooSoon { retry_after })?;
         let minutes = CODE_TTL / 60;
+        let letters = self.mailer.letters(lang);
+        let to = email.as_str();
         let mail = match (purpose, &code) {
-            (CodePurpose::Register, Some(c)) => {
-                Some(templates::registration_code(email.as_str(), c, minutes))
-            }
-            (CodePurpose::Register, None) => Some(templates::already_registered(email.as_str())),
-            (CodePurpose::ResetPassword, Some(c)) => {
-                Some(templates::reset_code(email.as_str(), c, minutes))
-            }
+            (CodePurpose::Register, Some(c)) => Some(letters.registration_code(to, c, minutes)),
+            (CodePurpose::Register, None) => Some(letters.already_registered(to)),
+            (CodePurpose::ResetPassword, Some(c)) => Some(letters.reset_code(to, c, minutes)),
             (CodePurpose::ResetPassword, None) => None,
-            (CodePurpose::ChangeEmail, Some(c)) => {
-                Some(templates::change_email_code(email.as_str(), c, minutes))
-            }
+            (CodePurpose::ChangeEmail, Some(c)) => Some(letters.change_email_code(to, c, minutes)),
             // The address has an account already: its owner hears of it, the requester
             // sees the same answer as for a free address.
-            (CodePurpose::ChangeEmail, None) => Some(templates::address_in_use(email.as_str())),
+            (CodePurpose::ChangeEmail, None) => Some(letters.address_in_use(to)),
         };
         if let Some(mail) = mail {
             self.mailer.send_in_background(mail);

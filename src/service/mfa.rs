@@ -25,7 +25,7 @@ use super::{
 use crate::{
     config::MfaPolicy,
     domain::Role,
-    mail::{Mailer, templates},
+    mail::Mailer,
     store::{
         Store,
         mfa::{ChallengeRecord, ChallengeStep, FactorsRecord, PasskeyRecord, TotpRecord},
@@ -1515,7 +1515,9 @@ impl Mfa {
             "{}/ui/unlock?token={token}",
             self.inner.public_url.trim_end_matches('/')
         );
-        self.inner.mailer.send_in_background(templates::unlock(
+        // The owner's language is not known; the one of the request is most often theirs.
+        let letters = self.inner.mailer.letters(origin.lang);
+        self.inner.mailer.send_in_background(letters.unlock(
             &user.email,
             &user.username,
             &link,

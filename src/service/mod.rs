@@ -112,6 +112,8 @@ pub struct Services {
     /// Readiness and metrics.
     pub ops: ops::Operations,
     pub mailer: Mailer,
+    /// The pages' and mail's catalogues, default language and brand.
+    pub texts: Arc<crate::i18n::Texts>,
     /// Public base URL (for links such as `avatar_url`).
     pub public_url: String,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
@@ -192,7 +194,7 @@ impl Services {
             mailer: mailer.clone(),
             policy: settings.mfa,
             public_url: settings.issuer.clone(),
-            product_name: "portcullis".into(),
+            product_name: mailer.texts().brand.name.clone(),
         });
         let clients = clients::Clients::new(store.clone(), sealer.clone(), audit.clone());
         clients.ensure_swagger_client(&settings.issuer)?;
@@ -241,6 +243,7 @@ impl Services {
             accounts,
             sessions,
             captchas,
+            texts: mailer.texts().clone(),
             mailer,
         })
     }

@@ -51,6 +51,10 @@ pub struct AuthRequestRecord {
     /// `require_mfa`): a sign-in without one does not satisfy the request.
     #[serde(default)]
     pub mfa_demanded: bool,
+    /// OIDC Core §3.1.2.1 `ui_locales`: the languages the relying party would like the
+    /// pages in, most preferred first (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui_locales: Option<String>,
 }
 
 /// An issued authorization code (stored under its SHA-256).

@@ -148,7 +148,7 @@ async fn with_email_verification_the_mailed_code_comes_first() {
     let mailed = submit(&app, &b, &html, &[("email", "pat@example.test")]).await;
     assert_eq!(mailed.status(), StatusCode::OK);
     let html = mailed.text().await.unwrap();
-    assert!(html.contains("We mailed a code to <strong>pat@example.test</strong>"));
+    assert!(html.contains("We mailed a code to pat@example.test"));
     let code = sink
         .wait_for("pat@example.test", "verification code")
         .await

@@ -30,6 +30,7 @@ async fn a_browser_resets_a_forgotten_password_with_the_mailed_code() {
         .request_code(
             "kim@example.test",
             portcullis::service::codes::CodePurpose::Register,
+            None,
         )
         .await
         .unwrap()

@@ -282,13 +282,14 @@ impl MeApi {
     async fn request_email_change(
         &self,
         auth: Auth,
+        req: &poem::Request,
         body: Json<EmailChangeRequest>,
     ) -> Result<EmailCodeSent> {
         let p = self.principal(auth).await?;
         let code = self
             .services
             .accounts
-            .request_email_change(&p, &body.0.new_email)
+            .request_email_change(&p, &body.0.new_email, crate::http::request_lang(req))
             .await?;
         Ok(EmailCodeSent::Accepted(Json(super::types::CodeSent::new(
             code,

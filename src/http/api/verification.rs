@@ -50,7 +50,7 @@ impl VerificationApi {
         method = "post",
         operation_id = "requestCode"
     )]
-    async fn request_code(&self, body: Json<CodeRequest>) -> Result<Accepted> {
+    async fn request_code(&self, req: &poem::Request, body: Json<CodeRequest>) -> Result<Accepted> {
         let purpose = match body.purpose {
             CodePurpose::Register => codes::CodePurpose::Register,
             CodePurpose::ResetPassword => codes::CodePurpose::ResetPassword,
@@ -58,7 +58,7 @@ impl VerificationApi {
         let code = self
             .services
             .accounts
-            .request_code(&body.email, purpose)
+            .request_code(&body.email, purpose, crate::http::request_lang(req))
             .await?;
         Ok(Accepted::Accepted(Json(CodeSent::new(
             code,

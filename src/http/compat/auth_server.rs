@@ -207,14 +207,22 @@ impl AuthServerApi {
         method = "post",
         operation_id = "compatAuthSendCode"
     )]
-    async fn send_code(&self, params: Params<SendCodeParams>) -> Json<Envelope<String>> {
+    async fn send_code(
+        &self,
+        req: &Request,
+        params: Params<SendCodeParams>,
+    ) -> Json<Envelope<String>> {
         let Some(email) = params.into_inner().ok().and_then(|p| p.email) else {
             return Json(Envelope::error(400, BAD_PARAMS));
         };
         match self
             .services
             .accounts
-            .request_code(&email, CodePurpose::Register)
+            .request_code(
+                &email,
+                CodePurpose::Register,
+                crate::http::request_lang(req),
+            )
             .await
         {
             Ok(code) => Json(Envelope {

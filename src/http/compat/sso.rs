@@ -338,6 +338,7 @@ impl SsoApi {
     #[oai(path = "/oauth/", method = "get", operation_id = "compatSsoAuthorize")]
     async fn authorize(
         &self,
+        req: &poem::Request,
         secret_id: Query<Option<String>>,
         redirect_uri: Query<Option<String>>,
     ) -> ToLogin {
@@ -351,7 +352,8 @@ impl SsoApi {
             Ok(p) => ToLogin::Found(crate::http::pages::login_location(&p)),
             Err(AuthorizeError::Redirect(url)) => ToLogin::Found(url),
             Err(AuthorizeError::Page(msg)) => {
-                ToLogin::Refused(Html(crate::http::pages::templates::error(&msg)))
+                let ui = crate::http::pages::Ui::new(&self.services, req);
+                ToLogin::Refused(Html(crate::http::pages::templates::error(&ui, &msg)))
             }
         }
     }

@@ -8,17 +8,22 @@ use askama::Template;
 use poem::{Endpoint, Request, Response, Route, get, http::StatusCode, post};
 
 use super::{
-    SESSION_COOKIE, bad_form, clear_session_cookie, cookie, csrf_refused, form,
-    internal_error_page, page, page_origin, rendered, see_other, signed_in, templates,
+    SESSION_COOKIE, Ui, bad_form, clear_session_cookie, cookie, csrf_refused, form,
+    internal_error_page, invalid_msg, page, page_origin, rendered, see_other, signed_in, templates,
+    weak_password_msg,
 };
-use crate::service::{
-    ServiceError, Services, audit::EventQuery, mfa::Proof, oauth2::authorize::SignedIn,
-    sessions::Principal,
+use crate::{
+    i18n::Msg,
+    service::{
+        ServiceError, Services, audit::EventQuery, mfa::Proof, oauth2::authorize::SignedIn,
+        sessions::Principal,
+    },
 };
 
 /// What the account forms' CSRF tokens are bound to (with the session cookie).
 const ACCOUNT_FORM: &str = "account";
-const AGAIN: &str = "Open your account page again.";
+/// How to retry after a refused form (a catalogue key).
+const AGAIN: &str = "again-account-page";
 
 /// The `/ui/account` routes (nested under `/ui/account`).
 pub(super) fn routes(services: Services) -> Route {
@@ -64,14 +69,15 @@ pub(super) fn routes(services: Services) -> Route {
 /// One line of the activity table.
 struct ActivityRow {
     when: String,
-    what: String,
+    what: Msg,
     from: String,
 }
 
 /// One session row.
 struct SessionRow {
     id: String,
-    app: String,
+    /// The app, or the browser and system with the address.
+    app: Msg,
     created: String,
     last_used: String,
     expires: String,
@@ -89,12 +95,13 @@ struct PasskeyRow {
     id: String,
     name: String,
     added: String,
-    last_used: String,
+    last_used: Option<String>,
 }
 
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountTemplate<'a> {
+    ui: &'a Ui,
     csrf: &'a str,
     username: &'a str,
     email: &'a str,
@@ -102,8 +109,8 @@ struct AccountTemplate<'a> {
     /// The current avatar's URL, if there is one.
     avatar_src: Option<String>,
     has_api_key: bool,
-    notice: Option<&'a str>,
-    error: Option<&'a str>,
+    notice: Option<&'a Msg>,
+    error: Option<&'a Msg>,
     /// The form field the error concerns (empty: shown above the forms).
     error_field: &'a str,
     totp: bool,
@@ -118,20 +125,22 @@ struct AccountTemplate<'a> {
 #[derive(Template)]
 #[template(path = "email_confirm.html")]
 struct EmailConfirmTemplate<'a> {
+    ui: &'a Ui,
     csrf: &'a str,
     new_email: &'a str,
     dev_code: Option<&'a str>,
-    error: Option<&'a str>,
+    error: Option<&'a Msg>,
 }
 
 #[derive(Template)]
 #[template(path = "totp_enrolment.html")]
 struct TotpEnrolmentTemplate<'a> {
+    ui: &'a Ui,
     csrf: &'a str,
     enrolment_token: &'a str,
     secret: &'a str,
     qr_data_url: String,
-    error: Option<&'a str>,
+    error: Option<&'a Msg>,
 }
 
 /// "2026-11-24 10:27 UTC".
@@ -150,52 +159,55 @@ pub(super) fn when(at: i64) -> String {
 }
 
 /// An audit event's kind in words.
-fn what(kind: &str, method: Option<&str>) -> String {
-    let base = match kind {
-        "login_succeeded" => "Signed in",
-        "login_failed" => "Wrong password",
-        "second_factor_required" => "Password right; second step asked",
-        "second_factor_failed" => "Wrong second-step answer",
-        "login_throttled" => "Sign-ins slowed down after wrong passwords",
-        "account_unlocked" => "Unlock link used",
-        "totp_enrolled" => "Authenticator app added",
-        "totp_removed" => "Authenticator app removed",
-        "recovery_codes_generated" => "New recovery codes",
-        "recovery_code_used" => "Recovery code used",
-        "passkey_added" => "Passkey added",
-        "passkey_renamed" => "Passkey renamed",
-        "passkey_removed" => "Passkey removed",
-        "passkey_possibly_cloned" => "A passkey looked cloned and was refused",
-        "second_factors_reset" => "Second factors reset by an administrator",
-        "password_changed" => "Password changed",
-        "password_reset" => "Password reset",
-        "refresh_token_reuse" => "A used sign-in token was presented again; that session ended",
-        other => return other.replace('_', " "),
-    };
-    match method {
-        Some(amr) if kind == "login_succeeded" => {
-            let has = |v: &str| amr.split(' ').any(|m| m == v);
-            let key = has("hwk") || has("swk");
-            match (has("pwd"), key, has("otp")) {
-                (true, true, _) => "Signed in with password and passkey",
-                (false, true, _) => "Signed in with a passkey",
-                (true, false, true) => "Signed in with password and code",
-                (true, false, false) => "Signed in with password",
-                _ => base,
+fn what(kind: &str, method: Option<&str>) -> Msg {
+    let key = match kind {
+        "login_succeeded" => match method {
+            Some(amr) => {
+                let has = |v: &str| amr.split(' ').any(|m| m == v);
+                let key = has("hwk") || has("swk");
+                match (has("pwd"), key, has("otp")) {
+                    (true, true, _) => "event-login-password-passkey",
+                    (false, true, _) => "event-login-passkey",
+                    (true, false, true) => "event-login-password-code",
+                    (true, false, false) => "event-login-password",
+                    _ => "event-login",
+                }
             }
-            .to_string()
-        }
-        _ => base.to_string(),
-    }
+            None => "event-login",
+        },
+        "login_failed" => "event-login-failed",
+        "second_factor_required" => "event-second-factor-required",
+        "second_factor_failed" => "event-second-factor-failed",
+        "login_throttled" => "event-login-throttled",
+        "account_unlocked" => "event-account-unlocked",
+        "totp_enrolled" => "event-totp-enrolled",
+        "totp_removed" => "event-totp-removed",
+        "recovery_codes_generated" => "event-recovery-codes-generated",
+        "recovery_code_used" => "event-recovery-code-used",
+        "passkey_added" => "event-passkey-added",
+        "passkey_renamed" => "event-passkey-renamed",
+        "passkey_removed" => "event-passkey-removed",
+        "passkey_possibly_cloned" => "event-passkey-possibly-cloned",
+        "second_factors_reset" => "event-second-factors-reset",
+        "password_changed" => "event-password-changed",
+        "password_reset" => "event-password-reset",
+        "refresh_token_reuse" => "event-refresh-token-reuse",
+        "email_changed" => "event-email-changed",
+        "session_revoked" => "event-session-revoked",
+        "consent_revoked" => "event-consent-revoked",
+        other => return Msg::new("plain").with("text", other.replace('_', " ")),
+    };
+    Msg::new(key)
 }
 
 /// Renders the account page of `current`, with a notice or an error (`(field, message)`;
 /// an empty field shows it above the forms).
 async fn account_page(
     services: &Services,
+    ui: &Ui,
     current: &SignedIn,
-    notice: Option<&str>,
-    error: Option<(&str, &str)>,
+    notice: Option<Msg>,
+    error: Option<(&str, Msg)>,
     status: StatusCode,
 ) -> Response {
     // Read again: the session's copy predates this request's change.
@@ -208,6 +220,7 @@ async fn account_page(
         Some((field, message)) => (field, Some(message)),
         None => ("", None),
     };
+    let (notice, error) = (notice.as_ref(), error.as_ref());
     let factors = match services.mfa.status(&user.id).await {
         Ok(f) => f,
         Err(e) => return internal_error_page("reading second factors failed", &e),
@@ -231,11 +244,14 @@ async fn account_page(
         (Err(e), _) | (_, Err(e)) => return internal_error_page("reading sessions failed", &e),
     };
     let app_name = |client_id: &Option<String>| match client_id {
-        None => "This server's API".to_string(),
-        Some(id) => consents
-            .iter()
-            .find(|c| &c.client_id == id)
-            .map_or_else(|| id.clone(), |c| c.client_name.clone()),
+        None => Msg::new("session-api"),
+        Some(id) => Msg::new("plain").with(
+            "text",
+            consents
+                .iter()
+                .find(|c| &c.client_id == id)
+                .map_or_else(|| id.clone(), |c| c.client_name.clone()),
+        ),
     };
     let sessions = sessions
         .iter()
@@ -243,11 +259,13 @@ async fn account_page(
             id: s.id.clone(),
             app: match (&s.client_id, &s.user_agent, &s.ip) {
                 (None, Some(ua), ip) => {
-                    let from = ip
-                        .as_deref()
-                        .map(|ip| format!(", {ip}"))
-                        .unwrap_or_default();
-                    format!("{}{from}", device(ua))
+                    let device = device(ua);
+                    match ip {
+                        Some(ip) => Msg::new("session-device-from")
+                            .with("device", device)
+                            .with("ip", ip.as_str()),
+                        None => device,
+                    }
                 }
                 (client, _, _) => app_name(client),
             },
@@ -266,6 +284,7 @@ async fn account_page(
         .collect();
     let csrf = services.oauth2.csrf_token(&current.cookie, ACCOUNT_FORM);
     let html = AccountTemplate {
+        ui,
         sessions,
         consents,
         csrf: &csrf,
@@ -289,7 +308,7 @@ async fn account_page(
                 id: p.id,
                 name: p.name,
                 added: when(p.created_at),
-                last_used: p.last_used_at.map(when).unwrap_or_else(|| "never".into()),
+                last_used: p.last_used_at.map(when),
             })
             .collect(),
         passkeys_available: services.mfa.passkeys_available(),
@@ -311,7 +330,7 @@ async fn account_page(
 }
 
 /// "Firefox on Linux": a user agent in words (the browser and system it names first).
-fn device(user_agent: &str) -> String {
+fn device(user_agent: &str) -> Msg {
     let has = |s: &str| user_agent.contains(s);
     let browser = if has("Edg/") {
         "Edge"
@@ -322,7 +341,8 @@ fn device(user_agent: &str) -> String {
     } else if has("Safari/") {
         "Safari"
     } else {
-        return user_agent.chars().take(40).collect();
+        let shown: String = user_agent.chars().take(40).collect();
+        return Msg::new("plain").with("text", shown);
     };
     let system = if has("Android") {
         "Android"
@@ -335,28 +355,30 @@ fn device(user_agent: &str) -> String {
     } else if has("Linux") {
         "Linux"
     } else {
-        return browser.to_string();
+        return Msg::new("plain").with("text", browser);
     };
-    format!("{browser} on {system}")
+    Msg::new("session-device")
+        .with("browser", browser)
+        .with("system", system)
 }
 
 /// What a notice code in `?done=` says (only these; nothing from the URL is shown as is).
-fn notice(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "totp-added" => "The authenticator app is set up.",
-        "totp-removed" => "The authenticator app was removed.",
-        "passkey-added" => "The passkey was added.",
-        "passkey-renamed" => "The passkey was renamed.",
-        "passkey-removed" => "The passkey was removed.",
-        "profile-saved" => "Your profile was saved.",
-        "avatar-saved" => "Your picture was saved.",
-        "password-changed" => "Your password was changed; your sessions in apps were signed out.",
-        "others-signed-out" => "Every other session was signed out.",
-        "session-ended" => "That session was signed out.",
-        "email-changed" => "Your email address was changed; the old address was told.",
-        "consent-revoked" => "The application's access was revoked; it will ask again next time.",
+fn notice(code: &str) -> Option<Msg> {
+    Some(Msg::new(match code {
+        "totp-added" => "done-totp-added",
+        "totp-removed" => "done-totp-removed",
+        "passkey-added" => "done-passkey-added",
+        "passkey-renamed" => "done-passkey-renamed",
+        "passkey-removed" => "done-passkey-removed",
+        "profile-saved" => "done-profile-saved",
+        "avatar-saved" => "done-avatar-saved",
+        "password-changed" => "done-password-changed",
+        "others-signed-out" => "done-others-signed-out",
+        "session-ended" => "done-session-ended",
+        "email-changed" => "done-email-changed",
+        "consent-revoked" => "done-consent-revoked",
         _ => return None,
-    })
+    }))
 }
 
 /// `GET /ui/account`.
@@ -372,7 +394,8 @@ impl Endpoint for AccountPage {
             return Ok(see_other("/ui/login"));
         };
         let done = super::query(&req).get("done").and_then(|d| notice(d));
-        Ok(account_page(&self.services, &current, done, None, StatusCode::OK).await)
+        let ui = Ui::new(&self.services, &req);
+        Ok(account_page(&self.services, &ui, &current, done, None, StatusCode::OK).await)
     }
 }
 
@@ -419,6 +442,7 @@ impl Endpoint for Action {
             return Ok(refused);
         }
         let origin = page_origin(services, &req);
+        let ui = &Ui::new(services, &req);
         let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
         let user = &current.user;
         let mfa = &services.mfa;
@@ -427,13 +451,14 @@ impl Endpoint for Action {
                 return Ok(match mfa.begin_totp(user).await {
                     Ok(e) => totp_page(
                         services,
+                        ui,
                         &current,
                         &e.enrolment_token,
                         &e.secret,
                         &e.qr_svg,
                         None,
                     ),
-                    Err(e) => self.refused(&current, e).await,
+                    Err(e) => self.refused(ui, &current, e).await,
                 });
             }
             Act::TotpConfirm => {
@@ -442,13 +467,13 @@ impl Endpoint for Action {
                     Ok(Some(codes)) => {
                         return Ok(page(
                             StatusCode::OK,
-                            templates::recovery_codes(&codes, "/ui/account?done=totp-added"),
+                            templates::recovery_codes(ui, &codes, "/ui/account?done=totp-added"),
                         ));
                     }
                     Ok(None) => Ok("totp-added"),
                     Err(ServiceError::InvalidCode) => {
                         // The same secret again, for another try.
-                        return Ok(self.totp_retry(&current, token).await);
+                        return Ok(self.totp_retry(ui, &current, token).await);
                     }
                     Err(e) => Err(e),
                 }
@@ -464,7 +489,7 @@ impl Endpoint for Action {
                 Ok(codes) => {
                     return Ok(page(
                         StatusCode::OK,
-                        templates::recovery_codes(&codes, "/ui/account"),
+                        templates::recovery_codes(ui, &codes, "/ui/account"),
                     ));
                 }
                 Err(e) => Err(e),
@@ -495,7 +520,7 @@ impl Endpoint for Action {
                     Ok((_, Some(codes))) => {
                         return Ok(page(
                             StatusCode::OK,
-                            templates::recovery_codes(&codes, "/ui/account?done=passkey-added"),
+                            templates::recovery_codes(ui, &codes, "/ui/account?done=passkey-added"),
                         ));
                     }
                     Ok((_, None)) => Ok("passkey-added"),
@@ -531,9 +556,10 @@ impl Endpoint for Action {
                 match changed {
                     Ok(()) => Ok("password-changed"),
                     Err(ServiceError::WrongPassword) => {
-                        let error = ("current_password", "That is not your current password.");
+                        let error = ("current_password", Msg::new("error-not-current-password"));
                         return Ok(account_page(
                             services,
+                            ui,
                             &current,
                             None,
                             Some(error),
@@ -542,12 +568,17 @@ impl Endpoint for Action {
                         .await);
                     }
                     Err(e @ (ServiceError::WeakPassword(_) | ServiceError::Invalid(_))) => {
-                        let message = e.to_string();
+                        let message = match &e {
+                            ServiceError::WeakPassword(weak) => weak_password_msg(weak),
+                            ServiceError::Invalid(inv) => invalid_msg(inv),
+                            _ => Msg::new("error-generic"),
+                        };
                         return Ok(account_page(
                             services,
+                            ui,
                             &current,
                             None,
-                            Some(("new_password", &message)),
+                            Some(("new_password", message)),
                             StatusCode::BAD_REQUEST,
                         )
                         .await);
@@ -556,7 +587,7 @@ impl Endpoint for Action {
                 }
             }
             Act::ApiKey => match services.accounts.rotate_api_key(&principal(&current)).await {
-                Ok(key) => return Ok(page(StatusCode::OK, templates::api_key(&key))),
+                Ok(key) => return Ok(page(StatusCode::OK, templates::api_key(ui, &key))),
                 Err(e) => Err(e),
             },
             Act::RevokeOthers => services
@@ -578,13 +609,14 @@ impl Endpoint for Action {
                 let new_email = field("new_email").trim();
                 match services
                     .accounts
-                    .request_email_change(&principal(&current), new_email)
+                    .request_email_change(&principal(&current), new_email, Some(ui.lang()))
                     .await
                 {
                     Ok(code) => {
                         let dev = code.filter(|_| services.dev);
                         return Ok(email_confirm_page(
                             services,
+                            ui,
                             &current,
                             new_email,
                             dev.as_deref(),
@@ -595,23 +627,21 @@ impl Endpoint for Action {
                     Err(ServiceError::Invalid(inv)) => {
                         return Ok(account_page(
                             services,
+                            ui,
                             &current,
                             None,
-                            Some(("new_email", &inv.message)),
+                            Some(("new_email", invalid_msg(&inv))),
                             StatusCode::BAD_REQUEST,
                         )
                         .await);
                     }
                     Err(ServiceError::ResendTooSoon { retry_after }) => {
-                        let message = format!(
-                            "A code was sent to that address less than a minute ago. Use it, or ask again in {}.",
-                            super::human_wait(retry_after)
-                        );
                         return Ok(account_page(
                             services,
+                            ui,
                             &current,
                             None,
-                            Some(("new_email", &message)),
+                            Some(("new_email", super::resend_too_soon(retry_after))),
                             StatusCode::TOO_MANY_REQUESTS,
                         )
                         .await);
@@ -634,22 +664,19 @@ impl Endpoint for Action {
                 let message = match changed {
                     Ok(_) => return Ok(see_other("/ui/account?done=email-changed")),
                     Err(ServiceError::InvalidCode | ServiceError::CodeExpired) => {
-                        "The code is wrong, used or expired. Check the mail, or ask for a new one."
+                        Msg::new("error-code-wrong")
                     }
-                    Err(ServiceError::WrongPassword) => {
-                        "That password or code is not right. Nothing was changed."
-                    }
-                    Err(ServiceError::EmailTaken) => {
-                        "That address already belongs to another account."
-                    }
-                    Err(e) => return Ok(self.refused(&current, e).await),
+                    Err(ServiceError::WrongPassword) => Msg::new("error-proof-wrong"),
+                    Err(ServiceError::EmailTaken) => Msg::new("error-email-in-use"),
+                    Err(e) => return Ok(self.refused(ui, &current, e).await),
                 };
                 return Ok(email_confirm_page(
                     services,
+                    ui,
                     &current,
                     new_email,
                     None,
-                    Some(message),
+                    Some(&message),
                     StatusCode::BAD_REQUEST,
                 ));
             }
@@ -660,7 +687,7 @@ impl Endpoint for Action {
                     .await;
                 match deleted {
                     Ok(()) => {
-                        let mut resp = page(StatusCode::OK, templates::account_deleted());
+                        let mut resp = page(StatusCode::OK, templates::account_deleted(ui));
                         clear_session_cookie(&mut resp, services);
                         return Ok(resp);
                     }
@@ -672,61 +699,66 @@ impl Endpoint for Action {
                 if let Err(e) = services.oauth2.end_browser_session(&session).await {
                     return Ok(internal_error_page("signing out failed", &e));
                 }
-                let mut resp = super::signed_out_page();
+                let mut resp = super::signed_out_page(ui);
                 clear_session_cookie(&mut resp, services);
                 return Ok(resp);
             }
         };
         Ok(match outcome {
             Ok(done) => see_other(&format!("/ui/account?done={done}")),
-            Err(e) => self.refused(&current, e).await,
+            Err(e) => self.refused(ui, &current, e).await,
         })
     }
 }
 
 impl Action {
     /// The account page again, saying why the action was refused.
-    async fn refused(&self, current: &SignedIn, e: ServiceError) -> Response {
+    async fn refused(&self, ui: &Ui, current: &SignedIn, e: ServiceError) -> Response {
         use ServiceError as E;
         let (status, message) = match e {
-            E::WrongPassword | E::SecondFactorInvalid | E::InvalidCode => (
-                StatusCode::UNAUTHORIZED,
-                "That password or code is not right. Nothing was changed.".to_string(),
-            ),
+            E::WrongPassword | E::SecondFactorInvalid | E::InvalidCode => {
+                (StatusCode::UNAUTHORIZED, Msg::new("error-proof-wrong"))
+            }
             E::RateLimited { retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Too many wrong attempts. Try again in {}.",
-                    super::human_wait(retry_after)
-                ),
+                Msg::new("error-too-many-wrong").with("wait", super::human_wait(retry_after)),
             ),
-            E::MfaChallengeInvalid => (
+            E::MfaChallengeInvalid => (StatusCode::BAD_REQUEST, Msg::new("error-took-too-long")),
+            E::Invalid(inv) => (StatusCode::BAD_REQUEST, invalid_msg(&inv)),
+            E::NotFound(_) => (StatusCode::BAD_REQUEST, Msg::new("error-gone")),
+            E::PasskeyRefused(_) => (StatusCode::BAD_REQUEST, Msg::new("error-passkey-not-added")),
+            // The service's own words say which rule it was.
+            e @ (E::Conflict(..) | E::Forbidden(..)) => (
                 StatusCode::BAD_REQUEST,
-                "That took too long; start again.".to_string(),
+                Msg::new("error-refused").with("detail", e.to_string()),
             ),
-            e @ (E::Invalid(_)
-            | E::Conflict(..)
-            | E::PasskeyRefused(_)
-            | E::NotFound(_)
-            | E::Forbidden(..)) => (StatusCode::BAD_REQUEST, e.to_string()),
             other => return internal_error_page("an account action failed", &other),
         };
-        account_page(&self.services, current, None, Some(("", &message)), status).await
+        account_page(
+            &self.services,
+            ui,
+            current,
+            None,
+            Some(("", message)),
+            status,
+        )
+        .await
     }
 
     /// The TOTP enrolment page again after a wrong first code.
-    async fn totp_retry(&self, current: &SignedIn, token: &str) -> Response {
+    async fn totp_retry(&self, ui: &Ui, current: &SignedIn, token: &str) -> Response {
         match self.services.mfa.enrolment(token, &current.user.id).await {
             Ok(Some(e)) => totp_page(
                 &self.services,
+                ui,
                 current,
                 &e.enrolment_token,
                 &e.secret,
                 &e.qr_svg,
-                Some("That code did not match. Enter the app's current code."),
+                Some(&Msg::new("error-enrolment-code")),
             ),
             Ok(None) => {
-                self.refused(current, ServiceError::MfaChallengeInvalid)
+                self.refused(ui, current, ServiceError::MfaChallengeInvalid)
                     .await
             }
             Err(e) => internal_error_page("reading an enrolment failed", &e),
@@ -736,14 +768,16 @@ impl Action {
 
 fn email_confirm_page(
     services: &Services,
+    ui: &Ui,
     current: &SignedIn,
     new_email: &str,
     dev_code: Option<&str>,
-    error: Option<&str>,
+    error: Option<&Msg>,
     status: StatusCode,
 ) -> Response {
     let csrf = services.oauth2.csrf_token(&current.cookie, ACCOUNT_FORM);
     let html = EmailConfirmTemplate {
+        ui,
         csrf: &csrf,
         new_email,
         dev_code,
@@ -755,14 +789,16 @@ fn email_confirm_page(
 
 fn totp_page(
     services: &Services,
+    ui: &Ui,
     current: &SignedIn,
     enrolment_token: &str,
     secret: &str,
     qr_svg: &str,
-    error: Option<&str>,
+    error: Option<&Msg>,
 ) -> Response {
     let csrf = services.oauth2.csrf_token(&current.cookie, ACCOUNT_FORM);
     let html = TotpEnrolmentTemplate {
+        ui,
         csrf: &csrf,
         enrolment_token,
         secret,
@@ -836,12 +872,17 @@ impl Endpoint for AvatarUpload {
                 | ServiceError::InvalidImage(_)
                 | ServiceError::TooLarge { .. }),
             ) => {
-                let message = format!("That picture was not accepted: {e}");
+                let message = match e {
+                    ServiceError::TooLarge { .. } => Msg::new("error-picture-too-large"),
+                    _ => Msg::new("error-picture-unreadable"),
+                };
+                let ui = Ui::new(services, &req);
                 account_page(
                     services,
+                    &ui,
                     &current,
                     None,
-                    Some(("", &message)),
+                    Some(("", message)),
                     StatusCode::BAD_REQUEST,
                 )
                 .await
@@ -873,12 +914,19 @@ mod tests {
 
     #[test]
     fn user_agents_read_as_browser_and_system() {
+        use crate::i18n::{Lang, Texts};
+        let texts = Texts::built_in();
+        let en = |ua| texts.msg(Lang::En, &device(ua));
         let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0";
-        assert_eq!(device(firefox), "Firefox on Linux");
+        assert_eq!(en(firefox), "Firefox on Linux");
         let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
-        assert_eq!(device(iphone), "Safari on iOS");
+        assert_eq!(en(iphone), "Safari on iOS");
         let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36 Edg/120.0";
-        assert_eq!(device(edge), "Edge on Windows");
-        assert_eq!(device("curl/8.5.0"), "curl/8.5.0");
+        assert_eq!(en(edge), "Edge on Windows");
+        assert_eq!(en("curl/8.5.0"), "curl/8.5.0");
+        assert_eq!(
+            texts.msg(Lang::ZhCn, &device(firefox)),
+            "Linux 上的 Firefox"
+        );
     }
 }

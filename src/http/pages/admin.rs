@@ -8,12 +8,13 @@ use askama::Template;
 use poem::{Endpoint, Request, Response, Route, get, http::StatusCode, post};
 
 use super::{
-    bad_form, csrf_refused, error_page, form, internal_error_page, page_origin, query, rendered,
-    see_other, signed_in,
+    Ui, bad_form, csrf_refused, error_page, form, internal_error_page, invalid_msg, page_origin,
+    query, rendered, see_other, signed_in,
 };
 use crate::{
     config::MfaPolicy,
     domain::Role,
+    i18n::Msg,
     service::{
         ServiceError, Services,
         admin::UserChanges,
@@ -25,7 +26,8 @@ use crate::{
 };
 
 const ADMIN_FORM: &str = "admin";
-const AGAIN: &str = "Open the admin page again.";
+/// How to retry after a refused form (a catalogue key).
+const AGAIN: &str = "again-admin-page";
 
 /// The `/ui/admin` routes (nested under `/ui/admin`).
 pub(super) fn routes(services: Services) -> Route {
@@ -77,34 +79,28 @@ async fn admin(services: &Services, req: &Request) -> Result<(SignedIn, Principa
         return Err(see_other("/ui/login"));
     };
     if !current.user.has_role(Role::Admin) {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "The admin console is for administrators.",
-        ));
+        return Err(error_page(StatusCode::FORBIDDEN, "error-admins-only"));
     }
     let policy = services.mfa.policy();
     let needs_factor = matches!(policy, MfaPolicy::Required | MfaPolicy::RequiredForAdmins);
     if needs_factor && !crate::service::mfa::is_multi_factor(&current.amr()) {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "The admin console needs a sign-in with a second factor. Sign out, and sign in again with your authenticator app or passkey.",
-        ));
+        return Err(error_page(StatusCode::FORBIDDEN, "error-admin-needs-mfa"));
     }
     let principal = Principal::browser(current.user.clone(), &current.cookie);
     Ok((current, principal))
 }
 
 /// What a `?done=` code says on the console.
-fn notice(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "disabled" => "The user was disabled and signed out everywhere.",
-        "enabled" => "The user was enabled.",
-        "roles" => "The roles were changed.",
-        "mfa-reset" => "The user's second factors were removed.",
-        "deleted" => "Deleted.",
-        "redirects" => "The client was saved.",
+fn notice(code: &str) -> Option<Msg> {
+    Some(Msg::new(match code {
+        "disabled" => "done-user-disabled",
+        "enabled" => "done-user-enabled",
+        "roles" => "done-roles",
+        "mfa-reset" => "done-mfa-reset",
+        "deleted" => "done-deleted",
+        "redirects" => "done-client-saved",
         _ => return None,
-    })
+    }))
 }
 
 struct UserRow {
@@ -119,14 +115,14 @@ struct UserRow {
 #[derive(Template)]
 #[template(path = "admin_users.html")]
 struct UsersPage<'a> {
+    ui: &'a Ui,
     csrf: &'a str,
-    notice: Option<&'a str>,
-    error: Option<&'a str>,
+    notice: Option<&'a Msg>,
+    error: Option<&'a Msg>,
     q: &'a str,
     users: Vec<UserRow>,
-    total: usize,
-    page: usize,
-    pages: usize,
+    /// "Users: 12; page 1 of 2."
+    summary: Msg,
     previous: Option<String>,
     next: Option<String>,
 }
@@ -138,25 +134,29 @@ struct ClientRow {
     grants: String,
     redirect_uris: String,
     origins: String,
-    /// (grant type, label, enabled) for the checkboxes.
+    /// (grant type, label's catalogue key, enabled) for the checkboxes.
     grant_choices: Vec<(&'static str, &'static str, bool)>,
 }
 
-/// The grants a client may have, as the console offers them.
+/// The grants a client may have, as the console offers them (with their labels' keys).
 const GRANT_CHOICES: [(&str, &str); 5] = [
-    ("authorization_code", "authorization code"),
-    ("refresh_token", "refresh token"),
-    ("client_credentials", "client credentials"),
-    (crate::service::clients::DEVICE_CODE_GRANT, "device code"),
-    ("password", "password (legacy)"),
+    ("authorization_code", "grant-authorization-code"),
+    ("refresh_token", "grant-refresh-token"),
+    ("client_credentials", "grant-client-credentials"),
+    (
+        crate::service::clients::DEVICE_CODE_GRANT,
+        "grant-device-code",
+    ),
+    ("password", "grant-password"),
 ];
 
 #[derive(Template)]
 #[template(path = "admin_clients.html")]
 struct ClientsPage<'a> {
+    ui: &'a Ui,
     csrf: &'a str,
-    notice: Option<&'a str>,
-    error: Option<&'a str>,
+    notice: Option<&'a Msg>,
+    error: Option<&'a Msg>,
     clients: Vec<ClientRow>,
 }
 
@@ -172,8 +172,9 @@ struct EventRow {
 #[derive(Template)]
 #[template(path = "admin_events.html")]
 struct EventsPage<'a> {
-    notice: Option<&'a str>,
-    error: Option<&'a str>,
+    ui: &'a Ui,
+    notice: Option<&'a Msg>,
+    error: Option<&'a Msg>,
     kind: &'a str,
     subject: &'a str,
     events: Vec<EventRow>,
@@ -183,14 +184,18 @@ struct EventsPage<'a> {
 #[derive(Template)]
 #[template(path = "admin_dashboard.html")]
 struct DashboardPage<'a> {
-    notice: Option<&'a str>,
-    error: Option<&'a str>,
-    figures: Vec<(String, String)>,
+    ui: &'a Ui,
+    notice: Option<&'a Msg>,
+    error: Option<&'a Msg>,
+    /// (label's catalogue key, value).
+    figures: Vec<(&'static str, String)>,
 }
 
 #[derive(Template)]
 #[template(path = "secret.html")]
 struct SecretPage<'a> {
+    ui: &'a Ui,
+    /// A catalogue key.
     title: &'a str,
     client_id: &'a str,
     secret: Option<&'a str>,
@@ -216,8 +221,10 @@ impl Endpoint for Console {
         };
         let q = query(&req);
         let done = q.get("done").and_then(|d| notice(d));
+        let ui = Ui::new(&self.services, &req);
         Ok(render(
             &self.services,
+            &ui,
             &current,
             &principal,
             self.view,
@@ -233,14 +240,16 @@ impl Endpoint for Console {
 #[allow(clippy::too_many_arguments)]
 async fn render(
     services: &Services,
+    ui: &Ui,
     current: &SignedIn,
     principal: &Principal,
     view: View,
     q: &std::collections::HashMap<String, String>,
-    notice: Option<&str>,
-    error: Option<&str>,
+    notice: Option<Msg>,
+    error: Option<Msg>,
     status: StatusCode,
 ) -> Response {
+    let (notice, error) = (notice.as_ref(), error.as_ref());
     let csrf = services.oauth2.csrf_token(&current.cookie, ADMIN_FORM);
     let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default().trim();
     match view {
@@ -266,51 +275,46 @@ async fn render(
             let mut last_hour = Vec::new();
             for kind in ["login_succeeded", "login_failed"] {
                 match services.admin.events_last_hour(principal, kind, 1000).await {
-                    Ok(n) if n >= 1000 => last_hour.push("1000 or more".to_string()),
+                    Ok(n) if n >= 1000 => last_hour.push(ui.t("figure-1000-or-more")),
                     Ok(n) => last_hour.push(n.to_string()),
                     Err(e) => return internal_error_page("counting sign-ins failed", &e),
                 }
             }
             let figures = vec![
+                ("figure-logins-hour", last_hour[0].clone()),
+                ("figure-failures-hour", last_hour[1].clone()),
+                ("figure-users", rows("users")),
+                ("figure-sessions", rows("session_families")),
+                ("figure-browser-sessions", rows("browser_sessions")),
+                ("figure-clients", rows("clients")),
+                ("figure-logins-start", logins("success")),
+                ("figure-failures-start", logins("failure")),
+                ("figure-throttled-start", logins("throttled")),
                 (
-                    "Sign-ins in the last hour".to_string(),
-                    last_hour[0].clone(),
+                    "figure-uptime",
+                    ui.msg(&super::human_wait(d.uptime.max(0) as u64)),
                 ),
                 (
-                    "Failed sign-ins in the last hour".into(),
-                    last_hour[1].clone(),
-                ),
-                ("Users".into(), rows("users")),
-                (
-                    "Sign-in sessions (apps and API)".into(),
-                    rows("session_families"),
-                ),
-                ("Browser sessions".into(), rows("browser_sessions")),
-                ("OAuth clients".into(), rows("clients")),
-                ("Successful sign-ins since start".into(), logins("success")),
-                ("Failed sign-ins since start".into(), logins("failure")),
-                ("Throttled sign-ins since start".into(), logins("throttled")),
-                (
-                    "Running for".into(),
-                    super::human_wait(d.uptime.max(0) as u64),
-                ),
-                (
-                    "Mail".into(),
-                    if d.mail_failing { "failing" } else { "working" }.into(),
-                ),
-                (
-                    "Database".into(),
-                    if d.store_writable {
-                        "writable"
+                    "figure-mail",
+                    ui.t(if d.mail_failing {
+                        "figure-failing"
                     } else {
-                        "cannot write"
-                    }
-                    .into(),
+                        "figure-working"
+                    }),
+                ),
+                (
+                    "figure-database",
+                    ui.t(if d.store_writable {
+                        "figure-writable"
+                    } else {
+                        "figure-cannot-write"
+                    }),
                 ),
             ];
             rendered(
                 status,
                 DashboardPage {
+                    ui,
                     notice,
                     error,
                     figures,
@@ -344,15 +348,22 @@ async fn render(
                     disabled: u.disabled,
                 })
                 .collect();
+            let summary = Msg::new(if search.is_empty() {
+                "admin-users-summary"
+            } else {
+                "admin-users-summary-matching"
+            })
+            .with("total", listed.total)
+            .with("page", listed.page)
+            .with("pages", pages);
             let page = UsersPage {
+                ui,
                 csrf: &csrf,
                 notice,
                 error,
                 q: search,
                 users,
-                total: listed.total,
-                page: listed.page,
-                pages,
+                summary,
                 previous: (listed.page > 1).then(|| link(listed.page - 1)),
                 next: (listed.page < pages).then(|| link(listed.page + 1)),
             };
@@ -381,6 +392,7 @@ async fn render(
             rendered(
                 status,
                 ClientsPage {
+                    ui,
                     csrf: &csrf,
                     notice,
                     error,
@@ -432,6 +444,7 @@ async fn render(
             rendered(
                 status,
                 EventsPage {
+                    ui,
                     notice,
                     error,
                     kind,
@@ -448,28 +461,34 @@ async fn render(
 /// The page again with why an action was refused.
 async fn refused(
     services: &Services,
+    ui: &Ui,
     current: &SignedIn,
     principal: &Principal,
     view: View,
     e: ServiceError,
 ) -> Response {
     use ServiceError as E;
-    let (status, message) = match e {
-        e @ (E::Forbidden(..) | E::Invalid(_) | E::NotFound(_) | E::Conflict(..)) => {
-            (StatusCode::BAD_REQUEST, e.to_string())
+    let message = match e {
+        E::Invalid(inv) => invalid_msg(&inv),
+        E::NotFound(_) => Msg::new("error-gone"),
+        E::Conflict("confirm", _) => Msg::new("error-tick-sure"),
+        // The service's own words say which rule it was.
+        e @ (E::Forbidden(..) | E::Conflict(..)) => {
+            Msg::new("error-refused").with("detail", e.to_string())
         }
         other => return internal_error_page("an admin action failed", &other),
     };
     let q = Default::default();
     render(
         services,
+        ui,
         current,
         principal,
         view,
         &q,
         None,
-        Some(&message),
-        status,
+        Some(message),
+        StatusCode::BAD_REQUEST,
     )
     .await
 }
@@ -547,7 +566,7 @@ impl Endpoint for UserAction {
                 .map(|()| "deleted"),
             "delete" => Err(ServiceError::Conflict(
                 "confirm",
-                "Tick “sure” next to Delete to delete a user.".into(),
+                "tick “sure” next to Delete to delete a user".into(),
             )),
             _ => {
                 return Ok(bad_form());
@@ -555,7 +574,10 @@ impl Endpoint for UserAction {
         };
         Ok(match done {
             Ok(done) => see_other(&format!("/ui/admin/users?done={done}")),
-            Err(e) => refused(services, &current, &principal, View::Users, e).await,
+            Err(e) => {
+                let ui = Ui::new(services, &req);
+                refused(services, &ui, &current, &principal, View::Users, e).await
+            }
         })
     }
 }
@@ -587,10 +609,12 @@ impl Endpoint for ClientAction {
         let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
         let clients = &services.clients;
         let id = field("id");
+        let ui = &Ui::new(services, &req);
         let shown = |title: &str, client_id: &str, secret: Option<&str>| {
             rendered(
                 StatusCode::OK,
                 SecretPage {
+                    ui,
                     title,
                     client_id,
                     secret,
@@ -609,7 +633,7 @@ impl Endpoint for ClientAction {
                 match clients.register(&principal, new, &origin).await {
                     Ok((client, secret)) => {
                         return Ok(shown(
-                            "Client created",
+                            "secret-created",
                             &client.client_id,
                             secret.as_deref(),
                         ));
@@ -636,7 +660,7 @@ impl Endpoint for ClientAction {
             }
             "rotate" => match clients.rotate_secret(&principal, id, &origin).await {
                 Ok((client, secret)) => {
-                    return Ok(shown("New client secret", &client.client_id, Some(&secret)));
+                    return Ok(shown("secret-rotated", &client.client_id, Some(&secret)));
                 }
                 Err(e) => Err(e),
             },
@@ -646,7 +670,7 @@ impl Endpoint for ClientAction {
                 .map(|()| "deleted"),
             "delete" => Err(ServiceError::Conflict(
                 "confirm",
-                "Tick “sure” next to Delete to delete a client.".into(),
+                "tick “sure” next to Delete to delete a client".into(),
             )),
             _ => {
                 return Ok(bad_form());
@@ -654,7 +678,7 @@ impl Endpoint for ClientAction {
         };
         Ok(match done {
             Ok(done) => see_other(&format!("/ui/admin/clients?done={done}")),
-            Err(e) => refused(services, &current, &principal, View::Clients, e).await,
+            Err(e) => refused(services, ui, &current, &principal, View::Clients, e).await,
         })
     }
 }

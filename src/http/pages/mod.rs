@@ -12,6 +12,9 @@ mod admin;
 mod register;
 mod setup;
 pub mod templates;
+mod ui;
+
+pub use ui::Ui;
 
 use std::collections::HashMap;
 
@@ -20,6 +23,7 @@ use poem::{
     http::{HeaderValue, StatusCode, header},
 };
 
+use crate::i18n::Msg;
 use crate::service::{
     Services,
     accounts::{CaptchaAnswer, SignedInUser},
@@ -41,24 +45,36 @@ pub async fn home(services: &Services, req: &Request) -> Response {
 /// `GET /oauth2/authorize`.
 pub fn authorize(services: Services) -> impl Endpoint<Output = Response> {
     // OIDC Core §3.1.2.1: the authorization endpoint takes GET and form POST alike.
-    get(Authorize {
+    let endpoint = get(Authorize {
         services: services.clone(),
     })
-    .post(Authorize { services })
+    .post(Authorize {
+        services: services.clone(),
+    });
+    localised(services, endpoint)
 }
 
 /// `GET|POST /oauth2/logout`: RP-Initiated Logout 1.0.
 pub fn logout(services: Services) -> impl Endpoint<Output = Response> {
-    get(Logout {
+    let endpoint = get(Logout {
         services: services.clone(),
     })
-    .post(Logout { services })
+    .post(Logout {
+        services: services.clone(),
+    });
+    localised(services, endpoint)
 }
 
 /// The `/ui` pages (nested under `/ui`).
-pub fn ui_routes(services: Services) -> Route {
+pub fn ui_routes(services: Services) -> impl Endpoint<Output = Response> {
     let s = || services.clone();
-    Route::new()
+    // The operator's accent colour, after the built-in rules.
+    let stylesheet = format!(
+        "{}{}",
+        include_str!("static/style.css"),
+        services.texts.brand.stylesheet()
+    );
+    let mut routes = Route::new()
         .at(
             "/login",
             get(LoginPageEp { services: s() }).post(LoginSubmit { services: s() }),
@@ -86,10 +102,7 @@ pub fn ui_routes(services: Services) -> Route {
         )
         .at(
             "/style.css",
-            get(static_file(
-                "text/css; charset=utf-8",
-                include_str!("static/style.css"),
-            )),
+            get(static_file("text/css; charset=utf-8", stylesheet)),
         )
         .nest("/account", account::routes(s()))
         .nest("/admin", admin::routes(s()))
@@ -104,6 +117,13 @@ pub fn ui_routes(services: Services) -> Route {
         )
         .at("/unlock", get(UnlockPage { services: s() }))
         .at(
+            "/lang",
+            get(poem::endpoint::make_sync({
+                let services = s();
+                move |req| ui::switch_language(&services, &req)
+            })),
+        )
+        .at(
             "/consent",
             get(ConsentPageEp { services: s() }).post(ConsentSubmit { services: s() }),
         )
@@ -114,7 +134,26 @@ pub fn ui_routes(services: Services) -> Route {
         .at(
             "/device",
             get(DevicePageEp { services: s() }).post(DeviceSubmit { services: s() }),
-        )
+        );
+    if let Some(logo) = &services.texts.brand.logo {
+        routes = routes.at("/logo", get(logo_file(logo.clone())));
+    }
+    localised(services, routes)
+}
+
+/// `GET /ui/logo`: the operator's logo. An SVG could carry script, so the file gets a policy
+/// of its own that runs none, should someone open it directly.
+fn logo_file(logo: crate::i18n::Logo) -> impl Endpoint<Output = Response> {
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type(logo.content_type)
+            .header(header::CACHE_CONTROL, "public, max-age=3600")
+            .header(
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+            )
+            .body(logo.bytes.to_vec())
+    })
 }
 
 /// An HTML page with its own strict policy (`X-Frame-Options` is added to every HTML answer
@@ -135,10 +174,7 @@ fn rendered(status: StatusCode, html: askama::Result<String>) -> Response {
         Ok(html) => page(status, html),
         Err(e) => {
             tracing::error!(error = %e, "a page template failed to render");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong; try again.",
-            )
+            error_page(StatusCode::INTERNAL_SERVER_ERROR, "error-generic")
         }
     }
 }
@@ -152,8 +188,7 @@ fn see_other(location: &str) -> Response {
 }
 
 /// What a page says while the database cannot write.
-const STORAGE_UNAVAILABLE: &str =
-    "The server cannot save anything right now; nothing was changed. Try again in a few seconds.";
+const STORAGE_UNAVAILABLE: &str = "error-storage-unavailable";
 
 /// Logs an unexpected failure and shows a generic page (details stay in the log): 503 with
 /// `Retry-After` when the database cannot write right now (nothing was kept), else 500.
@@ -169,32 +204,82 @@ fn internal_error_page(what: &str, error: &crate::service::ServiceError) -> Resp
         return resp;
     }
     tracing::error!(error = %error, "{what}");
-    error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong; try again.",
-    )
+    error_page(StatusCode::INTERNAL_SERVER_ERROR, "error-generic")
 }
 
 /// The answer to a form that did not arrive as one (not form-encoded, not UTF-8, fields
 /// missing).
 fn bad_form() -> Response {
-    error_page(StatusCode::BAD_REQUEST, "The form was not sent correctly.")
+    error_page(StatusCode::BAD_REQUEST, "error-bad-form")
 }
 
-fn error_page(status: StatusCode, message: &str) -> Response {
-    page(status, templates::error(message))
+/// A page's error, waiting to be written in the reader's language by [`localised`].
+#[derive(Clone)]
+struct ErrorMessage(Msg);
+
+/// An error page saying `message`. Handlers decide what to say; the page itself is
+/// rendered on the way out by [`localised`], which knows the reader's language, so the many
+/// early returns of the handlers need not carry it.
+fn error_page(status: StatusCode, message: impl Into<Msg>) -> Response {
+    let mut resp = page(status, String::new());
+    resp.extensions_mut().insert(ErrorMessage(message.into()));
+    resp
+}
+
+/// Wraps the pages' endpoints: error answers ([`error_page`]) are rendered in the language
+/// of the request.
+pub fn localised<E>(services: Services, endpoint: E) -> impl Endpoint<Output = Response>
+where
+    E: Endpoint + 'static,
+{
+    use poem::{EndpointExt, IntoResponse};
+    endpoint.around(move |inner, req| {
+        let services = services.clone();
+        async move {
+            let ui = Ui::new(&services, &req);
+            let mut resp = inner.call(req).await?.into_response();
+            if let Some(ErrorMessage(message)) = resp.extensions_mut().remove::<ErrorMessage>() {
+                resp.set_body(templates::error(&ui, &message));
+            }
+            Ok(resp)
+        }
+    })
+}
+
+/// The language and brand of a sign-in page: an authorization request's `ui_locales` count.
+fn flow_ui(services: &Services, req: &Request, p: &Flow) -> Ui {
+    let ui = Ui::new(services, req);
+    match p {
+        Flow::Authorize(pending) => pending_ui(ui, pending),
+        Flow::Account => ui,
+    }
+}
+
+/// `ui` with an authorization request's `ui_locales`.
+fn pending_ui(ui: Ui, p: &Pending) -> Ui {
+    ui.for_authorization(p.request.ui_locales.as_deref(), login_location(p))
+}
+
+/// A value a service refused, in the reader's language: by its rule, else in its own words.
+fn invalid_msg(inv: &crate::domain::Invalid) -> Msg {
+    let key = match inv.code {
+        "invalid_username" => "invalid-username",
+        "invalid_email" => "invalid-email",
+        "invalid_password" => "invalid-password",
+        "invalid_display_name" => "invalid-display-name",
+        "same_email" => "invalid-same-email",
+        _ => "invalid-other",
+    };
+    Msg::new(key).with("rule", inv.message.as_str())
+}
+
+/// A password the strength estimator refused (its English advice is shown in English).
+fn weak_password_msg(weak: &crate::domain::WeakPassword) -> Msg {
+    Msg::new("weak-password").with("reason", weak.reason.as_str())
 }
 
 fn cookie(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty())
+    crate::http::cookie_value(req, name)
 }
 
 fn set_cookie(resp: &mut Response, services: &Services, name: &str, value: &str, max_age: i64) {
@@ -221,8 +306,8 @@ pub fn clear_session_cookie(resp: &mut Response, services: &Services) {
 }
 
 /// The "you are signed out" page.
-pub fn signed_out_page() -> Response {
-    page(StatusCode::OK, templates::signed_out())
+pub fn signed_out_page(ui: &Ui) -> Response {
+    page(StatusCode::OK, templates::signed_out(ui))
 }
 
 fn query(req: &Request) -> HashMap<String, String> {
@@ -237,12 +322,9 @@ async fn query_or_form(req: &mut Request) -> Result<HashMap<String, String>, Res
     if req.method() != poem::http::Method::POST {
         return Ok(query(req));
     }
-    form(req).await.ok_or_else(|| {
-        error_page(
-            StatusCode::BAD_REQUEST,
-            "The request must be a form (application/x-www-form-urlencoded).",
-        )
-    })
+    form(req)
+        .await
+        .ok_or_else(|| error_page(StatusCode::BAD_REQUEST, "error-not-a-form"))
 }
 
 async fn form(req: &mut Request) -> Option<HashMap<String, String>> {
@@ -348,11 +430,11 @@ impl Flow {
         }
     }
 
-    /// How to start over after a dead end.
+    /// How to start over after a dead end (a catalogue key).
     fn again(&self) -> &'static str {
         match self {
             Flow::Authorize(_) => FROM_THE_APP,
-            Flow::Account => "Open the sign-in page again.",
+            Flow::Account => "again-sign-in-page",
         }
     }
 }
@@ -405,17 +487,11 @@ async fn signed_in(services: &Services, req: &Request) -> Option<SignedIn> {
 
 async fn pending(services: &Services, id: Option<&String>) -> Result<Pending, Response> {
     let Some(id) = id else {
-        return Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "The sign-in request is missing.",
-        ));
+        return Err(error_page(StatusCode::BAD_REQUEST, "error-request-missing"));
     };
     match services.oauth2.pending(id).await {
         Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request has expired or was already used. Start again from the application.",
-        )),
+        Ok(None) => Err(error_page(StatusCode::BAD_REQUEST, "error-request-expired")),
         Err(e) => Err(internal_error_page(
             "loading a pending authorization request failed",
             &e,
@@ -460,7 +536,7 @@ impl Endpoint for Authorize {
                     }
                 }
                 Ok(p) => see_other(&login_location(&p)),
-                Err(AuthorizeError::Page(msg)) => error_page(StatusCode::BAD_REQUEST, &msg),
+                Err(AuthorizeError::Page(msg)) => error_page(StatusCode::BAD_REQUEST, msg),
                 Err(AuthorizeError::Redirect(url)) => Response::builder()
                     .status(StatusCode::FOUND)
                     .header(header::LOCATION, url)
@@ -488,22 +564,23 @@ fn csrf_form_page(
     resp
 }
 
-const FROM_THE_APP: &str = "Start again from the application.";
+/// "Start again from the application." (a catalogue key).
+const FROM_THE_APP: &str = "again-from-app";
 
 /// `Some(403 page)` unless the form's `csrf` field is valid for `binding` and `form_id`;
-/// `again` tells the user how to retry.
+/// `again` (a catalogue key) tells the user how to retry.
 fn csrf_refused(
     services: &Services,
     binding: &str,
     form_id: &str,
     form: &HashMap<String, String>,
-    again: &str,
+    again: &'static str,
 ) -> Option<Response> {
     let token = form.get("csrf").map(String::as_str).unwrap_or_default();
     (!services.oauth2.csrf_valid(binding, form_id, token)).then(|| {
         error_page(
             StatusCode::FORBIDDEN,
-            &format!("The form expired or did not come from this browser. {again}"),
+            Msg::new("error-form-expired").with("again", Msg::new(again)),
         )
     })
 }
@@ -514,7 +591,7 @@ async fn csrf_checked_form(
     services: &Services,
     req: &mut Request,
     form_id: &str,
-    again: &str,
+    again: &'static str,
 ) -> Result<HashMap<String, String>, Response> {
     let Some(f) = form(req).await else {
         return Err(bad_form());
@@ -531,7 +608,7 @@ async fn render_login(
     req: &Request,
     p: &Flow,
     login: &str,
-    error: Option<&str>,
+    error: Option<&Msg>,
     status: StatusCode,
 ) -> Response {
     let challenge = if services.accounts.policy().captcha.on_login() {
@@ -539,8 +616,10 @@ async fn render_login(
     } else {
         None
     };
+    let ui = flow_ui(services, req, p);
     csrf_form_page(services, req, p.form_id(), status, |csrf| {
         templates::login(&templates::LoginPage {
+            ui: &ui,
             request_id: p.request_id(),
             csrf,
             client_name: p.client_name(),
@@ -628,35 +707,25 @@ impl Endpoint for LoginSubmit {
                 let (status, message) = match e {
                     E::Overloaded { retry_after } => (
                         StatusCode::SERVICE_UNAVAILABLE,
-                        format!(
-                            "Too many people are signing in right now. Try again in {}.",
-                            human_wait(retry_after)
-                        ),
+                        Msg::new("error-overloaded").with("wait", human_wait(retry_after)),
                     ),
                     E::RateLimited { retry_after } => (
                         StatusCode::TOO_MANY_REQUESTS,
-                        format!(
-                            "Too many failed attempts. Try again in {}, or use a passkey or the link we mailed to the account.",
-                            human_wait(retry_after)
-                        ),
+                        Msg::new("error-throttled").with("wait", human_wait(retry_after)),
                     ),
-                    E::CaptchaRequired | E::CaptchaInvalid => (
-                        StatusCode::BAD_REQUEST,
-                        "The characters did not match; try the new image.".into(),
-                    ),
-                    E::InvalidCredentials => (
-                        StatusCode::UNAUTHORIZED,
-                        "The username, email or password is incorrect.".into(),
-                    ),
-                    E::Unavailable(_) => {
-                        (StatusCode::SERVICE_UNAVAILABLE, STORAGE_UNAVAILABLE.into())
+                    E::CaptchaRequired | E::CaptchaInvalid => {
+                        (StatusCode::BAD_REQUEST, Msg::new("error-captcha"))
                     }
+                    E::InvalidCredentials => {
+                        (StatusCode::UNAUTHORIZED, Msg::new("error-credentials"))
+                    }
+                    E::Unavailable(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Msg::new(STORAGE_UNAVAILABLE),
+                    ),
                     other => {
                         tracing::error!(error = %other, "login page failure");
-                        (
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "Something went wrong; try again.".into(),
-                        )
+                        (StatusCode::INTERNAL_SERVER_ERROR, Msg::new("error-generic"))
                     }
                 };
                 return Ok(
@@ -719,14 +788,18 @@ fn page_origin(services: &Services, req: &Request) -> crate::service::audit::Ori
 
 /// "15 minutes", "30 seconds": how long to wait, in words.
 /// Never less than the real wait: rounded up to the unit it is told in.
-fn human_wait(seconds: u64) -> String {
-    match seconds {
-        0..=1 => "a second".into(),
-        2..=59 => format!("{seconds} seconds"),
-        60 => "a minute".into(),
-        61..=7199 => format!("{} minutes", seconds.div_ceil(60)),
-        _ => format!("{} hours", seconds.div_ceil(3600)),
-    }
+fn human_wait(seconds: u64) -> Msg {
+    let (key, n) = match seconds {
+        0..=59 => ("wait-seconds", seconds.max(1)),
+        60..=7199 => ("wait-minutes", seconds.div_ceil(60)),
+        _ => ("wait-hours", seconds.div_ceil(3600)),
+    };
+    Msg::new(key).with("n", n)
+}
+
+/// "A code was sent less than a minute ago…".
+fn resend_too_soon(retry_after: u64) -> Msg {
+    Msg::new("error-resend-too-soon").with("wait", human_wait(retry_after))
 }
 
 /// Signs the browser in with `amr` (or records a step-up in its current session) and goes on
@@ -748,10 +821,7 @@ async fn finish_sign_in(
     {
         return match services.oauth2.step_up(&current, amr).await {
             Ok(true) => see_other(&next),
-            Ok(false) => error_page(
-                StatusCode::BAD_REQUEST,
-                "Your session ended; sign in again.",
-            ),
+            Ok(false) => error_page(StatusCode::BAD_REQUEST, "error-session-ended"),
             Err(e) => internal_error_page("recording a step-up failed", &e),
         };
     }
@@ -763,9 +833,10 @@ async fn finish_sign_in(
     let mut resp = if recovery_codes.is_empty() {
         see_other(&next)
     } else {
+        let ui = flow_ui(services, req, p);
         page(
             StatusCode::OK,
-            templates::recovery_codes(&recovery_codes, &next),
+            templates::recovery_codes(&ui, &recovery_codes, &next),
         )
     };
     set_cookie(
@@ -785,11 +856,13 @@ fn enrolment_page(
     req: &Request,
     p: &Flow,
     enrolment: &TotpEnrolment,
-    error: Option<&str>,
+    error: Option<&Msg>,
     status: StatusCode,
 ) -> Response {
+    let ui = flow_ui(services, req, p);
     csrf_form_page(services, req, p.form_id(), status, |csrf| {
         templates::sign_in_enrolment(&templates::SignInEnrolmentPage {
+            ui: &ui,
             request_id: p.request_id(),
             csrf,
             mfa_token: &enrolment.enrolment_token,
@@ -806,9 +879,10 @@ fn second_factor_page(
     p: &Flow,
     username: &str,
     challenge: &SecondFactorChallenge,
-    error: Option<&str>,
+    error: Option<&Msg>,
     status: StatusCode,
 ) -> Response {
+    let ui = flow_ui(services, req, p);
     let options = challenge.webauthn.as_ref().map(|o| o.to_string());
     let codes = challenge
         .methods
@@ -816,6 +890,7 @@ fn second_factor_page(
         .any(|m| *m == "totp" || *m == "recovery_code");
     csrf_form_page(services, req, p.form_id(), status, |csrf| {
         templates::second_factor(&templates::SecondFactorPage {
+            ui: &ui,
             request_id: p.request_id(),
             csrf,
             mfa_token: &challenge.token,
@@ -834,10 +909,7 @@ async fn step_up(services: &Services, req: &Request, p: &Flow, current: &SignedI
         .step_up_challenge(&current.user, current.amr())
         .await
     {
-        Ok(None) => error_page(
-            StatusCode::FORBIDDEN,
-            "This application needs a second factor, and your account has none yet. Add an authenticator app or a passkey to your account, then try again.",
-        ),
+        Ok(None) => error_page(StatusCode::FORBIDDEN, "error-needs-second-factor"),
         Ok(Some(c)) => second_factor_page(
             services,
             req,
@@ -885,15 +957,12 @@ impl Endpoint for SecondFactorSubmit {
                 use crate::service::ServiceError as E;
                 let message = match e {
                     E::SecondFactorInvalid | E::PasskeyRefused(_) => {
-                        "That did not work. Check the code (a new one appears every 30 seconds) and try again."
+                        Msg::new("error-second-factor-wrong")
                     }
                     E::MfaChallengeInvalid => {
                         return Ok(error_page(
                             StatusCode::BAD_REQUEST,
-                            &format!(
-                                "This sign-in took too long or had too many wrong answers. {}",
-                                p.again()
-                            ),
+                            Msg::new("error-sign-in-too-long").with("again", Msg::new(p.again())),
                         ));
                     }
                     other => {
@@ -911,9 +980,7 @@ impl Endpoint for SecondFactorSubmit {
                             &req,
                             &p,
                             &enrolment,
-                            Some(
-                                "That code did not match. Check the app shows this account, and enter its current code.",
-                            ),
+                            Some(&Msg::new("error-enrolment-code")),
                             StatusCode::UNAUTHORIZED,
                         ));
                     }
@@ -927,7 +994,7 @@ impl Endpoint for SecondFactorSubmit {
                     Ok(None) => {
                         return Ok(error_page(
                             StatusCode::BAD_REQUEST,
-                            &format!("That was the last try for this sign-in. {}", p.again()),
+                            Msg::new("error-last-try").with("again", Msg::new(p.again())),
                         ));
                     }
                     Err(e) => return Ok(internal_error_page("reading second factors failed", &e)),
@@ -946,7 +1013,7 @@ impl Endpoint for SecondFactorSubmit {
                     &p,
                     &username,
                     &challenge,
-                    Some(message),
+                    Some(&message),
                     StatusCode::UNAUTHORIZED,
                 ))
             }
@@ -1020,9 +1087,7 @@ impl Endpoint for PasskeySubmit {
                     &req,
                     &p,
                     "",
-                    Some(
-                        "That passkey was not accepted. Try again, or sign in with your password.",
-                    ),
+                    Some(&Msg::new("error-passkey-refused")),
                     StatusCode::UNAUTHORIZED,
                 )
                 .await)
@@ -1054,7 +1119,7 @@ impl Endpoint for UnlockPage {
             } else {
                 StatusCode::BAD_REQUEST
             },
-            templates::unlocked(live),
+            templates::unlocked(&Ui::new(&self.services, &req), live),
         );
         if live {
             set_cookie(
@@ -1071,12 +1136,16 @@ impl Endpoint for UnlockPage {
 
 /// One of the pages' own files (script or stylesheet), compiled in; revalidated on each
 /// use so a new version is picked up at once.
-fn static_file(content_type: &'static str, body: &'static str) -> impl Endpoint<Output = Response> {
+fn static_file(
+    content_type: &'static str,
+    body: impl Into<bytes::Bytes>,
+) -> impl Endpoint<Output = Response> {
+    let body: bytes::Bytes = body.into();
     poem::endpoint::make_sync(move |_| {
         Response::builder()
             .content_type(content_type)
             .header(header::CACHE_CONTROL, "no-cache")
-            .body(body)
+            .body(body.clone())
     })
 }
 
@@ -1086,10 +1155,7 @@ const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 async fn approve(services: &Services, p: &Pending, signed_in: &SignedIn) -> Response {
     match services.oauth2.approve(p, signed_in).await {
         Ok(Some(url)) => see_other(&url),
-        Ok(None) => error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request was already completed.",
-        ),
+        Ok(None) => error_page(StatusCode::BAD_REQUEST, "error-request-completed"),
         Err(e) => internal_error_page("issuing an authorization code failed", &e),
     }
 }
@@ -1127,7 +1193,9 @@ impl Endpoint for ConsentPageEp {
             return Ok(approve(&self.services, &p, &current).await);
         }
         let csrf = self.services.oauth2.csrf_token(&current.cookie, &p.id);
+        let ui = pending_ui(Ui::new(&self.services, &req), &p);
         let html = templates::consent(&templates::ConsentPage {
+            ui: &ui,
             request_id: &p.id,
             csrf: &csrf,
             client_name: &p.client.name,
@@ -1173,7 +1241,10 @@ impl Endpoint for ConsentSubmit {
                 Ok(url) => see_other(&url),
                 Err(e) => internal_error_page("recording a denial failed", &e),
             }),
-            _ => Ok(error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny.")),
+            _ => Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "error-choose-allow-deny",
+            )),
         }
     }
 }
@@ -1200,8 +1271,9 @@ impl Endpoint for ResetPageEp {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        let ui = Ui::new(&self.services, &req);
         Ok(reset_page(&self.services, &req, StatusCode::OK, |csrf| {
-            templates::reset_request(csrf, "", None)
+            templates::reset_request(&ui, csrf, "", None)
         }))
     }
 }
@@ -1217,13 +1289,11 @@ impl Endpoint for ResetSubmit {
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         use crate::service::{ServiceError as E, codes::CodePurpose};
-        let f =
-            match csrf_checked_form(&self.services, &mut req, RESET_FORM, "Open the page again.")
-                .await
-            {
-                Ok(f) => f,
-                Err(refused) => return Ok(refused),
-            };
+        let f = match csrf_checked_form(&self.services, &mut req, RESET_FORM, "again-page").await {
+            Ok(f) => f,
+            Err(refused) => return Ok(refused),
+        };
+        let ui = Ui::new(&self.services, &req);
         let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
         let email = field("email").trim().to_string();
         let services = &self.services;
@@ -1231,22 +1301,21 @@ impl Endpoint for ResetSubmit {
             "request" => {
                 let (status, error, code) = match services
                     .accounts
-                    .request_code(&email, CodePurpose::ResetPassword)
+                    .request_code(&email, CodePurpose::ResetPassword, Some(ui.lang()))
                     .await
                 {
                     Ok(code) => (StatusCode::OK, None, code.filter(|_| services.dev)),
-                    Err(E::Invalid(inv)) => (StatusCode::BAD_REQUEST, Some(inv.to_string()), None),
+                    Err(E::Invalid(inv)) => {
+                        (StatusCode::BAD_REQUEST, Some(invalid_msg(&inv)), None)
+                    }
                     Err(E::ResendTooSoon { retry_after }) => (
                         StatusCode::TOO_MANY_REQUESTS,
-                        Some(format!(
-                            "A code was sent less than a minute ago. Use it, or ask again in {}.",
-                            human_wait(retry_after)
-                        )),
+                        Some(resend_too_soon(retry_after)),
                         None,
                     ),
                     Err(E::MailUnavailable) => (
                         StatusCode::SERVICE_UNAVAILABLE,
-                        Some("Mail cannot be sent right now; try again in a minute.".into()),
+                        Some(Msg::new("error-mail-unavailable")),
                         None,
                     ),
                     Err(other) => {
@@ -1255,12 +1324,13 @@ impl Endpoint for ResetSubmit {
                 };
                 Ok(reset_page(services, &req, status, |csrf| match status {
                     StatusCode::BAD_REQUEST | StatusCode::SERVICE_UNAVAILABLE => {
-                        templates::reset_request(csrf, &email, error.as_deref())
+                        templates::reset_request(&ui, csrf, &email, error.as_ref())
                     }
                     _ => templates::reset_confirm(&templates::ResetConfirmPage {
+                        ui: &ui,
                         csrf,
                         email: &email,
-                        error: error.as_deref(),
+                        error: error.as_ref(),
                         dev_code: code.as_deref(),
                         code: "",
                     }),
@@ -1278,16 +1348,18 @@ impl Endpoint for ResetSubmit {
                     .await;
                 // Only a refused password keeps the typed code: a wrong code must be typed again.
                 let (status, message, kept) = match result {
-                    Ok(()) => return Ok(page(StatusCode::OK, templates::reset_done())),
-                    Err(E::InvalidCode | E::CodeExpired) => (
-                        StatusCode::BAD_REQUEST,
-                        "The code is wrong, used or expired. Check the mail, or start again for a new one."
-                            .to_string(),
-                        "",
-                    ),
-                    Err(e @ (E::Invalid(_) | E::WeakPassword(_))) => (
+                    Ok(()) => return Ok(page(StatusCode::OK, templates::reset_done(&ui))),
+                    Err(E::InvalidCode | E::CodeExpired) => {
+                        (StatusCode::BAD_REQUEST, Msg::new("error-code-wrong"), "")
+                    }
+                    Err(E::Invalid(inv)) => (
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        e.to_string(),
+                        invalid_msg(&inv),
+                        field("code").trim(),
+                    ),
+                    Err(E::WeakPassword(weak)) => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        weak_password_msg(&weak),
                         field("code").trim(),
                     ),
                     Err(other) => {
@@ -1296,6 +1368,7 @@ impl Endpoint for ResetSubmit {
                 };
                 Ok(reset_page(services, &req, status, |csrf| {
                     templates::reset_confirm(&templates::ResetConfirmPage {
+                        ui: &ui,
                         csrf,
                         email: &email,
                         error: Some(&message),
@@ -1357,9 +1430,12 @@ impl Endpoint for Logout {
                     .filter_map(|k| get(k).map(|v| (*k, v)))
                     .collect();
                 let csrf = oauth2.csrf_token(cookie, LOGOUT_FORM);
+                // RP-Initiated Logout 1.0 §2: `ui_locales` asks for the page's language.
+                let ui =
+                    Ui::new(&self.services, &req).for_authorization(get("ui_locales"), "/".into());
                 return Ok(page(
                     StatusCode::OK,
-                    templates::logout_confirm(&user.username, &csrf, &carried),
+                    templates::logout_confirm(&ui, &user.username, &csrf, &carried),
                 ));
             }
             if let Err(e) = oauth2.end_browser_session(cookie).await {
@@ -1376,7 +1452,9 @@ impl Endpoint for Logout {
             .await;
         let mut resp = match target {
             Some(url) => see_other(&url),
-            None => signed_out_page(),
+            None => signed_out_page(
+                &Ui::new(&self.services, &req).for_authorization(get("ui_locales"), "/".into()),
+            ),
         };
         clear_session_cookie(&mut resp, &self.services);
         Ok(resp)
@@ -1397,8 +1475,9 @@ impl Endpoint for DevicePageEp {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let q = query(&req);
+        let ui = Ui::new(&self.services, &req);
         if let Some(done) = q.get("done") {
-            return Ok(page(StatusCode::OK, templates::device_done(done)));
+            return Ok(page(StatusCode::OK, templates::device_done(&ui, done)));
         }
         let code = q.get("user_code").cloned().unwrap_or_default();
         Ok(csrf_form_page(
@@ -1406,7 +1485,7 @@ impl Endpoint for DevicePageEp {
             &req,
             DEVICE_FORM,
             StatusCode::OK,
-            |csrf| templates::device_entry(csrf, &code, None),
+            |csrf| templates::device_entry(&ui, csrf, &code, None),
         ))
     }
 }
@@ -1420,17 +1499,12 @@ impl Endpoint for DeviceSubmit {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let f = match csrf_checked_form(
-            &self.services,
-            &mut req,
-            DEVICE_FORM,
-            "Open the device page again.",
-        )
-        .await
+        let f = match csrf_checked_form(&self.services, &mut req, DEVICE_FORM, "again-device").await
         {
             Ok(f) => f,
             Err(refused) => return Ok(refused),
         };
+        let ui = Ui::new(&self.services, &req);
         let code = f.get("user_code").cloned().unwrap_or_default();
         Ok(match self.services.oauth2.device_request(&code).await {
             Ok(Some(p)) => see_other(&login_location(&p)),
@@ -1440,13 +1514,7 @@ impl Endpoint for DeviceSubmit {
                 DEVICE_FORM,
                 StatusCode::BAD_REQUEST,
                 |csrf| {
-                    templates::device_entry(
-                        csrf,
-                        &code,
-                        Some(
-                            "That code is not valid, or it expired or was already used. Check the code your device shows.",
-                        ),
-                    )
+                    templates::device_entry(&ui, csrf, &code, Some(&Msg::new("error-device-code")))
                 },
             ),
             Err(e) => internal_error_page("looking up a device code failed", &e),
@@ -1480,11 +1548,16 @@ mod tests {
 
     #[test]
     fn waits_read_in_words_and_never_understate() {
-        assert_eq!(human_wait(1), "a second");
-        assert_eq!(human_wait(30), "30 seconds");
-        assert_eq!(human_wait(60), "a minute");
-        assert_eq!(human_wait(90), "2 minutes");
-        assert_eq!(human_wait(900), "15 minutes");
-        assert_eq!(human_wait(7200), "2 hours");
+        use crate::i18n::{Lang, Texts};
+        let texts = Texts::built_in();
+        let en = |s| texts.msg(Lang::En, &human_wait(s));
+        assert_eq!(en(0), "a second");
+        assert_eq!(en(1), "a second");
+        assert_eq!(en(30), "30 seconds");
+        assert_eq!(en(60), "a minute");
+        assert_eq!(en(90), "2 minutes");
+        assert_eq!(en(900), "15 minutes");
+        assert_eq!(en(7200), "2 hours");
+        assert_eq!(texts.msg(Lang::ZhCn, &human_wait(900)), "15 分钟");
     }
 }

@@ -6,11 +6,13 @@
 use poem::{Endpoint, Request, Response, http::StatusCode};
 
 use super::{
-    CSRF_COOKIE, Flow, after_password, bad_form, cookie, csrf_form_page, csrf_refused, flow, form,
-    internal_error_page, page_origin, query, templates,
+    CSRF_COOKIE, Flow, after_password, bad_form, cookie, csrf_form_page, csrf_refused, flow,
+    flow_ui, form, internal_error_page, invalid_msg, page_origin, query, templates,
+    weak_password_msg,
 };
 use crate::{
     config::{EmailVerification, RegistrationPolicy},
+    i18n::Msg,
     service::{
         ServiceError, Services,
         accounts::{CaptchaAnswer, Registration},
@@ -68,7 +70,7 @@ async fn render(
     step: Step,
     kept: &Kept<'_>,
     dev_code: Option<&str>,
-    error: Option<(&str, &str)>,
+    error: Option<(&str, Msg)>,
     status: StatusCode,
 ) -> Response {
     let policy = services.accounts.policy();
@@ -92,8 +94,10 @@ async fn render(
         None => ("", None),
     };
     let sign_in = sign_in_href(p);
+    let ui = flow_ui(services, req, p);
     csrf_form_page(services, req, &form_id(p), status, |csrf| {
         templates::register(&templates::RegisterPage {
+            ui: &ui,
             request_id: p.request_id(),
             csrf,
             client_name: p.client_name(),
@@ -114,7 +118,7 @@ async fn render(
                 .filter(|_| services.dev)
                 .map(|c| c.answer.as_str()),
             dev_code,
-            error,
+            error: error.as_ref(),
             error_field,
             sign_in_href: &sign_in,
         })
@@ -215,7 +219,11 @@ impl RegisterSubmit {
         let services = &self.services;
         match services
             .accounts
-            .request_code(kept.email, CodePurpose::Register)
+            .request_code(
+                kept.email,
+                CodePurpose::Register,
+                Some(flow_ui(services, req, p).lang()),
+            )
             .await
         {
             Ok(code) => {
@@ -234,21 +242,18 @@ impl RegisterSubmit {
             }
             Err(e) => {
                 let (status, message) = match e {
-                    ServiceError::Invalid(inv) => (StatusCode::BAD_REQUEST, inv.message),
+                    ServiceError::Invalid(inv) => (StatusCode::BAD_REQUEST, invalid_msg(&inv)),
                     ServiceError::ResendTooSoon { retry_after } => (
                         StatusCode::TOO_MANY_REQUESTS,
-                        format!(
-                            "A code was sent less than a minute ago. Use it, or ask again in {}.",
-                            super::human_wait(retry_after)
-                        ),
+                        super::resend_too_soon(retry_after),
                     ),
                     ServiceError::MailUnavailable => (
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "Mail cannot be sent right now; try again in a minute.".into(),
+                        Msg::new("error-mail-unavailable"),
                     ),
                     other => return internal_error_page("a sign-up code request failed", &other),
                 };
-                let error = Some(("email", message.as_str()));
+                let error = Some(("email", message));
                 render(services, req, p, Step::Email, kept, None, error, status).await
             }
         }
@@ -258,38 +263,41 @@ impl RegisterSubmit {
     async fn refused(&self, req: &Request, p: &Flow, kept: &Kept<'_>, e: ServiceError) -> Response {
         use ServiceError as E;
         let (status, field, message) = match e {
-            E::Invalid(inv) => (StatusCode::BAD_REQUEST, inv.field, inv.message),
-            e @ E::WeakPassword(_) => (StatusCode::BAD_REQUEST, "password", e.to_string()),
+            E::Invalid(inv) => (StatusCode::BAD_REQUEST, inv.field, invalid_msg(&inv)),
+            E::WeakPassword(weak) => (
+                StatusCode::BAD_REQUEST,
+                "password",
+                weak_password_msg(&weak),
+            ),
             E::UsernameTaken => (
                 StatusCode::CONFLICT,
                 "username",
-                "That username is taken; choose another.".into(),
+                Msg::new("error-username-taken"),
             ),
             E::EmailTaken => (
                 StatusCode::CONFLICT,
                 "email",
-                "That address already has an account. Sign in, or reset its password.".into(),
+                Msg::new("error-email-registered"),
             ),
             E::EmailCodeRequired | E::InvalidCode | E::CodeExpired => (
                 StatusCode::BAD_REQUEST,
                 "email_code",
-                "The code is wrong, used or expired. Check the mail, or start again for a new one."
-                    .into(),
+                Msg::new("error-code-wrong"),
             ),
             E::CaptchaRequired | E::CaptchaInvalid => (
                 StatusCode::BAD_REQUEST,
                 "captcha",
-                "The characters did not match; try the new image.".into(),
+                Msg::new("error-captcha"),
             ),
             E::InvalidRegistrationKey => (
                 StatusCode::FORBIDDEN,
                 "registration_key",
-                "That invitation key is not right.".into(),
+                Msg::new("error-invitation-key"),
             ),
             E::RegistrationClosed => (
                 StatusCode::FORBIDDEN,
                 "",
-                "This server does not take new accounts.".into(),
+                Msg::new("error-registration-closed"),
             ),
             other => return internal_error_page("a sign-up failed", &other),
         };
@@ -298,7 +306,7 @@ impl RegisterSubmit {
             | "registration_key" | "captcha" => field,
             _ => "",
         };
-        let error = Some((field, message.as_str()));
+        let error = Some((field, message));
         render(
             &self.services,
             req,

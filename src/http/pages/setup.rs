@@ -6,22 +6,28 @@ use askama::Template;
 use poem::{Endpoint, Request, Response, http::StatusCode};
 
 use super::{
-    CSRF_COOKIE, Flow, after_password, bad_form, cookie, csrf_form_page, csrf_refused, error_page,
-    form, internal_error_page, page_origin, query,
+    CSRF_COOKIE, Flow, Ui, after_password, bad_form, cookie, csrf_form_page, csrf_refused,
+    error_page, form, internal_error_page, invalid_msg, page_origin, query, templates,
+    weak_password_msg,
 };
-use crate::service::{ServiceError, Services, accounts::Registration};
+use crate::{
+    i18n::Msg,
+    service::{ServiceError, Services, accounts::Registration},
+};
 
 const SETUP_FORM: &str = "setup";
-const DEAD_LINK: &str = "This setup link has expired, was used, or an administrator exists already. Restart the server for a new link, or run `portcullis user create --admin`.";
+/// "This setup link has expired…" (a catalogue key).
+const DEAD_LINK: &str = "error-setup-link-dead";
 
 #[derive(Template)]
 #[template(path = "setup.html")]
 struct SetupPage<'a> {
+    ui: &'a Ui,
     csrf: &'a str,
     token: &'a str,
     username: &'a str,
     email: &'a str,
-    error: Option<&'a str>,
+    error: Option<&'a Msg>,
     error_field: &'a str,
 }
 
@@ -30,26 +36,23 @@ fn render(
     req: &Request,
     token: &str,
     kept: (&str, &str),
-    error: Option<(&str, &str)>,
+    error: Option<(&str, Msg)>,
     status: StatusCode,
 ) -> Response {
     let (error_field, error) = match error {
         Some((field, message)) => (field, Some(message)),
         None => ("", None),
     };
+    let ui = Ui::new(services, req);
     csrf_form_page(services, req, SETUP_FORM, status, |csrf| {
-        SetupPage {
+        templates::render(&SetupPage {
+            ui: &ui,
             csrf,
             token,
             username: kept.0,
             email: kept.1,
-            error,
+            error: error.as_ref(),
             error_field,
-        }
-        .render()
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the setup page failed to render");
-            String::new()
         })
     })
 }
@@ -86,13 +89,8 @@ impl Endpoint for SetupSubmit {
             return Ok(bad_form());
         };
         let binding = cookie(&req, CSRF_COOKIE).unwrap_or_default();
-        if let Some(refused) = csrf_refused(
-            services,
-            &binding,
-            SETUP_FORM,
-            &f,
-            "Open the setup link again.",
-        ) {
+        if let Some(refused) = csrf_refused(services, &binding, SETUP_FORM, &f, "again-setup-link")
+        {
             return Ok(refused);
         }
         let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
@@ -119,10 +117,10 @@ impl Endpoint for SetupSubmit {
             Err(ServiceError::InvalidToken) => {
                 return Ok(error_page(StatusCode::NOT_FOUND, DEAD_LINK));
             }
-            Err(ServiceError::Invalid(inv)) => (inv.field, inv.message),
-            Err(e @ ServiceError::WeakPassword(_)) => ("password", e.to_string()),
-            Err(ServiceError::UsernameTaken) => ("username", "That username is taken.".into()),
-            Err(ServiceError::EmailTaken) => ("email", "That address has an account.".into()),
+            Err(ServiceError::Invalid(inv)) => (inv.field, invalid_msg(&inv)),
+            Err(ServiceError::WeakPassword(weak)) => ("password", weak_password_msg(&weak)),
+            Err(ServiceError::UsernameTaken) => ("username", Msg::new("error-username-taken")),
+            Err(ServiceError::EmailTaken) => ("email", Msg::new("error-email-registered")),
             Err(e) => {
                 return Ok(internal_error_page(
                     "creating the first administrator failed",
@@ -139,7 +137,7 @@ impl Endpoint for SetupSubmit {
             &req,
             token,
             (username, email),
-            Some((field, &error.1)),
+            Some((field, error.1)),
             StatusCode::BAD_REQUEST,
         ))
     }

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 use super::OAuth2;
 use crate::{
     domain::Scope,
+    i18n::Msg,
     service::{
         ServiceError,
         views::{ClientView, UserView},
@@ -61,6 +62,8 @@ pub struct AuthorizeParams {
     /// OIDC Core §3.1.2.1: requested Authentication Context Class References; a second
     /// factor is demanded when one of them is a multi-factor value (`mfa::acr`).
     pub acr_values: Option<String>,
+    /// OIDC Core §3.1.2.1: the end-user's preferred languages for the pages.
+    pub ui_locales: Option<String>,
 }
 
 impl AuthorizeParams {
@@ -85,6 +88,7 @@ impl AuthorizeParams {
             request_uri: get("request_uri"),
             acr_values: get("acr_values"),
             response_mode: get("response_mode"),
+            ui_locales: get("ui_locales"),
         }
     }
 }
@@ -93,7 +97,7 @@ impl AuthorizeParams {
 #[derive(Debug, Clone)]
 pub enum AuthorizeError {
     /// The client or redirect URI cannot be trusted: show this on our page, do not redirect.
-    Page(String),
+    Page(crate::i18n::Msg),
     /// Tell the client: redirect to this URL (which carries `error` and `state`).
     Redirect(String),
 }
@@ -192,12 +196,37 @@ pub const PAR_TTL: i64 = 60;
 
 /// RFC 6749 §3.1.2.3: exact string match against a registered URI; may be omitted only when
 /// exactly one is registered. The error is for our own page (nothing is trusted yet).
-fn trusted_redirect(client: &ClientRecord, asked: Option<&str>) -> Result<String, String> {
+fn trusted_redirect(client: &ClientRecord, asked: Option<&str>) -> Result<String, Untrusted> {
     match asked {
         Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => Ok(uri.to_string()),
-        Some(_) => Err("The redirect_uri is not registered for this application.".into()),
+        Some(_) => Err(Untrusted::Unregistered),
         None if client.redirect_uris.len() == 1 => Ok(client.redirect_uris[0].clone()),
-        None => Err("The request has no redirect_uri.".into()),
+        None => Err(Untrusted::Missing),
+    }
+}
+
+/// Why a request's redirect URI cannot be used.
+#[derive(Debug, Clone, Copy)]
+enum Untrusted {
+    Unregistered,
+    Missing,
+}
+
+impl Untrusted {
+    /// What the user's page says.
+    fn page(self) -> AuthorizeError {
+        AuthorizeError::Page(Msg::new(match self {
+            Untrusted::Unregistered => "error-redirect-uri-unregistered",
+            Untrusted::Missing => "error-no-redirect-uri",
+        }))
+    }
+
+    /// What a client calling the API reads (an `error_description`).
+    fn description(self) -> String {
+        match self {
+            Untrusted::Unregistered => "redirect_uri is not registered for this client".into(),
+            Untrusted::Missing => "redirect_uri is required".into(),
+        }
     }
 }
 
@@ -209,22 +238,14 @@ impl OAuth2 {
             .client_id
             .as_deref()
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| AuthorizeError::Page("The request has no client_id.".into()))?;
+            .ok_or_else(|| AuthorizeError::Page(Msg::new("error-no-client-id")))?;
         let id = client_id.to_string();
         let client = self
             .store()
             .run(move |s| s.get_client(&id))
             .await
-            .map_err(|_| {
-                AuthorizeError::Page(
-                    "The server could not look up the application; try again.".into(),
-                )
-            })?
-            .ok_or_else(|| {
-                AuthorizeError::Page(
-                    "The application asking you to sign in is not registered here.".into(),
-                )
-            })?;
+            .map_err(|_| AuthorizeError::Page(Msg::new("error-try-again-lookup")))?
+            .ok_or_else(|| AuthorizeError::Page(Msg::new("error-unknown-client")))?;
         if let Some(id) = p
             .request_uri
             .as_deref()
@@ -235,19 +256,11 @@ impl OAuth2 {
                 .store()
                 .run(move |s| s.take_pushed_request(&id))
                 .await
-                .map_err(|_| {
-                    AuthorizeError::Page("The server could not read the request; try again.".into())
-                })?
-                .ok_or_else(|| {
-                    AuthorizeError::Page(
-                        "This sign-in request has expired or was already used. Start again from the application.".into(),
-                    )
-                })?;
+                .map_err(|_| AuthorizeError::Page(Msg::new("error-try-again-read")))?
+                .ok_or_else(|| AuthorizeError::Page(Msg::new("error-request-expired")))?;
             // §4: the client_id must be the one that pushed it.
             if pushed.client_id != client.client_id {
-                return Err(AuthorizeError::Page(
-                    "This sign-in request belongs to another application.".into(),
-                ));
+                return Err(AuthorizeError::Page(Msg::new("error-request-other-client")));
             }
             let now = self.store().clock().now();
             let request = AuthRequestRecord {
@@ -258,7 +271,7 @@ impl OAuth2 {
             return self.store_pending(request, client).await;
         }
         let redirect_uri =
-            trusted_redirect(&client, p.redirect_uri.as_deref()).map_err(AuthorizeError::Page)?;
+            trusted_redirect(&client, p.redirect_uri.as_deref()).map_err(Untrusted::page)?;
         let refused = |r: Rejection| {
             AuthorizeError::Redirect(error_redirect(
                 &redirect_uri,
@@ -298,7 +311,7 @@ impl OAuth2 {
         }
         p.client_id = Some(client.client_id.clone());
         let redirect_uri = trusted_redirect(&client, p.redirect_uri.as_deref())
-            .map_err(OAuthError::InvalidRequest)?;
+            .map_err(|u| OAuthError::InvalidRequest(u.description()))?;
         let mut request = self
             .check_request(&client, &p, redirect_uri)
             .map_err(OAuthError::Rejected)?;
@@ -322,9 +335,7 @@ impl OAuth2 {
         self.store()
             .run(move |s| s.put_auth_request(&rid, &rec))
             .await
-            .map_err(|_| {
-                AuthorizeError::Page("The server could not save the request; try again.".into())
-            })?;
+            .map_err(|_| AuthorizeError::Page(Msg::new("error-try-again-save")))?;
         Ok(Pending {
             id,
             request,
@@ -465,6 +476,12 @@ impl OAuth2 {
             login_hint: p.login_hint.clone().filter(|h| !h.is_empty()),
             id_token_hint: p.id_token_hint.clone().filter(|h| !h.is_empty()),
             device: None,
+            // Bounded: it is only read for its first few language tags.
+            ui_locales: p
+                .ui_locales
+                .as_deref()
+                .map(|l| l.chars().take(256).collect::<String>())
+                .filter(|l| !l.trim().is_empty()),
             mfa_demanded: client.require_mfa
                 || p.acr_values
                     .as_deref()

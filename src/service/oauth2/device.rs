@@ -145,6 +145,7 @@ impl OAuth2 {
             login_hint: None,
             id_token_hint: None,
             device: Some(hex(&hash)),
+            ui_locales: None,
         };
         let id = opaque::random_token(16);
         let (rid, rec) = (id.clone(), request.clone());

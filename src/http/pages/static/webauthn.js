@@ -40,7 +40,10 @@
   }
   function fail(form, e) {
     var p = form.querySelector(".passkey-error");
-    if (p) { p.hidden = false; p.textContent = "The passkey did not work: " + (e && e.message || e) + ". Try again or use another way."; }
+    // The sentence comes from the page, in its language; "%s" is where the reason goes.
+    var reason = String(e && e.message || e);
+    var sentence = (p && p.dataset.message) || "The passkey did not work: %s. Try again or use another way.";
+    if (p) { p.hidden = false; p.textContent = sentence.replace("%s", reason); }
   }
   // The second step: the options are on the button; the answer fills the form's field.
   var second = document.getElementById("passkey-answer");
