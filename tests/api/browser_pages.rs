@@ -156,3 +156,35 @@ async fn a_person_signs_up_manages_their_account_and_an_admin_disables_them_in_c
     browser.wait_for("#dashboard").await;
     browser.screenshot("admin-dashboard").await;
 }
+
+/// The language switch in a real browser: the login page turns Chinese, the pick holds for
+/// the account page after signing in, and switching back restores English.
+#[tokio::test]
+async fn the_language_switch_turns_the_pages_chinese_and_back_in_chromium() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    app.register_user("lin").await;
+    let base = &app.base;
+
+    browser.open(&format!("{base}/ui/login")).await;
+    browser.wait_for("html[lang=en]").await;
+    browser.click("footer a[lang=zh-CN]").await;
+    browser.wait_for("html[lang=zh-CN]").await;
+    assert_eq!(browser.text("h1").await, "登录你的账号");
+    assert!(browser.url().await.ends_with("/ui/login"));
+    browser.screenshot("login-zh-CN").await;
+
+    browser.type_into("#login", "lin").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for("#change-password").await;
+    assert_eq!(browser.text("h1").await, "我的账号");
+    assert_eq!(browser.text("#change-password").await, "修改密码");
+    browser.screenshot("account-zh-CN").await;
+
+    browser.click("footer a[lang=en]").await;
+    browser.wait_for("html[lang=en]").await;
+    assert_eq!(browser.text("h1").await, "Your account");
+}

@@ -28,6 +28,7 @@ mod deploy;
 mod dev;
 mod faults;
 mod headers;
+mod i18n;
 mod import;
 mod layering;
 mod me;

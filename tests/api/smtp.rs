@@ -44,6 +44,76 @@ impl ReceivedMail {
         code
     }
 
+    /// The subject with RFC 2047 encoded words (`=?utf-8?b?…?=`) decoded.
+    pub fn decoded_subject(&self) -> String {
+        use base64::Engine;
+        let raw = self.subject();
+        raw.split_whitespace()
+            .map(|word| {
+                let inner = word.strip_prefix("=?").and_then(|w| w.strip_suffix("?="));
+                match inner.and_then(|w| w.splitn(3, '?').nth(2).map(|t| (w, t))) {
+                    Some((w, text)) if w.to_ascii_lowercase().contains("?b?") => {
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(text)
+                            .expect("base64 word");
+                        String::from_utf8(bytes).expect("UTF-8 word")
+                    }
+                    _ => format!("{word} "),
+                }
+            })
+            .collect::<String>()
+            .trim()
+            .to_string()
+    }
+
+    /// The plain-text part, its transfer encoding (base64, quoted-printable or none) undone.
+    pub fn text_part(&self) -> String {
+        use base64::Engine;
+        let data = self.data.replace("\r\n", "\n");
+        let boundary = data
+            .split("boundary=\"")
+            .nth(1)
+            .and_then(|b| b.split('"').next())
+            .unwrap_or_else(|| panic!("no MIME boundary in:\n{data}"));
+        let part = data
+            .split(&format!("--{boundary}"))
+            .find(|p| p.contains("Content-Type: text/plain"))
+            .unwrap_or_else(|| panic!("no text part in:\n{data}"));
+        let (head, body) = part
+            .trim_start_matches('\n')
+            .split_once("\n\n")
+            .expect("part head and body");
+        let encoding = head.to_ascii_lowercase();
+        if encoding.contains("content-transfer-encoding: base64") {
+            let compact: String = body.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .expect("base64 body");
+            String::from_utf8(bytes)
+                .expect("UTF-8 body")
+                .replace("\r\n", "\n")
+        } else if encoding.contains("quoted-printable") {
+            let joined = body.replace("=\n", "");
+            let mut out = Vec::new();
+            let bytes = joined.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'=' && i + 2 < bytes.len() {
+                    if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                }
+                out.push(bytes[i]);
+                i += 1;
+            }
+            String::from_utf8(out).expect("UTF-8 body")
+        } else {
+            body.to_string()
+        }
+    }
+
     /// The 6-digit registration code.
     pub fn registration_code(&self) -> String {
         self.code_after("verification code is", 6, |c| c.is_ascii_digit())

@@ -41,7 +41,8 @@ impl Ui {
             texts.default_lang,
         );
         let back = if req.method() == Method::GET {
-            req.uri()
+            // The URI before nesting took off `/ui`.
+            req.original_uri()
                 .path_and_query()
                 .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string())
         } else {
