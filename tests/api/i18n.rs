@@ -370,7 +370,8 @@ async fn the_brand_from_configuration_is_on_every_page_and_mail() {
 #[tokio::test]
 async fn a_brand_that_cannot_work_stops_the_start_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: Vec<(Box<dyn Fn(&mut portcullis::ServeConfig)>, &str)> = vec![
+    type Adjust = Box<dyn Fn(&mut portcullis::ServeConfig)>;
+    let cases: Vec<(Adjust, &str)> = vec![
         (
             Box::new(|c| c.brand_color = Some("red".into())),
             "--brand-color",
