@@ -47,6 +47,8 @@ pub enum LoginStep {
 pub struct SignedInUser {
     pub user: UserView,
     pub amr: Vec<String>,
+    /// The upstream provider the sign-in came through (the id_token's `idp`), if any.
+    pub idp: Option<String>,
     /// Recovery codes made by a second factor enrolled during this sign-in (shown once);
     /// usually empty.
     pub recovery_codes: Vec<String>,
@@ -322,7 +324,11 @@ impl Accounts {
             disabled: false,
             created_at: None,
         };
-        let with = CreateWith { code, session };
+        let with = CreateWith {
+            code,
+            session,
+            identity: None,
+        };
         match self.store.create_user(new, with).await? {
             Ok(user) => {
                 tracing::info!(user_id = %user.id, username = %user.username, "user registered");
@@ -331,6 +337,61 @@ impl Accounts {
             Err(CreateUserError::UsernameTaken) => Err(ServiceError::UsernameTaken),
             Err(CreateUserError::EmailTaken) => Err(ServiceError::EmailTaken),
             Err(CreateUserError::CodeGone) => Err(ServiceError::InvalidCode),
+            Err(CreateUserError::IdentityTaken) => Err(ServiceError::Conflict(
+                "identity",
+                "this identity is linked to another account".into(),
+            )),
+        }
+    }
+
+    /// Creates an account just in time for a person signing in through an upstream
+    /// provider, linked to their identity there, in one transaction. It has no password
+    /// (the owner may set one with an emailed reset code). Names and addresses follow the
+    /// same rules as a registration.
+    pub async fn create_federated_user(
+        &self,
+        username: &str,
+        email: &str,
+        display_name: Option<&str>,
+        email_verified: bool,
+        identity: crate::store::upstreams::IdentityRecord,
+    ) -> Result<UserRecord> {
+        let username = Username::parse_new(username)?;
+        let email = Email::parse(email)?;
+        let display_name = display_name
+            .map(DisplayName::parse)
+            .transpose()?
+            .map(DisplayName::into_inner);
+        let new = NewUser {
+            id: uuid::Uuid::new_v4().to_string(),
+            api_key: None,
+            username_key: username.key(),
+            username_skeleton: username.skeleton(),
+            username: username.as_str().to_string(),
+            email_key: email.key(),
+            email: email.as_str().to_string(),
+            display_name,
+            password_hash: crate::service::passwords::NO_PASSWORD.to_string(),
+            email_verified,
+            roles: Vec::new(),
+            disabled: false,
+            created_at: None,
+        };
+        let with = CreateWith {
+            code: None,
+            session: None,
+            identity: Some(identity),
+        };
+        match self.store.create_user(new, with).await? {
+            Ok(user) => {
+                tracing::info!(user_id = %user.id, username = %user.username, "account created through an upstream provider");
+                Ok(user)
+            }
+            Err(CreateUserError::UsernameTaken) => Err(ServiceError::UsernameTaken),
+            Err(CreateUserError::EmailTaken) => Err(ServiceError::EmailTaken),
+            Err(CreateUserError::CodeGone | CreateUserError::IdentityTaken) => Err(
+                ServiceError::Conflict("identity", "this identity is linked to another account".into()),
+            ),
         }
     }
 
@@ -577,6 +638,7 @@ impl Accounts {
         Ok(SignedInUser {
             user,
             amr,
+            idp: None,
             recovery_codes: Vec::new(),
         })
     }
@@ -593,6 +655,7 @@ impl Accounts {
         let signed_in = self.proven(&done.user_id, done.amr, origin).await?;
         Ok(SignedInUser {
             recovery_codes: done.recovery_codes,
+            idp: done.idp,
             ..signed_in
         })
     }

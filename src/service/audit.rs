@@ -49,6 +49,14 @@ pub enum EventKind {
     SessionRevoked,
     /// A user withdrew an application's access.
     ConsentRevoked,
+    /// A sign-in through an upstream identity provider (`method`: the upstream's id).
+    UpstreamSignIn,
+    /// An upstream identity was linked to an account (`method`: the upstream's id).
+    IdentityLinked,
+    /// An upstream identity was unlinked from an account (`method`: the upstream's id).
+    IdentityUnlinked,
+    /// An upstream provider was added, changed or removed (`method`: its id).
+    UpstreamChanged,
 }
 
 impl EventKind {
@@ -83,6 +91,10 @@ impl EventKind {
             EventKind::SessionRevoked => "session_revoked",
             EventKind::EmailChanged => "email_changed",
             EventKind::ConsentRevoked => "consent_revoked",
+            EventKind::UpstreamSignIn => "upstream_sign_in",
+            EventKind::IdentityLinked => "identity_linked",
+            EventKind::IdentityUnlinked => "identity_unlinked",
+            EventKind::UpstreamChanged => "upstream_changed",
         }
     }
 }

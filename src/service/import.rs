@@ -185,7 +185,7 @@ pub fn import_accounts(
                             written.refuse(line, "username taken (or one that looks like it)")
                         }
                         Err(CreateUserError::EmailTaken) => written.refuse(line, "email taken"),
-                        Err(CreateUserError::CodeGone) => {
+                        Err(CreateUserError::CodeGone | CreateUserError::IdentityTaken) => {
                             written.refuse(line, "refused by the store")
                         }
                     }

@@ -61,6 +61,8 @@ pub mod amr {
     /// User presence.
     pub const USER_PRESENCE: &str = "user";
     pub const MULTI_FACTOR: &str = "mfa";
+    /// Federated: signed in through another identity provider.
+    pub const FEDERATED: &str = "fed";
 }
 
 /// `acr` values this server issues and accepts in `acr_values`.
@@ -189,6 +191,8 @@ pub struct Completed {
     pub user_id: String,
     pub amr: Vec<String>,
     pub recovery_codes: Vec<String>,
+    /// The upstream provider the first factor came from, if any.
+    pub idp: Option<String>,
 }
 
 /// An answer to a second-factor challenge.
@@ -536,14 +540,16 @@ impl Mfa {
 
     /// Starts TOTP enrolment: a new secret, shown once, kept until a first code confirms it.
     pub async fn begin_totp(&self, user: &UserView) -> Result<TotpEnrolment> {
-        self.start_totp(user, None).await
+        self.start_totp(user, None, None).await
     }
 
-    /// A TOTP enrolment; `sign_in` is the `amr` of a sign-in it completes.
+    /// A TOTP enrolment; `sign_in` is the `amr` of a sign-in it completes (through the
+    /// upstream `idp`, if any).
     async fn start_totp(
         &self,
         user: &UserView,
         sign_in: Option<Vec<String>>,
+        idp: Option<String>,
     ) -> Result<TotpEnrolment> {
         self.enabled()?;
         if self.factors(&user.id).await?.totp.is_some() {
@@ -568,6 +574,7 @@ impl Mfa {
                 step: ChallengeStep::TotpEnrolment {
                     secret: sealed,
                     sign_in,
+                    idp,
                 },
             })
             .await?;
@@ -616,7 +623,9 @@ impl Mfa {
     ) -> Result<Option<TotpEnrolment>> {
         let Some(ChallengeRecord {
             user_id: Some(user_id),
-            step: ChallengeStep::TotpEnrolment { secret, sign_in },
+            step: ChallengeStep::TotpEnrolment {
+                secret, sign_in, ..
+            },
             expires_at,
             ..
         }) = self.peek(token)?
@@ -670,6 +679,7 @@ impl Mfa {
                     ChallengeStep::TotpEnrolment {
                         secret,
                         sign_in: None,
+                        ..
                     },
                 ..
             }) if owner == user.id => secret,
@@ -689,6 +699,7 @@ impl Mfa {
         user_id: &str,
         sealed: String,
         mut amr: Vec<String>,
+        idp: Option<String>,
         code: &str,
         origin: &Origin,
     ) -> Result<Completed> {
@@ -709,6 +720,7 @@ impl Mfa {
             user_id: user_id.to_string(),
             amr,
             recovery_codes,
+            idp,
         })
     }
 
@@ -1156,23 +1168,38 @@ impl Mfa {
         origin: &Origin,
     ) -> Result<AfterPassword> {
         let password = vec![amr::PASSWORD.to_string()];
-        if self.inner.policy == MfaPolicy::Off {
-            return Ok(AfterPassword::SignedIn(password));
+        self.after_first_factor(user, password, None, demand_mfa, origin)
+            .await
+    }
+
+    /// [`Mfa::after_password`] for any first factor (`first`: its `amr`; `idp`: the upstream
+    /// provider it came from). A first factor that is already multi-factor (a trusted
+    /// upstream that vouched for its own second factor) needs no second step here.
+    pub async fn after_first_factor(
+        &self,
+        user: &UserView,
+        first: Vec<String>,
+        idp: Option<String>,
+        demand_mfa: bool,
+        origin: &Origin,
+    ) -> Result<AfterPassword> {
+        if self.inner.policy == MfaPolicy::Off || is_multi_factor(&first) {
+            return Ok(AfterPassword::SignedIn(first));
         }
         let factors = self.factors(&user.id).await?;
         if factors.has_factor() {
             let challenge = self
-                .second_factor_challenge(user, &factors, password)
+                .second_factor_challenge(user, &factors, first, idp)
                 .await?;
             self.record(EventKind::SecondFactorRequired, origin, &user.id)
                 .await;
             return Ok(AfterPassword::SecondFactor(challenge));
         }
         if demand_mfa || self.required_for(user) {
-            let enrolment = self.start_totp(user, Some(password)).await?;
+            let enrolment = self.start_totp(user, Some(first), idp).await?;
             return Ok(AfterPassword::MustEnrol(enrolment));
         }
-        Ok(AfterPassword::SignedIn(password))
+        Ok(AfterPassword::SignedIn(first))
     }
 
     /// A second-factor challenge for `user` (also used to step up an existing session).
@@ -1181,6 +1208,7 @@ impl Mfa {
         user: &UserView,
         factors: &FactorsRecord,
         amr_so_far: Vec<String>,
+        idp: Option<String>,
     ) -> Result<SecondFactorChallenge> {
         let mut methods = code_methods(factors);
         let (mut webauthn_options, mut passkey_state) = (None, None);
@@ -1204,6 +1232,7 @@ impl Mfa {
                 step: ChallengeStep::SecondFactor {
                     amr: amr_so_far,
                     passkey_state,
+                    idp,
                 },
             })
             .await?;
@@ -1227,7 +1256,7 @@ impl Mfa {
             return Ok(None);
         }
         Ok(Some(
-            self.second_factor_challenge(user, &factors, amr_so_far)
+            self.second_factor_challenge(user, &factors, amr_so_far, None)
                 .await?,
         ))
     }
@@ -1285,6 +1314,7 @@ impl Mfa {
                 ChallengeStep::TotpEnrolment {
                     secret,
                     sign_in: Some(amr),
+                    idp,
                 },
             ..
         }) = self.peek(token)?
@@ -1293,7 +1323,7 @@ impl Mfa {
                 return Err(ServiceError::SecondFactorInvalid);
             };
             return self
-                .finish_sign_in_enrolment(token, &owner, secret, amr, &code, origin)
+                .finish_sign_in_enrolment(token, &owner, secret, amr, idp, &code, origin)
                 .await;
         }
         // A response that is not a WebAuthn assertion at all is refused before the challenge
@@ -1307,8 +1337,14 @@ impl Mfa {
         let Some(mut challenge) = self.take_challenge(token).await? else {
             return Err(ServiceError::MfaChallengeInvalid);
         };
-        let (Some(user_id), ChallengeStep::SecondFactor { amr, passkey_state }) =
-            (challenge.user_id.clone(), challenge.step.clone())
+        let (
+            Some(user_id),
+            ChallengeStep::SecondFactor {
+                amr,
+                passkey_state,
+                idp,
+            },
+        ) = (challenge.user_id.clone(), challenge.step.clone())
         else {
             return Err(ServiceError::MfaChallengeInvalid);
         };
@@ -1365,6 +1401,7 @@ impl Mfa {
             user_id,
             amr,
             recovery_codes: Vec::new(),
+            idp,
         })
     }
 

@@ -20,6 +20,7 @@ pub mod ops;
 pub mod passwords;
 pub mod registration;
 pub mod sessions;
+pub mod upstream;
 pub mod views;
 
 use std::sync::Arc;
@@ -109,6 +110,8 @@ pub struct Services {
     pub mfa: mfa::Mfa,
     /// The audit trail.
     pub audit: audit::Audit,
+    /// Upstream identity providers and linked identities.
+    pub upstreams: upstream::Upstreams,
     /// Readiness and metrics.
     pub ops: ops::Operations,
     pub mailer: Mailer,
@@ -205,6 +208,8 @@ impl Services {
         );
         let captchas = captcha::Captchas::new(store.clone(), store.ensure_secret("captcha_hmac")?);
         let metrics = Arc::new(metrics::Metrics::default());
+        let upstream_sealer = sealer.clone();
+        let registration = settings.policy.registration;
         let accounts = Accounts::new(accounts::AccountsParts {
             store: store.clone(),
             passwords,
@@ -229,6 +234,14 @@ impl Services {
                 mfa.clone(),
             ),
             admin: admin::Admin::new(store.clone(), accounts.clone(), mfa.clone()),
+            upstreams: upstream::Upstreams::new(
+                store.clone(),
+                upstream_sealer,
+                audit.clone(),
+                accounts.clone(),
+                settings.issuer.clone(),
+                registration,
+            ),
             ops: ops::Operations::new(store.clone(), mailer.clone(), metrics.clone(), now),
             clients,
             mfa,

@@ -80,6 +80,9 @@ pub struct AuthCodeRecord {
     /// How the user signed in (RFC 8176 values); empty in codes issued before it was kept.
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The upstream provider the user signed in through, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
 }
 
 /// How a code redemption checks the redirect URI.
@@ -109,6 +112,9 @@ pub struct BrowserSessionRecord {
     /// kept, which were password sign-ins.
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The upstream provider the user signed in through (the id_token's `idp`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
 }
 
 impl BrowserSessionRecord {

@@ -89,6 +89,9 @@ pub enum ChallengeStep {
         /// signed-in user adding a factor.
         #[serde(default)]
         sign_in: Option<Vec<String>>,
+        /// That sign-in came through this upstream provider.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idp: Option<String>,
     },
     /// A passkey registration under way (`webauthn_rs` `PasskeyRegistration`).
     PasskeyRegistration {
@@ -101,6 +104,9 @@ pub enum ChallengeStep {
         amr: Vec<String>,
         #[serde(default)]
         passkey_state: Option<serde_json::Value>,
+        /// The first factor was a sign-in through this upstream provider.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idp: Option<String>,
     },
     /// A passwordless, usernameless passkey sign-in (`DiscoverableAuthentication`).
     Passwordless { state: serde_json::Value },
@@ -110,6 +116,41 @@ pub enum ChallengeStep {
     /// The first-run setup link: whoever holds it creates the first administrator, once,
     /// while there is none.
     FirstAdmin,
+    /// A sign-in sent to an upstream provider (stored under the SHA-256 of its `state`):
+    /// what the callback checks and needs.
+    UpstreamAttempt {
+        upstream: String,
+        /// The pending authorization request it continues (empty: the account pages).
+        request: String,
+        /// PKCE (RFC 7636) `code_verifier`.
+        verifier: String,
+        /// OIDC Core §3.1.2.1 `nonce`, expected back in the id_token.
+        nonce: String,
+        /// SHA-256 (hex) of the browser-binding cookie set when it started.
+        binding: String,
+        /// Linking from the account page: the signed-in user the identity goes to.
+        #[serde(default)]
+        link_to: Option<String>,
+    },
+    /// An upstream identity that came back with no account linked, waiting for its owner to
+    /// prove an existing account (to link it) or to choose a username (a new account).
+    UpstreamIdentity {
+        upstream: String,
+        request: String,
+        subject: String,
+        #[serde(default)]
+        username: Option<String>,
+        #[serde(default)]
+        email: Option<String>,
+        #[serde(default)]
+        email_verified: bool,
+        #[serde(default)]
+        name: Option<String>,
+        /// `amr` values the upstream vouched for (counted only for a trusted upstream).
+        #[serde(default)]
+        amr: Vec<String>,
+        binding: String,
+    },
 }
 
 fn read_factors(txn: &ReadTransaction, user_id: &str) -> Result<Option<FactorsRecord>, StoreError> {

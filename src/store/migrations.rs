@@ -17,9 +17,22 @@ pub(super) fn run(txn: &WriteTransaction, from: u64) -> Result<(), StoreError> {
     if from < 4 {
         migrate_to_v4(txn)?;
     }
+    if from < 5 {
+        migrate_to_v5(txn)?;
+    }
     if from < super::SCHEMA_VERSION {
         tracing::info!(from, to = super::SCHEMA_VERSION, "database schema migrated");
     }
+    Ok(())
+}
+
+/// v5: upstream identity providers and the identities linked to accounts. New tables only;
+/// the version moves so that an older binary, which knows nothing of accounts without a
+/// password that sign in elsewhere, refuses the file.
+fn migrate_to_v5(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::UPSTREAMS)?;
+    txn.open_table(tables::FEDERATED_IDENTITIES)?;
+    txn.open_table(tables::USER_IDENTITIES)?;
     Ok(())
 }
 

@@ -21,6 +21,7 @@ pub mod records;
 pub mod registration;
 pub mod sessions;
 pub mod tables;
+pub mod upstreams;
 pub mod users;
 
 use std::{
@@ -41,7 +42,7 @@ use crate::clock::Clock;
 /// The schema version this binary writes. Bump it and add a `migrate_to_vN` step to
 /// [`migrations`] whenever a table or a record's meaning changes; a file of every released
 /// version is opened by a test (`tests/data/schema-v*.redb`).
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 const SCHEMA_KEY: &str = "schema_version";
 /// A meta key the recovery probe writes, so "the store can write again" is proven by a commit.
 const WRITE_PROBE_KEY: &str = "write_probe";

@@ -76,6 +76,17 @@ pub const INITIAL_ACCESS_TOKENS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("initial_access_tokens");
 /// `jwt_keys`: key id → `JwtKeyRecord` (OpenID Connect id_token keys).
 pub const JWT_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("jwt_keys");
+/// `upstreams`: upstream id → `UpstreamRecord`: the identity providers people may sign in
+/// with (schema v5).
+pub const UPSTREAMS: TableDefinition<&str, &[u8]> = TableDefinition::new("upstreams");
+/// `federated_identities`: (upstream id, the upstream's subject) → user id. One account per
+/// upstream identity; uniqueness is enforced here (schema v5).
+pub const FEDERATED_IDENTITIES: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("federated_identities");
+/// `user_identities`: (user id, upstream id) → `IdentityRecord`: a user's linked identities,
+/// at most one per upstream (schema v5).
+pub const USER_IDENTITIES: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("user_identities");
 /// `mfa_factors`: user id → `FactorsRecord`: TOTP, recovery codes and passkeys (schema v4).
 pub const MFA_FACTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("mfa_factors");
 /// `mfa_challenges`: SHA-256 of a challenge token → `ChallengeRecord` (expiring): enrolment,
@@ -137,6 +148,9 @@ macro_rules! every_table {
         $f!(MFA_FACTORS, checks::json::<mfa::FactorsRecord>);
         $f!(MFA_CHALLENGES, checks::json::<mfa::ChallengeRecord>);
         $f!(EVENTS, checks::json::<events::EventRecord>);
+        $f!(UPSTREAMS, checks::json::<upstreams::UpstreamRecord>);
+        $f!(FEDERATED_IDENTITIES, checks::any);
+        $f!(USER_IDENTITIES, checks::json::<upstreams::IdentityRecord>);
         $f!(USER_EVENTS, checks::any);
         $f!(EXPIRY, checks::any);
     };

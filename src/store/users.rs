@@ -37,6 +37,8 @@ pub enum CreateUserError {
     EmailTaken,
     /// The verification code was used or expired since it was checked.
     CodeGone,
+    /// The upstream identity to link was linked to another account meanwhile.
+    IdentityTaken,
 }
 
 /// What a registration writes with the user, in the same transaction.
@@ -46,6 +48,9 @@ pub struct CreateWith {
     pub code: Option<super::codes::CodeSpend>,
     /// The first session, started only if the user is created.
     pub session: Option<super::sessions::NewSession>,
+    /// An upstream identity to link, only if the user is created (and refusing the whole
+    /// creation if it is linked to another account meanwhile).
+    pub identity: Option<super::upstreams::IdentityRecord>,
 }
 
 /// How a user is looked up at login.
@@ -141,7 +146,20 @@ impl Store {
             {
                 return Ok(Err(CreateUserError::CodeGone));
             }
+            // Checked before anything is written, so a refusal writes nothing.
+            if let Some(identity) = &with.identity
+                && txn
+                    .open_table(tables::FEDERATED_IDENTITIES)?
+                    .get((identity.upstream_id.as_str(), identity.subject.as_str()))?
+                    .is_some()
+            {
+                return Ok(Err(CreateUserError::IdentityTaken));
+            }
             let user = insert_user_in(txn, new.clone(), now)?;
+            if let Some(identity) = &with.identity {
+                // A new account has no identities, and the identity was checked free above.
+                let _ = super::upstreams::link_in(txn, &user.id, identity)?;
+            }
             if let Some(session) = &with.session {
                 super::sessions::create_session_in(txn, session, now)?;
             }
@@ -225,6 +243,7 @@ impl Store {
             }
             txn.open_table(tables::AVATARS)?.remove(id)?;
             txn.open_table(tables::MFA_FACTORS)?.remove(id)?;
+            super::upstreams::unlink_all_in(txn, id)?;
             let families = {
                 let index = txn.open_table(tables::USER_SESSIONS)?;
                 super::sessions::families_of(&index, id)?

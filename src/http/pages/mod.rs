@@ -746,9 +746,24 @@ async fn after_password(
     user: crate::service::views::UserView,
     origin: &crate::service::audit::Origin,
 ) -> Response {
+    let password = vec![crate::service::mfa::amr::PASSWORD.to_string()];
+    after_first_factor(services, req, p, user, password, None, origin).await
+}
+
+/// What follows any first factor (`first`: its `amr`; `idp`: the upstream provider it came
+/// from): signed in, the second step, or enrolment first.
+async fn after_first_factor(
+    services: &Services,
+    req: &Request,
+    p: &Flow,
+    user: crate::service::views::UserView,
+    first: Vec<String>,
+    idp: Option<String>,
+    origin: &crate::service::audit::Origin,
+) -> Response {
     match services
         .mfa
-        .after_password(&user, p.mfa_demanded(), origin)
+        .after_first_factor(&user, first, idp.clone(), p.mfa_demanded(), origin)
         .await
     {
         Ok(AfterPassword::SignedIn(amr)) => {
@@ -760,6 +775,7 @@ async fn after_password(
             let done = SignedInUser {
                 user,
                 amr,
+                idp,
                 recovery_codes: Vec::new(),
             };
             finish_sign_in(services, req, p, done).await
@@ -811,6 +827,7 @@ async fn finish_sign_in(
     SignedInUser {
         user,
         amr,
+        idp,
         recovery_codes,
     }: SignedInUser,
 ) -> Response {
@@ -825,7 +842,7 @@ async fn finish_sign_in(
             Err(e) => internal_error_page("recording a step-up failed", &e),
         };
     }
-    let (session_cookie, _) = match services.oauth2.start_browser_session(&user, amr).await {
+    let (session_cookie, _) = match services.oauth2.start_browser_session(&user, amr, idp).await {
         Ok(s) => s,
         Err(e) => return internal_error_page("could not start a browser session", &e),
     };

@@ -55,6 +55,7 @@ pub(super) async fn grant(
         auth_time: code.auth_time,
         sid: code.sid.as_deref(),
         amr: &code.amr,
+        idp: code.idp.as_deref(),
     };
     oauth
         .issue_for_new_session(

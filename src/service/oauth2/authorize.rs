@@ -579,6 +579,7 @@ impl OAuth2 {
             redeemed_family: None,
             sid: session.public_sid(),
             amr: crate::service::mfa::amr_or_password(&session.amr),
+            idp: session.idp.clone(),
         };
         let (id, hash, session_hash) = (
             pending.id.clone(),
@@ -693,6 +694,7 @@ impl OAuth2 {
         &self,
         user: &UserView,
         amr: Vec<String>,
+        idp: Option<String>,
     ) -> Result<(String, BrowserSessionRecord), ServiceError> {
         let cookie = opaque::random_token(32);
         let now = self.store().clock().now();
@@ -703,6 +705,7 @@ impl OAuth2 {
             sid: opaque::random_token(16),
             clients: Vec::new(),
             amr,
+            idp,
         };
         let (hash, rec) = (opaque::digest(&cookie), record.clone());
         self.store()

@@ -237,6 +237,8 @@ pub(super) async fn grant(
         auth_time,
         sid: sid.as_deref(),
         amr: &amr,
+        // A device approval does not keep the browser's upstream.
+        idp: None,
     };
     oauth
         .issue_for_new_session(

@@ -46,6 +46,7 @@ impl OAuth2 {
             redeemed_family: None,
             sid: None,
             amr: vec![crate::service::mfa::amr::PASSWORD.to_string()],
+            idp: None,
         };
         let hash = opaque::digest(&code);
         self.store()

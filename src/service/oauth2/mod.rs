@@ -65,6 +65,8 @@ struct SignIn<'a> {
     sid: Option<&'a str>,
     /// RFC 8176 method values.
     amr: &'a [String],
+    /// The upstream provider the user signed in through, if any.
+    idp: Option<&'a str>,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -148,6 +150,7 @@ impl OAuth2 {
             auth_time,
             sid,
             amr,
+            idp,
         } = *signed_in;
         let now = self.store.clock().now();
         let mut claims = serde_json::json!({
@@ -171,6 +174,11 @@ impl OAuth2 {
         let amr = crate::service::mfa::amr_or_password(amr);
         claims["acr"] = serde_json::json!(crate::service::mfa::acr::of(&amr));
         claims["amr"] = serde_json::json!(amr);
+        // The identity provider that authenticated the user (OpenID Connect Federation's
+        // `idp` name, as Keycloak and Azure AD issue it), when it was not us.
+        if let Some(idp) = idp {
+            claims["idp"] = serde_json::json!(idp);
+        }
         for (k, v) in user_claims(user, scope) {
             claims[k] = v;
         }
