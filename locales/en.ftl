@@ -447,3 +447,34 @@ mail-unlock-act = If it was you, open this link to sign in without waiting (it w
 mail-unlock-not-you = If it was not you, your account is safe as long as your password is strong; consider changing it, or adding a passkey or an authenticator app.
 mail-test-subject = { $brand } test message
 mail-test-body = This is a test message from { $brand }. Mail delivery works.
+
+## Upstream identity providers
+
+login-with-upstream = Sign in with { $upstream }
+login-or = or
+upstream-account-title = Continue with { $upstream }
+upstream-account-intro = Your { $upstream } account is not linked to an account here yet.
+upstream-link-heading = Link it to your account here
+upstream-address-taken = An account here already uses this address. Sign in to it once to link the two; a matching address alone never links them.
+upstream-link-submit = Link and sign in
+upstream-create-heading = Or create a new account
+upstream-create-submit = Create the account
+upstream-no-new-accounts = This provider cannot create new accounts here: sign in to an existing one to link it.
+account-identities = Sign-in providers
+account-identities-none = No other provider is linked to your account.
+account-identity-linked = Linked
+account-identity-link = Link { $upstream }
+account-identity-unlink = Unlink
+done-identity-linked = The provider was linked: you can sign in with it now.
+done-identity-unlinked = The provider was unlinked.
+error-upstream-unknown = That sign-in provider does not exist or is switched off.
+error-upstream-state = This sign-in expired or was started in another browser. Start again from the sign-in page.
+error-upstream-refused = The provider did not sign you in (you may have cancelled). Start again, or sign in another way.
+error-upstream-unreachable = The provider could not be reached or did not answer in time. Try again later, or sign in another way.
+error-upstream-invalid = The provider's answer could not be trusted, so you were not signed in. Try again, or sign in another way.
+error-upstream-no-account = No account could be linked to this identity. Sign in another way.
+error-upstream-linked-elsewhere = That identity is linked to another account, or this account already has one from this provider.
+error-upstream-email-taken = An account here already uses this address: sign in to it above to link the two.
+event-upstream-sign-in = Signed in through a provider
+event-identity-linked = Sign-in provider linked
+event-identity-unlinked = Sign-in provider unlinked

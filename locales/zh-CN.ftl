@@ -435,3 +435,34 @@ mail-unlock-act = 如果是你本人，打开此链接即可无需等待登录�
 mail-unlock-not-you = 如果不是你本人，只要你的密码足够强，账号就是安全的；建议修改密码，或添加通行密钥或验证器应用。
 mail-test-subject = { $brand } 测试邮件
 mail-test-body = 这是一封来自 { $brand } 的测试邮件。邮件发送正常。
+
+## 上游身份提供方
+
+login-with-upstream = 使用 { $upstream } 登录
+login-or = 或
+upstream-account-title = 通过 { $upstream } 继续
+upstream-account-intro = 你的 { $upstream } 账号还没有关联到这里的账号。
+upstream-link-heading = 关联到你在这里的账号
+upstream-address-taken = 这里已有账号使用此邮箱地址。请登录该账号一次以完成关联；仅凭邮箱相同绝不会自动关联。
+upstream-link-submit = 关联并登录
+upstream-create-heading = 或者创建新账号
+upstream-create-submit = 创建账号
+upstream-no-new-accounts = 此身份提供方不能在这里创建新账号：请登录已有账号来完成关联。
+account-identities = 登录方式
+account-identities-none = 你的账号还没有关联其他身份提供方。
+account-identity-linked = 关联时间
+account-identity-link = 关联 { $upstream }
+account-identity-unlink = 取消关联
+done-identity-linked = 已关联该身份提供方：现在可以用它登录了。
+done-identity-unlinked = 已取消关联该身份提供方。
+error-upstream-unknown = 该登录方式不存在或已停用。
+error-upstream-state = 此次登录已过期，或是在另一个浏览器中发起的。请从登录页面重新开始。
+error-upstream-refused = 身份提供方没有让你登录（你可能取消了）。请重新开始，或换一种方式登录。
+error-upstream-unreachable = 无法连接身份提供方，或它没有及时响应。请稍后重试，或换一种方式登录。
+error-upstream-invalid = 身份提供方的响应无法被信任，因此你没有登录。请重试，或换一种方式登录。
+error-upstream-no-account = 无法为此身份关联账号。请换一种方式登录。
+error-upstream-linked-elsewhere = 该身份已关联到另一个账号，或此账号已关联了该身份提供方的另一个身份。
+error-upstream-email-taken = 这里已有账号使用此邮箱地址：请在上方登录该账号以完成关联。
+event-upstream-sign-in = 通过身份提供方登录
+event-identity-linked = 关联了登录方式
+event-identity-unlinked = 取消关联了登录方式

@@ -17,6 +17,10 @@ struct SeedFile {
     users: Vec<SeedUser>,
     #[serde(default)]
     clients: Vec<SeedClient>,
+    /// Upstream identity providers (`[[upstreams]]` blocks): added, or brought up to date,
+    /// at every start.
+    #[serde(default)]
+    upstreams: Vec<crate::service::upstream::UpstreamInput>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +70,7 @@ pub struct SeedReport {
     pub users_existing: usize,
     pub clients_created: usize,
     pub clients_existing: usize,
+    pub upstreams_configured: usize,
 }
 
 /// Loads `path` into the store.
@@ -161,6 +166,16 @@ pub async fn load(services: &Services, path: &Path) -> Result<SeedReport, String
             .await
             .map_err(|e| format!("{at}: {e}"))?;
         report.clients_created += 1;
+    }
+    let origin = crate::service::audit::Origin::internal("seed");
+    for (i, u) in file.upstreams.into_iter().enumerate() {
+        let at = format!("seed file {shown}, upstreams[{i}] ({})", u.id);
+        services
+            .upstreams
+            .configure(u, &origin, None)
+            .await
+            .map_err(|e| format!("{at}: {e}"))?;
+        report.upstreams_configured += 1;
     }
     Ok(report)
 }

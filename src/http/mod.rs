@@ -21,7 +21,8 @@ use self::compat::{account::AccountApi, auth_server::AuthServerApi, sso::SsoApi}
 use self::{
     api::{
         accounts::AccountsApi, admin::AdminApi, avatars::AvatarsApi, clients::ClientsApi,
-        me::MeApi, mfa::MfaApi, ops::OpsApi, sessions::SessionsApi, verification::VerificationApi,
+        me::MeApi, mfa::MfaApi, ops::OpsApi, sessions::SessionsApi, upstreams::UpstreamsApi,
+        verification::VerificationApi,
     },
     middleware::BodyLimits,
 };
@@ -37,6 +38,7 @@ type Apis = (
     AvatarsApi,
     ClientsApi,
     AdminApi,
+    UpstreamsApi,
     Switch<SsoApi>,
     Switch<AccountApi>,
     Switch<AuthServerApi>,
@@ -85,6 +87,7 @@ pub fn openapi(services: &Services) -> OpenApiService<Apis, ()> {
             AvatarsApi { services: s() },
             ClientsApi { services: s() },
             AdminApi { services: s() },
+            UpstreamsApi { services: s() },
             Switch {
                 api: SsoApi { services: s() },
                 on: services.compat.sso,

@@ -389,9 +389,12 @@ impl Accounts {
             }
             Err(CreateUserError::UsernameTaken) => Err(ServiceError::UsernameTaken),
             Err(CreateUserError::EmailTaken) => Err(ServiceError::EmailTaken),
-            Err(CreateUserError::CodeGone | CreateUserError::IdentityTaken) => Err(
-                ServiceError::Conflict("identity", "this identity is linked to another account".into()),
-            ),
+            Err(CreateUserError::CodeGone | CreateUserError::IdentityTaken) => {
+                Err(ServiceError::Conflict(
+                    "identity",
+                    "this identity is linked to another account".into(),
+                ))
+            }
         }
     }
 

@@ -699,7 +699,6 @@ impl Mfa {
         user_id: &str,
         sealed: String,
         mut amr: Vec<String>,
-        idp: Option<String>,
         code: &str,
         origin: &Origin,
     ) -> Result<Completed> {
@@ -720,7 +719,7 @@ impl Mfa {
             user_id: user_id.to_string(),
             amr,
             recovery_codes,
-            idp,
+            idp: None,
         })
     }
 
@@ -1322,9 +1321,10 @@ impl Mfa {
             let SecondFactorAnswer::Code(code) = answer else {
                 return Err(ServiceError::SecondFactorInvalid);
             };
-            return self
-                .finish_sign_in_enrolment(token, &owner, secret, amr, idp, &code, origin)
-                .await;
+            let done = self
+                .finish_sign_in_enrolment(token, &owner, secret, amr, &code, origin)
+                .await?;
+            return Ok(Completed { idp, ..done });
         }
         // A response that is not a WebAuthn assertion at all is refused before the challenge
         // is taken, so it costs the sign-in nothing (like a shape error anywhere).

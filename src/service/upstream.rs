@@ -483,7 +483,8 @@ impl Upstreams {
         origin: &Origin,
     ) -> Result<UpstreamView> {
         Self::require_admin(principal)?;
-        self.configure(input, origin, Some(&principal.user.id)).await
+        self.configure(input, origin, Some(&principal.user.id))
+            .await
     }
 
     /// Adds or changes an upstream from a seed file or the CLI (no principal: the operator).
@@ -513,9 +514,7 @@ impl Upstreams {
                     None | Some("oidc") => UpstreamProtocol::Oidc,
                     Some("oauth2") => UpstreamProtocol::Oauth2,
                     Some(other) => {
-                        return Err(invalid(format!(
-                            "protocol {other:?}: use oidc or oauth2"
-                        )));
+                        return Err(invalid(format!("protocol {other:?}: use oidc or oauth2")));
                     }
                 };
                 let claims = match protocol {
@@ -670,7 +669,12 @@ impl Upstreams {
     pub async fn delete(&self, principal: &Principal, id: &str, origin: &Origin) -> Result<()> {
         Self::require_admin(principal)?;
         let key = id.to_string();
-        if !self.inner.store.run(move |s| s.delete_upstream(&key)).await? {
+        if !self
+            .inner
+            .store
+            .run(move |s| s.delete_upstream(&key))
+            .await?
+        {
             return Err(ServiceError::NotFound("upstream"));
         }
         self.forget_metadata(id);
@@ -790,7 +794,8 @@ impl Upstreams {
             token: pick(&u.token_endpoint, "token_endpoint").ok_or(UpstreamFailure::Unreachable)?,
             userinfo: pick(&u.userinfo_endpoint, "userinfo_endpoint"),
             jwks: field("jwks_uri"),
-            iss_parameter: doc["authorization_response_iss_parameter_supported"] == Value::Bool(true),
+            iss_parameter: doc["authorization_response_iss_parameter_supported"]
+                == Value::Bool(true),
         };
         for url in [
             Some(&endpoints.authorization),
@@ -874,7 +879,8 @@ impl Upstreams {
         // RFC 7636 §4.2: S256.
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let redirect_uri = self.redirect_uri(&u.id);
-        let mut url = url::Url::parse(&endpoints.authorization).map_err(|_| UpstreamFailure::Invalid)?;
+        let mut url =
+            url::Url::parse(&endpoints.authorization).map_err(|_| UpstreamFailure::Invalid)?;
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("response_type", "code")
@@ -933,12 +939,19 @@ impl Upstreams {
             bool::from(sha256_hex(b).as_bytes().ct_eq(expected_binding.as_bytes()))
         });
         if upstream != id || !same_browser {
-            tracing::warn!(upstream = id, "an upstream answer came with a state of another browser or upstream");
+            tracing::warn!(
+                upstream = id,
+                "an upstream answer came with a state of another browser or upstream"
+            );
             return Err(UpstreamFailure::BadState);
         }
         let u = self.enabled(id).await?;
         if let Some(error) = &params.error {
-            tracing::info!(upstream = id, error, "the upstream provider refused the sign-in");
+            tracing::info!(
+                upstream = id,
+                error,
+                "the upstream provider refused the sign-in"
+            );
             return Err(UpstreamFailure::Refused(error.chars().take(64).collect()));
         }
         let endpoints = self.endpoints(&u).await?;
@@ -946,16 +959,27 @@ impl Upstreams {
         // send it must.
         match (&params.iss, &endpoints.issuer) {
             (Some(iss), Some(expected)) if iss.trim_end_matches('/') != expected => {
-                tracing::warn!(upstream = id, iss, "an upstream answer names another issuer (mix-up?)");
+                tracing::warn!(
+                    upstream = id,
+                    iss,
+                    "an upstream answer names another issuer (mix-up?)"
+                );
                 return Err(UpstreamFailure::Invalid);
             }
             (None, Some(_)) if endpoints.iss_parameter => {
-                tracing::warn!(upstream = id, "an upstream answer lacks the iss it promised");
+                tracing::warn!(
+                    upstream = id,
+                    "an upstream answer lacks the iss it promised"
+                );
                 return Err(UpstreamFailure::Invalid);
             }
             _ => {}
         }
-        let code = params.code.clone().filter(|c| !c.is_empty()).ok_or(UpstreamFailure::Invalid)?;
+        let code = params
+            .code
+            .clone()
+            .filter(|c| !c.is_empty())
+            .ok_or(UpstreamFailure::Invalid)?;
         let tokens = self.redeem(&u, &endpoints, &code, &verifier).await?;
         let claims = match u.protocol {
             UpstreamProtocol::Oidc => {
@@ -963,7 +987,9 @@ impl Upstreams {
                     tracing::warn!(upstream = id, "the upstream's token answer has no id_token");
                     UpstreamFailure::Invalid
                 })?;
-                let mut claims = self.validate_id_token(&u, &endpoints, id_token, &nonce).await?;
+                let mut claims = self
+                    .validate_id_token(&u, &endpoints, id_token, &nonce)
+                    .await?;
                 // Details the id_token left out come from userinfo (OIDC Core §5.3.2: the
                 // same `sub`, or none of it).
                 let lacking = [&u.claims.email, &u.claims.username]
@@ -984,7 +1010,10 @@ impl Upstreams {
             }
             UpstreamProtocol::Oauth2 => {
                 let access = tokens["access_token"].as_str().ok_or_else(|| {
-                    tracing::warn!(upstream = id, "the upstream's token answer has no access_token");
+                    tracing::warn!(
+                        upstream = id,
+                        "the upstream's token answer has no access_token"
+                    );
                     UpstreamFailure::Invalid
                 })?;
                 let url = endpoints.userinfo.clone().ok_or(UpstreamFailure::Invalid)?;
@@ -996,17 +1025,23 @@ impl Upstreams {
             return Err(UpstreamFailure::Invalid);
         };
         let email = claim_text(&claims, &u.claims.email);
-        let email_verified =
-            !u.claims.email_verified.is_empty() && claims[&u.claims.email_verified] == Value::Bool(true);
+        let email_verified = !u.claims.email_verified.is_empty()
+            && claims[&u.claims.email_verified] == Value::Bool(true);
         let username = claim_text(&claims, &u.claims.username);
         let name = claim_text(&claims, &u.claims.name);
         let upstream_amr: Vec<String> = claims["amr"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let vouched_mfa = u.trust_mfa
             && (crate::service::mfa::is_multi_factor(&upstream_amr)
-                || claims["acr"].as_str().is_some_and(crate::service::mfa::acr::demands_multi_factor));
+                || claims["acr"]
+                    .as_str()
+                    .is_some_and(crate::service::mfa::acr::demands_multi_factor));
         let identity = IdentityRecord {
             upstream_id: u.id.clone(),
             subject: subject.clone(),
@@ -1016,10 +1051,13 @@ impl Upstreams {
         };
 
         if let Some(user_id) = link_to {
-            return self.link(&user_id, identity, origin).await.map(|()| Returned::Linked {
-                user_id,
-                upstream: u.id.clone(),
-            });
+            return self
+                .link(&user_id, identity, origin)
+                .await
+                .map(|()| Returned::Linked {
+                    user_id,
+                    upstream: u.id.clone(),
+                });
         }
         let (up, sub) = (u.id.clone(), subject.clone());
         let linked = self
@@ -1105,7 +1143,9 @@ impl Upstreams {
                 form.push(("client_secret", &secret));
             }
             UpstreamProtocol::Oidc => {
-                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
                 req = req.basic_auth(enc(&u.client_id), Some(enc(&secret)));
             }
         }
@@ -1272,7 +1312,11 @@ impl Upstreams {
         binding: Option<&str>,
     ) -> Result<(ChallengeStep, UpstreamRecord)> {
         let hash = opaque::digest(token);
-        let record = self.inner.store.run(move |s| s.peek_challenge(hash)).await?;
+        let record = self
+            .inner
+            .store
+            .run(move |s| s.peek_challenge(hash))
+            .await?;
         let step = match record {
             Some(ChallengeRecord { step, .. }) => step,
             None => return Err(ServiceError::MfaChallengeInvalid),
@@ -1327,7 +1371,11 @@ impl Upstreams {
         let address_taken = match email.as_deref().map(crate::domain::Email::parse) {
             Some(Ok(e)) => {
                 let lookup = crate::store::users::UserLookup::EmailKey(e.key());
-                self.inner.store.run(move |s| s.find_user(&lookup)).await?.is_some()
+                self.inner
+                    .store
+                    .run(move |s| s.find_user(&lookup))
+                    .await?
+                    .is_some()
             }
             _ => false,
         };
@@ -1378,12 +1426,16 @@ impl Upstreams {
             linked_at: self.now(),
             last_used_at: Some(self.now()),
         };
-        self.link(&user.id, identity, origin)
-            .await
-            .map_err(|_| ServiceError::Conflict("identity", "this identity is linked to another account".into()))?;
+        self.link(&user.id, identity, origin).await.map_err(|_| {
+            ServiceError::Conflict(
+                "identity",
+                "this identity is linked to another account".into(),
+            )
+        })?;
         // The password proved the account: the sign-in is a password one, plus `fed`.
         let mut done = self.signed_in(&u, user, false, request, origin).await;
-        done.amr.insert(0, crate::service::mfa::amr::PASSWORD.to_string());
+        done.amr
+            .insert(0, crate::service::mfa::amr::PASSWORD.to_string());
         Ok(done)
     }
 
@@ -1449,7 +1501,10 @@ impl Upstreams {
 
     async fn spend(&self, token: &str) -> Result<()> {
         let hash = opaque::digest(token);
-        self.inner.store.run(move |s| s.take_challenge(hash)).await?;
+        self.inner
+            .store
+            .run(move |s| s.take_challenge(hash))
+            .await?;
         Ok(())
     }
 
@@ -1474,7 +1529,12 @@ impl Upstreams {
 
     /// Unlinks the caller's identity at `upstream`, unless it is their last way to sign in
     /// (no password, no passkey, no other identity).
-    pub async fn unlink(&self, principal: &Principal, upstream: &str, origin: &Origin) -> Result<()> {
+    pub async fn unlink(
+        &self,
+        principal: &Principal,
+        upstream: &str,
+        origin: &Origin,
+    ) -> Result<()> {
         let user_id = principal.user.id.clone();
         let factors = {
             let id = user_id.clone();
@@ -1516,7 +1576,10 @@ mod tests {
     #[test]
     fn suggestions_keep_only_what_a_username_may_hold() {
         assert_eq!(suggested_username(Some("Mona Lisa!"), None), "MonaLisa");
-        assert_eq!(suggested_username(None, Some("li.wei@example.test")), "li.wei");
+        assert_eq!(
+            suggested_username(None, Some("li.wei@example.test")),
+            "li.wei"
+        );
         assert_eq!(suggested_username(None, None), "");
     }
 

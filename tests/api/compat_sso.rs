@@ -489,6 +489,7 @@ async fn public_clients_get_no_code_from_the_sso_login_and_cannot_redeem_one_wit
         redeemed_family: None,
         sid: None,
         amr: Vec::new(),
+        idp: None,
     };
     let hash = portcullis::token::opaque::digest(code);
     app.services

@@ -52,3 +52,4 @@ mod rp_libraries;
 mod self_service;
 mod sessions;
 mod storage;
+mod upstream;

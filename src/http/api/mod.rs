@@ -10,6 +10,7 @@ pub mod ops;
 pub mod sessions;
 pub mod text;
 pub mod types;
+pub mod upstreams;
 pub mod verification;
 
 use poem_openapi::Tags;

@@ -58,6 +58,8 @@ pub(super) fn routes(services: Services) -> Route {
         .at("/delete", action(Act::Delete))
         .at("/email", action(Act::EmailRequest))
         .at("/email/confirm", action(Act::EmailConfirm))
+        .at("/identities/link", action(Act::LinkIdentity))
+        .at("/identities/unlink", action(Act::UnlinkIdentity))
         .at(
             "/avatar",
             post(AvatarUpload {
@@ -90,6 +92,16 @@ struct ConsentRow {
     scope: String,
 }
 
+/// One linked identity at an upstream provider.
+struct IdentityRow {
+    upstream_id: String,
+    name: String,
+    /// What the provider called the person.
+    display: String,
+    linked: String,
+    last_used: Option<String>,
+}
+
 /// One passkey row.
 struct PasskeyRow {
     id: String,
@@ -120,6 +132,9 @@ struct AccountTemplate<'a> {
     events: Vec<ActivityRow>,
     sessions: Vec<SessionRow>,
     consents: Vec<ConsentRow>,
+    identities: Vec<IdentityRow>,
+    /// (id, name) of enabled providers not linked yet.
+    linkable: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -195,6 +210,9 @@ fn what(kind: &str, method: Option<&str>) -> Msg {
         "email_changed" => "event-email-changed",
         "session_revoked" => "event-session-revoked",
         "consent_revoked" => "event-consent-revoked",
+        "upstream_sign_in" => "event-upstream-sign-in",
+        "identity_linked" => "event-identity-linked",
+        "identity_unlinked" => "event-identity-unlinked",
         other => return Msg::new("plain").with("text", other.replace('_', " ")),
     };
     Msg::new(key)
@@ -282,9 +300,33 @@ async fn account_page(
             scope: c.scope,
         })
         .collect();
+    let identities = match services.upstreams.identities(&user.id).await {
+        Ok(i) => i,
+        Err(e) => return internal_error_page("reading linked identities failed", &e),
+    };
+    let linkable = services
+        .upstreams
+        .buttons()
+        .await
+        .into_iter()
+        .filter(|b| !identities.iter().any(|(i, _)| i.upstream_id == b.id))
+        .map(|b| (b.id, b.name))
+        .collect();
+    let identities = identities
+        .into_iter()
+        .map(|(i, name)| IdentityRow {
+            name,
+            display: i.display.unwrap_or_default(),
+            linked: when(i.linked_at),
+            last_used: i.last_used_at.map(when),
+            upstream_id: i.upstream_id,
+        })
+        .collect();
     let csrf = services.oauth2.csrf_token(&current.cookie, ACCOUNT_FORM);
     let html = AccountTemplate {
         ui,
+        identities,
+        linkable,
         sessions,
         consents,
         csrf: &csrf,
@@ -377,6 +419,8 @@ fn notice(code: &str) -> Option<Msg> {
         "session-ended" => "done-session-ended",
         "email-changed" => "done-email-changed",
         "consent-revoked" => "done-consent-revoked",
+        "identity-linked" => "done-identity-linked",
+        "identity-unlinked" => "done-identity-unlinked",
         _ => return None,
     }))
 }
@@ -419,6 +463,8 @@ enum Act {
     Delete,
     EmailRequest,
     EmailConfirm,
+    LinkIdentity,
+    UnlinkIdentity,
 }
 
 /// `POST /ui/account/…`: one form of the account page.
@@ -694,6 +740,16 @@ impl Endpoint for Action {
                     Err(e) => Err(e),
                 }
             }
+            Act::LinkIdentity => {
+                return Ok(
+                    super::upstream::link_from_account(services, &req, field("upstream")).await,
+                );
+            }
+            Act::UnlinkIdentity => services
+                .upstreams
+                .unlink(&principal(&current), field("upstream"), &origin)
+                .await
+                .map(|()| "identity-unlinked"),
             Act::SignOut => {
                 let session = cookie(&req, SESSION_COOKIE).unwrap_or_default();
                 if let Err(e) = services.oauth2.end_browser_session(&session).await {

@@ -13,6 +13,7 @@ mod register;
 mod setup;
 pub mod templates;
 mod ui;
+mod upstream;
 
 pub use ui::Ui;
 
@@ -105,6 +106,7 @@ pub fn ui_routes(services: Services) -> impl Endpoint<Output = Response> {
             get(static_file("text/css; charset=utf-8", stylesheet)),
         )
         .nest("/account", account::routes(s()))
+        .nest("/upstream", upstream::routes(s()))
         .nest("/admin", admin::routes(s()))
         .at(
             "/setup",
@@ -617,9 +619,17 @@ async fn render_login(
         None
     };
     let ui = flow_ui(services, req, p);
+    let upstreams: Vec<(String, String)> = services
+        .upstreams
+        .buttons()
+        .await
+        .into_iter()
+        .map(|b| (upstream::start_href(&b.id, p.request_id()), b.name))
+        .collect();
     csrf_form_page(services, req, p.form_id(), status, |csrf| {
         templates::login(&templates::LoginPage {
             ui: &ui,
+            upstreams: &upstreams,
             request_id: p.request_id(),
             csrf,
             client_name: p.client_name(),

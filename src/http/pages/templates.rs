@@ -34,6 +34,8 @@ pub struct LoginPage<'a> {
     pub passkeys: bool,
     /// The sign-up page of this flow, unless registration is closed.
     pub register_href: Option<String>,
+    /// (start link, name) of each upstream identity provider.
+    pub upstreams: &'a [(String, String)],
 }
 
 pub fn login(p: &LoginPage) -> String {
@@ -411,6 +413,7 @@ mod tests {
                     dev_answer: Some(EVIL),
                     passkeys: true,
                     register_href: Some(EVIL.into()),
+                    upstreams: &[(EVIL.into(), EVIL.into())],
                 }),
                 register(&RegisterPage {
                     ui,
@@ -503,6 +506,7 @@ mod tests {
                 dev_answer: None,
                 passkeys: false,
                 register_href: None,
+                upstreams: &[],
             })
         };
         let en = page(Lang::En);
