@@ -671,3 +671,186 @@ async fn an_oauth2_upstream_with_a_github_shaped_userinfo_maps_its_claims() {
             .contains("only way to sign in")
     );
 }
+
+/// How the in-test OpenID provider spoils its id_token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Spoil {
+    Nothing,
+    Nonce,
+    Audience,
+    Issuer,
+    Expired,
+    Signature,
+    AlgNone,
+    /// Two audiences and an `azp` that is another client.
+    Azp,
+}
+
+/// A minimal OpenID provider: discovery, JWKS, an authorization endpoint that answers at
+/// once, and a token endpoint whose id_token is spoiled as `spoil` says.
+async fn oidc_provider(spoil: Arc<Mutex<Spoil>>) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let key = portcullis::token::jwt::generate("EdDSA").unwrap();
+    let other = portcullis::token::jwt::generate("EdDSA").unwrap();
+    let der = |k: &portcullis::token::jwt::JwtKeyMaterial| {
+        EncodingKey::from_ed_der(&URL_SAFE_NO_PAD.decode(&k.private_der).unwrap())
+    };
+    let (signing, wrong) = (der(&key), der(&other));
+    // code → nonce.
+    let nonces: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let discovery = {
+        let base = base.clone();
+        poem::endpoint::make_sync(move |_| {
+            poem::web::Json(json!({
+                "issuer": base,
+                "authorization_endpoint": format!("{base}/authorize"),
+                "token_endpoint": format!("{base}/token"),
+                "jwks_uri": format!("{base}/jwks"),
+            }))
+        })
+    };
+    let jwks = {
+        let jwk = key.jwk.clone();
+        poem::endpoint::make_sync(move |_| poem::web::Json(json!({"keys": [jwk]})))
+    };
+    let authorize = {
+        let nonces = nonces.clone();
+        poem::endpoint::make_sync(move |req: poem::Request| {
+            let q: HashMap<String, String> = url::form_urlencoded::parse(
+                req.uri().query().unwrap_or_default().as_bytes(),
+            )
+            .into_owned()
+            .collect();
+            let code = format!("code-{}", nonces.lock().unwrap().len());
+            nonces.lock().unwrap().insert(code.clone(), q["nonce"].clone());
+            poem::Response::builder()
+                .status(poem::http::StatusCode::FOUND)
+                .header(
+                    "location",
+                    format!(
+                        "{}?code={code}&state={}",
+                        q["redirect_uri"],
+                        url::form_urlencoded::byte_serialize(q["state"].as_bytes())
+                            .collect::<String>()
+                    ),
+                )
+                .finish()
+        })
+    };
+    let token = {
+        let base = base.clone();
+        poem::endpoint::make(move |mut req: poem::Request| {
+            let (nonces, spoil, base) = (nonces.clone(), spoil.clone(), base.clone());
+            let (signing, wrong, kid) = (signing.clone(), wrong.clone(), key.kid.clone());
+            async move {
+                let body = req.take_body().into_string().await.unwrap_or_default();
+                let f: HashMap<String, String> =
+                    url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+                let nonce = nonces.lock().unwrap().remove(&f["code"]).unwrap_or_default();
+                let spoil = *spoil.lock().unwrap();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64;
+                let mut claims = json!({
+                    "iss": base, "sub": "ada-1", "aud": "our-client",
+                    "iat": now, "exp": now + 300, "nonce": nonce,
+                    "email": "ada@example.test", "email_verified": true,
+                    "preferred_username": "ada", "name": "Ada",
+                });
+                match spoil {
+                    Spoil::Nonce => claims["nonce"] = json!("another"),
+                    Spoil::Audience => claims["aud"] = json!("someone-else"),
+                    Spoil::Issuer => claims["iss"] = json!("https://evil.example.test"),
+                    Spoil::Expired => {
+                        claims["iat"] = json!(now - 7200);
+                        claims["exp"] = json!(now - 3600);
+                    }
+                    Spoil::Azp => {
+                        claims["aud"] = json!(["our-client", "someone-else"]);
+                        claims["azp"] = json!("someone-else");
+                    }
+                    Spoil::Nothing | Spoil::Signature | Spoil::AlgNone => {}
+                }
+                let mut header = Header::new(Algorithm::EdDSA);
+                header.kid = Some(kid);
+                let key = if spoil == Spoil::Signature { &wrong } else { &signing };
+                let mut id_token = jsonwebtoken::encode(&header, &claims, key).unwrap();
+                if spoil == Spoil::AlgNone {
+                    let payload = id_token.split('.').nth(1).unwrap().to_string();
+                    let none = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"x"}"#);
+                    id_token = format!("{none}.{payload}.");
+                }
+                poem::web::Json(json!({"access_token": "at", "token_type": "Bearer", "id_token": id_token}))
+            }
+        })
+    };
+    let routes = poem::Route::new()
+        .at("/.well-known/openid-configuration", poem::get(discovery))
+        .at("/jwks", poem::get(jwks))
+        .at("/authorize", poem::get(authorize))
+        .at("/token", poem::post(token));
+    tokio::spawn(async move {
+        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+        let _ = poem::Server::new_with_acceptor(acceptor).run(routes).await;
+    });
+    base
+}
+
+#[tokio::test]
+async fn id_tokens_with_a_wrong_nonce_audience_issuer_signature_or_expiry_sign_no_one_in() {
+    let spoil = Arc::new(Mutex::new(Spoil::Nothing));
+    let idp = oidc_provider(spoil.clone()).await;
+    // Our clock is the real one here: the provider signs with the wall clock.
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = crate::helpers::test_config(&dir);
+    config.public_url = None;
+    let us = crate::helpers::start(config, dir, portcullis::clock::Clock::system()).await;
+    let admin = crate::admin::admin(&us).await;
+    let put = us
+        .client
+        .put(us.url("/api/v1/admin/upstreams/ada"))
+        .bearer_auth(&admin)
+        .json(&json!({"issuer": idp, "client_id": "our-client", "client_secret": "s", "accounts": "create", "trust_email": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let attempt = |b: reqwest::Client| {
+        let us = &us;
+        async move {
+            let to_idp = follow(us, &b, &us.url("/ui/upstream/ada/start")).await;
+            let back = location(&b.get(&to_idp).send().await.unwrap());
+            b.get(&back).send().await.unwrap()
+        }
+    };
+    for bad in [
+        Spoil::Nonce,
+        Spoil::Audience,
+        Spoil::Issuer,
+        Spoil::Expired,
+        Spoil::Signature,
+        Spoil::AlgNone,
+        Spoil::Azp,
+    ] {
+        *spoil.lock().unwrap() = bad;
+        let resp = attempt(browser()).await;
+        assert_eq!(resp.status(), StatusCode::BAD_GATEWAY, "{bad:?}");
+        let page = resp.text().await.unwrap();
+        assert!(page.contains("could not be trusted"), "{bad:?}: {page}");
+    }
+    assert_eq!(us.table_count("users").await, 1, "no account came of them");
+
+    // The same provider, behaving: the person gets in, the verified address trusted.
+    *spoil.lock().unwrap() = Spoil::Nothing;
+    let b = browser();
+    let resp = attempt(b.clone()).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, page) = html(&b, &us.url(&location(&resp))).await;
+    let created = choose(&us, &b, &page, "create", &[("username", "ada")]).await;
+    assert_eq!(location(&created), "/ui/account");
+    let ada = us.services.accounts.find("ada").await.unwrap().unwrap();
+    assert!(ada.email_verified, "a trusted upstream's verified address");
+}
