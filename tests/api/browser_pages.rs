@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The application's own page on the loopback (the browser never leaves 127.0.0.1).
-async fn app_page() -> String {
+pub(crate) async fn app_page() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let routes = poem::Route::new().at(

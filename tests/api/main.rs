@@ -13,6 +13,7 @@ mod bad_input;
 mod browser_cors;
 mod browser_pages;
 mod browser_passkeys;
+mod browser_upstream;
 mod captcha;
 mod check;
 mod chromium;

@@ -21,15 +21,15 @@ const VERIFIER: &str = "upstream-test-verifier-with-enough-entropy-0123456789";
 const APP_REDIRECT: &str = "http://127.0.0.1:9/app/callback";
 
 /// Us, and an upstream OpenID provider (another portcullis) we trust as `corp`.
-struct Federation {
-    us: TestApp,
-    idp: TestApp,
+pub(crate) struct Federation {
+    pub us: TestApp,
+    pub idp: TestApp,
     admin: String,
 }
 
 /// Both servers on their real addresses (the upstream's issuer must be reachable), the
 /// upstream with `ursula` and a client for us, and `corp` configured with `accounts`.
-async fn federation(accounts: &str) -> Federation {
+pub(crate) async fn federation(accounts: &str) -> Federation {
     let idp = spawn_app_with(|c| c.public_url = None).await;
     let us = spawn_app_with(|c| c.public_url = None).await;
     idp.register_user("ursula").await;
@@ -718,13 +718,15 @@ async fn oidc_provider(spoil: Arc<Mutex<Spoil>>) -> String {
     let authorize = {
         let nonces = nonces.clone();
         poem::endpoint::make_sync(move |req: poem::Request| {
-            let q: HashMap<String, String> = url::form_urlencoded::parse(
-                req.uri().query().unwrap_or_default().as_bytes(),
-            )
-            .into_owned()
-            .collect();
+            let q: HashMap<String, String> =
+                url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+                    .into_owned()
+                    .collect();
             let code = format!("code-{}", nonces.lock().unwrap().len());
-            nonces.lock().unwrap().insert(code.clone(), q["nonce"].clone());
+            nonces
+                .lock()
+                .unwrap()
+                .insert(code.clone(), q["nonce"].clone());
             poem::Response::builder()
                 .status(poem::http::StatusCode::FOUND)
                 .header(
@@ -746,9 +748,14 @@ async fn oidc_provider(spoil: Arc<Mutex<Spoil>>) -> String {
             let (signing, wrong, kid) = (signing.clone(), wrong.clone(), key.kid.clone());
             async move {
                 let body = req.take_body().into_string().await.unwrap_or_default();
-                let f: HashMap<String, String> =
-                    url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-                let nonce = nonces.lock().unwrap().remove(&f["code"]).unwrap_or_default();
+                let f: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+                    .into_owned()
+                    .collect();
+                let nonce = nonces
+                    .lock()
+                    .unwrap()
+                    .remove(&f["code"])
+                    .unwrap_or_default();
                 let spoil = *spoil.lock().unwrap();
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -776,14 +783,20 @@ async fn oidc_provider(spoil: Arc<Mutex<Spoil>>) -> String {
                 }
                 let mut header = Header::new(Algorithm::EdDSA);
                 header.kid = Some(kid);
-                let key = if spoil == Spoil::Signature { &wrong } else { &signing };
+                let key = if spoil == Spoil::Signature {
+                    &wrong
+                } else {
+                    &signing
+                };
                 let mut id_token = jsonwebtoken::encode(&header, &claims, key).unwrap();
                 if spoil == Spoil::AlgNone {
                     let payload = id_token.split('.').nth(1).unwrap().to_string();
                     let none = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"x"}"#);
                     id_token = format!("{none}.{payload}.");
                 }
-                poem::web::Json(json!({"access_token": "at", "token_type": "Bearer", "id_token": id_token}))
+                poem::web::Json(
+                    json!({"access_token": "at", "token_type": "Bearer", "id_token": id_token}),
+                )
             }
         })
     };
