@@ -478,3 +478,4 @@ error-upstream-email-taken = An account here already uses this address: sign in 
 event-upstream-sign-in = Signed in through a provider
 event-identity-linked = Sign-in provider linked
 event-identity-unlinked = Sign-in provider unlinked
+error-upstream-link-needs-mfa = This account has a second factor. Sign in to it with the second step, then link the provider from your account page.

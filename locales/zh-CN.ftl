@@ -466,3 +466,4 @@ error-upstream-email-taken = 这里已有账号使用此邮箱地址：请在上
 event-upstream-sign-in = 通过身份提供方登录
 event-identity-linked = 关联了登录方式
 event-identity-unlinked = 取消关联了登录方式
+error-upstream-link-needs-mfa = 此账号设置了第二因素。请先完成两步验证登录，再在账号页面关联该身份提供方。

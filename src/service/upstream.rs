@@ -1391,9 +1391,10 @@ impl Upstreams {
         })
     }
 
-    /// Links the waiting identity to an account whose owner proved it with `password` (the
-    /// account's second factor, if any, still follows as after any password), and signs it
-    /// in. The match of addresses never links by itself.
+    /// Links the waiting identity to an account whose owner proved it with `password`, and
+    /// signs it in. The match of addresses never links by itself. An account with a second
+    /// factor is not linked on its password alone (the upstream could then stand in for the
+    /// factor): its owner signs in fully and links from the account page.
     pub async fn link_with_password(
         &self,
         token: &str,
@@ -1408,6 +1409,20 @@ impl Upstreams {
             .accounts
             .authenticate_password(login, password, origin)
             .await?;
+        let id = user.id.clone();
+        if self
+            .inner
+            .store
+            .run(move |s| s.factors(&id))
+            .await?
+            .has_factor()
+        {
+            return Err(ServiceError::Conflict(
+                "second_factor",
+                "this account has a second factor: sign in to it and link the provider from the account page"
+                    .into(),
+            ));
+        }
         let ChallengeStep::UpstreamIdentity {
             subject,
             username,

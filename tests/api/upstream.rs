@@ -158,10 +158,8 @@ fn claims_of(jwt: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-#[tokio::test]
-async fn a_new_person_signs_in_through_an_oidc_upstream_just_in_time_and_the_app_gets_its_code() {
-    let f = federation("create").await;
-    let us = &f.us;
+/// The application Notes (public, PKCE) at `us`.
+async fn notes(us: &TestApp) -> String {
     let owner = us.register_developer("notes-owner").await;
     let notes: Value = us
         .create_client(
@@ -172,11 +170,16 @@ async fn a_new_person_signs_in_through_an_oidc_upstream_just_in_time_and_the_app
         .json()
         .await
         .unwrap();
+    notes["client_id"].as_str().unwrap().to_string()
+}
+
+/// Notes asks `b` to sign in; returns the pending request's id (the login page's).
+async fn notes_asks(us: &TestApp, b: &reqwest::Client, client_id: &str) -> String {
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
     let q: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("response_type", "code"),
-            ("client_id", notes["client_id"].as_str().unwrap()),
+            ("client_id", client_id),
             ("redirect_uri", APP_REDIRECT),
             ("scope", "openid profile email"),
             ("state", "app-state"),
@@ -185,32 +188,19 @@ async fn a_new_person_signs_in_through_an_oidc_upstream_just_in_time_and_the_app
             ("code_challenge_method", "S256"),
         ])
         .finish();
-    let (ours, theirs) = (browser(), browser());
-    let login = follow(us, &ours, &us.url(&format!("/oauth2/authorize?{q}"))).await;
-    let request = login.split("request=").nth(1).unwrap().to_string();
-    let (_, page) = html(&ours, &login).await;
-    let start = format!("/ui/upstream/corp/start?request={request}");
-    assert!(page.contains(&format!("href=\"{start}\"")), "{page}");
-    assert!(page.contains("Sign in with Corp"));
+    let login = follow(us, b, &us.url(&format!("/oauth2/authorize?{q}"))).await;
+    login.split("request=").nth(1).unwrap().to_string()
+}
 
-    let callback = f.through_idp(&ours, &theirs, &start, "ursula").await;
-    // No account is linked: the person names a new one (the upstream's name suggested).
-    let choice = follow(us, &ours, &callback).await;
-    assert!(choice.contains("/ui/upstream/account?token="), "{choice}");
-    let (status, page) = html(&ours, &choice).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("Continue with Corp") && page.contains("id=\"create-form\""));
-    assert!(
-        page.contains("name=\"username\" value=\"ursula\""),
-        "{page}"
-    );
-    let created = choose(us, &ours, &page, "create", &[("username", "ursula")]).await;
-    assert_eq!(created.status(), StatusCode::SEE_OTHER);
-    // The pending authorization goes on: consent, then the app's code.
-    let consent = us.url(&location(&created));
-    assert!(consent.contains(&format!("/ui/consent?request={request}")));
-    let (_, page) = html(&ours, &consent).await;
-    let allowed = ours
+/// Allows Notes on the consent page at `consent` and redeems the code: the id_token's claims.
+async fn notes_id_token(
+    us: &TestApp,
+    b: &reqwest::Client,
+    consent: &str,
+    client_id: &str,
+) -> Value {
+    let (_, page) = html(b, consent).await;
+    let allowed = b
         .post(us.url("/ui/consent"))
         .form(&[
             ("request", scrape(&page, "request").as_str()),
@@ -236,7 +226,7 @@ async fn a_new_person_signs_in_through_an_oidc_upstream_just_in_time_and_the_app
                 ("grant_type", "authorization_code"),
                 ("code", &code),
                 ("redirect_uri", APP_REDIRECT),
-                ("client_id", notes["client_id"].as_str().unwrap()),
+                ("client_id", client_id),
                 ("code_verifier", VERIFIER),
             ],
             None,
@@ -245,11 +235,42 @@ async fn a_new_person_signs_in_through_an_oidc_upstream_just_in_time_and_the_app
         .json()
         .await
         .unwrap();
-    let id_token = claims_of(
+    claims_of(
         tokens["id_token"]
             .as_str()
             .unwrap_or_else(|| panic!("{tokens}")),
+    )
+}
+
+#[tokio::test]
+async fn a_new_person_signs_in_through_an_oidc_upstream_just_in_time_and_the_app_gets_its_code() {
+    let f = federation("create").await;
+    let us = &f.us;
+    let client_id = notes(us).await;
+    let (ours, theirs) = (browser(), browser());
+    let request = notes_asks(us, &ours, &client_id).await;
+    let (_, page) = html(&ours, &us.url(&format!("/ui/login?request={request}"))).await;
+    let start = format!("/ui/upstream/corp/start?request={request}");
+    assert!(page.contains(&format!("href=\"{start}\"")), "{page}");
+    assert!(page.contains("Sign in with Corp"));
+
+    let callback = f.through_idp(&ours, &theirs, &start, "ursula").await;
+    // No account is linked: the person names a new one (the upstream's name suggested).
+    let choice = follow(us, &ours, &callback).await;
+    assert!(choice.contains("/ui/upstream/account?token="), "{choice}");
+    let (status, page) = html(&ours, &choice).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Continue with Corp") && page.contains("id=\"create-form\""));
+    assert!(
+        page.contains("name=\"username\" value=\"ursula\""),
+        "{page}"
     );
+    let created = choose(us, &ours, &page, "create", &[("username", "ursula")]).await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    // The pending authorization goes on: consent, then the app's code.
+    let consent = us.url(&location(&created));
+    assert!(consent.contains(&format!("/ui/consent?request={request}")));
+    let id_token = notes_id_token(us, &ours, &consent, &client_id).await;
     // Our id_token says how: through an upstream (`fed`), which one (`idp`).
     assert_eq!(id_token["amr"], json!(["fed"]));
     assert_eq!(id_token["idp"], "corp");
@@ -866,4 +887,129 @@ async fn id_tokens_with_a_wrong_nonce_audience_issuer_signature_or_expiry_sign_n
     assert_eq!(location(&created), "/ui/account");
     let ada = us.services.accounts.find("ada").await.unwrap().unwrap();
     assert!(ada.email_verified, "a trusted upstream's verified address");
+}
+
+#[tokio::test]
+async fn the_second_factor_policy_applies_to_upstream_sign_ins_and_the_id_token_keeps_the_idp() {
+    let f = federation("create").await;
+    let us = &f.us;
+    let client_id = notes(us).await;
+    // Ursula has an account here with an authenticator app.
+    us.register_user("ursula").await;
+    let view = us.services.accounts.find("ursula").await.unwrap().unwrap();
+    let enrolment = us.services.mfa.begin_totp(&view).await.unwrap();
+    let origin = portcullis::service::audit::Origin::internal("test");
+    let code = crate::mfa::totp_code(us, &enrolment.secret, 0);
+    us.services
+        .mfa
+        .confirm_totp(&view, &enrolment.enrolment_token, &code, &origin)
+        .await
+        .unwrap();
+
+    // Her password alone does not link an account that has a second factor.
+    let (ours, theirs) = (browser(), browser());
+    let callback = f
+        .through_idp(&ours, &theirs, "/ui/upstream/corp/start", "ursula")
+        .await;
+    let choice = follow(us, &ours, &callback).await;
+    let (_, page) = html(&ours, &choice).await;
+    let refused = choose(
+        us,
+        &ours,
+        &page,
+        "link",
+        &[("login", "ursula"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("link the provider from your account page")
+    );
+
+    // Signed in fully (password and code), she links Corp from her account page. (Each
+    // code works once: the clock moves to the next one.)
+    us.clock.advance(30);
+    let (ours, theirs) = (browser(), browser());
+    let second = crate::helpers::sign_in_page(us, &ours, "ursula", PASSWORD).await;
+    let page = second.text().await.unwrap();
+    let done = ours
+        .post(us.url("/ui/login/mfa"))
+        .form(&[
+            ("request", ""),
+            ("csrf", scrape(&page, "csrf").as_str()),
+            ("mfa_token", scrape(&page, "mfa_token").as_str()),
+            (
+                "code",
+                crate::mfa::totp_code(us, &enrolment.secret, 0).as_str(),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&done), "/ui/account");
+    let (_, account) = html(&ours, &us.url("/ui/account")).await;
+    let to_idp = ours
+        .post(us.url("/ui/account/identities/link"))
+        .form(&[
+            ("csrf", scrape(&account, "csrf").as_str()),
+            ("upstream", "corp"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let back = browser_sign_in(&f.idp, &theirs, &location(&to_idp), "ursula", PASSWORD).await;
+    assert_eq!(
+        follow(us, &ours, &back).await,
+        us.url("/ui/account?done=identity-linked")
+    );
+
+    // Signed in through Corp for Notes: the second step, then the code; the id_token names
+    // both the upstream and the factor.
+    us.clock.advance(30);
+    let (ours, theirs) = (browser(), browser());
+    let request = notes_asks(us, &ours, &client_id).await;
+    let callback = f
+        .through_idp(
+            &ours,
+            &theirs,
+            &format!("/ui/upstream/corp/start?request={request}"),
+            "ursula",
+        )
+        .await;
+    let second = ours.get(&callback).send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::OK, "the second step is asked");
+    let page = second.text().await.unwrap();
+    assert!(page.contains("name=\"mfa_token\""), "{page}");
+    let answered = ours
+        .post(us.url("/ui/login/mfa"))
+        .form(&[
+            ("request", scrape(&page, "request").as_str()),
+            ("csrf", scrape(&page, "csrf").as_str()),
+            ("mfa_token", scrape(&page, "mfa_token").as_str()),
+            (
+                "code",
+                crate::mfa::totp_code(us, &enrolment.secret, 0).as_str(),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), StatusCode::SEE_OTHER);
+    let id_token = notes_id_token(us, &ours, &us.url(&location(&answered)), &client_id).await;
+    assert_eq!(id_token["idp"], "corp");
+    let amr: Vec<&str> = id_token["amr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        amr.contains(&"fed") && amr.contains(&"otp") && amr.contains(&"mfa"),
+        "{amr:?}"
+    );
+    assert_eq!(id_token["acr"], "urn:portcullis:acr:mfa");
 }

@@ -333,6 +333,11 @@ impl Endpoint for AccountSubmit {
                 StatusCode::TOO_MANY_REQUESTS,
                 Msg::new("error-too-many-wrong").with("wait", super::human_wait(retry_after)),
             ),
+            Err(E::Conflict("second_factor", _)) => refused(
+                "link",
+                StatusCode::CONFLICT,
+                Msg::new("error-upstream-link-needs-mfa"),
+            ),
             Err(E::Conflict(..)) => refused(
                 "link",
                 StatusCode::CONFLICT,
