@@ -665,6 +665,35 @@ impl Upstreams {
         Ok(self.view(&record))
     }
 
+    /// Switches an upstream's button on or off, keeping everything else (admins).
+    pub async fn set_enabled(
+        &self,
+        principal: &Principal,
+        id: &str,
+        enabled: bool,
+        origin: &Origin,
+    ) -> Result<UpstreamView> {
+        Self::require_admin(principal)?;
+        let key = id.to_string();
+        let mut record = self
+            .inner
+            .store
+            .run(move |s| s.get_upstream(&key))
+            .await?
+            .ok_or(ServiceError::NotFound("upstream"))?;
+        record.enabled = enabled;
+        record.updated_at = self.now();
+        let stored = record.clone();
+        self.inner
+            .store
+            .run(move |s| s.put_upstream(&stored))
+            .await?;
+        let detail = if enabled { "enabled" } else { "disabled" };
+        let event = upstream_changed(origin, Some(&principal.user.id), id).detail(detail);
+        self.inner.audit.record(event).await;
+        Ok(self.view(&record))
+    }
+
     /// Removes an upstream and the identities linked through it (admins).
     pub async fn delete(&self, principal: &Principal, id: &str, origin: &Origin) -> Result<()> {
         Self::require_admin(principal)?;

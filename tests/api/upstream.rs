@@ -1013,3 +1013,68 @@ async fn the_second_factor_policy_applies_to_upstream_sign_ins_and_the_id_token_
     );
     assert_eq!(id_token["acr"], "urn:portcullis:acr:mfa");
 }
+
+#[tokio::test]
+async fn admins_manage_providers_in_the_console_and_see_who_is_linked() {
+    let f = federation("create").await;
+    let us = &f.us;
+    let (ours, theirs) = (browser(), browser());
+    let callback = f
+        .through_idp(&ours, &theirs, "/ui/upstream/corp/start", "ursula")
+        .await;
+    let choice = follow(us, &ours, &callback).await;
+    let (_, page) = html(&ours, &choice).await;
+    choose(us, &ours, &page, "create", &[("username", "ursula")]).await;
+
+    let admin = crate::helpers::page_signed_in(us, "root").await;
+    let (_, users) = html(&admin, &us.url("/ui/admin/users")).await;
+    assert!(users.contains("Linked: Corp"), "{users}");
+    let (_, console) = html(&admin, &us.url("/ui/admin/upstreams")).await;
+    assert!(console.contains("data-upstream=\"corp\""));
+    assert!(console.contains(&us.url("/ui/upstream/corp/callback")));
+
+    let action = |fields: Vec<(&'static str, &'static str)>, csrf: String| {
+        let mut form: Vec<(&str, String)> = vec![("csrf", csrf)];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        admin
+            .post(us.url("/ui/admin/upstreams/action"))
+            .form(&form)
+            .send()
+    };
+    let toggled = action(
+        vec![("action", "toggle"), ("id", "corp")],
+        scrape(&console, "csrf"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        location(&toggled),
+        "/ui/admin/upstreams?done=upstream-saved"
+    );
+    let (_, login) = html(&browser(), &us.url("/ui/login")).await;
+    assert!(
+        !login.contains("Sign in with Corp"),
+        "a disabled provider has no button"
+    );
+    let (status, _) = html(&browser(), &us.url("/ui/upstream/corp/start")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let saved = action(
+        vec![
+            ("action", "save"),
+            ("id", "github"),
+            ("preset", "github"),
+            ("client_id", "Iv1.console"),
+            ("client_secret", "console-secret"),
+            ("accounts", "link-only"),
+        ],
+        scrape(&console, "csrf"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (_, console) = html(&admin, &us.url("/ui/admin/upstreams")).await;
+    assert!(console.contains("data-upstream=\"github\"") && console.contains("link-only"));
+    assert!(!console.contains("console-secret"));
+    assert!(f.events("upstream_changed").await.len() >= 3);
+}

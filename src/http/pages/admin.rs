@@ -61,6 +61,14 @@ pub(super) fn routes(services: Services) -> Route {
                 view: View::Events,
             }),
         )
+        .at(
+            "/upstreams",
+            get(Console {
+                services: s(),
+                view: View::Upstreams,
+            }),
+        )
+        .at("/upstreams/action", post(UpstreamAction { services: s() }))
         .at("/users/action", post(UserAction { services: s() }))
         .at("/clients/action", post(ClientAction { services: s() }))
 }
@@ -71,6 +79,7 @@ enum View {
     Users,
     Clients,
     Events,
+    Upstreams,
 }
 
 /// The admin signed in to this browser, or the page that turns the browser away.
@@ -99,6 +108,7 @@ fn notice(code: &str) -> Option<Msg> {
         "mfa-reset" => "done-mfa-reset",
         "deleted" => "done-deleted",
         "redirects" => "done-client-saved",
+        "upstream-saved" => "done-upstream-saved",
         _ => return None,
     }))
 }
@@ -110,6 +120,8 @@ struct UserRow {
     roles: String,
     disabled: bool,
     admin: bool,
+    /// The upstream providers linked to the account.
+    identities: String,
 }
 
 #[derive(Template)]
@@ -189,6 +201,16 @@ struct DashboardPage<'a> {
     error: Option<&'a Msg>,
     /// (label's catalogue key, value).
     figures: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_upstreams.html")]
+struct UpstreamsPage<'a> {
+    ui: &'a Ui,
+    csrf: &'a str,
+    notice: Option<&'a Msg>,
+    error: Option<&'a Msg>,
+    upstreams: Vec<crate::service::upstream::UpstreamView>,
 }
 
 #[derive(Template)]
@@ -331,10 +353,18 @@ async fn render(
             };
             let pages = listed.total.div_ceil(listed.per_page).max(1);
             let link = |p: usize| format!("/ui/admin/users?q={}&page={p}", encode(search));
-            let users = listed
-                .users
-                .into_iter()
-                .map(|u| UserRow {
+            let mut users = Vec::new();
+            for u in listed.users {
+                let identities = match services.upstreams.identities(&u.id).await {
+                    Ok(i) => i
+                        .into_iter()
+                        .map(|(_, name)| name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Err(e) => return internal_error_page("reading linked identities failed", &e),
+                };
+                users.push(UserRow {
+                    identities,
                     admin: u.has_role(Role::Admin),
                     roles: u
                         .roles
@@ -346,8 +376,8 @@ async fn render(
                     username: u.username,
                     email: u.email,
                     disabled: u.disabled,
-                })
-                .collect();
+                });
+            }
             let summary = Msg::new(if search.is_empty() {
                 "admin-users-summary"
             } else {
@@ -397,6 +427,23 @@ async fn render(
                     notice,
                     error,
                     clients,
+                }
+                .render(),
+            )
+        }
+        View::Upstreams => {
+            let upstreams = match services.upstreams.list(principal).await {
+                Ok(u) => u,
+                Err(e) => return internal_error_page("listing upstreams failed", &e),
+            };
+            rendered(
+                status,
+                UpstreamsPage {
+                    ui,
+                    csrf: &csrf,
+                    notice,
+                    error,
+                    upstreams,
                 }
                 .render(),
             )
@@ -577,6 +624,78 @@ impl Endpoint for UserAction {
             Err(e) => {
                 let ui = Ui::new(services, &req);
                 refused(services, &ui, &current, &principal, View::Users, e).await
+            }
+        })
+    }
+}
+
+/// `POST /ui/admin/upstreams/action`: `save` (add or change: a preset or an issuer, the
+/// client id and secret, the account policy), `toggle` (enable or disable) or `delete`
+/// (with `confirm=yes`).
+struct UpstreamAction {
+    services: Services,
+}
+
+impl Endpoint for UpstreamAction {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let services = &self.services;
+        let (current, principal, f) = match admin_form(services, &mut req).await {
+            Ok(v) => v,
+            Err(resp) => return Ok(resp),
+        };
+        let origin = page_origin(services, &req);
+        let field = |k: &str| {
+            f.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let id = field("id").unwrap_or_default();
+        let upstreams = &services.upstreams;
+        let done = match field("action").as_deref() {
+            Some("save") => {
+                let input = crate::service::upstream::UpstreamInput {
+                    id: id.clone(),
+                    name: field("name"),
+                    preset: field("preset").filter(|p| p != "none"),
+                    issuer: field("issuer"),
+                    client_id: field("client_id").unwrap_or_default(),
+                    client_secret: field("client_secret"),
+                    accounts: field("accounts"),
+                    ..Default::default()
+                };
+                upstreams
+                    .put(&principal, input, &origin)
+                    .await
+                    .map(|_| "upstream-saved")
+            }
+            Some("toggle") => {
+                let listed = upstreams.list(&principal).await;
+                match listed.map(|all| all.into_iter().find(|u| u.id == id)) {
+                    Ok(Some(u)) => upstreams
+                        .set_enabled(&principal, &id, !u.enabled, &origin)
+                        .await
+                        .map(|_| "upstream-saved"),
+                    Ok(None) => Err(ServiceError::NotFound("upstream")),
+                    Err(e) => Err(e),
+                }
+            }
+            Some("delete") if field("confirm").as_deref() == Some("yes") => upstreams
+                .delete(&principal, &id, &origin)
+                .await
+                .map(|()| "deleted"),
+            Some("delete") => Err(ServiceError::Conflict(
+                "confirm",
+                "tick “sure” next to Delete to delete a provider".into(),
+            )),
+            _ => return Ok(bad_form()),
+        };
+        Ok(match done {
+            Ok(done) => see_other(&format!("/ui/admin/upstreams?done={done}")),
+            Err(e) => {
+                let ui = Ui::new(services, &req);
+                refused(services, &ui, &current, &principal, View::Upstreams, e).await
             }
         })
     }
