@@ -353,6 +353,21 @@ async fn a_matching_address_links_only_with_the_accounts_password_and_the_link_c
     assert!(account.contains("data-upstream=\"corp\""), "{account}");
     assert_eq!(f.events("identity_linked").await.len(), 1);
 
+    // The native API lists it too.
+    let token: Value = us.login("ursula", PASSWORD).await.json().await.unwrap();
+    let listed: Value = us
+        .client
+        .get(us.url("/api/v1/me/identities"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["upstream"], "corp");
+    assert_eq!(listed[0]["name"], "Corp");
+
     // She has a password, so the link may go.
     let unlinked = ours
         .post(us.url("/ui/account/identities/unlink"))
@@ -1077,4 +1092,29 @@ async fn admins_manage_providers_in_the_console_and_see_who_is_linked() {
     assert!(console.contains("data-upstream=\"github\"") && console.contains("link-only"));
     assert!(!console.contains("console-secret"));
     assert!(f.events("upstream_changed").await.len() >= 3);
+}
+
+#[tokio::test]
+async fn one_toml_block_in_the_seed_file_adds_a_provider_and_its_button() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.toml");
+    std::fs::write(
+        &seed,
+        r#"
+[[upstreams]]
+id = "github"
+preset = "github"
+client_id = "Iv1.seeded"
+client_secret = "seeded-secret"
+accounts = "link-only"
+"#,
+    )
+    .unwrap();
+    let us = spawn_app_with(move |c| c.seed = Some(seed)).await;
+    let (_, login) = html(&browser(), &us.url("/ui/login")).await;
+    assert!(login.contains("Sign in with GitHub"), "{login}");
+    // Loading it again at the next start changes nothing.
+    let us = us.restart().await;
+    let (_, login) = html(&browser(), &us.url("/ui/login")).await;
+    assert_eq!(login.matches("Sign in with GitHub").count(), 1);
 }

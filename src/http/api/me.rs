@@ -46,6 +46,19 @@ pub struct ConsentInfo {
     pub scope: String,
 }
 
+/// An identity at an upstream provider linked to my account.
+#[derive(Object, Debug)]
+pub struct LinkedIdentity {
+    /// The provider's id (as in `/ui/upstream/{id}/start`).
+    pub upstream: String,
+    /// The provider's name.
+    pub name: String,
+    /// What the provider called me when linked.
+    pub display: Option<String>,
+    pub linked_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
 /// A new address for my account.
 #[derive(Object)]
 pub struct EmailChangeRequest {
@@ -266,6 +279,55 @@ impl MeApi {
         self.services
             .oauth2
             .revoke_consent(&p.user.id, &client_id, &origin)
+            .await?;
+        Ok(Ended::NoContent)
+    }
+
+    /// List the sign-in providers linked to my account
+    ///
+    /// Identities at upstream identity providers I sign in with (linked on the pages).
+    #[oai(
+        path = "/api/v1/me/identities",
+        method = "get",
+        operation_id = "listMyIdentities"
+    )]
+    async fn identities(&self, auth: Auth) -> Result<Json<Vec<LinkedIdentity>>> {
+        let p = self.principal(auth).await?;
+        let linked = self.services.upstreams.identities(&p.user.id).await?;
+        Ok(Json(
+            linked
+                .into_iter()
+                .map(|(i, name)| LinkedIdentity {
+                    upstream: i.upstream_id,
+                    name,
+                    display: i.display,
+                    linked_at: i.linked_at,
+                    last_used_at: i.last_used_at,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Unlink a sign-in provider
+    ///
+    /// 409 `last_sign_in` when it is my only way to sign in (no password, no passkey, no
+    /// other provider); 404 `not_found` when none is linked there. Audited.
+    #[oai(
+        path = "/api/v1/me/identities/:upstream",
+        method = "delete",
+        operation_id = "unlinkMyIdentity"
+    )]
+    async fn unlink_identity(
+        &self,
+        req: &poem::Request,
+        auth: Auth,
+        upstream: Path<String>,
+    ) -> Result<Ended> {
+        let p = self.principal(auth).await?;
+        let origin = super::origin(&self.services, req);
+        self.services
+            .upstreams
+            .unlink(&p, &upstream, &origin)
             .await?;
         Ok(Ended::NoContent)
     }
