@@ -358,9 +358,10 @@ impl Accounts {
     ) -> Result<UserRecord> {
         let username = Username::parse_new(username)?;
         let email = Email::parse(email)?;
+        // The provider's name for the person, if it is one we can show (the person cannot
+        // edit it on the way in, so a refused one is left out rather than refused).
         let display_name = display_name
-            .map(DisplayName::parse)
-            .transpose()?
+            .and_then(|d| DisplayName::parse(d).ok())
             .map(DisplayName::into_inner);
         let new = NewUser {
             id: uuid::Uuid::new_v4().to_string(),

@@ -201,6 +201,9 @@ pub enum UpstreamFailure {
     Invalid,
     /// No account may be created and none is linked.
     NoAccount,
+    /// Linking: the identity is linked to another account, or this account already has one
+    /// at this provider.
+    LinkedElsewhere,
 }
 
 /// Discovered (or configured) endpoints.
@@ -1326,7 +1329,7 @@ impl Upstreams {
                 Ok(())
             }
             Err(LinkRefused::IdentityTaken | LinkRefused::AlreadyLinked) => {
-                Err(UpstreamFailure::NoAccount)
+                Err(UpstreamFailure::LinkedElsewhere)
             }
             Err(LinkRefused::NoUser) => Err(UpstreamFailure::NoAccount),
         }

@@ -181,6 +181,7 @@ fn what(kind: &str, method: Option<&str>) -> Msg {
                 let has = |v: &str| amr.split(' ').any(|m| m == v);
                 let key = has("hwk") || has("swk");
                 match (has("pwd"), key, has("otp")) {
+                    _ if has("fed") => "event-upstream-sign-in",
                     (true, true, _) => "event-login-password-passkey",
                     (false, true, _) => "event-login-passkey",
                     (true, false, true) => "event-login-password-code",

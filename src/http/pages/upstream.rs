@@ -77,6 +77,9 @@ fn failure_page(failure: &UpstreamFailure) -> Response {
         UpstreamFailure::NoAccount => {
             error_page(StatusCode::FORBIDDEN, "error-upstream-no-account")
         }
+        UpstreamFailure::LinkedElsewhere => {
+            error_page(StatusCode::CONFLICT, "error-upstream-linked-elsewhere")
+        }
     }
 }
 
