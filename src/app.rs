@@ -120,6 +120,9 @@ fn check_settings(config: &ServeConfig) -> Result<Vec<String>, StartError> {
             "--registration invite needs --registration-key".into(),
         ));
     }
+    for spec in &config.upstreams {
+        crate::service::upstream::UpstreamInput::parse_flag(spec).map_err(StartError::Config)?;
+    }
     if config.dev {
         warnings.push(
             "DEVELOPMENT MODE: data is in memory and lost at exit, codes and captcha answers are returned to callers. NOT FOR PRODUCTION."
@@ -230,6 +233,17 @@ impl Application {
                 existing = report.users_existing,
                 "seed file loaded"
             );
+        }
+        let origin = crate::service::audit::Origin::internal("config");
+        for spec in &config.upstreams {
+            let input = crate::service::upstream::UpstreamInput::parse_flag(spec)
+                .map_err(StartError::Config)?;
+            let id = input.id.clone();
+            services
+                .upstreams
+                .configure(input, &origin, None)
+                .await
+                .map_err(|e| StartError::Config(format!("--upstream {id}: {e}")))?;
         }
         // Every start, until rotated: a short secret imported from a legacy deployment.
         let clients = {

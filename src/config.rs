@@ -315,6 +315,19 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_SUPPORT_CONTACT")]
     pub support_contact: Option<String>,
 
+    /// An upstream identity provider, as comma-separated `key=value` pairs with the keys of a
+    /// seed file's `[[upstreams]]` block (`-` or `_`; `claims.email=mail` for the claims):
+    /// `id=github,preset=github,client-id=…,client-secret=…`. Repeat the flag for more; in
+    /// the environment, separate them with `;`. Applied at every start.
+    #[arg(
+        long = "upstream",
+        env = "PORTCULLIS_UPSTREAMS",
+        value_delimiter = ';',
+        hide_env_values = true,
+        value_name = "KEY=VALUE,…"
+    )]
+    pub upstreams: Vec<String>,
+
     /// Window, in seconds, over which failed logins are counted.
     #[arg(long, env = "PORTCULLIS_LOGIN_FAILURE_WINDOW", default_value_t = 900)]
     pub login_failure_window: u32,

@@ -33,6 +33,11 @@ impl Avatars {
 
     /// Validates, normalises and stores an avatar; returns the updated user.
     pub async fn set(&self, principal: &Principal, bytes: Vec<u8>) -> Result<UserView> {
+        self.set_for(&principal.user.id, bytes).await
+    }
+
+    /// [`Avatars::set`] for the user `user_id` (a picture brought from an upstream provider).
+    pub async fn set_for(&self, user_id: &str, bytes: Vec<u8>) -> Result<UserView> {
         if bytes.len() > self.max_bytes {
             return Err(ServiceError::TooLarge {
                 limit: self.max_bytes,
@@ -42,7 +47,7 @@ impl Avatars {
             .await
             .map_err(|e| ServiceError::Internal(format!("image task failed: {e}")))??;
         let etag = crate::store::codes::hex(&Sha256::digest(&png)[..12]);
-        let id = principal.user.id.clone();
+        let id = user_id.to_string();
         self.store
             .run(move |s| s.set_avatar(&id, &etag, &png))
             .await?

@@ -209,6 +209,7 @@ impl Services {
         let captchas = captcha::Captchas::new(store.clone(), store.ensure_secret("captcha_hmac")?);
         let metrics = Arc::new(metrics::Metrics::default());
         let upstream_sealer = sealer.clone();
+        let avatars = avatars::Avatars::new(store.clone(), settings.max_avatar_bytes);
         let registration = settings.policy.registration;
         let accounts = Accounts::new(accounts::AccountsParts {
             store: store.clone(),
@@ -223,7 +224,7 @@ impl Services {
             mfa: mfa.clone(),
         });
         Ok(Self {
-            avatars: avatars::Avatars::new(store.clone(), settings.max_avatar_bytes),
+            avatars: avatars.clone(),
             oauth2: oauth2::OAuth2::new(
                 clients.clone(),
                 accounts.clone(),
@@ -239,6 +240,7 @@ impl Services {
                 upstream_sealer,
                 audit.clone(),
                 accounts.clone(),
+                avatars.clone(),
                 settings.issuer.clone(),
                 registration,
             ),

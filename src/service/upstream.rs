@@ -56,6 +56,8 @@ const METADATA_TTL: Duration = Duration::from_secs(3600);
 const LEEWAY: i64 = 60;
 /// The context the client secrets are sealed under.
 const SECRET_CONTEXT: &str = "upstream-client-secret";
+/// A picture brought from an upstream takes at most this long to fetch.
+const PICTURE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What an admin (API, console, seed file or CLI) says about an upstream. Unset fields take
 /// the preset's value, then the defaults.
@@ -101,6 +103,37 @@ pub struct UpstreamInput {
     pub trust_email: Option<bool>,
     #[serde(default)]
     pub enabled: Option<bool>,
+}
+
+impl UpstreamInput {
+    /// The compact form of `--upstream`: `id=github,preset=github,client-id=…,…` (keys as
+    /// in a seed file, `-` or `_`; `claims.<field>=<claim>`; `true`/`false` for the flags).
+    /// A value cannot hold a comma: use a seed file for such.
+    pub fn parse_flag(spec: &str) -> std::result::Result<UpstreamInput, String> {
+        let mut fields = serde_json::Map::new();
+        let mut claims = serde_json::Map::new();
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--upstream: `{pair}` is not key=value"))?;
+            let key = key.trim().replace('-', "_");
+            let value = value.trim();
+            if let Some(claim) = key.strip_prefix("claims.") {
+                claims.insert(claim.to_string(), Value::String(value.into()));
+                continue;
+            }
+            let value = match (key.as_str(), value) {
+                ("trust_mfa" | "trust_email" | "enabled", "true") => Value::Bool(true),
+                ("trust_mfa" | "trust_email" | "enabled", "false") => Value::Bool(false),
+                _ => Value::String(value.into()),
+            };
+            fields.insert(key, value);
+        }
+        if !claims.is_empty() {
+            fields.insert("claims".into(), Value::Object(claims));
+        }
+        serde_json::from_value(Value::Object(fields)).map_err(|e| format!("--upstream: {e}"))
+    }
 }
 
 /// An upstream as the admin API shows it (never its secret).
@@ -229,7 +262,11 @@ struct Inner {
     sealer: Arc<Sealer>,
     audit: Audit,
     accounts: Accounts,
+    avatars: super::avatars::Avatars,
     http: Option<reqwest::Client>,
+    /// For pictures: public addresses only (and loopback, for a provider on this machine).
+    pictures: Option<reqwest::Client>,
+    local_pictures: Option<reqwest::Client>,
     public_url: String,
     registration: RegistrationPolicy,
     discovery: Mutex<HashMap<String, (Instant, Endpoints)>>,
@@ -398,9 +435,11 @@ impl Upstreams {
         sealer: Arc<Sealer>,
         audit: Audit,
         accounts: Accounts,
+        avatars: super::avatars::Avatars,
         public_url: String,
         registration: RegistrationPolicy,
     ) -> Self {
+        let pictures = |local| crate::outbound::public_http_client(PICTURE_TIMEOUT, local).ok();
         let http = match crate::outbound::http_client(UPSTREAM_TIMEOUT) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -414,7 +453,10 @@ impl Upstreams {
                 sealer,
                 audit,
                 accounts,
+                avatars,
                 http,
+                pictures: pictures(false),
+                local_pictures: pictures(true),
                 public_url: public_url.trim_end_matches('/').to_string(),
                 registration,
                 discovery: Mutex::new(HashMap::new()),
@@ -1061,6 +1103,7 @@ impl Upstreams {
             && claims[&u.claims.email_verified] == Value::Bool(true);
         let username = claim_text(&claims, &u.claims.username);
         let name = claim_text(&claims, &u.claims.name);
+        let picture = claim_text(&claims, &u.claims.picture);
         let upstream_amr: Vec<String> = claims["amr"]
             .as_array()
             .map(|a| {
@@ -1123,6 +1166,7 @@ impl Upstreams {
                 email,
                 email_verified,
                 name,
+                picture,
                 amr: if vouched_mfa {
                     vec![crate::service::mfa::amr::MULTI_FACTOR.to_string()]
                 } else {
@@ -1507,6 +1551,7 @@ impl Upstreams {
             amr,
             request,
             username: upstream_name,
+            picture,
             ..
         } = step
         else {
@@ -1540,10 +1585,69 @@ impl Upstreams {
         self.spend(token).await?;
         let event = Event::by_user(EventKind::IdentityLinked, origin, &user.id).method(&u.id);
         self.inner.audit.record(event).await;
+        let user = match picture {
+            Some(url) => self
+                .bring_picture(&u, &user.id, &url)
+                .await
+                .unwrap_or(user.into()),
+            None => user.into(),
+        };
         let vouched = crate::service::mfa::is_multi_factor(&amr);
-        Ok(self
-            .signed_in(&u, user.into(), vouched, request, origin)
-            .await)
+        Ok(self.signed_in(&u, user, vouched, request, origin).await)
+    }
+
+    /// Brings the picture the upstream names to a new account, best effort: only from a
+    /// public address (a provider on this machine may name this machine), within
+    /// [`PICTURE_TIMEOUT`] and the avatar size limit, and only an image we can read. A
+    /// failure is logged and the account simply has no picture.
+    async fn bring_picture(
+        &self,
+        u: &UpstreamRecord,
+        user_id: &str,
+        url: &str,
+    ) -> Option<UserView> {
+        let local = [&u.issuer, &u.userinfo_endpoint]
+            .into_iter()
+            .flatten()
+            .filter_map(|e| url::Url::parse(e).ok())
+            .any(|e| crate::domain::is_loopback(&e));
+        let parsed = url::Url::parse(url).ok()?;
+        if !crate::outbound::url_allowed(&parsed, local) {
+            tracing::info!(upstream = %u.id, "a picture at an address we do not fetch from was left out");
+            return None;
+        }
+        let client = if local {
+            self.inner.local_pictures.as_ref()
+        } else {
+            self.inner.pictures.as_ref()
+        }?;
+        let limit = self.inner.avatars.max_bytes();
+        let fetched = async {
+            let mut resp = client.get(parsed).send().await.ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            let mut bytes = Vec::new();
+            while let Some(chunk) = resp.chunk().await.ok()? {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() > limit {
+                    return None;
+                }
+            }
+            Some(bytes)
+        }
+        .await;
+        let Some(bytes) = fetched else {
+            tracing::info!(upstream = %u.id, "the upstream's picture could not be fetched; the account has none");
+            return None;
+        };
+        match self.inner.avatars.set_for(user_id, bytes).await {
+            Ok(user) => Some(user),
+            Err(e) => {
+                tracing::info!(upstream = %u.id, error = %e, "the upstream's picture was not accepted");
+                None
+            }
+        }
     }
 
     async fn spend(&self, token: &str) -> Result<()> {
@@ -1645,6 +1749,26 @@ mod tests {
         assert!(check_url("issuer", "http://127.0.0.1:8080").is_ok());
         assert!(check_url("issuer", "http://idp.example.test").is_err());
         assert!(check_url("issuer", "ftp://idp.example.test").is_err());
+    }
+
+    #[test]
+    fn the_upstream_flag_reads_like_a_seed_block() {
+        let input = UpstreamInput::parse_flag(
+            "id=corp, issuer=https://sso.example.test, client-id=c1, client_secret=s=1, trust-mfa=true, claims.username=uid",
+        )
+        .unwrap();
+        assert_eq!(input.id, "corp");
+        assert_eq!(input.issuer.as_deref(), Some("https://sso.example.test"));
+        assert_eq!(input.client_id, "c1");
+        assert_eq!(input.client_secret.as_deref(), Some("s=1"));
+        assert_eq!(input.trust_mfa, Some(true));
+        assert_eq!(input.claims["username"], "uid");
+        assert!(UpstreamInput::parse_flag("id=corp,nonsense").is_err());
+        assert!(UpstreamInput::parse_flag("id=corp,client_id=c,colour=red").is_err());
+        assert!(
+            UpstreamInput::parse_flag("client_id=c").is_err(),
+            "the id is required"
+        );
     }
 
     #[test]

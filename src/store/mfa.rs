@@ -146,6 +146,9 @@ pub enum ChallengeStep {
         email_verified: bool,
         #[serde(default)]
         name: Option<String>,
+        /// The URL of the person's picture at the upstream, brought over on creation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        picture: Option<String>,
         /// `amr` values the upstream vouched for (counted only for a trusted upstream).
         #[serde(default)]
         amr: Vec<String>,

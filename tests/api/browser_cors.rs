@@ -84,10 +84,7 @@ async fn a_spa_on_another_origin_signs_in_with_pkce_and_calls_userinfo_in_chromi
         .at("/cb", get(spa_page))
         .at("/blocked", get(spa_page))
         .data(page);
-    tokio::spawn(async move {
-        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
-        let _ = poem::Server::new_with_acceptor(acceptor).run(routes).await;
-    });
+    crate::helpers::serve(listener, routes);
 
     // The app sends the browser to our login page; a person signs in and allows.
     browser.open(&format!("{spa_origin}/")).await;

@@ -20,10 +20,7 @@ pub(crate) async fn app_page() -> String {
             poem::web::Html("<p id=\"app\">back at the app</p>")
         })),
     );
-    tokio::spawn(async move {
-        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
-        let _ = poem::Server::new_with_acceptor(acceptor).run(routes).await;
-    });
+    crate::helpers::serve(listener, routes);
     format!("http://127.0.0.1:{port}/cb")
 }
 

@@ -505,6 +505,19 @@ impl TestApp {
     }
 }
 
+/// Serves `routes` on `listener` in the background: the small in-test servers (an
+/// application's page, an upstream provider).
+pub fn serve<E>(listener: tokio::net::TcpListener, routes: E)
+where
+    E: poem::IntoEndpoint + Send + 'static,
+    E::Endpoint: 'static,
+{
+    tokio::spawn(async move {
+        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).expect("a bound listener");
+        let _ = poem::Server::new_with_acceptor(acceptor).run(routes).await;
+    });
+}
+
 /// A browser: cookies kept, redirects not followed.
 /// A reqwest builder with the TLS set-up the crate uses (reqwest has no default provider).
 pub fn http_client_builder() -> reqwest::ClientBuilder {

@@ -40,10 +40,7 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<String>) {
         tx,
         std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     ));
-    tokio::spawn(async move {
-        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
-        let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
-    });
+    crate::helpers::serve(listener, app);
     (format!("http://127.0.0.1:{port}/backchannel"), rx)
 }
 

@@ -607,11 +607,12 @@ async fn github_like() -> String {
             }
         })
     };
-    let user = poem::endpoint::make_sync(|req: poem::Request| {
+    let picture = format!("{base}/a.png");
+    let user = poem::endpoint::make_sync(move |req: poem::Request| {
         if req.header("authorization") == Some("Bearer gho_test") {
             poem::web::Json(json!({
                 "id": 583231, "login": "octocat", "name": "The Octocat",
-                "email": "octo@example.test", "avatar_url": "http://127.0.0.1:9/a.png"
+                "email": "octo@example.test", "avatar_url": picture
             }))
             .into_response()
         } else {
@@ -624,11 +625,16 @@ async fn github_like() -> String {
     let routes = poem::Route::new()
         .at("/login/oauth/authorize", poem::get(authorize))
         .at("/login/oauth/access_token", poem::post(token))
-        .at("/user", poem::get(user));
-    tokio::spawn(async move {
-        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
-        let _ = poem::Server::new_with_acceptor(acceptor).run(routes).await;
-    });
+        .at("/user", poem::get(user))
+        .at(
+            "/a.png",
+            poem::get(poem::endpoint::make_sync(|_| {
+                poem::Response::builder()
+                    .content_type("image/png")
+                    .body(crate::helpers::noisy_png(48, 48, [40, 90, 200]))
+            })),
+        );
+    crate::helpers::serve(listener, routes);
     base
 }
 
@@ -683,6 +689,11 @@ async fn an_oauth2_upstream_with_a_github_shaped_userinfo_maps_its_claims() {
     assert_eq!(user.display_name.as_deref(), Some("The Octocat"));
     // GitHub's public address is not a verified one.
     assert!(!user.email_verified);
+    // The picture came along (a provider on this machine may name this machine).
+    assert!(
+        user.avatar_etag.is_some(),
+        "the upstream's picture is the avatar"
+    );
     let identities = us.services.upstreams.identities(&user.id).await.unwrap();
     assert_eq!(identities.len(), 1);
     assert_eq!(identities[0].0.subject, "583231");
@@ -802,6 +813,8 @@ async fn oidc_provider(spoil: Arc<Mutex<Spoil>>) -> String {
                     "iat": now, "exp": now + 300, "nonce": nonce,
                     "email": "ada@example.test", "email_verified": true,
                     "preferred_username": "ada", "name": "Ada",
+                    // The provider's own second factor (RFC 8176).
+                    "amr": ["pwd", "otp", "mfa"],
                 });
                 match spoil {
                     Spoil::Nonce => claims["nonce"] = json!("another"),
@@ -841,10 +854,7 @@ async fn oidc_provider(spoil: Arc<Mutex<Spoil>>) -> String {
         .at("/jwks", poem::get(jwks))
         .at("/authorize", poem::get(authorize))
         .at("/token", poem::post(token));
-    tokio::spawn(async move {
-        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
-        let _ = poem::Server::new_with_acceptor(acceptor).run(routes).await;
-    });
+    crate::helpers::serve(listener, routes);
     base
 }
 
@@ -862,7 +872,7 @@ async fn id_tokens_with_a_wrong_nonce_audience_issuer_signature_or_expiry_sign_n
         .client
         .put(us.url("/api/v1/admin/upstreams/ada"))
         .bearer_auth(&admin)
-        .json(&json!({"issuer": idp, "client_id": "our-client", "client_secret": "s", "accounts": "create", "trust_email": true}))
+        .json(&json!({"issuer": idp, "client_id": "our-client", "client_secret": "s", "accounts": "create", "trust_email": true, "trust_mfa": true}))
         .send()
         .await
         .unwrap();
@@ -902,6 +912,24 @@ async fn id_tokens_with_a_wrong_nonce_audience_issuer_signature_or_expiry_sign_n
     assert_eq!(location(&created), "/ui/account");
     let ada = us.services.accounts.find("ada").await.unwrap().unwrap();
     assert!(ada.email_verified, "a trusted upstream's verified address");
+    // The trusted provider vouched for its second factor: the sign-in counts as two.
+    let events: Value = us
+        .client
+        .get(us.url("/api/v1/admin/events?kind=login_succeeded"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ada_login = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subject"] == ada.id.as_str())
+        .expect("ada's sign-in is audited");
+    assert_eq!(ada_login["method"], "fed mfa");
 }
 
 #[tokio::test]
@@ -1095,7 +1123,7 @@ async fn admins_manage_providers_in_the_console_and_see_who_is_linked() {
 }
 
 #[tokio::test]
-async fn one_toml_block_in_the_seed_file_adds_a_provider_and_its_button() {
+async fn one_toml_block_or_one_flag_adds_a_provider_and_its_button() {
     let dir = tempfile::tempdir().unwrap();
     let seed = dir.path().join("seed.toml");
     std::fs::write(
@@ -1117,4 +1145,25 @@ accounts = "link-only"
     let us = us.restart().await;
     let (_, login) = html(&browser(), &us.url("/ui/login")).await;
     assert_eq!(login.matches("Sign in with GitHub").count(), 1);
+
+    // The same from the command line or the environment (`--upstream`,
+    // `PORTCULLIS_UPSTREAMS`), and a spec that cannot work stops the start.
+    let us = us
+        .restart_with(|c| {
+            c.upstreams = vec![
+                "id=gitlab,preset=gitlab,client-id=gl,client-secret=gl-secret,name=Our GitLab"
+                    .into(),
+            ]
+        })
+        .await;
+    let (_, login) = html(&browser(), &us.url("/ui/login")).await;
+    assert!(login.contains("Sign in with Our GitLab") && login.contains("Sign in with GitHub"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::test_config(&dir);
+    config.upstreams = vec!["id=x,preset=gitlab,client-id=c,colour=red".into()];
+    let err = portcullis::Application::build(&config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("--upstream"), "{err}");
 }

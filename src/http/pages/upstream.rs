@@ -212,6 +212,29 @@ fn choice_page(
     })
 }
 
+/// The identity `token` names, waiting for an account in this browser, and the flow it
+/// belongs to; or the page that says it is gone.
+async fn waiting(
+    services: &Services,
+    token: &str,
+    binding: Option<&str>,
+) -> Result<(PendingIdentity, Flow), Response> {
+    let pending = match services.upstreams.pending(token, binding).await {
+        Ok(p) => p,
+        Err(ServiceError::MfaChallengeInvalid) => {
+            return Err(error_page(StatusCode::BAD_REQUEST, "error-upstream-state"));
+        }
+        Err(e) => {
+            return Err(internal_error_page(
+                "reading an upstream identity failed",
+                &e,
+            ));
+        }
+    };
+    let p = flow(services, Some(&pending.request)).await?;
+    Ok((pending, p))
+}
+
 /// `GET /ui/upstream/account?token=…`.
 struct AccountChoice {
     services: Services,
@@ -224,20 +247,8 @@ impl Endpoint for AccountChoice {
         let services = &self.services;
         let token = query(&req).get("token").cloned().unwrap_or_default();
         let binding = cookie(&req, BINDING_COOKIE);
-        let pending = match services.upstreams.pending(&token, binding.as_deref()).await {
-            Ok(p) => p,
-            Err(ServiceError::MfaChallengeInvalid) => {
-                return Ok(error_page(StatusCode::BAD_REQUEST, "error-upstream-state"));
-            }
-            Err(e) => {
-                return Ok(internal_error_page(
-                    "reading an upstream identity failed",
-                    &e,
-                ));
-            }
-        };
-        let p = match flow(services, Some(&pending.request)).await {
-            Ok(p) => p,
+        let (pending, p) = match waiting(services, &token, binding.as_deref()).await {
+            Ok(w) => w,
             Err(resp) => return Ok(resp),
         };
         let suggestion = pending.username.clone();
@@ -273,20 +284,8 @@ impl Endpoint for AccountSubmit {
         let token = field("token");
         let binding = cookie(&req, BINDING_COOKIE);
         let origin = page_origin(services, &req);
-        let pending = match services.upstreams.pending(token, binding.as_deref()).await {
-            Ok(p) => p,
-            Err(ServiceError::MfaChallengeInvalid) => {
-                return Ok(error_page(StatusCode::BAD_REQUEST, "error-upstream-state"));
-            }
-            Err(e) => {
-                return Ok(internal_error_page(
-                    "reading an upstream identity failed",
-                    &e,
-                ));
-            }
-        };
-        let p = match flow(services, Some(&pending.request)).await {
-            Ok(p) => p,
+        let (pending, p) = match waiting(services, token, binding.as_deref()).await {
+            Ok(w) => w,
             Err(resp) => return Ok(resp),
         };
         let (login, username) = (field("login").trim(), field("username").trim());
