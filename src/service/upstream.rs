@@ -263,10 +263,12 @@ struct Inner {
     audit: Audit,
     accounts: Accounts,
     avatars: super::avatars::Avatars,
-    http: Option<reqwest::Client>,
+    /// The HTTP clients, built on first use: loading the system's trust store costs start-up
+    /// time a server without upstreams should not pay.
+    http: std::sync::OnceLock<Option<reqwest::Client>>,
     /// For pictures: public addresses only (and loopback, for a provider on this machine).
-    pictures: Option<reqwest::Client>,
-    local_pictures: Option<reqwest::Client>,
+    pictures: std::sync::OnceLock<Option<reqwest::Client>>,
+    local_pictures: std::sync::OnceLock<Option<reqwest::Client>>,
     public_url: String,
     registration: RegistrationPolicy,
     discovery: Mutex<HashMap<String, (Instant, Endpoints)>>,
@@ -439,14 +441,6 @@ impl Upstreams {
         public_url: String,
         registration: RegistrationPolicy,
     ) -> Self {
-        let pictures = |local| crate::outbound::public_http_client(PICTURE_TIMEOUT, local).ok();
-        let http = match crate::outbound::http_client(UPSTREAM_TIMEOUT) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(error = %e, "upstream sign-in is off: no HTTP client");
-                None
-            }
-        };
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -454,9 +448,9 @@ impl Upstreams {
                 audit,
                 accounts,
                 avatars,
-                http,
-                pictures: pictures(false),
-                local_pictures: pictures(true),
+                http: std::sync::OnceLock::new(),
+                pictures: std::sync::OnceLock::new(),
+                local_pictures: std::sync::OnceLock::new(),
                 public_url: public_url.trim_end_matches('/').to_string(),
                 registration,
                 discovery: Mutex::new(HashMap::new()),
@@ -799,7 +793,17 @@ impl Upstreams {
     // ---- Metadata -------------------------------------------------------------------------
 
     fn http(&self) -> std::result::Result<&reqwest::Client, UpstreamFailure> {
-        self.inner.http.as_ref().ok_or(UpstreamFailure::Unreachable)
+        self.inner
+            .http
+            .get_or_init(|| match crate::outbound::http_client(UPSTREAM_TIMEOUT) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "upstream sign-in is off: no HTTP client");
+                    None
+                }
+            })
+            .as_ref()
+            .ok_or(UpstreamFailure::Unreachable)
     }
 
     /// A JSON document from the upstream (a refusal or a timeout is `Unreachable`).
@@ -1616,11 +1620,14 @@ impl Upstreams {
             tracing::info!(upstream = %u.id, "a picture at an address we do not fetch from was left out");
             return None;
         }
-        let client = if local {
-            self.inner.local_pictures.as_ref()
+        let cell = if local {
+            &self.inner.local_pictures
         } else {
-            self.inner.pictures.as_ref()
-        }?;
+            &self.inner.pictures
+        };
+        let client = cell
+            .get_or_init(|| crate::outbound::public_http_client(PICTURE_TIMEOUT, local).ok())
+            .as_ref()?;
         let limit = self.inner.avatars.max_bytes();
         let fetched = async {
             let mut resp = client.get(parsed).send().await.ok()?;
