@@ -704,12 +704,12 @@ impl Upstreams {
         Ok(self.view(&record))
     }
 
-    /// Switches an upstream's button on or off, keeping everything else (admins).
-    pub async fn set_enabled(
+    /// Switches an upstream's button on when it is off and off when it is on, keeping
+    /// everything else (admins).
+    pub async fn toggle(
         &self,
         principal: &Principal,
         id: &str,
-        enabled: bool,
         origin: &Origin,
     ) -> Result<UpstreamView> {
         Self::require_admin(principal)?;
@@ -720,7 +720,8 @@ impl Upstreams {
             .run(move |s| s.get_upstream(&key))
             .await?
             .ok_or(ServiceError::NotFound("upstream"))?;
-        record.enabled = enabled;
+        record.enabled = !record.enabled;
+        let enabled = record.enabled;
         record.updated_at = self.now();
         let stored = record.clone();
         self.inner
@@ -1670,17 +1671,40 @@ impl Upstreams {
 
     /// A user's linked identities with their upstreams' names.
     pub async fn identities(&self, user_id: &str) -> Result<Vec<(IdentityRecord, String)>> {
-        let id = user_id.to_string();
-        let linked = self.inner.store.run(move |s| s.identities_of(&id)).await?;
+        Ok(self
+            .identities_of_users(vec![user_id.to_string()])
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// The linked identities of each of `user_ids` (in their order) with their upstreams'
+    /// names: two reads, however many users (the console's page of users).
+    pub async fn identities_of_users(
+        &self,
+        user_ids: Vec<String>,
+    ) -> Result<Vec<Vec<(IdentityRecord, String)>>> {
+        let linked = self
+            .inner
+            .store
+            .run(move |s| s.identities_of_users(&user_ids))
+            .await?;
         let all = self.inner.store.run(|s| s.list_upstreams()).await?;
+        let name = |id: &str| {
+            all.iter()
+                .find(|u| u.id == id)
+                .map_or_else(|| id.to_string(), |u| u.name.clone())
+        };
         Ok(linked
             .into_iter()
-            .map(|i| {
-                let name = all
-                    .iter()
-                    .find(|u| u.id == i.upstream_id)
-                    .map_or_else(|| i.upstream_id.clone(), |u| u.name.clone());
-                (i, name)
+            .map(|identities| {
+                identities
+                    .into_iter()
+                    .map(|i| {
+                        let n = name(&i.upstream_id);
+                        (i, n)
+                    })
+                    .collect()
             })
             .collect())
     }

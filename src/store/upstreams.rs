@@ -266,17 +266,32 @@ impl Store {
 
     /// A user's linked identities.
     pub fn identities_of(&self, user_id: &str) -> Result<Vec<IdentityRecord>, StoreError> {
+        Ok(self
+            .identities_of_users(&[user_id.to_string()])?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// The linked identities of each of `user_ids` (in their order), in one read.
+    pub fn identities_of_users(
+        &self,
+        user_ids: &[String],
+    ) -> Result<Vec<Vec<IdentityRecord>>, StoreError> {
         self.read(|txn| {
             let table = txn.open_table(tables::USER_IDENTITIES)?;
-            let mut out = Vec::new();
-            for row in table.range((user_id, "")..)? {
-                let (k, v) = row?;
-                if k.value().0 != user_id {
-                    break;
+            let mut all = Vec::with_capacity(user_ids.len());
+            for user_id in user_ids {
+                let mut out = Vec::new();
+                for row in table.range((user_id.as_str(), "")..)? {
+                    let (k, v) = row?;
+                    if k.value().0 != user_id {
+                        break;
+                    }
+                    out.push(codec::decode("user_identities", v.value())?);
                 }
-                out.push(codec::decode("user_identities", v.value())?);
+                all.push(out);
             }
-            Ok(out)
+            Ok(all)
         })
     }
 

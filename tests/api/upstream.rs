@@ -44,20 +44,19 @@ pub(crate) async fn federation(accounts: &str) -> Federation {
         .await
         .unwrap();
     let admin = crate::admin::admin(&us).await;
-    let put = us
-        .client
-        .put(us.url("/api/v1/admin/upstreams/corp"))
-        .bearer_auth(&admin)
-        .json(&json!({
+    let put = put_upstream(
+        &us,
+        &admin,
+        "corp",
+        json!({
             "name": "Corp",
             "issuer": idp.base,
             "client_id": client["client_id"],
             "client_secret": client["client_secret"],
             "accounts": accounts,
-        }))
-        .send()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     assert_eq!(put.status(), StatusCode::OK);
     let shown: Value = put.json().await.unwrap();
     assert_eq!(shown["redirect_uri"], us.url("/ui/upstream/corp/callback"));
@@ -113,6 +112,17 @@ impl Federation {
             .unwrap();
         page["events"].as_array().cloned().unwrap_or_default()
     }
+}
+
+/// `PUT /api/v1/admin/upstreams/{id}` with `token`.
+async fn put_upstream(us: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Response {
+    us.client
+        .put(us.url(&format!("/api/v1/admin/upstreams/{id}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// A GET that must answer 303; returns where to (relative ones made absolute).
@@ -453,16 +463,13 @@ async fn an_upstream_that_does_not_answer_gets_a_clear_page_in_bounded_time() {
     let silent = crate::smtp::silent_server().await;
     let us = spawn_app_with(|c| c.public_url = None).await;
     let admin = crate::admin::admin(&us).await;
-    let put = us
-        .client
-        .put(us.url("/api/v1/admin/upstreams/slow"))
-        .bearer_auth(&admin)
-        .json(
-            &json!({"issuer": format!("http://{silent}"), "client_id": "c", "client_secret": "s"}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let put = put_upstream(
+        &us,
+        &admin,
+        "slow",
+        json!({"issuer": format!("http://{silent}"), "client_id": "c", "client_secret": "s"}),
+    )
+    .await;
     assert_eq!(put.status(), StatusCode::OK);
     let started = std::time::Instant::now();
     let (status, page) = html(&browser(), &us.url("/ui/upstream/slow/start")).await;
@@ -478,16 +485,7 @@ async fn only_admins_configure_upstreams_and_bad_settings_are_refused() {
     let user = us.register_user("mallory").await;
     let put = |token: String, id: &'static str, body: Value| {
         let us = &us;
-        async move {
-            us.client
-                .put(us.url(&format!("/api/v1/admin/upstreams/{id}")))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+        async move { put_upstream(us, &token, id, body).await.status() }
     };
     let github = json!({"preset": "github", "client_id": "Iv1.abc", "client_secret": "shh"});
     assert_eq!(
@@ -643,11 +641,11 @@ async fn an_oauth2_upstream_with_a_github_shaped_userinfo_maps_its_claims() {
     let gh = github_like().await;
     let us = spawn_app_with(|c| c.public_url = None).await;
     let admin = crate::admin::admin(&us).await;
-    let put = us
-        .client
-        .put(us.url("/api/v1/admin/upstreams/github"))
-        .bearer_auth(&admin)
-        .json(&json!({
+    let put = put_upstream(
+        &us,
+        &admin,
+        "github",
+        json!({
             "preset": "github",
             "authorization_endpoint": format!("{gh}/login/oauth/authorize"),
             "token_endpoint": format!("{gh}/login/oauth/access_token"),
@@ -655,10 +653,9 @@ async fn an_oauth2_upstream_with_a_github_shaped_userinfo_maps_its_claims() {
             "client_id": "gh-client",
             "client_secret": "gh-secret",
             "accounts": "create",
-        }))
-        .send()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     assert_eq!(put.status(), StatusCode::OK);
     let b = browser();
     let to_gh = follow(&us, &b, &us.url("/ui/upstream/github/start")).await;
@@ -868,14 +865,13 @@ async fn id_tokens_with_a_wrong_nonce_audience_issuer_signature_or_expiry_sign_n
     config.public_url = None;
     let us = crate::helpers::start(config, dir, portcullis::clock::Clock::system()).await;
     let admin = crate::admin::admin(&us).await;
-    let put = us
-        .client
-        .put(us.url("/api/v1/admin/upstreams/ada"))
-        .bearer_auth(&admin)
-        .json(&json!({"issuer": idp, "client_id": "our-client", "client_secret": "s", "accounts": "create", "trust_email": true, "trust_mfa": true}))
-        .send()
-        .await
-        .unwrap();
+    let put = put_upstream(
+        &us,
+        &admin,
+        "ada",
+        json!({"issuer": idp, "client_id": "our-client", "client_secret": "s", "accounts": "create", "trust_email": true, "trust_mfa": true}),
+    )
+    .await;
     assert_eq!(put.status(), StatusCode::OK);
     let attempt = |b: reqwest::Client| {
         let us = &us;

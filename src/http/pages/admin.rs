@@ -353,18 +353,19 @@ async fn render(
             };
             let pages = listed.total.div_ceil(listed.per_page).max(1);
             let link = |p: usize| format!("/ui/admin/users?q={}&page={p}", encode(search));
+            let ids = listed.users.iter().map(|u| u.id.clone()).collect();
+            let linked = match services.upstreams.identities_of_users(ids).await {
+                Ok(l) => l,
+                Err(e) => return internal_error_page("reading linked identities failed", &e),
+            };
             let mut users = Vec::new();
-            for u in listed.users {
-                let identities = match services.upstreams.identities(&u.id).await {
-                    Ok(i) => i
+            for (u, identities) in listed.users.into_iter().zip(linked) {
+                users.push(UserRow {
+                    identities: identities
                         .into_iter()
                         .map(|(_, name)| name)
                         .collect::<Vec<_>>()
                         .join(", "),
-                    Err(e) => return internal_error_page("reading linked identities failed", &e),
-                };
-                users.push(UserRow {
-                    identities,
                     admin: u.has_role(Role::Admin),
                     roles: u
                         .roles
@@ -540,6 +541,28 @@ async fn refused(
     .await
 }
 
+/// The answer to a console action: back to `view` with its `?done=` notice, or the page
+/// again saying why it was refused.
+async fn answered(
+    services: &Services,
+    ui: &Ui,
+    current: &SignedIn,
+    principal: &Principal,
+    view: View,
+    done: Result<&str, ServiceError>,
+) -> Response {
+    let path = match view {
+        View::Users => "/ui/admin/users",
+        View::Clients => "/ui/admin/clients",
+        View::Upstreams => "/ui/admin/upstreams",
+        View::Dashboard | View::Events => "/ui/admin",
+    };
+    match done {
+        Ok(done) => see_other(&format!("{path}?done={done}")),
+        Err(e) => refused(services, ui, current, principal, view, e).await,
+    }
+}
+
 /// A posted console form, CSRF-checked: the admin, the form, and the page refusing it.
 async fn admin_form(
     services: &Services,
@@ -619,13 +642,8 @@ impl Endpoint for UserAction {
                 return Ok(bad_form());
             }
         };
-        Ok(match done {
-            Ok(done) => see_other(&format!("/ui/admin/users?done={done}")),
-            Err(e) => {
-                let ui = Ui::new(services, &req);
-                refused(services, &ui, &current, &principal, View::Users, e).await
-            }
-        })
+        let ui = Ui::new(services, &req);
+        Ok(answered(services, &ui, &current, &principal, View::Users, done).await)
     }
 }
 
@@ -670,17 +688,10 @@ impl Endpoint for UpstreamAction {
                     .await
                     .map(|_| "upstream-saved")
             }
-            Some("toggle") => {
-                let listed = upstreams.list(&principal).await;
-                match listed.map(|all| all.into_iter().find(|u| u.id == id)) {
-                    Ok(Some(u)) => upstreams
-                        .set_enabled(&principal, &id, !u.enabled, &origin)
-                        .await
-                        .map(|_| "upstream-saved"),
-                    Ok(None) => Err(ServiceError::NotFound("upstream")),
-                    Err(e) => Err(e),
-                }
-            }
+            Some("toggle") => upstreams
+                .toggle(&principal, &id, &origin)
+                .await
+                .map(|_| "upstream-saved"),
             Some("delete") if field("confirm").as_deref() == Some("yes") => upstreams
                 .delete(&principal, &id, &origin)
                 .await
@@ -691,13 +702,8 @@ impl Endpoint for UpstreamAction {
             )),
             _ => return Ok(bad_form()),
         };
-        Ok(match done {
-            Ok(done) => see_other(&format!("/ui/admin/upstreams?done={done}")),
-            Err(e) => {
-                let ui = Ui::new(services, &req);
-                refused(services, &ui, &current, &principal, View::Upstreams, e).await
-            }
-        })
+        let ui = Ui::new(services, &req);
+        Ok(answered(services, &ui, &current, &principal, View::Upstreams, done).await)
     }
 }
 
@@ -795,9 +801,6 @@ impl Endpoint for ClientAction {
                 return Ok(bad_form());
             }
         };
-        Ok(match done {
-            Ok(done) => see_other(&format!("/ui/admin/clients?done={done}")),
-            Err(e) => refused(services, ui, &current, &principal, View::Clients, e).await,
-        })
+        Ok(answered(services, ui, &current, &principal, View::Clients, done).await)
     }
 }
