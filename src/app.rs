@@ -11,7 +11,7 @@ use crate::{
     http::{self, middleware::BodyLimits},
     mail::{MailError, MailSettings, Mailer},
     service::{Services, Settings, accounts::Policy, passwords::ScryptCost},
-    store::{OpenError, Store, StoreError, expiry, sessions::RefreshLifetimes},
+    store::{OpenError, StoreError, expiry, sessions::RefreshLifetimes},
 };
 
 /// Why the server could not start.
@@ -189,15 +189,9 @@ impl Application {
     /// [`Application::build`] with a given clock (tests move time with a manual one).
     pub async fn build_with_clock(config: &ServeConfig, clock: Clock) -> Result<Self, StartError> {
         let warnings = check_settings(config)?;
-        let path = config.database_path();
-        let dev = config.dev;
-        let options = config.open_options();
+        let opening = config.clone();
         let store = tokio::task::spawn_blocking(move || {
-            if dev {
-                Store::open_in_memory(clock)
-            } else {
-                Store::open_with(&path, clock, options)
-            }
+            opening.open_store(clock, crate::store::OpenMode::CreateIfMissing)
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
@@ -263,10 +257,10 @@ impl Application {
             addr,
             connections: config.connection_limits(),
             public_url,
-            database: if dev {
+            database: if config.dev {
                 "in memory (dev mode)".into()
             } else {
-                config.database_path().display().to_string()
+                config.database_shown()
             },
             services,
             limits: BodyLimits {

@@ -353,15 +353,8 @@ async fn open_store(
     config: &ServeConfig,
     mode: OpenMode,
 ) -> Result<Store, Box<dyn std::error::Error + Send + Sync>> {
-    let path = config.database_path();
-    let options = OpenOptions {
-        mode,
-        ..config.open_options()
-    };
-    Ok(
-        tokio::task::spawn_blocking(move || Store::open_with(&path, Clock::system(), options))
-            .await??,
-    )
+    let config = config.clone();
+    Ok(tokio::task::spawn_blocking(move || config.open_store(Clock::system(), mode)).await??)
 }
 
 async fn open_services(

@@ -113,6 +113,15 @@ pub struct ServeConfig {
     #[arg(long, env = "PORTCULLIS_DATA_DIR", default_value = "./portcullis-data")]
     pub data_dir: PathBuf,
 
+    /// Keep the data in PostgreSQL instead of the redb file: `postgres://user:pass@host/db`.
+    /// Several portcullis processes on one database serve as one.
+    #[arg(long, env = "PORTCULLIS_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// The most PostgreSQL connections this process opens.
+    #[arg(long, env = "PORTCULLIS_DATABASE_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_pool: u32,
+
     /// Public base URL: the token issuer and base of links. Defaults to `http://<listen>`.
     #[arg(long, env = "PORTCULLIS_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -404,6 +413,35 @@ impl ServeConfig {
                 crate::http::server::ConnectionLimits::default_max_connections,
                 |n| n as usize,
             ),
+        }
+    }
+
+    /// Opens the configured store (blocking): in memory with `--dev`, PostgreSQL with
+    /// `--database-url`, else the file in `--data-dir` (`mode` says whether it may be created).
+    pub fn open_store(
+        &self,
+        clock: crate::clock::Clock,
+        mode: crate::store::OpenMode,
+    ) -> Result<crate::store::Store, crate::store::OpenError> {
+        use crate::store::Store;
+        if self.dev {
+            return Store::open_in_memory(clock);
+        }
+        if let Some(url) = &self.database_url {
+            return Store::open_postgres(url, clock, self.database_pool as usize);
+        }
+        let options = crate::store::OpenOptions {
+            mode,
+            ..self.open_options()
+        };
+        Store::open_with(&self.database_path(), clock, options)
+    }
+
+    /// Where the data lives, for the start-up line and messages (no password).
+    pub fn database_shown(&self) -> String {
+        match &self.database_url {
+            Some(url) => crate::store::redacted_url(url),
+            None => self.database_path().display().to_string(),
         }
     }
 

@@ -1,6 +1,5 @@
 //! Authorization-code flow state: pending requests, codes, browser sessions and consents.
 
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -139,7 +138,7 @@ const OUTBOX_TTL: i64 = 600;
 
 /// Reads a browser session record in `txn`, expired or not.
 fn browser_session_in(
-    txn: &redb::WriteTransaction,
+    txn: &super::kv::WriteTransaction,
     hash: &[u8],
 ) -> Result<Option<BrowserSessionRecord>, StoreError> {
     txn.open_table(tables::BROWSER_SESSIONS)?
@@ -152,7 +151,7 @@ fn browser_session_in(
 /// and clients were issued codes in it, queues their Back-Channel Logout in the outbox of the
 /// same transaction (an expired session has ended already: nobody is told twice).
 fn end_session_in(
-    txn: &redb::WriteTransaction,
+    txn: &super::kv::WriteTransaction,
     hash: &[u8],
     session: &BrowserSessionRecord,
     now: i64,
@@ -183,7 +182,7 @@ fn end_session_in(
 /// Ends every live browser session of `user_id` in `txn` (with their logout notices);
 /// returns how many there were.
 pub(crate) fn end_browser_sessions_in(
-    txn: &redb::WriteTransaction,
+    txn: &super::kv::WriteTransaction,
     user_id: &str,
     now: i64,
     keep: Option<&[u8]>,
@@ -241,7 +240,7 @@ impl NewSession {
     /// its first refresh token (a grant's redemption: a code, an approved device).
     pub(crate) fn create_in(
         &self,
-        txn: &redb::WriteTransaction,
+        txn: &super::kv::WriteTransaction,
         user_id: &str,
         client_id: &str,
         scope: &str,

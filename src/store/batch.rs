@@ -17,7 +17,9 @@ use std::{
     sync::{Mutex, PoisonError, Weak, mpsc},
 };
 
-use redb::{Durability, WriteTransaction};
+use redb::Durability;
+
+use super::kv::WriteTransaction;
 
 use super::{Inner, Store, StoreError};
 
@@ -146,10 +148,22 @@ impl Store {
     /// Runs `jobs` in one write transaction and commits it durably. On any error nothing of
     /// the transaction is kept.
     fn commit_jobs(&self, jobs: &mut [Job]) -> Result<(), StoreError> {
+        if let Some(pg) = &self.inner.pg {
+            let txn = WriteTransaction::pg(pg.begin(true)?);
+            for job in jobs.iter_mut() {
+                job.run(&txn)?;
+            }
+            txn.commit()?;
+            self.inner
+                .commits
+                .fetch_add(jobs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
         let group = &self.inner.group;
         let through = self.with_db(|db| {
             let mut txn = db.begin_write()?;
             txn.set_durability(Durability::Immediate)?;
+            let txn = WriteTransaction::redb(txn);
             // Writes numbered up to here committed before this transaction began (redb runs
             // one write transaction at a time): this commit makes them durable too.
             let through = group.written();
@@ -217,7 +231,7 @@ mod tests {
         release
     }
 
-    fn put(key: &'static str) -> impl FnMut(&redb::WriteTransaction) -> Result<(), StoreError> {
+    fn put(key: &'static str) -> impl FnMut(&crate::store::kv::WriteTransaction) -> Result<(), StoreError> {
         move |txn| {
             txn.open_table(tables::META)?.insert(key, 1)?;
             Ok(())

@@ -1,6 +1,6 @@
 //! OAuth client records.
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use super::kv::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{Store, StoreError, codec, records::ClientRecord, tables};
 
@@ -139,7 +139,7 @@ fn client_from(
 /// Inserts a client and its owner index entry in `txn`; false (nothing written) if its id
 /// is taken.
 pub(super) fn insert_client_in(
-    txn: &redb::WriteTransaction,
+    txn: &super::kv::WriteTransaction,
     client: &ClientRecord,
 ) -> Result<bool, StoreError> {
     let mut clients = txn.open_table(tables::CLIENTS)?;

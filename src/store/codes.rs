@@ -1,6 +1,6 @@
 //! Emailed codes and captcha challenges: short-lived, single-use secrets stored as HMACs.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::kv::WriteTransaction;
 use subtle::ConstantTimeEq;
 
 use super::{

@@ -1,6 +1,5 @@
 //! Device Authorization Grant state (RFC 8628) and pushed authorization requests (RFC 9126).
 
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -91,7 +90,7 @@ pub fn unhex(s: &str) -> Option<[u8; 32]> {
 }
 
 fn get_device(
-    txn: &redb::WriteTransaction,
+    txn: &super::kv::WriteTransaction,
     hash: &[u8; 32],
 ) -> Result<Option<DeviceCodeRecord>, StoreError> {
     txn.open_table(tables::DEVICE_CODES)?

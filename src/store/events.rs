@@ -2,7 +2,7 @@
 //! Events are appended through the batching writer and removed by age (the retention), so
 //! they need no expiry-index entries: the table's own order is the sweep order.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::kv::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, codec, tables};

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use redb::{ReadableTable, WriteTransaction};
+use super::kv::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, codec, records::FamilyRecord, tables};
@@ -77,7 +77,7 @@ impl Kind {
         }
     }
 
-    fn table(self) -> redb::TableDefinition<'static, &'static [u8], &'static [u8]> {
+    fn table(self) -> super::kv::Table<&'static [u8], &'static [u8]> {
         match self {
             Kind::RefreshToken => tables::REFRESH_TOKENS,
             Kind::SessionFamily => tables::SESSION_FAMILIES,

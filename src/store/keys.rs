@@ -6,7 +6,7 @@
 use rand::RngCore;
 
 use crate::domain::KeyWindow;
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use super::kv::{Table, WriteTransaction};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
@@ -15,7 +15,7 @@ use super::{
     tables,
 };
 
-type KeyTable = TableDefinition<'static, &'static str, &'static [u8]>;
+type KeyTable = Table<&'static str, &'static [u8]>;
 
 /// What the key life cycle needs to know about a stored key.
 trait KeyRecord: Serialize + DeserializeOwned {

@@ -6,9 +6,7 @@
 //! a passkey's counter moved) is one read-modify-write in one transaction: two requests that
 //! race with the same code cannot both succeed.
 
-#[cfg(test)]
-use redb::ReadableTableMetadata;
-use redb::{ReadTransaction, ReadableTable};
+use super::kv::ReadTransaction;
 use serde::{Deserialize, Serialize};
 
 use super::{

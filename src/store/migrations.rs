@@ -1,7 +1,7 @@
 //! Schema migrations, one `migrate_to_vN` per version, run in order inside the transaction
 //! that opens the file: a file is either fully migrated or left as it was.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::kv::WriteTransaction;
 
 use super::{StoreError, tables};
 use crate::domain::username::skeleton_of;

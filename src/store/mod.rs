@@ -15,8 +15,10 @@ pub mod device;
 pub mod events;
 pub mod expiry;
 pub mod keys;
+pub mod kv;
 pub mod mfa;
 mod migrations;
+mod pg;
 pub mod records;
 pub mod registration;
 pub mod sessions;
@@ -33,9 +35,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction,
-};
+use redb::{Database, Durability, ReadableDatabase};
+
+use kv::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use crate::clock::Clock;
 
@@ -54,6 +56,11 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// How often, at most, a store that lost its ability to write tries to reopen the file.
 const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A database URL as shown in logs and messages: its password replaced.
+pub fn redacted_url(url: &str) -> String {
+    pg::redacted(url)
+}
+
 /// Errors from the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -69,6 +76,9 @@ pub enum StoreError {
     /// nothing of the failed operation was kept.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// PostgreSQL refused a statement (a fault of ours, not of the database's availability).
+    #[error("PostgreSQL error {0}")]
+    Postgres(String),
 }
 
 impl StoreError {
@@ -133,6 +143,8 @@ pub enum OpenError {
     },
     #[error("could not open the data file {path}: {source}")]
     Open { path: String, source: StoreError },
+    #[error("could not use the PostgreSQL database {url}: {detail}")]
+    Postgres { url: String, detail: String },
 }
 
 /// How [`Store::open`] treats the file.
@@ -186,6 +198,8 @@ struct Inner {
     deferred: AtomicBool,
     /// The queue to the batching writer thread (see [`batch`]).
     batcher: batch::Batcher,
+    /// The PostgreSQL backend; `None` for redb (then `db` is the database).
+    pg: Option<Arc<pg::PgBackend>>,
     /// When recovery was last tried; held while trying, so only one thread reopens.
     last_recovery: Mutex<Option<Instant>>,
 }
@@ -409,7 +423,8 @@ impl Store {
             },
         })?;
         Self::init(
-            db,
+            Some(db),
+            None,
             Some((path.to_path_buf(), options.cache_bytes)),
             clock,
             shown,
@@ -424,18 +439,34 @@ impl Store {
                 path: ":memory:".into(),
                 source: e.into(),
             })?;
-        Self::init(db, None, clock, ":memory:".into())
+        Self::init(Some(db), None, None, clock, ":memory:".into())
+    }
+
+    /// Opens the PostgreSQL database at `url` (`--database-url`), creating its tables and
+    /// migrating them as [`Store::open`] does a file. Several processes may open one database:
+    /// they serve as one (see [`pg`]).
+    pub fn open_postgres(url: &str, clock: Clock, max_connections: usize) -> Result<Self, OpenError> {
+        let backend = pg::PgBackend::connect(url, max_connections).map_err(|detail| {
+            OpenError::Postgres {
+                url: pg::redacted(url),
+                detail,
+            }
+        })?;
+        let shown = backend.shown.clone();
+        tracing::info!(database = %shown, "using PostgreSQL");
+        Self::init(None, Some(backend), None, clock, shown)
     }
 
     fn init(
-        db: Database,
+        db: Option<Database>,
+        pg: Option<Arc<pg::PgBackend>>,
         file: Option<(PathBuf, usize)>,
         clock: Clock,
         shown: String,
     ) -> Result<Self, OpenError> {
         let store = Self {
             inner: Arc::new(Inner {
-                db: RwLock::new(Some(db)),
+                db: RwLock::new(db),
                 file,
                 clock,
                 writable: AtomicBool::new(true),
@@ -444,20 +475,21 @@ impl Store {
                 deferred: AtomicBool::new(false),
                 batcher: batch::Batcher::default(),
                 last_recovery: Mutex::new(None),
+                pg,
             }),
         };
         let open_error = |source| OpenError::Open {
             path: shown.clone(),
             source,
         };
-        // A newer file is refused before anything is written to it.
-        let found = store
-            .read(|txn| match txn.open_table(tables::META) {
-                Ok(meta) => Ok(meta.get(SCHEMA_KEY)?.map(|v| v.value())),
-                Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-                Err(e) => Err(e.into()),
-            })
-            .map_err(open_error)?;
+        // A newer database is refused before anything is written to it.
+        let schema_version = |txn: &ReadTransaction| -> Result<Option<u64>, StoreError> {
+            match txn.try_open_table(tables::META)? {
+                Some(meta) => Ok(meta.get(SCHEMA_KEY)?.map(|v| v.value())),
+                None => Ok(None),
+            }
+        };
+        let found = store.read(schema_version).map_err(open_error)?;
         if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
             return Err(OpenError::NewerSchema {
                 path: shown,
@@ -469,6 +501,17 @@ impl Store {
             .write(|txn| {
                 // Create every table up front so read transactions never meet a missing one.
                 create_all_tables(txn)?;
+                // Another node may have migrated the database while this one waited for the
+                // write lock (PostgreSQL): decide on what is there now.
+                let found = txn
+                    .open_table(tables::META)?
+                    .get(SCHEMA_KEY)?
+                    .map(|v| v.value());
+                if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
+                    return Err(StoreError::Encode(format!(
+                        "the database has schema version {v}, newer than this binary supports ({SCHEMA_VERSION}); upgrade portcullis"
+                    )));
+                }
                 // Migrations run in the opening transaction: all of them or none.
                 if let Some(v) = found {
                     migrations::run(txn, v)?;
@@ -479,6 +522,11 @@ impl Store {
             })
             .map_err(open_error)?;
         Ok(store)
+    }
+
+    /// Whether this store is on PostgreSQL (shared with other nodes) rather than a file.
+    pub fn is_shared(&self) -> bool {
+        self.inner.pg.is_some()
     }
 
     /// Runs `f` on the open database. An I/O fault marks the store unwritable and is answered
@@ -536,6 +584,10 @@ impl Store {
     /// its last durable commit, so nothing acknowledged is lost) and proves a write commits.
     /// Returns whether the store is writable afterwards.
     pub fn try_recover(&self) -> bool {
+        if self.inner.pg.is_some() {
+            // The pool replaces lost connections by itself.
+            return self.writable();
+        }
         let Ok(mut last) = self.inner.last_recovery.try_lock() else {
             // Another thread is recovering right now.
             return self.writable();
@@ -581,6 +633,7 @@ impl Store {
         let probe = (|| -> Result<(), StoreError> {
             let mut txn = handle.begin_write()?;
             txn.set_durability(Durability::Immediate)?;
+            let txn = WriteTransaction::redb(txn);
             txn.open_table(tables::META)?
                 .insert(WRITE_PROBE_KEY, now.max(0) as u64)?;
             txn.commit()?;
@@ -617,11 +670,21 @@ impl Store {
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if let Some(pg) = &self.inner.pg {
+            // PostgreSQL commits durably by itself (and groups concurrent commits' WAL
+            // flushes); the group commit below is redb's.
+            let txn = WriteTransaction::pg(pg.begin(true)?);
+            let out = f(&txn)?;
+            txn.commit()?;
+            self.inner.commits.fetch_add(1, Ordering::Relaxed);
+            return Ok(out);
+        }
         let group = &self.inner.group;
         let under_way = group.begin();
         let (out, seq) = self.with_db(|db| {
             let mut txn = db.begin_write()?;
             txn.set_durability(Durability::None)?;
+            let txn = WriteTransaction::redb(txn);
             let out = f(&txn)?;
             txn.commit()?;
             // Numbered under the handle's read lock: a reopen cannot come in between.
@@ -654,6 +717,9 @@ impl Store {
     /// Returns once the write numbered `seq` is durable, making the durable commit itself
     /// when no other thread is.
     fn wait_durable(&self, seq: u64) -> Result<(), StoreError> {
+        if self.inner.pg.is_some() {
+            return Ok(());
+        }
         let group = &self.inner.group;
         loop {
             match group.claim(seq) {
@@ -689,6 +755,10 @@ impl Store {
     /// file holds room it grew for and no longer needs. For tools (`import`, `backup`): it
     /// waits for every transaction of this process to end and blocks new ones meanwhile.
     pub fn compact(&self) -> Result<(), StoreError> {
+        if self.inner.pg.is_some() {
+            // PostgreSQL reclaims room with its own (auto)vacuum.
+            return Ok(());
+        }
         let mut guard = self
             .inner
             .db
@@ -721,8 +791,11 @@ impl Store {
         &self,
         f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if let Some(pg) = &self.inner.pg {
+            return f(&ReadTransaction::pg(pg.begin(false)?));
+        }
         self.with_db(|db| {
-            let txn = db.begin_read()?;
+            let txn = ReadTransaction::redb(db.begin_read()?);
             f(&txn)
         })
     }
@@ -772,7 +845,7 @@ impl Store {
 
     /// Number of rows in each table, for `portcullis check`, `/metrics` and tests.
     pub fn table_counts(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
-        use redb::{ReadableTableMetadata, TableHandle};
+
         self.read(|txn| {
             let mut out = Vec::new();
             macro_rules! count {
@@ -812,43 +885,52 @@ impl Store {
 
     /// Copies every table, as of one consistent read, into a new database file at `dest`
     /// (which must not exist), calling `progress(table, rows)` after each table. The copy is
-    /// also compact: it holds only live pages.
+    /// also compact: it holds only live pages. Works from either backend: a PostgreSQL
+    /// database can be backed up into a file.
     pub fn backup_to(
         &self,
         dest: &Path,
-        mut progress: impl FnMut(&str, u64),
+        progress: impl FnMut(&str, u64),
     ) -> Result<Vec<(&'static str, u64)>, BackupError> {
-        use redb::TableHandle;
         if dest.exists() {
             return Err(BackupError::Exists(dest.display().to_string()));
         }
-        let target = Database::create(dest).map_err(StoreError::from)?;
-        let guard = self.inner.db.read().unwrap_or_else(PoisonError::into_inner);
-        let db = guard
-            .as_ref()
-            .ok_or_else(|| StoreError::Unavailable("the database is not open".into()))?;
-        let src = db.begin_read().map_err(StoreError::from)?;
-        let mut dst = target.begin_write().map_err(StoreError::from)?;
-        dst.set_durability(Durability::Immediate)
-            .map_err(StoreError::from)?;
-        let mut copied = Vec::new();
-        macro_rules! copy {
-            ($t:ident, $check:expr) => {
-                let rows = copy_table(&src, &dst, tables::$t)?;
-                progress(tables::$t.name(), rows);
-                copied.push((tables::$t.name(), rows));
-            };
-        }
-        tables::every_table!(copy);
-        dst.commit().map_err(StoreError::from)?;
-        Ok(copied)
+        let target = Store::open(dest, self.clock().clone()).map_err(|e| {
+            BackupError::Store(StoreError::Unavailable(format!("could not create the copy: {e}")))
+        })?;
+        Ok(self.copy_into(&target, progress)?)
+    }
+
+    /// Copies every row of every table, as of one consistent read of this store, into
+    /// `target` in one transaction (all or nothing), calling `progress(table, rows)` after
+    /// each table; returns the rows copied per table. Rows already in `target` under the
+    /// same keys are replaced; `portcullis migrate` copies only into an empty database.
+    pub fn copy_into(
+        &self,
+        target: &Store,
+        mut progress: impl FnMut(&str, u64),
+    ) -> Result<Vec<(&'static str, u64)>, StoreError> {
+        self.read(|src| {
+            target.write(|dst| {
+                let mut copied = Vec::new();
+                macro_rules! copy {
+                    ($t:ident, $check:expr) => {
+                        let rows = copy_table(src, dst, tables::$t)?;
+                        progress(tables::$t.name(), rows);
+                        copied.push((tables::$t.name(), rows));
+                    };
+                }
+                tables::every_table!(copy);
+                Ok(copied)
+            })
+        })
     }
 
     /// Reads every record of every table and checks it (JSON records decode, index entries
     /// point at existing users, avatars are PNG, secrets have their length), returning one
     /// line per problem naming the table and key (empty when every record is sound).
     pub fn verify(&self) -> Result<Vec<String>, StoreError> {
-        use redb::TableHandle;
+
         self.read(|txn| {
             let mut problems = Vec::new();
             let mut ctx = checks::Context::default();
@@ -950,7 +1032,7 @@ fn open_file(
 fn create_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     macro_rules! create {
         ($t:ident, $check:expr) => {
-            txn.open_table(tables::$t)?;
+            txn.create_table(tables::$t)?;
         };
     }
     tables::every_table!(create);
@@ -958,16 +1040,14 @@ fn create_all_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 }
 
 /// Copies one table's rows; the types come from its definition.
-fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+fn copy_table<K: kv::KeyCodec, V: redb::Value + 'static>(
     src: &ReadTransaction,
     dst: &WriteTransaction,
-    def: redb::TableDefinition<K, V>,
+    def: kv::Table<K, V>,
 ) -> Result<u64, StoreError> {
-    let from = match src.open_table(def) {
-        Ok(t) => t,
-        // A table this binary knows but the file never created: nothing to copy.
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
-        Err(e) => return Err(e.into()),
+    // A table this binary knows but the source never created: nothing to copy.
+    let Some(from) = src.try_open_table(def)? else {
+        return Ok(0);
     };
     let mut to = dst.open_table(def)?;
     let mut rows = 0;

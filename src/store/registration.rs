@@ -1,6 +1,5 @@
 //! Dynamic Client Registration (RFC 7591) state: admin-issued initial access tokens.
 
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::{

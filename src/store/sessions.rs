@@ -1,6 +1,6 @@
 //! Refresh-token families: creation, rotation with reuse detection, and revocation.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::kv::{ReadableTable, WriteTransaction};
 
 use super::{
     Store, StoreError, codec,

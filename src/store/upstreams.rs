@@ -1,7 +1,7 @@
 //! Upstream identity providers (OpenID Connect or plain OAuth 2.0) and the identities at
 //! them that are linked to our accounts.
 
-use redb::{ReadableTable, WriteTransaction};
+use super::kv::WriteTransaction;
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, codec, tables};

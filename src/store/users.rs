@@ -1,6 +1,6 @@
 //! User records and their unique indexes (username, email, API key).
 
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use super::kv::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{Store, StoreError, codec, records::UserRecord, tables};
 use crate::domain::username::skeleton_of;
