@@ -58,6 +58,19 @@ pub enum Command {
         #[command(flatten)]
         config: ServeConfig,
     },
+    /// Copy everything from one database to another: a data directory (its redb file) or a
+    /// `postgres://` URL on either side. The destination must be empty. The copy is one
+    /// transaction, then checked table by table (rows and a digest of every record). Run it
+    /// with the servers stopped.
+    Migrate {
+        /// Where the data is: a data directory or a `postgres://` URL.
+        #[arg(long)]
+        from: String,
+        /// Where it goes: a data directory (the file must not exist yet) or a `postgres://`
+        /// URL of an empty database.
+        #[arg(long)]
+        to: String,
+    },
     /// Import accounts from another system: JSON Lines, one account per line
     /// (`{"username", "email", "display_name", "password_hash" | "password_md5",
     /// "email_verified", "roles", "disabled", "created_at"}`). Password hashes in PHC format
@@ -288,6 +301,7 @@ pub async fn run(command: Command) -> CliResult {
         }
         Command::Check(config) => check(config).await,
         Command::Backup { out, config } => backup(&out, config).await,
+        Command::Migrate { from, to } => migrate(&from, &to).await,
         Command::SendTestEmail { to, config } => send_test_email(&to, &config).await,
         Command::Import {
             file,
@@ -664,6 +678,104 @@ pub async fn backup(out: &std::path::Path, config: ServeConfig) -> CliResult {
         "backup written: {} ({rows} rows in {} tables, {bytes} bytes, {:.1?}); verified",
         out.display(),
         copied.len(),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// Whether `place` names a PostgreSQL database rather than a data directory.
+fn is_database_url(place: &str) -> bool {
+    place.starts_with("postgres://") || place.starts_with("postgresql://")
+}
+
+/// Opens one side of `portcullis migrate`.
+fn open_place(place: &str, mode: OpenMode) -> Result<Store, crate::store::OpenError> {
+    if is_database_url(place) {
+        Store::open_postgres(place, Clock::system(), 4)
+    } else {
+        let path = std::path::Path::new(place).join("portcullis.redb");
+        Store::open_with(
+            &path,
+            Clock::system(),
+            OpenOptions {
+                mode,
+                ..OpenOptions::default()
+            },
+        )
+    }
+}
+
+/// `portcullis migrate`: every table copied in one transaction with a line per table, then
+/// the destination's rows and record digests compared with the source's.
+async fn migrate(from: &str, to: &str) -> CliResult {
+    let shown = |p: &str| {
+        if is_database_url(p) {
+            crate::store::redacted_url(p)
+        } else {
+            p.to_string()
+        }
+    };
+    eprintln!("migrating {} to {}", shown(from), shown(to));
+    if !is_database_url(to) && std::path::Path::new(to).join("portcullis.redb").exists() {
+        return Err(format!(
+            "{}/portcullis.redb already exists; migrate only into a new data directory",
+            to.trim_end_matches('/')
+        )
+        .into());
+    }
+    let (source, target) = {
+        let (from, to) = (from.to_string(), to.to_string());
+        tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::store::OpenError>((
+                open_place(&from, OpenMode::MustExist)?,
+                open_place(&to, OpenMode::CreateIfMissing)?,
+            ))
+        })
+        .await??
+    };
+    let started = std::time::Instant::now();
+    let copied = tokio::task::spawn_blocking(move || {
+        let filled: Vec<_> = target
+            .table_counts()?
+            .into_iter()
+            .filter(|(t, n)| *t != "meta" && *n > 0)
+            .collect();
+        if !filled.is_empty() {
+            return Err(format!(
+                "the destination is not empty ({}); migrate only into an empty database",
+                filled
+                    .iter()
+                    .map(|(t, n)| format!("{t}: {n} rows"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+            .into());
+        }
+        let total = crate::store::tables_count();
+        let mut done = 0;
+        let copied = source.copy_into(&target, |table, rows| {
+            done += 1;
+            let bar = "#".repeat(done * 20 / total.max(1));
+            eprintln!("  [{bar:<20}] {done:>2}/{total} {table:<22} {rows} rows");
+        })?;
+        eprintln!("  checking the copy");
+        let (expected, found) = (source.table_digests()?, target.table_digests()?);
+        for ((table, rows, sum), (_, copied_rows, copied_sum)) in expected.iter().zip(&found) {
+            if rows != copied_rows || sum != copied_sum {
+                return Err(format!(
+                    "table {table}: the copy holds {copied_rows} rows, the source {rows}, or their records differ"
+                )
+                .into());
+            }
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(copied)
+    })
+    .await??;
+    let rows: u64 = copied.iter().map(|(_, n)| n).sum();
+    println!(
+        "migrated {rows} rows in {} tables to {} in {:.1?}; every table's rows and records verified",
+        copied.len(),
+        shown(to),
         started.elapsed()
     );
     Ok(())

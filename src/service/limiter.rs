@@ -12,7 +12,7 @@ use std::{collections::HashMap, sync::Mutex};
 
 use std::borrow::Cow;
 
-use crate::clock::Clock;
+use crate::{clock::Clock, store::Store};
 
 /// Keys longer than this are stored as their SHA-256, so attacker-chosen login strings (up to
 /// the body limit) cannot make the table large.
@@ -48,7 +48,17 @@ pub struct LoginLimiter {
     max_failures: u32,
     window: i64,
     clock: Clock,
-    failures: Mutex<HashMap<String, Failures>>,
+    counts: Counts,
+}
+
+/// Where failures are counted.
+enum Counts {
+    /// In this process: one redb file has one process.
+    Memory(Mutex<HashMap<String, Failures>>),
+    /// In the database (`login_failures`), under `"<name>:<key>"`: every node that shares a
+    /// PostgreSQL database counts into the same record, so a guesser spreading attempts over
+    /// the nodes is throttled as if there were one.
+    Shared { store: Store, name: &'static str },
 }
 
 /// What a recorded failure did to its key.
@@ -68,7 +78,21 @@ impl LoginLimiter {
             max_failures: max_failures.max(1),
             window: window.max(1),
             clock,
-            failures: Mutex::new(HashMap::new()),
+            counts: Counts::Memory(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A limiter counting in `store` under `name` (see [`Counts::Shared`]).
+    pub fn shared(
+        max_failures: u32,
+        window: i64,
+        clock: Clock,
+        store: Store,
+        name: &'static str,
+    ) -> Self {
+        Self {
+            counts: Counts::Shared { store, name },
+            ..Self::new(max_failures, window, clock)
         }
     }
 
@@ -86,30 +110,65 @@ impl LoginLimiter {
     /// `Err(seconds)` while the key must wait, with how long until its next attempt.
     pub fn check(&self, key: &str) -> Result<(), u64> {
         let now = self.clock.now();
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(bounded(key).as_ref()) {
-            Some(f) => self.wait(*f, now).map_or(Ok(()), Err),
+        let found = match &self.counts {
+            Counts::Memory(map) => map
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(bounded(key).as_ref())
+                .copied(),
+            // The database answers for every node; if it cannot answer, the sign-in cannot
+            // go on either, and fails on its own read.
+            Counts::Shared { store, name } => store
+                .login_failures(&format!("{name}:{}", bounded(key)), now)
+                .inspect_err(|e| tracing::warn!(error = %e, "could not read the login throttle"))
+                .ok()
+                .flatten()
+                .map(|r| Failures {
+                    count: r.count,
+                    last: r.last,
+                }),
+        };
+        match found {
+            Some(f) => self.wait(f, now).map_or(Ok(()), Err),
             None => Ok(()),
         }
     }
 
     pub fn record_failure(&self, key: &str) -> AfterFailure {
         let now = self.clock.now();
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > PRUNE_ABOVE {
-            let window = self.window;
-            map.retain(|_, f| now - f.last < window);
-        }
-        let f = map.entry(bounded(key).into_owned()).or_insert(Failures {
-            count: 0,
-            last: now,
-        });
-        if now - f.last >= self.window {
-            f.count = 0;
-        }
-        f.count = f.count.saturating_add(1);
-        f.last = now;
-        match f.count.cmp(&self.max_failures) {
+        let count = match &self.counts {
+            Counts::Memory(map) => {
+                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+                if map.len() > PRUNE_ABOVE {
+                    let window = self.window;
+                    map.retain(|_, f| now - f.last < window);
+                }
+                let f = map.entry(bounded(key).into_owned()).or_insert(Failures {
+                    count: 0,
+                    last: now,
+                });
+                if now - f.last >= self.window {
+                    f.count = 0;
+                }
+                f.count = f.count.saturating_add(1);
+                f.last = now;
+                f.count
+            }
+            Counts::Shared { store, name } => {
+                match store.record_login_failure(
+                    &format!("{name}:{}", bounded(key)),
+                    now,
+                    self.window,
+                ) {
+                    Ok(count) => count,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not count a failed sign-in");
+                        return AfterFailure::Free;
+                    }
+                }
+            }
+        };
+        match count.cmp(&self.max_failures) {
             std::cmp::Ordering::Less => AfterFailure::Free,
             std::cmp::Ordering::Equal => AfterFailure::Throttled,
             std::cmp::Ordering::Greater => AfterFailure::StillThrottled,
@@ -117,10 +176,18 @@ impl LoginLimiter {
     }
 
     pub fn clear(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(bounded(key).as_ref());
+        match &self.counts {
+            Counts::Memory(map) => {
+                map.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(bounded(key).as_ref());
+            }
+            Counts::Shared { store, name } => {
+                if let Err(e) = store.clear_login_failures(&format!("{name}:{}", bounded(key))) {
+                    tracing::warn!(error = %e, "could not clear a login throttle");
+                }
+            }
+        }
     }
 }
 
@@ -163,8 +230,10 @@ mod tests {
         l.record_failure(&long);
         l.record_failure(&long);
         assert!(l.check(&long).is_err());
-        let map = l.failures.lock().unwrap();
-        assert!(map.keys().all(|k| k.len() <= MAX_KEY_LEN));
+        let Counts::Memory(map) = &l.counts else {
+            unreachable!("a new limiter counts in memory")
+        };
+        assert!(map.lock().unwrap().keys().all(|k| k.len() <= MAX_KEY_LEN));
     }
 
     #[test]

@@ -175,17 +175,36 @@ impl Services {
                 .map_err(|e| StoreError::Encode(format!("invalid scrypt parameters: {e}")))?
                 .with_priority(settings.hash_priority),
         );
-        let limits = Arc::new(limiter::LoginLimits {
-            account: limiter::LoginLimiter::new(
-                settings.login_max_failures,
-                settings.login_window,
-                clock.clone(),
-            ),
-            address: limiter::LoginLimiter::new(
-                settings.login_max_failures_per_ip,
-                settings.login_window,
-                clock,
-            ),
+        let limits = Arc::new(if store.is_shared() {
+            limiter::LoginLimits {
+                account: limiter::LoginLimiter::shared(
+                    settings.login_max_failures,
+                    settings.login_window,
+                    clock.clone(),
+                    store.clone(),
+                    "account",
+                ),
+                address: limiter::LoginLimiter::shared(
+                    settings.login_max_failures_per_ip,
+                    settings.login_window,
+                    clock,
+                    store.clone(),
+                    "address",
+                ),
+            }
+        } else {
+            limiter::LoginLimits {
+                account: limiter::LoginLimiter::new(
+                    settings.login_max_failures,
+                    settings.login_window,
+                    clock.clone(),
+                ),
+                address: limiter::LoginLimiter::new(
+                    settings.login_max_failures_per_ip,
+                    settings.login_window,
+                    clock,
+                ),
+            }
         });
         let sealer = Arc::new(Sealer::new(&store.ensure_secret("seal_key")?));
         let mfa = mfa::Mfa::new(mfa::MfaParts {

@@ -231,7 +231,9 @@ mod tests {
         release
     }
 
-    fn put(key: &'static str) -> impl FnMut(&crate::store::kv::WriteTransaction) -> Result<(), StoreError> {
+    fn put(
+        key: &'static str,
+    ) -> impl FnMut(&crate::store::kv::WriteTransaction) -> Result<(), StoreError> {
         move |txn| {
             txn.open_table(tables::META)?.insert(key, 1)?;
             Ok(())

@@ -35,6 +35,7 @@ pub enum Kind {
     InitialAccessToken,
     PendingLogout,
     MfaChallenge,
+    LoginFailure,
 }
 
 impl Kind {
@@ -54,6 +55,7 @@ impl Kind {
             Kind::InitialAccessToken => "initial_access_token",
             Kind::PendingLogout => "pending_logout",
             Kind::MfaChallenge => "mfa_challenge",
+            Kind::LoginFailure => "login_failure",
         }
     }
 
@@ -73,6 +75,7 @@ impl Kind {
             "initial_access_token" => Some(Kind::InitialAccessToken),
             "pending_logout" => Some(Kind::PendingLogout),
             "mfa_challenge" => Some(Kind::MfaChallenge),
+            "login_failure" => Some(Kind::LoginFailure),
             _ => None,
         }
     }
@@ -93,6 +96,7 @@ impl Kind {
             Kind::InitialAccessToken => tables::INITIAL_ACCESS_TOKENS,
             Kind::PendingLogout => tables::LOGOUT_OUTBOX,
             Kind::MfaChallenge => tables::MFA_CHALLENGES,
+            Kind::LoginFailure => tables::LOGIN_FAILURES,
         }
     }
 }
@@ -229,23 +233,31 @@ pub async fn run_sweeper(
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        match store.run(move |s| s.sweep_expired(batch)).await {
-            Ok(r) if r.records_deleted > 0 => {
-                tracing::debug!(
-                    deleted = r.records_deleted,
-                    batches = r.batches,
-                    "expired records swept"
-                );
+        // One node at a time sweeps a shared database; the others skip their turn.
+        let swept = store
+            .run(move |s| {
+                s.as_only_sweeper(|| {
+                    let report = s.sweep_expired(batch)?;
+                    let cutoff = s.clock().now() - event_retention;
+                    Ok((report, s.sweep_events(cutoff, batch)?))
+                })
+            })
+            .await;
+        match swept {
+            Ok(Some((r, events))) => {
+                if r.records_deleted > 0 {
+                    tracing::debug!(
+                        deleted = r.records_deleted,
+                        batches = r.batches,
+                        "expired records swept"
+                    );
+                }
+                if events > 0 {
+                    tracing::debug!(deleted = events, "old security events swept");
+                }
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "expiry sweep failed; will retry"),
-        }
-        // Security events older than the retention go too.
-        let cutoff = store.clock().now() - event_retention;
-        match store.run(move |s| s.sweep_events(cutoff, batch)).await {
-            Ok(n) if n > 0 => tracing::debug!(deleted = n, "old security events swept"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "event sweep failed; will retry"),
+            Ok(None) => tracing::debug!("another node is sweeping"),
+            Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
         }
     }
 }

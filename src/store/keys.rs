@@ -5,8 +5,8 @@
 
 use rand::RngCore;
 
-use crate::domain::KeyWindow;
 use super::kv::{Table, WriteTransaction};
+use crate::domain::KeyWindow;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{

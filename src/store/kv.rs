@@ -255,9 +255,15 @@ type Row<'a, K, V> = (Guard<'a, K>, Guard<'a, V>);
 /// Reading a table, from a read or a write transaction.
 pub trait ReadableTable<K: KeyCodec, V: redb::Value + 'static> {
     /// The value stored under `key`.
-    fn get<'a>(&self, key: impl Borrow<K::SelfType<'a>>) -> Result<Option<Guard<'_, V>>, StoreError>;
+    fn get<'a>(
+        &self,
+        key: impl Borrow<K::SelfType<'a>>,
+    ) -> Result<Option<Guard<'_, V>>, StoreError>;
     /// The rows whose keys are in `range`, in key order (`.rev()` for the reverse).
-    fn range<'a, KR>(&self, range: impl RangeBounds<KR> + 'a) -> Result<Range<'_, K, V>, StoreError>
+    fn range<'a, KR>(
+        &self,
+        range: impl RangeBounds<KR> + 'a,
+    ) -> Result<Range<'_, K, V>, StoreError>
     where
         KR: Borrow<K::SelfType<'a>> + 'a;
     /// Every row, in key order.
@@ -458,8 +464,7 @@ impl<K: KeyCodec, V: redb::Value + 'static> TableMut<'_, K, V> {
             TableMutInner::Redb(t) => Ok(t.insert(key, value)?.map(Guard::redb)),
             TableMutInner::Pg(t) => {
                 let value = V::as_bytes(value.borrow()).as_ref().to_vec();
-                Ok(t
-                    .txn
+                Ok(t.txn
                     .insert(t.name, K::ordered(key.borrow()), value)?
                     .map(Guard::owned))
             }
@@ -635,7 +640,7 @@ impl WriteTransaction {
     }
 
     /// Creates `table` when it does not exist yet.
-    pub(super) fn create_table<K: KeyCodec, V: redb::Value + 'static>(
+    pub(crate) fn create_table<K: KeyCodec, V: redb::Value + 'static>(
         &self,
         table: Table<K, V>,
     ) -> Result<(), StoreError> {

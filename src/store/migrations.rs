@@ -20,19 +20,30 @@ pub(super) fn run(txn: &WriteTransaction, from: u64) -> Result<(), StoreError> {
     if from < 5 {
         migrate_to_v5(txn)?;
     }
+    if from < 6 {
+        migrate_to_v6(txn)?;
+    }
     if from < super::SCHEMA_VERSION {
         tracing::info!(from, to = super::SCHEMA_VERSION, "database schema migrated");
     }
     Ok(())
 }
 
+/// v6: failed sign-ins counted in the database (`login_failures`), so that the nodes sharing a
+/// PostgreSQL database throttle together (a redb file's single process keeps counting in
+/// memory). A new table only; the version moves so that an older binary refuses the database
+/// instead of throttling on its own.
+fn migrate_to_v6(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.create_table(tables::LOGIN_FAILURES)
+}
+
 /// v5: upstream identity providers and the identities linked to accounts. New tables only;
 /// the version moves so that an older binary, which knows nothing of accounts without a
 /// password that sign in elsewhere, refuses the file.
 fn migrate_to_v5(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(tables::UPSTREAMS)?;
-    txn.open_table(tables::FEDERATED_IDENTITIES)?;
-    txn.open_table(tables::USER_IDENTITIES)?;
+    txn.create_table(tables::UPSTREAMS)?;
+    txn.create_table(tables::FEDERATED_IDENTITIES)?;
+    txn.create_table(tables::USER_IDENTITIES)?;
     Ok(())
 }
 
@@ -40,10 +51,10 @@ fn migrate_to_v5(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// here; the version moves so that an older binary, which would sign users in without their
 /// second factor, refuses the file instead.
 fn migrate_to_v4(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(tables::MFA_FACTORS)?;
-    txn.open_table(tables::MFA_CHALLENGES)?;
-    txn.open_table(tables::EVENTS)?;
-    txn.open_table(tables::USER_EVENTS)?;
+    txn.create_table(tables::MFA_FACTORS)?;
+    txn.create_table(tables::MFA_CHALLENGES)?;
+    txn.create_table(tables::EVENTS)?;
+    txn.create_table(tables::USER_EVENTS)?;
     Ok(())
 }
 

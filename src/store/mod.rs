@@ -16,6 +16,7 @@ pub mod events;
 pub mod expiry;
 pub mod keys;
 pub mod kv;
+pub mod limits;
 pub mod mfa;
 mod migrations;
 mod pg;
@@ -44,7 +45,7 @@ use crate::clock::Clock;
 /// The schema version this binary writes. Bump it and add a `migrate_to_vN` step to
 /// [`migrations`] whenever a table or a record's meaning changes; a file of every released
 /// version is opened by a test (`tests/data/schema-v*.redb`).
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 const SCHEMA_KEY: &str = "schema_version";
 /// A meta key the recovery probe writes, so "the store can write again" is proven by a commit.
 const WRITE_PROBE_KEY: &str = "write_probe";
@@ -445,13 +446,16 @@ impl Store {
     /// Opens the PostgreSQL database at `url` (`--database-url`), creating its tables and
     /// migrating them as [`Store::open`] does a file. Several processes may open one database:
     /// they serve as one (see [`pg`]).
-    pub fn open_postgres(url: &str, clock: Clock, max_connections: usize) -> Result<Self, OpenError> {
-        let backend = pg::PgBackend::connect(url, max_connections).map_err(|detail| {
-            OpenError::Postgres {
+    pub fn open_postgres(
+        url: &str,
+        clock: Clock,
+        max_connections: usize,
+    ) -> Result<Self, OpenError> {
+        let backend =
+            pg::PgBackend::connect(url, max_connections).map_err(|detail| OpenError::Postgres {
                 url: pg::redacted(url),
                 detail,
-            }
-        })?;
+            })?;
         let shown = backend.shown.clone();
         tracing::info!(database = %shown, "using PostgreSQL");
         Self::init(None, Some(backend), None, clock, shown)
@@ -522,6 +526,19 @@ impl Store {
             })
             .map_err(open_error)?;
         Ok(store)
+    }
+
+    /// Runs the housekeeping `f` unless another node sharing the database is running it right
+    /// now (then `Ok(None)`): on PostgreSQL a session advisory lock makes one node at a time
+    /// the sweeper; a redb file has one process, which simply runs it.
+    pub fn as_only_sweeper<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        match &self.inner.pg {
+            Some(pg) => pg.with_lock(pg::SWEEP_LOCK, f)?.transpose(),
+            None => f().map(Some),
+        }
     }
 
     /// Whether this store is on PostgreSQL (shared with other nodes) rather than a file.
@@ -845,7 +862,6 @@ impl Store {
 
     /// Number of rows in each table, for `portcullis check`, `/metrics` and tests.
     pub fn table_counts(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
-
         self.read(|txn| {
             let mut out = Vec::new();
             macro_rules! count {
@@ -896,7 +912,9 @@ impl Store {
             return Err(BackupError::Exists(dest.display().to_string()));
         }
         let target = Store::open(dest, self.clock().clone()).map_err(|e| {
-            BackupError::Store(StoreError::Unavailable(format!("could not create the copy: {e}")))
+            BackupError::Store(StoreError::Unavailable(format!(
+                "could not create the copy: {e}"
+            )))
         })?;
         Ok(self.copy_into(&target, progress)?)
     }
@@ -926,11 +944,27 @@ impl Store {
         })
     }
 
+    /// Per table: its rows and a SHA-256 over every key and value in key order, as of one
+    /// consistent read. Equal digests on two stores (of either backend) mean equal contents:
+    /// `portcullis migrate` checks its copy with them.
+    pub fn table_digests(&self) -> Result<Vec<(&'static str, u64, [u8; 32])>, StoreError> {
+        self.read(|txn| {
+            let mut out = Vec::new();
+            macro_rules! digest {
+                ($t:ident, $check:expr) => {
+                    let (rows, sum) = digest_table(txn, tables::$t)?;
+                    out.push((tables::$t.name(), rows, sum));
+                };
+            }
+            tables::every_table!(digest);
+            Ok(out)
+        })
+    }
+
     /// Reads every record of every table and checks it (JSON records decode, index entries
     /// point at existing users, avatars are PNG, secrets have their length), returning one
     /// line per problem naming the table and key (empty when every record is sound).
     pub fn verify(&self) -> Result<Vec<String>, StoreError> {
-
         self.read(|txn| {
             let mut problems = Vec::new();
             let mut ctx = checks::Context::default();
@@ -1057,6 +1091,29 @@ fn copy_table<K: kv::KeyCodec, V: redb::Value + 'static>(
         rows += 1;
     }
     Ok(rows)
+}
+
+/// The rows of one table and a digest of their keys and values (see [`Store::table_digests`]).
+fn digest_table<K: kv::KeyCodec, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    def: kv::Table<K, V>,
+) -> Result<(u64, [u8; 32]), StoreError> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    let mut rows = 0;
+    if let Some(table) = txn.try_open_table(def)? {
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let (key, value) = (k.value(), v.value());
+            let (key, value) = (K::as_bytes(&key), V::as_bytes(&value));
+            for part in [key.as_ref(), value.as_ref()] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+            rows += 1;
+        }
+    }
+    Ok((rows, hasher.finalize().into()))
 }
 
 /// The second halves of a `(first, second)`-keyed table's keys whose first half is `first`

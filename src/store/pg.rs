@@ -177,7 +177,9 @@ impl PgBackend {
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
-                return Err(unavailable("no database connection became free within 30 s"));
+                return Err(unavailable(
+                    "no database connection became free within 30 s",
+                ));
             }
             pool = self
                 .returned
@@ -290,9 +292,9 @@ impl Txn {
     fn simple(&self, sql: &str) -> Result<(), StoreError> {
         let client = self.client()?;
         let sql = sql.to_string();
-        let result = self.backend.block(async move {
-            client.batch_execute(&sql).await.map_err(from_pg)
-        });
+        let result = self
+            .backend
+            .block(async move { client.batch_execute(&sql).await.map_err(from_pg) });
         if result.is_err() {
             self.forget_if_closed();
         }

@@ -11,8 +11,7 @@ pub const USERS: Table<&str, &[u8]> = Table::new("users");
 pub const USERNAMES: Table<&str, &str> = Table::new("usernames");
 /// `username_skeletons`: UTS #39 confusable skeleton of the case-folded username → user id.
 /// No two accounts may have names that look alike (schema v2).
-pub const USERNAME_SKELETONS: Table<&str, &str> =
-    Table::new("username_skeletons");
+pub const USERNAME_SKELETONS: Table<&str, &str> = Table::new("username_skeletons");
 /// `emails`: lower-cased email → user id. Uniqueness is enforced here.
 pub const EMAILS: Table<&str, &str> = Table::new("emails");
 /// `api_keys`: SHA-256 of a personal API key → user id.
@@ -21,8 +20,7 @@ pub const API_KEYS: Table<&[u8], &str> = Table::new("api_keys");
 pub const REFRESH_TOKENS: Table<&[u8], &[u8]> = Table::new("refresh_tokens");
 /// `session_families`: family id → `FamilyRecord` (expiring). A family is one login's chain of
 /// rotated refresh tokens; access tokens carry its id as `sid`.
-pub const SESSION_FAMILIES: Table<&[u8], &[u8]> =
-    Table::new("session_families");
+pub const SESSION_FAMILIES: Table<&[u8], &[u8]> = Table::new("session_families");
 /// `user_sessions`: (user id, family id) → (). Lets "log out everywhere" find a user's families.
 pub const USER_SESSIONS: Table<(&str, &[u8]), ()> = Table::new("user_sessions");
 /// `signing_keys`: PASERK key id → `SigningKeyRecord`.
@@ -39,8 +37,7 @@ pub const SECRETS: Table<&str, &[u8]> = Table::new("secrets");
 /// `clients`: client id → `ClientRecord`.
 pub const CLIENTS: Table<&str, &[u8]> = Table::new("clients");
 /// `clients_by_owner`: (owner user id, client id) → ().
-pub const CLIENTS_BY_OWNER: Table<(&str, &str), ()> =
-    Table::new("clients_by_owner");
+pub const CLIENTS_BY_OWNER: Table<(&str, &str), ()> = Table::new("clients_by_owner");
 /// `revoked_tokens`: access-token `jti` → expiry (expiring): revoked before their `exp`.
 pub const REVOKED_TOKENS: Table<&[u8], &[u8]> = Table::new("revoked_tokens");
 /// `auth_requests`: id → `AuthRequestRecord` (expiring): an authorization request waiting
@@ -49,12 +46,10 @@ pub const AUTH_REQUESTS: Table<&[u8], &[u8]> = Table::new("auth_requests");
 /// `auth_codes`: SHA-256 of an authorization code → `AuthCodeRecord` (expiring).
 pub const AUTH_CODES: Table<&[u8], &[u8]> = Table::new("auth_codes");
 /// `browser_sessions`: SHA-256 of the session cookie → `BrowserSessionRecord` (expiring).
-pub const BROWSER_SESSIONS: Table<&[u8], &[u8]> =
-    Table::new("browser_sessions");
+pub const BROWSER_SESSIONS: Table<&[u8], &[u8]> = Table::new("browser_sessions");
 /// `user_browser_sessions`: (user id, SHA-256 of the session cookie) → (). Lets "end every
 /// session" (password reset, disabling, deletion) find a user's browser sessions (schema v3).
-pub const USER_BROWSER_SESSIONS: Table<(&str, &[u8]), ()> =
-    Table::new("user_browser_sessions");
+pub const USER_BROWSER_SESSIONS: Table<(&str, &[u8]), ()> = Table::new("user_browser_sessions");
 /// `logout_outbox`: random id → `PendingLogout` (expiring): a browser session that ended
 /// with clients to tell (Back-Channel Logout), written in the transaction that ended it and
 /// taken by the delivery task.
@@ -65,15 +60,13 @@ pub const CONSENTS: Table<(&str, &str), &str> = Table::new("consents");
 pub const DEVICE_CODES: Table<&[u8], &[u8]> = Table::new("device_codes");
 /// `device_user_codes`: normalised user code → `DeviceUserCodeRecord` (expiring). Lives only
 /// while its device authorization is undecided.
-pub const DEVICE_USER_CODES: Table<&[u8], &[u8]> =
-    Table::new("device_user_codes");
+pub const DEVICE_USER_CODES: Table<&[u8], &[u8]> = Table::new("device_user_codes");
 /// `pushed_requests`: request id → `AuthRequestRecord` (expiring): a pushed authorization
 /// request (RFC 9126) waiting for its `request_uri` to be used, once.
 pub const PUSHED_REQUESTS: Table<&[u8], &[u8]> = Table::new("pushed_requests");
 /// `initial_access_tokens`: SHA-256 of an initial access token → `InitialAccessTokenRecord`
 /// (expiring): admin-issued permission to register clients dynamically (RFC 7591 §3).
-pub const INITIAL_ACCESS_TOKENS: Table<&[u8], &[u8]> =
-    Table::new("initial_access_tokens");
+pub const INITIAL_ACCESS_TOKENS: Table<&[u8], &[u8]> = Table::new("initial_access_tokens");
 /// `jwt_keys`: key id → `JwtKeyRecord` (OpenID Connect id_token keys).
 pub const JWT_KEYS: Table<&str, &[u8]> = Table::new("jwt_keys");
 /// `upstreams`: upstream id → `UpstreamRecord`: the identity providers people may sign in
@@ -81,12 +74,13 @@ pub const JWT_KEYS: Table<&str, &[u8]> = Table::new("jwt_keys");
 pub const UPSTREAMS: Table<&str, &[u8]> = Table::new("upstreams");
 /// `federated_identities`: (upstream id, the upstream's subject) → user id. One account per
 /// upstream identity; uniqueness is enforced here (schema v5).
-pub const FEDERATED_IDENTITIES: Table<(&str, &str), &str> =
-    Table::new("federated_identities");
+pub const FEDERATED_IDENTITIES: Table<(&str, &str), &str> = Table::new("federated_identities");
 /// `user_identities`: (user id, upstream id) → `IdentityRecord`: a user's linked identities,
 /// at most one per upstream (schema v5).
-pub const USER_IDENTITIES: Table<(&str, &str), &[u8]> =
-    Table::new("user_identities");
+pub const USER_IDENTITIES: Table<(&str, &str), &[u8]> = Table::new("user_identities");
+/// `login_failures`: `"<throttle>:<key>"` → `FailureRecord` (expiring): failed sign-ins per
+/// account and per address, when the nodes share a PostgreSQL database (schema v6).
+pub const LOGIN_FAILURES: Table<&[u8], &[u8]> = Table::new("login_failures");
 /// `mfa_factors`: user id → `FactorsRecord`: TOTP, recovery codes and passkeys (schema v4).
 pub const MFA_FACTORS: Table<&str, &[u8]> = Table::new("mfa_factors");
 /// `mfa_challenges`: SHA-256 of a challenge token → `ChallengeRecord` (expiring): enrolment,
@@ -152,6 +146,7 @@ macro_rules! every_table {
         $f!(FEDERATED_IDENTITIES, checks::any);
         $f!(USER_IDENTITIES, checks::json::<upstreams::IdentityRecord>);
         $f!(USER_EVENTS, checks::any);
+        $f!(LOGIN_FAILURES, checks::json::<limits::FailureRecord>);
         $f!(EXPIRY, checks::any);
     };
 }

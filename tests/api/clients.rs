@@ -46,8 +46,7 @@ async fn developers_register_confidential_clients_with_a_secret_shown_once() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 
     // Only the hash is stored.
-    let (_, dir, _) = app.stop().await;
-    let bytes = std::fs::read(dir.path().join("portcullis.redb")).unwrap();
+    let bytes = app.stored_bytes().await;
     assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
 }
 

@@ -42,8 +42,21 @@ pub struct TestUser {
     pub refresh_token: String,
 }
 
+/// Whether the running test is one of the suite's `postgres::` copies (see `main.rs`): libtest
+/// runs each test on a thread named after it, so the copy is told by its path.
+pub fn on_postgres() -> bool {
+    std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with("postgres::"))
+}
+
 pub fn test_config(dir: &TempDir) -> ServeConfig {
     let mut config = ServeConfig::defaults();
+    if on_postgres()
+        && let Some(cluster) = crate::pg::shared()
+    {
+        config.database_url = Some(crate::pg::fresh_database(cluster));
+    }
     config.listen = "127.0.0.1:0".parse().expect("valid address");
     config.data_dir = dir.path().to_path_buf();
     config.public_url = Some(ISSUER.into());
@@ -136,6 +149,26 @@ impl TestApp {
         // `self.services` held a store handle; it was dropped with `self`, closing the file.
         adjust(&mut config);
         start(config, dir, clock).await
+    }
+
+    /// Stops the server and returns every byte it stored: the database file, or for
+    /// PostgreSQL a copy of every table in a file (so "this secret is nowhere in the
+    /// database" is checked on both backends).
+    pub async fn stored_bytes(self) -> Vec<u8> {
+        let store = self.services.store.clone();
+        let (config, dir, _) = self.stop().await;
+        if config.database_url.is_none() {
+            drop(store);
+            return std::fs::read(dir.path().join("portcullis.redb")).expect("the data file");
+        }
+        let copy = tempfile::tempdir().expect("temp dir");
+        let path = copy.path().join("copy.redb");
+        let read = path.clone();
+        tokio::task::spawn_blocking(move || store.backup_to(&path, |_, _| {}))
+            .await
+            .expect("backup task")
+            .expect("backup");
+        std::fs::read(read).expect("the copy")
     }
 
     pub async fn table_count(&self, table: &str) -> u64 {

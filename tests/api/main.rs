@@ -35,6 +35,7 @@ mod layering;
 mod me;
 mod metrics;
 mod mfa;
+mod multi_node;
 mod oauth_dcr;
 mod oauth_device;
 mod oauth_flow;
@@ -54,3 +55,7 @@ mod self_service;
 mod sessions;
 mod storage;
 mod upstream;
+
+/// The suite again, every server on PostgreSQL (see `postgres.rs`).
+#[allow(dead_code)]
+mod postgres;

@@ -170,8 +170,7 @@ async fn api_key_authenticates_and_rotation_disables_the_old_one() {
     assert_eq!(app.get_me(&second).await.status(), StatusCode::OK);
 
     // Only a hash is stored: the key's text is nowhere in the database file.
-    let (_, dir, _) = app.stop().await;
-    let bytes = std::fs::read(dir.path().join("portcullis.redb")).unwrap();
+    let bytes = app.stored_bytes().await;
     let needle = second.as_bytes();
     assert!(!bytes.windows(needle.len()).any(|w| w == needle));
 }

@@ -32,10 +32,12 @@ async fn published_kids(app: &TestApp, alg: &str) -> Vec<String> {
 /// Rotates the keys of a stopped server's data file, as `portcullis keys rotate` does.
 async fn rotate_while_stopped(app: TestApp, stage: i64) -> TestApp {
     let (config, dir, clock) = app.stop().await;
-    let path = config.database_path();
+    let opening = config.clone();
     let rotation_clock = clock.clone();
     tokio::task::spawn_blocking(move || {
-        let store = portcullis::store::Store::open(&path, rotation_clock).unwrap();
+        let store = opening
+            .open_store(rotation_clock, portcullis::store::OpenMode::MustExist)
+            .unwrap();
         store
             .rotate_keys(
                 stage,

@@ -10,6 +10,29 @@ use std::{
 
 use crate::helpers::required;
 
+/// The cluster the `postgres::` copy of the suite runs on: started once per test process, a
+/// new database per server (see [`fresh_database`]), stopped by a watcher process when the
+/// test process ends (a static is never dropped). `None` when PostgreSQL is not installed.
+pub fn shared() -> Option<&'static PgCluster> {
+    static SHARED: std::sync::OnceLock<Option<PgCluster>> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let cluster = PgCluster::start()?;
+            cluster.stop_when_this_process_ends();
+            Some(cluster)
+        })
+        .as_ref()
+}
+
+/// A new, empty database on the shared cluster; its URL.
+pub fn fresh_database(cluster: &PgCluster) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!("suite_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    cluster.psql("postgres", &format!("CREATE DATABASE {name}"));
+    cluster.url(&name)
+}
+
 /// The database role the tests connect as (trust authentication on loopback only).
 pub const ROLE: &str = "portcullis";
 
@@ -82,8 +105,10 @@ impl PgCluster {
                 "--locale=C",
             ],
         );
+        // A throwaway cluster needs no crash safety: no fsync makes the suite's many small
+        // commits cheap (what the tests check is the transactions' meaning, not durability).
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400",
             cluster.port,
             cluster.dir.path().display()
         );
@@ -102,6 +127,29 @@ impl PgCluster {
             ],
         );
         Some(cluster)
+    }
+
+    /// Starts a watcher that stops the cluster and deletes its directory once this process
+    /// has exited, however it ends.
+    fn stop_when_this_process_ends(&self) {
+        let as_owner = match &self.run_as {
+            Some(user) => format!("runuser -u {user} -- "),
+            None => String::new(),
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {as_owner}{ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
+            pid = std::process::id(),
+            ctl = self.bin.join("pg_ctl").display(),
+            data = self.data_dir().display(),
+            dir = self.dir.path().display(),
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the cluster's watcher starts");
     }
 
     fn data_dir(&self) -> PathBuf {

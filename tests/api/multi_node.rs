@@ -1,0 +1,213 @@
+//! Three portcullis processes' worth of servers on one PostgreSQL database, requests spread
+//! across them: they must behave as one server (issue 14, point 3).
+
+use std::sync::Arc;
+
+use portcullis::clock::Clock;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::{
+    helpers::{PASSWORD, TestApp, start, test_config},
+    pg,
+};
+
+/// Three servers on one new database, sharing one clock (so time moves for all of them);
+/// `None` when PostgreSQL is not installed.
+async fn three_nodes(
+    adjust: impl Fn(&mut portcullis::config::ServeConfig),
+) -> Option<Vec<TestApp>> {
+    let cluster = pg::shared()?;
+    let url = pg::fresh_database(cluster);
+    let clock = Clock::manual();
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut config = test_config(&dir);
+        config.database_url = Some(url.clone());
+        adjust(&mut config);
+        nodes.push(start(config, dir, clock.clone()).await);
+    }
+    Some(nodes)
+}
+
+#[tokio::test]
+async fn a_refresh_token_raced_across_nodes_has_one_winner_and_reuse_revokes_everywhere() {
+    // No grace for a retried refresh: the race itself is the reuse.
+    let Some(nodes) = three_nodes(|c| c.refresh_reuse_grace = 0).await else {
+        return;
+    };
+    let user = nodes[0].register_user("racer").await;
+    for round in 0..3 {
+        // A fresh family each round, signed in on another node than it is raced on.
+        let login: Value = nodes[round % 3]
+            .login("racer", PASSWORD)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let token = login["refresh_token"].as_str().unwrap().to_string();
+        let answers = futures_util::future::join_all(nodes.iter().map(|n| n.refresh(&token))).await;
+        let mut winners = Vec::new();
+        for resp in answers {
+            match resp.status() {
+                StatusCode::OK => winners.push(resp.json::<Value>().await.unwrap()),
+                StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED => {}
+                other => panic!("round {round}: unexpected {other}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one node rotates");
+        // The losers presented a spent token: the family is revoked, so the winner's new
+        // token and access token are refused on every node.
+        let next = winners[0]["refresh_token"].as_str().unwrap();
+        let access = winners[0]["access_token"].as_str().unwrap();
+        for node in &nodes {
+            assert_ne!(
+                node.refresh(next).await.status(),
+                StatusCode::OK,
+                "round {round}"
+            );
+            assert_eq!(
+                node.get_me(access).await.status(),
+                StatusCode::UNAUTHORIZED,
+                "round {round}: revoked on {}",
+                node.base
+            );
+        }
+    }
+    // The first session, never raced, is untouched.
+    assert_eq!(
+        nodes[2].get_me(&user.access_token).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_session_ended_on_one_node_is_refused_by_every_node_at_once() {
+    let Some(nodes) = three_nodes(|_| {}).await else {
+        return;
+    };
+    let user = nodes[1].register_user("leaver").await;
+    for node in &nodes {
+        assert_eq!(
+            node.get_me(&user.access_token).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert!(
+        nodes[2]
+            .logout(&user.refresh_token)
+            .await
+            .status()
+            .is_success()
+    );
+    // No waiting: every node reads the session's state from the database.
+    for node in &nodes {
+        assert_eq!(
+            node.get_me(&user.access_token).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            node.base
+        );
+        assert_ne!(
+            node.refresh(&user.refresh_token).await.status(),
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_sign_ins_spread_over_the_nodes_lock_the_account_on_all_of_them() {
+    let Some(nodes) = three_nodes(|_| {}).await else {
+        return;
+    };
+    nodes[0].register_user("target").await;
+    // Five failures (the default limit), spread round-robin: no node saw more than two.
+    for i in 0..5 {
+        assert_eq!(
+            nodes[i % 3]
+                .login("target", "Wrong-password-123!")
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for node in &nodes {
+        let resp = node.login("target", PASSWORD).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            node.base
+        );
+        assert!(resp.headers().contains_key("retry-after"));
+    }
+    nodes[0].clock.advance(901);
+    assert_eq!(
+        nodes[2].login("target", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn codes_captchas_and_keys_made_on_one_node_work_on_the_others() {
+    let Some(nodes) = three_nodes(|_| {}).await else {
+        return;
+    };
+    // A captcha made by one node is answered on another, once.
+    let (id, answer) = nodes[0].solved_captcha().await;
+    let first = nodes[1]
+        .services
+        .captchas
+        .verify(Some(&id), Some(&answer))
+        .await;
+    let again = nodes[2]
+        .services
+        .captchas
+        .verify(Some(&id), Some(&answer))
+        .await;
+    assert!(
+        first.is_ok(),
+        "the answer is right on another node: {first:?}"
+    );
+    assert!(again.is_err(), "and spent for every node");
+    // Every node signs with the same keys: one JWKS, and an access token of one node is
+    // accepted by the others.
+    let jwks: Vec<Value> =
+        futures_util::future::join_all(nodes.iter().map(|n| n.get_json("/oauth2/jwks"))).await;
+    assert!(jwks.windows(2).all(|w| w[0] == w[1]), "{jwks:?}");
+    let user = nodes[2].register_user("keyholder").await;
+    assert_eq!(
+        nodes[0].get_me(&user.access_token).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn only_one_node_sweeps_at_a_time() {
+    let Some(nodes) = three_nodes(|_| {}).await else {
+        return;
+    };
+    let (a, b) = (
+        nodes[0].services.store.clone(),
+        nodes[1].services.store.clone(),
+    );
+    let nested = tokio::task::spawn_blocking(move || {
+        a.as_only_sweeper(|| {
+            // While node A sweeps, node B's turn is skipped...
+            let b_turn = b.as_only_sweeper(|| Ok(()))?;
+            Ok(b_turn.is_none())
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(nested, Some(true), "node B skipped while A held the sweep");
+    // ...and once A is done, B may sweep.
+    let b = nodes[1].services.store.clone();
+    let after = tokio::task::spawn_blocking(move || b.as_only_sweeper(|| Ok(())))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, Some(()));
+}
