@@ -18,6 +18,10 @@
 //! (scrypt-bound), and
 //! `/api/v1/me` latency, idle and while logins flood the hashing threads (at 4 and at
 //! CONCURRENCY connections), and refresh rotation on both the native and the OAuth endpoint.
+//! With `--postgres URL` (an empty database, created beforehand): instead of the above, the
+//! same release binary on PostgreSQL, first one node and then three nodes on one database
+//! (every node pinned to core 0 with the others, PostgreSQL unpinned), each measuring
+//! `GET /api/v1/me`, refresh rotation and registration with requests spread over the nodes.
 //! With `--users N`: N accounts imported with `portcullis import` against 1,000, the import
 //! time, bytes per user, start-up time, and sign-in, `/me` and introspection latency at each.
 //! Client and server share the machine, so absolute numbers are a lower bound; compare them
@@ -470,6 +474,124 @@ async fn refresh_load(
 }
 
 /// `GET /api/v1/me` from `concurrency` clients with the given tokens.
+/// Starts the release binary with `args` after `serve --listen <free port>`; waits for its
+/// first 200.
+async fn start_node(client: &reqwest::Client, args: &[&str]) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = server_command(&release_binary())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the release binary starts; run `cargo build --release` first");
+    let server = Server {
+        child,
+        base,
+        _dir: dir,
+    };
+    let started = Instant::now();
+    while !client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "a node did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server
+}
+
+/// `nodes` servers on the PostgreSQL database `url`, requests spread round-robin over them.
+async fn bench_postgres(
+    client: &reqwest::Client,
+    url: &str,
+    nodes: usize,
+    concurrency: usize,
+    seconds: u64,
+    floor: f64,
+) {
+    println!("\nPostgreSQL, {nodes} node(s) on one database:");
+    let mut servers = Vec::new();
+    for _ in 0..nodes {
+        // Registration cost is not what is measured here: a cheaper hash.
+        servers.push(start_node(client, &["--database-url", url, "--scrypt-log-n", "12"]).await);
+    }
+    let bases: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| s.base.clone()).collect());
+    let mut access = Vec::new();
+    let mut refresh = Vec::new();
+    for i in 0..concurrency {
+        let body: Value = client
+            .post(format!("{}/api/v1/users", bases[i % nodes]))
+            .json(&json!({"username": format!("pg{nodes}n{i}"), "email": format!("pg{nodes}n{i}@example.test"), "password": PASSWORD}))
+            .send()
+            .await
+            .expect("register")
+            .json()
+            .await
+            .expect("json");
+        access.push(body["access_token"].as_str().expect("token").to_string());
+        refresh.push(tokio::sync::Mutex::new(
+            body["refresh_token"].as_str().expect("token").to_string(),
+        ));
+    }
+    let (access, refresh) = (Arc::new(access), Arc::new(refresh));
+    let (c, b, a) = (client.clone(), bases.clone(), access.clone());
+    load(concurrency, seconds, move |w| {
+        let (c, base, token) = (c.clone(), b[w % b.len()].clone(), a[w].clone());
+        async move {
+            c.get(format!("{base}/api/v1/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+    .print(&format!("  GET /api/v1/me ({nodes} node(s))"), floor);
+    let (c, b) = (client.clone(), bases.clone());
+    let turn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    refresh_load(concurrency, seconds, refresh, move |token| {
+        let i = turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        c.post(format!("{}/api/v1/sessions/refresh", b[i % b.len()]))
+            .json(&json!({"refresh_token": token}))
+    })
+    .await
+    .print(
+        &format!("  POST /api/v1/sessions/refresh ({nodes} node(s))"),
+        floor,
+    );
+    let (c, b) = (client.clone(), bases.clone());
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    load(concurrency, seconds, move |_| {
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (c, base) = (c.clone(), b[n % b.len()].clone());
+        async move {
+            c.post(format!("{base}/api/v1/users"))
+                .json(&json!({"username": format!("r{nodes}x{n}"), "email": format!("r{nodes}x{n}@example.test"), "password": PASSWORD}))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+    .print(&format!("  POST /api/v1/users, hash 2^12 ({nodes} node(s))"), floor);
+    drop(servers);
+}
+
 async fn me_load(
     client: &reqwest::Client,
     base: &str,
@@ -746,10 +868,12 @@ async fn measure_floor(client: &reqwest::Client, concurrency: usize, seconds: u6
 async fn bench() {
     let mut positional = Vec::new();
     let mut users: Option<u64> = None;
+    let mut postgres: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--users" => users = args.next().and_then(|n| n.parse().ok()),
+            "--postgres" => postgres = args.next(),
             _ => positional.push(arg),
         }
     }
@@ -771,6 +895,12 @@ async fn bench() {
         }
     );
     let floor = measure_floor(&client, concurrency, seconds).await;
+    if let Some(url) = postgres {
+        for nodes in [1, 3] {
+            bench_postgres(&client, &url, nodes, concurrency, seconds, floor).await;
+        }
+        return;
+    }
     println!("starting the server…");
     let (server, startup) = start_server(&client).await;
     let base = server.base.clone();

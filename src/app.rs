@@ -326,6 +326,31 @@ impl Application {
             services.audit.retention(),
             stop_rx.clone(),
         ));
+        // Nodes sharing a database pick up each other's key rotations.
+        let key_reloads = services.store.is_shared().then(|| {
+            let services = services.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(crate::service::KEY_RELOAD_INTERVAL);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticker.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        _ = stop.changed() => return,
+                    }
+                    match services.reload_keys().await {
+                        Ok(true) => {
+                            tracing::info!("signing keys changed in the database; using them now")
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not read the signing keys again")
+                        }
+                    }
+                }
+            })
+        });
         let warm = {
             let accounts = services.accounts.clone();
             tokio::spawn(async move { accounts.warm_up().await })
@@ -364,6 +389,9 @@ impl Application {
         let _ = warm.await;
         let _ = keys.await;
         let _ = sweeper.await;
+        if let Some(reloads) = key_reloads {
+            let _ = reloads.await;
+        }
         if let Some(logouts) = logouts {
             let _ = logouts.await;
         }

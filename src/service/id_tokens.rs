@@ -20,9 +20,10 @@ use crate::{
 /// Signs JWTs, verifies the ones we issued, and publishes the keys.
 pub struct IdTokenSigner {
     store: Store,
-    /// Loaded once (after making any missing key): keys change only while the server is
-    /// stopped (`portcullis keys rotate`), and a staged key is already among them.
+    /// Loaded once (after making any missing key); a staged key is already among them.
     keys: tokio::sync::OnceCell<Arc<JwtKeySet>>,
+    /// The key set read again (see [`IdTokenSigner::reload`]), which replaces the first.
+    reloaded: std::sync::RwLock<Option<(Vec<String>, Arc<JwtKeySet>)>>,
 }
 
 /// Runs `f` on a thread of its own at nice 19: making the keys at a first start (RSA
@@ -70,7 +71,47 @@ impl IdTokenSigner {
         Self {
             store,
             keys: tokio::sync::OnceCell::new(),
+            reloaded: std::sync::RwLock::new(None),
         }
+    }
+
+    /// Reads the stored keys again and uses them from now on if any was added, retired or
+    /// removed since (a rotation made by another node sharing the database, or by
+    /// `portcullis keys rotate`); returns whether they changed.
+    pub async fn reload(&self) -> Result<bool, StoreError> {
+        let store = self.store.clone();
+        let records = store.run(|s| s.jwt_keys()).await?;
+        let mut fingerprint: Vec<String> = records
+            .iter()
+            .map(|r| format!("{}:{:?}", r.kid, r.window()))
+            .collect();
+        fingerprint.sort();
+        if self.keys.get().is_none() {
+            // Not loaded yet: the first use loads them as they are now.
+            return Ok(false);
+        }
+        let unchanged = self
+            .reloaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|(seen, _)| *seen == fingerprint);
+        if unchanged {
+            return Ok(false);
+        }
+        let set = JwtKeySet::load(&super::keys::id_token_keys(&records)).map_err(|e| {
+            StoreError::Corrupt {
+                table: "jwt_keys",
+                detail: e.to_string(),
+            }
+        })?;
+        let mut slot = self
+            .reloaded
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = slot.is_some();
+        *slot = Some((fingerprint, Arc::new(set)));
+        Ok(changed)
     }
 
     /// Makes sure a key signing now exists for each algorithm in [`ID_TOKEN_ALGS`], so all
@@ -80,7 +121,15 @@ impl IdTokenSigner {
         self.key_set().await.map(|_| ())
     }
 
-    async fn key_set(&self) -> Result<&Arc<JwtKeySet>, StoreError> {
+    async fn key_set(&self) -> Result<Arc<JwtKeySet>, StoreError> {
+        if let Some((_, set)) = self
+            .reloaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            return Ok(set.clone());
+        }
         self.keys
             .get_or_try_init(|| async {
                 let store = self.store.clone();
@@ -98,6 +147,7 @@ impl IdTokenSigner {
                 Ok(Arc::new(set))
             })
             .await
+            .cloned()
     }
 
     /// Signs `claims` as a JWT of type `typ` (RFC 7515) with the key that signs now for

@@ -129,7 +129,21 @@ pub struct Services {
     pub started_at: i64,
 }
 
+/// How often nodes sharing a database read the signing keys again: a rotation made on one
+/// node (or with `portcullis keys rotate`) is used by all within this; stage a rotation
+/// (`--stage`) at least this long so no node meets a token of a key it does not know yet.
+pub const KEY_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Services {
+    /// Reads the stored signing keys (access tokens and id_tokens) again and uses them from
+    /// now on; returns whether any changed. Run every [`KEY_RELOAD_INTERVAL`] by nodes that
+    /// share a PostgreSQL database.
+    pub async fn reload_keys(&self) -> Result<bool, StoreError> {
+        let access = self.sessions.reload_access_keys().await?;
+        let id_tokens = self.oauth2.id_tokens().reload().await?;
+        Ok(access || id_tokens)
+    }
+
     /// Loads (or creates) the signing key and secrets and wires the services together.
     /// Blocking: call it off the async workers.
     pub fn build(store: Store, settings: Settings, mailer: Mailer) -> Result<Self, StoreError> {

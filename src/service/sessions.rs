@@ -127,6 +127,15 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// Reads the stored access-token keys again and uses them if they changed (see
+    /// [`Services::reload_keys`](super::Services::reload_keys)); returns whether they did.
+    pub async fn reload_access_keys(&self) -> Result<bool, crate::store::StoreError> {
+        let records = self.store.run(|s| s.signing_keys()).await?;
+        self.tokens
+            .replace_keys(&super::keys::access_token_keys(&records))
+            .map_err(super::keys::key_failed)
+    }
+
     pub fn new(
         store: Store,
         tokens: Arc<AccessTokens>,

@@ -201,21 +201,15 @@ macro_rules! tuple_key {
     };
 }
 
-fn text(s: &String) -> &str {
-    s.as_str()
-}
-fn bytes(b: &Vec<u8>) -> &[u8] {
-    b.as_slice()
-}
 fn int(n: &u64) -> u64 {
     *n
 }
 
-tuple_key!((&'static str, String, a, text), (&'static str, String, b, text); 2);
-tuple_key!((&'static str, String, a, text), (&'static [u8], Vec<u8>, b, bytes); 2);
-tuple_key!((u64, u64, a, int), (&'static str, String, b, text); 2);
-tuple_key!((&'static str, String, a, text), (u64, u64, b, int), (&'static str, String, c, text); 3);
-tuple_key!((u64, u64, a, int), (&'static str, String, b, text), (&'static [u8], Vec<u8>, c, bytes); 3);
+tuple_key!((&'static str, String, a, String::as_str), (&'static str, String, b, String::as_str); 2);
+tuple_key!((&'static str, String, a, String::as_str), (&'static [u8], Vec<u8>, b, Vec::as_slice); 2);
+tuple_key!((u64, u64, a, int), (&'static str, String, b, String::as_str); 2);
+tuple_key!((&'static str, String, a, String::as_str), (u64, u64, b, int), (&'static str, String, c, String::as_str); 3);
+tuple_key!((u64, u64, a, int), (&'static str, String, b, String::as_str), (&'static [u8], Vec<u8>, c, Vec::as_slice); 3);
 
 /// A value read from a table: `value()` gives it in the table's type.
 pub struct Guard<'a, T: redb::Value + 'static> {
@@ -272,6 +266,10 @@ pub trait ReadableTable<K: KeyCodec, V: redb::Value + 'static> {
     fn first(&self) -> Result<Option<Row<'_, K, V>>, StoreError>;
     /// How many rows the table holds.
     fn len(&self) -> Result<u64, StoreError>;
+    /// Whether the table holds no row.
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.first()?.is_none())
+    }
 }
 
 /// A table opened in a write transaction.
@@ -416,6 +414,11 @@ macro_rules! readable {
                     $inner::Pg(t) => t.txn.count(t.name),
                 }
             }
+
+            /// Whether the table holds no row.
+            pub fn is_empty(&self) -> Result<bool, StoreError> {
+                Ok($ty::first(self)?.is_none())
+            }
         }
 
         impl<'t, K: KeyCodec, V: redb::Value + 'static> ReadableTable<K, V> for $ty<'t, K, V> {
@@ -529,14 +532,14 @@ struct PgRange<'a> {
     table: PgTable<'a>,
     lower: Bound<Vec<u8>>,
     upper: Bound<Vec<u8>>,
-    front: std::collections::VecDeque<(Vec<u8>, Vec<u8>)>,
-    back: std::collections::VecDeque<(Vec<u8>, Vec<u8>)>,
+    front: std::collections::VecDeque<pg::RawRow>,
+    back: std::collections::VecDeque<pg::RawRow>,
     front_done: bool,
     back_done: bool,
 }
 
 impl PgRange<'_> {
-    fn next_raw(&mut self, from_back: bool) -> Option<Result<(Vec<u8>, Vec<u8>), StoreError>> {
+    fn next_raw(&mut self, from_back: bool) -> Option<Result<pg::RawRow, StoreError>> {
         let (buffer, done) = if from_back {
             (&mut self.back, &mut self.back_done)
         } else {
@@ -606,6 +609,9 @@ pub struct WriteTransaction {
     inner: WriteInner,
 }
 
+// The redb transaction is large and there is one per write: boxing it would cost an
+// allocation on every write of the default backend for nothing.
+#[allow(clippy::large_enum_variant)]
 enum WriteInner {
     Redb(redb::WriteTransaction),
     Pg(pg::Txn),

@@ -277,7 +277,7 @@ mod tests {
                 Ok::<_, ()>(())
             })
             .unwrap();
-        let rows = store.read(|txn| Ok(txn.open_table(tables::MFA_FACTORS)?.len()?));
+        let rows = store.read(|txn| txn.open_table(tables::MFA_FACTORS)?.len());
         assert_eq!(rows.unwrap(), 0);
         assert_eq!(
             store.update_factors("nobody", |_| Ok::<_, ()>(())).unwrap(),

@@ -62,6 +62,9 @@ pub fn redacted_url(url: &str) -> String {
     pg::redacted(url)
 }
 
+/// One table's name, rows and SHA-256 over its records (see [`Store::table_digests`]).
+pub type TableDigest = (&'static str, u64, [u8; 32]);
+
 /// Errors from the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -947,7 +950,7 @@ impl Store {
     /// Per table: its rows and a SHA-256 over every key and value in key order, as of one
     /// consistent read. Equal digests on two stores (of either backend) mean equal contents:
     /// `portcullis migrate` checks its copy with them.
-    pub fn table_digests(&self) -> Result<Vec<(&'static str, u64, [u8; 32])>, StoreError> {
+    pub fn table_digests(&self) -> Result<Vec<TableDigest>, StoreError> {
         self.read(|txn| {
             let mut out = Vec::new();
             macro_rules! digest {
@@ -1212,10 +1215,7 @@ mod tests {
                     // redb may repair a cut-off tail from its last durable commit; what it
                     // must never do is start over as an empty database.
                     let n = store
-                        .read(|txn| {
-                            use redb::ReadableTableMetadata;
-                            Ok(txn.open_table(tables::USERNAMES)?.len()?)
-                        })
+                        .read(|txn| txn.open_table(tables::USERNAMES)?.len())
                         .unwrap();
                     assert_eq!(n, 2000, "cut at {cut} opened as a different database");
                 }

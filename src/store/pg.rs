@@ -263,6 +263,9 @@ impl PgBackend {
     }
 }
 
+/// A row as stored: the order-preserving key and the value's bytes.
+pub(crate) type RawRow = (Vec<u8>, Vec<u8>);
+
 /// A parameter of a statement.
 enum Param {
     Bytes(Vec<u8>),
@@ -401,7 +404,7 @@ impl Txn {
         upper: &Bound<Vec<u8>>,
         descending: bool,
         limit: i64,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<RawRow>, StoreError> {
         let mut conditions = Vec::new();
         let mut params = Vec::new();
         for (bound, included, excluded) in [(lower, ">=", ">"), (upper, "<=", "<")] {

@@ -73,9 +73,11 @@ impl Store {
                 // A retry of a refresh whose answer was lost (RFC 9700 §4.14.2 allows such a
                 // grace, as Hydra and Cognito do): the old token gets another successor in the
                 // same family, while the first successor stays valid too.
-                let retried = token
-                    .rotated_at
-                    .is_some_and(|at| now - at <= lifetimes.reuse_grace && now >= at);
+                // A grace of 0 turns it off: within the same second too.
+                let retried = lifetimes.reuse_grace > 0
+                    && token
+                        .rotated_at
+                        .is_some_and(|at| now - at <= lifetimes.reuse_grace && now >= at);
                 if retried && token.expires_at > now {
                     put_token(txn, &token.family_id, &family, new, now, lifetimes)?;
                     return Ok(Rotation::Rotated {

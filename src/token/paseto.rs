@@ -6,7 +6,7 @@
 //! verifier picks the right public key during rotation. Time checks use the server clock
 //! rather than pasetors' validator so tests can move time.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use pasetors::{
@@ -105,9 +105,9 @@ pub struct AccessTokens {
     issuer: String,
     ttl: i64,
     clock: Clock,
-    /// Every key with its signing window; the newest one open at the time signs.
-    signing: Vec<SigningKey>,
-    verifying: HashMap<String, AsymmetricPublicKey<V4>>,
+    /// The key set; replaced whole when the stored keys change (nodes sharing a database
+    /// pick up a rotation made elsewhere).
+    keys: std::sync::RwLock<Arc<KeySet>>,
     /// Tokens whose signature already checked out, by SHA-256: a client presenting the same
     /// token again skips the Ed25519 verification (the time window is still checked on every
     /// use, and revocation is the store's business, checked by the caller every time).
@@ -151,15 +151,14 @@ fn paserk_public(key: &AsymmetricPublicKey<V4>) -> String {
     out
 }
 
-impl AccessTokens {
-    /// Builds the key set: each key signs within its window (the newest open one at the
-    /// time), every key verifies.
-    pub fn new(
-        issuer: String,
-        ttl: i64,
-        clock: Clock,
-        all: &[(PasetoKeyPair, KeyWindow)],
-    ) -> Result<Self, super::KeyError> {
+/// Every key with its signing window; the newest one open at the time signs.
+struct KeySet {
+    signing: Vec<SigningKey>,
+    verifying: HashMap<String, AsymmetricPublicKey<V4>>,
+}
+
+impl KeySet {
+    fn load(all: &[(PasetoKeyPair, KeyWindow)]) -> Result<Self, super::KeyError> {
         let mut verifying = HashMap::new();
         let mut signing = Vec::new();
         for (key, window) in all {
@@ -182,27 +181,69 @@ impl AccessTokens {
             });
         }
         signing.sort_by_key(|k| std::cmp::Reverse(k.window.signs_from()));
+        Ok(Self { signing, verifying })
+    }
+}
+
+impl AccessTokens {
+    /// Builds the key set: each key signs within its window (the newest open one at the
+    /// time), every key verifies.
+    pub fn new(
+        issuer: String,
+        ttl: i64,
+        clock: Clock,
+        all: &[(PasetoKeyPair, KeyWindow)],
+    ) -> Result<Self, super::KeyError> {
         Ok(Self {
             issuer,
             ttl,
             clock,
-            signing,
-            verifying,
+            keys: std::sync::RwLock::new(Arc::new(KeySet::load(all)?)),
             verified: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
+    /// Replaces the key set with `all` (the stored keys, read again); returns whether any
+    /// key was added or removed.
+    pub fn replace_keys(
+        &self,
+        all: &[(PasetoKeyPair, KeyWindow)],
+    ) -> Result<bool, super::KeyError> {
+        let fresh = KeySet::load(all)?;
+        let mut keys = self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut before: Vec<_> = keys.signing.iter().map(|k| (&k.kid, k.window)).collect();
+        let mut after: Vec<_> = fresh.signing.iter().map(|k| (&k.kid, k.window)).collect();
+        before.sort_by(|a, b| a.0.cmp(b.0));
+        after.sort_by(|a, b| a.0.cmp(b.0));
+        let changed = before != after;
+        if changed {
+            *keys = Arc::new(fresh);
+        }
+        Ok(changed)
+    }
+
+    fn key_set(&self) -> Arc<KeySet> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Every key of the set — staged, active, or retired but still verifying — as published
-    /// for offline checks, by kid. From memory: keys change only while the server is stopped.
+    /// for offline checks, by kid.
     pub fn published(&self) -> Vec<PublishedKey> {
         let now = self.clock.now();
-        let mut keys: Vec<PublishedKey> = self
+        let set = self.key_set();
+        let mut keys: Vec<PublishedKey> = set
             .signing
             .iter()
             .filter_map(|k| {
                 Some(PublishedKey {
                     kid: k.kid.clone(),
-                    paserk: paserk_public(self.verifying.get(&k.kid)?),
+                    paserk: paserk_public(set.verifying.get(&k.kid)?),
                     active: k.window.signs_at(now),
                 })
             })
@@ -223,7 +264,8 @@ impl AccessTokens {
     /// Signs a new access token; returns it with its claims.
     pub fn issue(&self, grant: AccessGrant) -> Result<(String, AccessClaims), super::KeyError> {
         let now = self.clock.now();
-        let signing = self
+        let set = self.key_set();
+        let signing = set
             .signing
             .iter()
             .find(|k| k.window.signs_at(now))
@@ -310,7 +352,8 @@ impl AccessTokens {
         }
         let footer: Footer = serde_json::from_slice(untrusted.untrusted_footer())
             .map_err(|_| TokenError::UnknownKey)?;
-        let key = self
+        let set = self.key_set();
+        let key = set
             .verifying
             .get(&footer.kid)
             .ok_or(TokenError::UnknownKey)?;

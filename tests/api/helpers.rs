@@ -42,6 +42,18 @@ pub struct TestUser {
     pub refresh_token: String,
 }
 
+/// The flags that point a CLI command at `config`'s database: its data directory, or its
+/// PostgreSQL database on the `postgres::` copy of the suite.
+pub fn store_args(config: &ServeConfig) -> Vec<std::ffi::OsString> {
+    match &config.database_url {
+        Some(url) => vec!["--database-url".into(), url.into()],
+        None => vec![
+            "--data-dir".into(),
+            config.data_dir.clone().into_os_string(),
+        ],
+    }
+}
+
 /// Whether the running test is one of the suite's `postgres::` copies (see `main.rs`): libtest
 /// runs each test on a thread named after it, so the copy is told by its path.
 pub fn on_postgres() -> bool {

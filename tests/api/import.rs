@@ -64,12 +64,11 @@ fn md5_hex(password: &str) -> String {
         .collect()
 }
 
-fn import(data_dir: &std::path::Path, file: &std::path::Path) -> (bool, String, String) {
+fn import(config: &portcullis::ServeConfig, file: &std::path::Path) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["import", "--batch-size", "3", "--file"])
         .arg(file)
-        .arg("--data-dir")
-        .arg(data_dir)
+        .args(crate::helpers::store_args(config))
         .env("NO_COLOR", "1")
         .output()
         .expect("the binary runs");
@@ -123,7 +122,7 @@ async fn imported_hashes_of_every_format_sign_in_and_are_moved_to_scrypt() {
     // Saved with a byte-order mark, as some editors do: the first account still imports.
     std::fs::write(&file, format!("\u{feff}{text}")).unwrap();
 
-    let (ok, stdout, stderr) = import(&config.data_dir, &file);
+    let (ok, stdout, stderr) = import(&config, &file);
     assert!(!ok, "refused lines make the exit status a failure");
     assert!(
         stdout.contains("imported 8 accounts") && stdout.contains("4 lines refused"),
@@ -203,7 +202,7 @@ async fn imported_hashes_of_every_format_sign_in_and_are_moved_to_scrypt() {
     let (config, dir, _) = app.stop().await;
 
     // Importing the same file again refuses every account already there and writes nothing.
-    let (ok, stdout, _) = import(&config.data_dir, &file);
+    let (ok, stdout, _) = import(&config, &file);
     assert!(!ok);
     assert!(
         stdout.contains("imported 0 accounts") && stdout.contains("12 lines refused"),
@@ -216,7 +215,9 @@ async fn imported_hashes_of_every_format_sign_in_and_are_moved_to_scrypt() {
 fn import_of_a_missing_file_says_so_and_creates_no_database() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (ok, _, stderr) = import(&data, &dir.path().join("nope.jsonl"));
+    let mut config = portcullis::ServeConfig::defaults();
+    config.data_dir = data.clone();
+    let (ok, _, stderr) = import(&config, &dir.path().join("nope.jsonl"));
     assert!(!ok);
     assert!(stderr.contains("cannot read"), "{stderr}");
     assert!(!data.exists(), "no data directory was created");

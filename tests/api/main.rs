@@ -47,6 +47,7 @@ mod oidc_keys;
 mod oidc_logout;
 mod openapi;
 mod pg;
+mod pg_storage;
 mod policy;
 mod register_page;
 mod reset_page;
@@ -56,6 +57,7 @@ mod sessions;
 mod storage;
 mod upstream;
 
-/// The suite again, every server on PostgreSQL (see `postgres.rs`).
-#[allow(dead_code)]
+/// The suite again, every server on PostgreSQL (see `postgres.rs`): loading each test file
+/// a second time is the point.
+#[allow(dead_code, clippy::duplicate_mod)]
 mod postgres;

@@ -886,8 +886,8 @@ async fn a_key_rotation_from_the_cli_is_an_audit_event() {
     let app = app
         .restart_with(|config| {
             let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-                .args(["keys", "rotate", "--data-dir"])
-                .arg(&config.data_dir)
+                .args(["keys", "rotate"])
+                .args(crate::helpers::store_args(config))
                 .output()
                 .unwrap();
             assert!(

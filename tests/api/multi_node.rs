@@ -211,3 +211,46 @@ async fn only_one_node_sweeps_at_a_time() {
         .unwrap();
     assert_eq!(after, Some(()));
 }
+
+#[tokio::test]
+async fn a_key_rotation_made_while_the_nodes_run_reaches_every_node_on_reload() {
+    let Some(nodes) = three_nodes(|_| {}).await else {
+        return;
+    };
+    nodes[0].register_user("rotor").await;
+    // `portcullis keys rotate` against the shared database, switching at once.
+    let store = nodes[2].services.store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.rotate_keys(
+            0,
+            portcullis::service::keys::new_access_token_key,
+            &portcullis::token::jwt::ID_TOKEN_ALGS,
+            portcullis::service::keys::new_id_token_key,
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    // Node 0 reads the keys again (every 30 s on its own) and signs with the new key.
+    assert!(nodes[0].services.reload_keys().await.unwrap());
+    let fresh: Value = nodes[0]
+        .login("rotor", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = fresh["access_token"].as_str().unwrap();
+    // A node that has not read them yet does not know that key...
+    assert_eq!(
+        nodes[1].get_me(token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // ...and does after its reload, as do the JWKS of every node.
+    for node in &nodes[1..] {
+        node.services.reload_keys().await.unwrap();
+        assert_eq!(node.get_me(token).await.status(), StatusCode::OK);
+    }
+    let jwks: Vec<Value> =
+        futures_util::future::join_all(nodes.iter().map(|n| n.get_json("/oauth2/jwks"))).await;
+    assert!(jwks.windows(2).all(|w| w[0] == w[1]), "{jwks:?}");
+}

@@ -143,6 +143,8 @@ impl PgCluster {
             data = self.data_dir().display(),
             dir = self.dir.path().display(),
         );
+        // Never waited for: it is to outlive this process.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .args(["-c", &script])
             .stdin(std::process::Stdio::null())

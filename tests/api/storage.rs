@@ -480,6 +480,43 @@ async fn a_schema_v4_file_opens_and_its_user_still_needs_the_enrolled_second_fac
     );
 }
 
+const SCHEMA_V5: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema-v5.redb");
+const SCHEMA_V6: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema-v6.redb");
+
+/// Files of schema v5 and of today's v6, each written by its server: `fixture5` / `fixture6`
+/// (password "correct horse battery staple 55" / "… 66") registered and failed one sign-in.
+/// v6 added the `login_failures` table; the v6 file is where the next migration starts.
+#[tokio::test]
+async fn schema_v5_and_v6_files_open_migrated_and_their_users_sign_in() {
+    for (file, user, password) in [
+        (SCHEMA_V5, "fixture5", "correct horse battery staple 55"),
+        (SCHEMA_V6, "fixture6", "correct horse battery staple 66"),
+    ] {
+        let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        let mut config = crate::helpers::test_config(&dir);
+        config.database_url = None;
+        std::fs::copy(file, config.database_path()).unwrap();
+        let path = config.database_path();
+        let counts = tokio::task::spawn_blocking(move || {
+            let store =
+                portcullis::store::Store::open(&path, portcullis::clock::Clock::system()).unwrap();
+            assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+            store.table_counts().unwrap()
+        })
+        .await
+        .unwrap();
+        let count = |t: &str| counts.iter().find(|(n, _)| *n == t).unwrap().1;
+        assert_eq!(count("users"), 1, "{file}");
+        let app = crate::helpers::start(config, dir, portcullis::clock::Clock::system()).await;
+        assert_eq!(
+            app.login(user, password).await.status(),
+            StatusCode::OK,
+            "{file}"
+        );
+        app.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn look_alike_and_mixed_script_usernames_are_refused() {
     let app = spawn_app().await;
