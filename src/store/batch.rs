@@ -266,24 +266,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_or_panicking_write_fails_alone_and_keeps_nothing() {
-        let store = Store::open_in_memory(Clock::manual()).unwrap();
-        let release = hold_write_lock(&store);
-        let first = store.write_batched(put("before"));
-        let failing = store.write_batched(|txn| {
-            txn.open_table(tables::META)?.insert("half-written", 1)?;
-            Err::<(), _>(StoreError::Encode("refused after writing".into()))
-        });
-        let panicking = store.write_batched(|txn| -> Result<(), StoreError> {
-            txn.open_table(tables::META)?.insert("half-panicked", 1)?;
-            panic!("a bug in one write")
-        });
-        let last = store.write_batched(put("after"));
-        drop(release);
-        first.await.unwrap();
-        assert!(matches!(failing.await, Err(StoreError::Encode(_))));
-        assert!(matches!(panicking.await, Err(StoreError::Task(_))));
-        last.await.unwrap();
-        assert!(stored(&store, "before") && stored(&store, "after"));
-        assert!(!stored(&store, "half-written") && !stored(&store, "half-panicked"));
+        for (backend, store) in crate::store::testing::stores(&Clock::manual()) {
+            println!("on {backend}");
+            let release = hold_write_lock(&store);
+            let first = store.write_batched(put("before"));
+            let failing = store.write_batched(|txn| {
+                txn.open_table(tables::META)?.insert("half-written", 1)?;
+                Err::<(), _>(StoreError::Encode("refused after writing".into()))
+            });
+            let panicking = store.write_batched(|txn| -> Result<(), StoreError> {
+                txn.open_table(tables::META)?.insert("half-panicked", 1)?;
+                panic!("a bug in one write")
+            });
+            let last = store.write_batched(put("after"));
+            drop(release);
+            first.await.unwrap();
+            assert!(matches!(failing.await, Err(StoreError::Encode(_))));
+            assert!(matches!(panicking.await, Err(StoreError::Task(_))));
+            last.await.unwrap();
+            assert!(stored(&store, "before") && stored(&store, "after"));
+            assert!(!stored(&store, "half-written") && !stored(&store, "half-panicked"));
+        }
     }
 }

@@ -180,52 +180,54 @@ mod tests {
 
     #[test]
     fn events_page_newest_first_filter_by_user_and_kind_and_age_out() {
-        let store = Store::open_in_memory(Clock::manual()).unwrap();
-        store
-            .write(|txn| {
-                for i in 0..10 {
-                    let subject = if i % 2 == 0 { Some("a") } else { Some("b") };
-                    let kind = if i < 5 { "old" } else { "new" };
-                    append_in(txn, &format!("e{i}"), &event(100 + i, kind, subject))?;
-                }
-                Ok(())
-            })
-            .unwrap();
-        let q = |subject: Option<&str>, kind: Option<&str>, before, limit| EventQuery {
-            subject: subject.map(str::to_string),
-            kind: kind.map(str::to_string),
-            before,
-            limit,
-        };
-        let (page, next) = store.list_events(&q(None, None, None, 4)).unwrap();
-        let ats: Vec<i64> = page.iter().map(|(_, e)| e.at).collect();
-        assert_eq!(ats, [109, 108, 107, 106]);
-        let (page, _) = store.list_events(&q(None, None, next, 4)).unwrap();
-        assert_eq!(
-            page.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
-            [105, 104, 103, 102]
-        );
-        let (page, _) = store.list_events(&q(Some("a"), None, None, 100)).unwrap();
-        assert_eq!(
-            page.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
-            [108, 106, 104, 102, 100]
-        );
-        let (page, next) = store
-            .list_events(&q(Some("b"), Some("old"), None, 100))
-            .unwrap();
-        assert_eq!(
-            page.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
-            [103, 101]
-        );
-        assert_eq!(next, None);
+        for (backend, store) in crate::store::testing::stores(&Clock::manual()) {
+            println!("on {backend}");
+            store
+                .write(|txn| {
+                    for i in 0..10 {
+                        let subject = if i % 2 == 0 { Some("a") } else { Some("b") };
+                        let kind = if i < 5 { "old" } else { "new" };
+                        append_in(txn, &format!("e{i}"), &event(100 + i, kind, subject))?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let q = |subject: Option<&str>, kind: Option<&str>, before, limit| EventQuery {
+                subject: subject.map(str::to_string),
+                kind: kind.map(str::to_string),
+                before,
+                limit,
+            };
+            let (page, next) = store.list_events(&q(None, None, None, 4)).unwrap();
+            let ats: Vec<i64> = page.iter().map(|(_, e)| e.at).collect();
+            assert_eq!(ats, [109, 108, 107, 106]);
+            let (page, _) = store.list_events(&q(None, None, next, 4)).unwrap();
+            assert_eq!(
+                page.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
+                [105, 104, 103, 102]
+            );
+            let (page, _) = store.list_events(&q(Some("a"), None, None, 100)).unwrap();
+            assert_eq!(
+                page.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
+                [108, 106, 104, 102, 100]
+            );
+            let (page, next) = store
+                .list_events(&q(Some("b"), Some("old"), None, 100))
+                .unwrap();
+            assert_eq!(
+                page.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
+                [103, 101]
+            );
+            assert_eq!(next, None);
 
-        assert_eq!(store.sweep_events(105, 2).unwrap(), 5);
-        let (page, _) = store.list_events(&q(None, None, None, 100)).unwrap();
-        assert_eq!(page.len(), 5);
-        let (page, _) = store.list_events(&q(Some("a"), None, None, 100)).unwrap();
-        assert_eq!(
-            page.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
-            [108, 106]
-        );
+            assert_eq!(store.sweep_events(105, 2).unwrap(), 5);
+            let (page, _) = store.list_events(&q(None, None, None, 100)).unwrap();
+            assert_eq!(page.len(), 5);
+            let (page, _) = store.list_events(&q(Some("a"), None, None, 100)).unwrap();
+            assert_eq!(
+                page.iter().map(|(_, e)| e.at).collect::<Vec<_>>(),
+                [108, 106]
+            );
+        }
     }
 }

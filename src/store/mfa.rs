@@ -240,9 +240,8 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
 
-    fn store_with_user() -> (Store, String) {
-        let store = Store::open_in_memory(Clock::manual()).unwrap();
-        // Only the row's presence matters to `update_factors`.
+    /// `store` with a user row (only its presence matters to `update_factors`).
+    fn with_user(store: Store) -> (Store, String) {
         store
             .write(|txn| {
                 txn.open_table(tables::USERS)?
@@ -255,53 +254,58 @@ mod tests {
 
     #[test]
     fn a_refused_change_writes_nothing_and_an_emptied_record_is_removed() {
-        let (store, id) = store_with_user();
-        let r = store
-            .update_factors(&id, |f| {
-                f.recovery_codes.push("aa".into());
-                Err::<(), _>("no")
-            })
-            .unwrap();
-        assert_eq!(r, Some(Err("no")));
-        assert!(store.factors(&id).unwrap().recovery_codes.is_empty());
-        store
-            .update_factors(&id, |f| {
-                f.recovery_codes.push("aa".into());
-                Ok::<_, ()>(())
-            })
-            .unwrap();
-        assert_eq!(store.factors(&id).unwrap().recovery_codes, ["aa"]);
-        store
-            .update_factors(&id, |f| {
-                f.recovery_codes.clear();
-                Ok::<_, ()>(())
-            })
-            .unwrap();
-        let rows = store.read(|txn| txn.open_table(tables::MFA_FACTORS)?.len());
-        assert_eq!(rows.unwrap(), 0);
-        assert_eq!(
-            store.update_factors("nobody", |_| Ok::<_, ()>(())).unwrap(),
-            None
-        );
+        for (backend, store) in crate::store::testing::stores(&Clock::manual()) {
+            println!("on {backend}");
+            let (store, id) = with_user(store);
+            let r = store
+                .update_factors(&id, |f| {
+                    f.recovery_codes.push("aa".into());
+                    Err::<(), _>("no")
+                })
+                .unwrap();
+            assert_eq!(r, Some(Err("no")));
+            assert!(store.factors(&id).unwrap().recovery_codes.is_empty());
+            store
+                .update_factors(&id, |f| {
+                    f.recovery_codes.push("aa".into());
+                    Ok::<_, ()>(())
+                })
+                .unwrap();
+            assert_eq!(store.factors(&id).unwrap().recovery_codes, ["aa"]);
+            store
+                .update_factors(&id, |f| {
+                    f.recovery_codes.clear();
+                    Ok::<_, ()>(())
+                })
+                .unwrap();
+            let rows = store.read(|txn| txn.open_table(tables::MFA_FACTORS)?.len());
+            assert_eq!(rows.unwrap(), 0);
+            assert_eq!(
+                store.update_factors("nobody", |_| Ok::<_, ()>(())).unwrap(),
+                None
+            );
+        }
     }
 
     #[test]
     fn a_challenge_is_taken_once_and_not_after_it_expires() {
         let clock = Clock::manual();
-        let store = Store::open_in_memory(clock.clone()).unwrap();
-        let now = clock.now();
-        let record = ChallengeRecord {
-            expires_at: now + 60,
-            user_id: None,
-            attempts: 0,
-            step: ChallengeStep::Unlock,
-        };
-        store.put_challenge([1; 32], &record).unwrap();
-        store.put_challenge([2; 32], &record).unwrap();
-        assert!(store.peek_challenge([1; 32]).unwrap().is_some());
-        assert!(store.take_challenge([1; 32]).unwrap().is_some());
-        assert!(store.take_challenge([1; 32]).unwrap().is_none());
-        clock.advance(61);
-        assert!(store.take_challenge([2; 32]).unwrap().is_none());
+        for (backend, store) in crate::store::testing::stores(&clock) {
+            println!("on {backend}");
+            let now = clock.now();
+            let record = ChallengeRecord {
+                expires_at: now + 60,
+                user_id: None,
+                attempts: 0,
+                step: ChallengeStep::Unlock,
+            };
+            store.put_challenge([1; 32], &record).unwrap();
+            store.put_challenge([2; 32], &record).unwrap();
+            assert!(store.peek_challenge([1; 32]).unwrap().is_some());
+            assert!(store.take_challenge([1; 32]).unwrap().is_some());
+            assert!(store.take_challenge([1; 32]).unwrap().is_none());
+            clock.advance(61);
+            assert!(store.take_challenge([2; 32]).unwrap().is_none());
+        }
     }
 }

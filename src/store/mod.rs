@@ -20,10 +20,14 @@ pub mod limits;
 pub mod mfa;
 mod migrations;
 mod pg;
+#[cfg(test)]
+mod pg_cluster;
 pub mod records;
 pub mod registration;
 pub mod sessions;
 pub mod tables;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod upstreams;
 pub mod users;
 
@@ -1240,83 +1244,85 @@ mod tests {
 
     #[test]
     fn verify_names_the_table_and_key_of_every_bad_record() {
-        let store = Store::open_in_memory(Clock::system()).unwrap();
-        assert_eq!(
-            store.verify().unwrap(),
-            Vec::<String>::new(),
-            "a new store is sound"
-        );
-        let garbage: &[u8] = b"{not json";
-        let json_tables = [
-            "users",
-            "refresh_tokens",
-            "session_families",
-            "signing_keys",
-            "email_codes",
-            "captchas",
-            "clients",
-            "revoked_tokens",
-            "auth_requests",
-            "auth_codes",
-            "browser_sessions",
-            "jwt_keys",
-        ];
-        store
-            .write(|txn| {
-                macro_rules! put {
-                    ($t:expr, $k:expr, $v:expr) => {
-                        txn.open_table($t)?.insert($k, $v)?;
-                    };
-                }
-                put!(tables::USERS, "u1", garbage);
-                put!(tables::REFRESH_TOKENS, b"rt".as_slice(), garbage);
-                put!(tables::SESSION_FAMILIES, b"sf".as_slice(), garbage);
-                put!(tables::SIGNING_KEYS, "sk", garbage);
-                put!(tables::EMAIL_CODES, b"ec".as_slice(), garbage);
-                put!(tables::CAPTCHAS, b"ca".as_slice(), garbage);
-                put!(tables::CLIENTS, "cl", garbage);
-                put!(tables::REVOKED_TOKENS, b"rv".as_slice(), garbage);
-                put!(tables::AUTH_REQUESTS, b"ar".as_slice(), garbage);
-                put!(tables::AUTH_CODES, b"ac".as_slice(), garbage);
-                put!(tables::BROWSER_SESSIONS, b"bs".as_slice(), garbage);
-                put!(tables::JWT_KEYS, "jk", garbage);
-                put!(tables::USERNAMES, "ghost", "no-such-user");
-                put!(tables::EMAILS, "ghost@example.test", "no-such-user");
-                put!(tables::API_KEYS, [7u8; 32].as_slice(), "no-such-user");
-                put!(tables::AVATARS, "u1", b"GIF89a".as_slice());
-                put!(tables::SECRETS, "hmac", b"short".as_slice());
-                put!(tables::CONSENTS, ("u1", "cl"), "bad\\scope");
-                Ok(())
-            })
-            .unwrap();
-        let problems = store.verify().unwrap();
-        let mut expected: Vec<&str> = json_tables.to_vec();
-        expected.extend([
-            "usernames",
-            "emails",
-            "api_keys",
-            "avatars",
-            "secrets",
-            "consents",
-        ]);
-        for table in expected {
+        for (backend, store) in crate::store::testing::stores(&Clock::manual()) {
+            println!("on {backend}");
+            assert_eq!(
+                store.verify().unwrap(),
+                Vec::<String>::new(),
+                "a new store is sound"
+            );
+            let garbage: &[u8] = b"{not json";
+            let json_tables = [
+                "users",
+                "refresh_tokens",
+                "session_families",
+                "signing_keys",
+                "email_codes",
+                "captchas",
+                "clients",
+                "revoked_tokens",
+                "auth_requests",
+                "auth_codes",
+                "browser_sessions",
+                "jwt_keys",
+            ];
+            store
+                .write(|txn| {
+                    macro_rules! put {
+                        ($t:expr, $k:expr, $v:expr) => {
+                            txn.open_table($t)?.insert($k, $v)?;
+                        };
+                    }
+                    put!(tables::USERS, "u1", garbage);
+                    put!(tables::REFRESH_TOKENS, b"rt".as_slice(), garbage);
+                    put!(tables::SESSION_FAMILIES, b"sf".as_slice(), garbage);
+                    put!(tables::SIGNING_KEYS, "sk", garbage);
+                    put!(tables::EMAIL_CODES, b"ec".as_slice(), garbage);
+                    put!(tables::CAPTCHAS, b"ca".as_slice(), garbage);
+                    put!(tables::CLIENTS, "cl", garbage);
+                    put!(tables::REVOKED_TOKENS, b"rv".as_slice(), garbage);
+                    put!(tables::AUTH_REQUESTS, b"ar".as_slice(), garbage);
+                    put!(tables::AUTH_CODES, b"ac".as_slice(), garbage);
+                    put!(tables::BROWSER_SESSIONS, b"bs".as_slice(), garbage);
+                    put!(tables::JWT_KEYS, "jk", garbage);
+                    put!(tables::USERNAMES, "ghost", "no-such-user");
+                    put!(tables::EMAILS, "ghost@example.test", "no-such-user");
+                    put!(tables::API_KEYS, [7u8; 32].as_slice(), "no-such-user");
+                    put!(tables::AVATARS, "u1", b"GIF89a".as_slice());
+                    put!(tables::SECRETS, "hmac", b"short".as_slice());
+                    put!(tables::CONSENTS, ("u1", "cl"), "bad\\scope");
+                    Ok(())
+                })
+                .unwrap();
+            let problems = store.verify().unwrap();
+            let mut expected: Vec<&str> = json_tables.to_vec();
+            expected.extend([
+                "usernames",
+                "emails",
+                "api_keys",
+                "avatars",
+                "secrets",
+                "consents",
+            ]);
+            for table in expected {
+                assert!(
+                    problems
+                        .iter()
+                        .any(|p| p.starts_with(&format!("table `{table}`, key "))),
+                    "{table} not reported in {problems:#?}"
+                );
+            }
             assert!(
                 problems
                     .iter()
-                    .any(|p| p.starts_with(&format!("table `{table}`, key "))),
-                "{table} not reported in {problems:#?}"
+                    .any(|p| p.contains(r#"key "u1": does not decode"#))
+            );
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains("points at user \"no-such-user\""))
             );
         }
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains(r#"key "u1": does not decode"#))
-        );
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("points at user \"no-such-user\""))
-        );
     }
 
     #[test]
@@ -1340,15 +1346,17 @@ mod tests {
 
     #[test]
     fn failed_write_closure_keeps_nothing() {
-        let store = Store::open_in_memory(Clock::system()).unwrap();
-        let result: Result<(), StoreError> = store.write(|txn| {
-            txn.open_table(tables::USERNAMES)?.insert("ghost", "id")?;
-            Err(StoreError::Encode("abort".into()))
-        });
-        assert!(result.is_err());
-        let found = store
-            .read(|txn| Ok(txn.open_table(tables::USERNAMES)?.get("ghost")?.is_some()))
-            .unwrap();
-        assert!(!found);
+        for (backend, store) in crate::store::testing::stores(&Clock::manual()) {
+            println!("on {backend}");
+            let result: Result<(), StoreError> = store.write(|txn| {
+                txn.open_table(tables::USERNAMES)?.insert("ghost", "id")?;
+                Err(StoreError::Encode("abort".into()))
+            });
+            assert!(result.is_err());
+            let found = store
+                .read(|txn| Ok(txn.open_table(tables::USERNAMES)?.get("ghost")?.is_some()))
+                .unwrap();
+            assert!(!found);
+        }
     }
 }
