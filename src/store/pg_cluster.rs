@@ -119,15 +119,24 @@ impl PgCluster {
                 "--locale=C",
             ],
         );
-        // A throwaway cluster needs no crash safety: no fsync makes the suite's many small
-        // commits cheap (what the tests check is the transactions' meaning, not durability).
+        cluster.start_server();
+        Some(cluster)
+    }
+
+    /// Starts the server of the cluster (again, after [`PgCluster::stop_server`]), on the same
+    /// port, and waits until it accepts connections.
+    pub fn start_server(&self) {
+        let data = self.data_dir();
+        // No fsync makes the suite's many small commits cheap; commits still wait for their
+        // WAL to reach the OS, so a stopped server (a crash of PostgreSQL, not of the
+        // machine) loses nothing committed, as the outage test checks.
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400",
-            cluster.port,
-            cluster.dir.path().display()
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=400",
+            self.port,
+            self.dir.path().display()
         );
-        let log = cluster.dir.path().join("server.log");
-        cluster.run_ok(
+        let log = self.dir.path().join("server.log");
+        self.run_ok(
             "pg_ctl",
             &[
                 "-D",
@@ -140,7 +149,22 @@ impl PgCluster {
                 "start",
             ],
         );
-        Some(cluster)
+    }
+
+    /// Stops the server at once (as a crash or an outage would), dropping every connection.
+    pub fn stop_server(&self) {
+        let data = self.data_dir();
+        self.run_ok(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
     }
 
     /// Starts a watcher that stops the cluster and deletes its directory once this process

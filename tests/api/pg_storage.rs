@@ -145,3 +145,61 @@ async fn an_unreachable_database_stops_the_start_with_its_address_and_no_passwor
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
 }
+
+/// The database goes away under a running server (a crash, a failover): every answer is a
+/// 503 with `Retry-After` (never a 500, never a hang), `/readyz` says so, and once the
+/// database is back the pool reconnects by itself and nothing committed was lost.
+#[tokio::test]
+async fn a_database_outage_is_a_503_and_the_server_heals_when_it_returns() {
+    // A cluster of this test's own: it is stopped and started again.
+    let Some(cluster) = pg::PgCluster::start() else {
+        return;
+    };
+    let url = pg::fresh_database(&cluster);
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = test_config(&dir);
+    config.database_url = Some(url);
+    let app = crate::helpers::start(config, dir, Clock::manual()).await;
+    let user = app.register_user("survivor").await;
+
+    let stopping = tokio::task::spawn_blocking(move || {
+        cluster.stop_server();
+        cluster
+    });
+    let cluster = stopping.await.unwrap();
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for resp in [
+        app.login("survivor", crate::helpers::PASSWORD).await,
+        app.get_me(&user.access_token).await,
+        app.refresh(&user.refresh_token).await,
+    ] {
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(resp.headers().contains_key("retry-after"));
+    }
+
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.start_server();
+        cluster
+    })
+    .await
+    .unwrap();
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK, "the pool reconnected");
+    assert_eq!(
+        app.get_me(&user.access_token).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.refresh(&user.refresh_token).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.login("survivor", crate::helpers::PASSWORD)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+    drop(cluster);
+}
