@@ -515,6 +515,34 @@ async fn start_node(client: &reqwest::Client, args: &[&str]) -> Server {
     server
 }
 
+/// Registers `n` users named `<prefix><i>`, spread over `bases`: their access tokens and
+/// (lockable, for rotation) refresh tokens.
+async fn register_users(
+    client: &reqwest::Client,
+    bases: &[String],
+    prefix: &str,
+    n: usize,
+) -> (Arc<Vec<String>>, Arc<Vec<tokio::sync::Mutex<String>>>) {
+    let mut access = Vec::new();
+    let mut refresh = Vec::new();
+    for i in 0..n {
+        let body: Value = client
+            .post(format!("{}/api/v1/users", bases[i % bases.len()]))
+            .json(&json!({"username": format!("{prefix}{i}"), "email": format!("{prefix}{i}@example.test"), "password": PASSWORD}))
+            .send()
+            .await
+            .expect("register")
+            .json()
+            .await
+            .expect("json");
+        access.push(body["access_token"].as_str().expect("token").to_string());
+        refresh.push(tokio::sync::Mutex::new(
+            body["refresh_token"].as_str().expect("token").to_string(),
+        ));
+    }
+    (Arc::new(access), Arc::new(refresh))
+}
+
 /// `nodes` servers on the PostgreSQL database `url`, requests spread round-robin over them.
 async fn bench_postgres(
     client: &reqwest::Client,
@@ -531,24 +559,8 @@ async fn bench_postgres(
         servers.push(start_node(client, &["--database-url", url, "--scrypt-log-n", "12"]).await);
     }
     let bases: Arc<Vec<String>> = Arc::new(servers.iter().map(|s| s.base.clone()).collect());
-    let mut access = Vec::new();
-    let mut refresh = Vec::new();
-    for i in 0..concurrency {
-        let body: Value = client
-            .post(format!("{}/api/v1/users", bases[i % nodes]))
-            .json(&json!({"username": format!("pg{nodes}n{i}"), "email": format!("pg{nodes}n{i}@example.test"), "password": PASSWORD}))
-            .send()
-            .await
-            .expect("register")
-            .json()
-            .await
-            .expect("json");
-        access.push(body["access_token"].as_str().expect("token").to_string());
-        refresh.push(tokio::sync::Mutex::new(
-            body["refresh_token"].as_str().expect("token").to_string(),
-        ));
-    }
-    let (access, refresh) = (Arc::new(access), Arc::new(refresh));
+    let (access, refresh) =
+        register_users(client, &bases, &format!("pg{nodes}n"), concurrency).await;
     let (c, b, a) = (client.clone(), bases.clone(), access.clone());
     load(concurrency, seconds, move |w| {
         let (c, base, token) = (c.clone(), b[w % b.len()].clone(), a[w].clone());
@@ -919,25 +931,8 @@ async fn bench() {
     }
 
     println!("registering {concurrency} users (production scrypt cost)…");
-    let mut access = Vec::new();
-    let mut refresh = Vec::new();
-    for i in 0..concurrency {
-        let body: Value = client
-            .post(format!("{base}/api/v1/users"))
-            .json(&json!({"username": format!("bench{i}"), "email": format!("bench{i}@example.test"), "password": PASSWORD}))
-            .send()
-            .await
-            .expect("register")
-            .json()
-            .await
-            .expect("json");
-        access.push(body["access_token"].as_str().expect("token").to_string());
-        refresh.push(tokio::sync::Mutex::new(
-            body["refresh_token"].as_str().expect("token").to_string(),
-        ));
-    }
-    let access = Arc::new(access);
-    let refresh = Arc::new(refresh);
+    let (access, refresh) =
+        register_users(&client, std::slice::from_ref(&base), "bench", concurrency).await;
 
     // A developer's confidential client for the OAuth scenarios, and a token family per
     // worker from the authorization-code flow, for refresh rotation on `/oauth2/token`.

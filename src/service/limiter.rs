@@ -119,7 +119,7 @@ impl LoginLimiter {
             // The database answers for every node; if it cannot answer, the sign-in cannot
             // go on either, and fails on its own read.
             Counts::Shared { store, name } => store
-                .login_failures(&format!("{name}:{}", bounded(key)), now)
+                .point_read(|s| s.login_failures(&format!("{name}:{}", bounded(key)), now))
                 .inspect_err(|e| tracing::warn!(error = %e, "could not read the login throttle"))
                 .ok()
                 .flatten()
@@ -155,11 +155,8 @@ impl LoginLimiter {
                 f.count
             }
             Counts::Shared { store, name } => {
-                match store.record_login_failure(
-                    &format!("{name}:{}", bounded(key)),
-                    now,
-                    self.window,
-                ) {
+                let key = format!("{name}:{}", bounded(key));
+                match store.point_read(|s| s.record_login_failure(&key, now, self.window)) {
                     Ok(count) => count,
                     Err(e) => {
                         tracing::warn!(error = %e, "could not count a failed sign-in");
@@ -183,7 +180,8 @@ impl LoginLimiter {
                     .remove(bounded(key).as_ref());
             }
             Counts::Shared { store, name } => {
-                if let Err(e) = store.clear_login_failures(&format!("{name}:{}", bounded(key))) {
+                let key = format!("{name}:{}", bounded(key));
+                if let Err(e) = store.point_read(|s| s.clear_login_failures(&key)) {
                     tracing::warn!(error = %e, "could not clear a login throttle");
                 }
             }

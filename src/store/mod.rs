@@ -829,11 +829,22 @@ impl Store {
     /// microseconds when their pages are cached, so the hop to the blocking pool and back
     /// (two context switches) would cost more than the read. Never for scans or writes: those
     /// go through [`Store::run`].
+    ///
+    /// On PostgreSQL a point read is a network round trip: the async worker lends its place
+    /// to another thread meanwhile (`block_in_place`), so other requests keep running.
     pub fn point_read<T>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        f(self)
+        if self.inner.pg.is_none() {
+            return f(self);
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| f(self))
+            }
+            _ => f(self),
+        }
     }
 
     /// Runs blocking store work on tokio's blocking pool, so no redb transaction ever runs on

@@ -208,14 +208,11 @@ impl PgBackend {
         self.returned.notify_one();
     }
 
-    /// Begins a transaction: a write transaction holds the cluster-wide write lock.
+    /// Begins a transaction: a write transaction holds the cluster-wide write lock. The
+    /// `BEGIN` goes out with the transaction's first statement (one round trip, not two), and
+    /// a transaction that runs no statement costs none.
     pub(crate) fn begin(self: &Arc<Self>, write: bool) -> Result<Txn, StoreError> {
         let conn = self.take()?;
-        let txn = Txn {
-            backend: self.clone(),
-            conn: Mutex::new(Some(conn)),
-            finished: false,
-        };
         let begin = if write {
             format!(
                 "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
@@ -223,8 +220,12 @@ impl PgBackend {
         } else {
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string()
         };
-        txn.simple(&begin)?;
-        Ok(txn)
+        Ok(Txn {
+            backend: self.clone(),
+            conn: Mutex::new(Some(conn)),
+            begin: Mutex::new(Some(begin)),
+            finished: false,
+        })
     }
 
     /// Runs `f` while holding the session-level advisory lock `key`, or returns `None`
@@ -287,6 +288,8 @@ impl Param {
 pub(crate) struct Txn {
     backend: Arc<PgBackend>,
     conn: Mutex<Option<Conn>>,
+    /// The `BEGIN` not sent yet (see [`PgBackend::begin`]).
+    begin: Mutex<Option<String>>,
     finished: bool,
 }
 
@@ -294,7 +297,10 @@ impl Txn {
     /// Runs statements in the simple protocol (no parameters), in one round trip.
     fn simple(&self, sql: &str) -> Result<(), StoreError> {
         let client = self.client()?;
-        let sql = sql.to_string();
+        let sql = match self.take_begin() {
+            Some(begin) => format!("{begin}; {sql}"),
+            None => sql.to_string(),
+        };
         let result = self
             .backend
             .block(async move { client.batch_execute(&sql).await.map_err(from_pg) });
@@ -302,6 +308,21 @@ impl Txn {
             self.forget_if_closed();
         }
         result
+    }
+
+    fn take_begin(&self) -> Option<String> {
+        self.begin
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Whether the transaction has begun on the server (a statement ran).
+    fn begun(&self) -> bool {
+        self.begin
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
     }
 
     fn client(&self) -> Result<Arc<Client>, StoreError> {
@@ -350,9 +371,22 @@ impl Txn {
                 prepared
             }
         };
+        let begin = self.take_begin();
         let result = self.backend.block(async move {
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::as_sql).collect();
-            client.query(&statement, &refs).await.map_err(from_pg)
+            match begin {
+                // Both are queued on the connection in this order by their first poll.
+                Some(begin) => {
+                    let (began, rows) =
+                        futures_util::future::join(client.batch_execute(&begin), async {
+                            client.query(&statement, &refs).await
+                        })
+                        .await;
+                    began.map_err(from_pg)?;
+                    rows.map_err(from_pg)
+                }
+                None => client.query(&statement, &refs).await.map_err(from_pg),
+            }
         });
         if result.is_err() {
             self.forget_if_closed();
@@ -454,7 +488,11 @@ impl Txn {
 
     /// Commits; on error the transaction is rolled back by the server.
     pub(crate) fn commit(mut self) -> Result<(), StoreError> {
-        let result = self.simple("COMMIT");
+        let result = if self.begun() {
+            self.simple("COMMIT")
+        } else {
+            Ok(())
+        };
         self.finished = true;
         self.release();
         result
@@ -474,7 +512,7 @@ impl Txn {
 
 impl Drop for Txn {
     fn drop(&mut self) {
-        if !self.finished {
+        if !self.finished && self.begun() {
             // Not committed (an error, or a read): end it, so the connection is clean for the
             // next user; a connection that cannot is closed rather than reused.
             if self.simple("ROLLBACK").is_err() {

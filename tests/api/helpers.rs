@@ -718,14 +718,7 @@ pub async fn browser_login_only(
 
 /// Reports a test that cannot run on this machine: a printed `skipped: …` line on a developer's
 /// machine, a failure where `PORTCULLIS_TEST_REQUIRE` (set by `.ci/run`) names `what`.
-pub fn required(what: &str, why: &str) {
-    let demanded = std::env::var("PORTCULLIS_TEST_REQUIRE")
-        .unwrap_or_default()
-        .split(',')
-        .any(|w| w.trim() == what);
-    assert!(!demanded, "PORTCULLIS_TEST_REQUIRE demands {what}: {why}");
-    eprintln!("skipped: {why}");
-}
+pub use crate::pg::required;
 
 /// The real binary in a child process (`serve --dev` on a free port) with an open-file limit.
 pub struct ChildServer {

@@ -4,7 +4,7 @@
 #[path = "../../src/store/pg_cluster.rs"]
 mod cluster;
 
-pub use cluster::{PgCluster, fresh_database, shared};
+pub use cluster::{PgCluster, fresh_database, required, shared};
 
 #[test]
 fn a_throwaway_cluster_starts_answers_and_is_private_to_the_test() {
