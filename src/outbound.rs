@@ -7,17 +7,22 @@ use std::{sync::Arc, time::Duration};
 
 use rustls_platform_verifier::BuilderVerifierExt;
 
-/// A client builder with our TLS set-up (rustls on ring, the platform verifier) and nothing
-/// else: reqwest is built without a default crypto provider, so every client starts here.
-pub fn client_builder() -> Result<reqwest::ClientBuilder, String> {
+/// Our TLS client set-up: rustls on ring, certificates checked against the system's trust
+/// store (the platform verifier). For HTTP and for PostgreSQL alike.
+pub fn tls_config() -> Result<rustls::ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS set-up failed: {e}"))?
         .with_platform_verifier()
         .map_err(|e| format!("the system trust store could not be loaded: {e}"))?
-        .with_no_client_auth();
-    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls))
+        .with_no_client_auth())
+}
+
+/// A client builder with our TLS set-up ([`tls_config`]) and nothing else: reqwest is built
+/// without a default crypto provider, so every client starts here.
+pub fn client_builder() -> Result<reqwest::ClientBuilder, String> {
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls_config()?))
 }
 
 /// Builds a client whose whole request (connect, send, answer) takes at most `timeout`.

@@ -23,7 +23,8 @@ use std::{
     time::Duration,
 };
 
-use tokio_postgres::{Client, NoTls, Statement, types::ToSql};
+use tokio_postgres::{Client, Statement, types::ToSql};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::StoreError;
 
@@ -39,8 +40,17 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct PgBackend {
     runtime: Option<tokio::runtime::Runtime>,
     config: tokio_postgres::Config,
+    /// TLS for connections whose `sslmode` asks for it (`prefer`, the default, tries it).
+    tls: MakeRustlsConnect,
     pool: Mutex<PoolState>,
     returned: Condvar,
+    /// Whether a write transaction of this process is open. Writes run one at a time on the
+    /// whole cluster anyway (the advisory lock), so letting only one per process wait for the
+    /// lock costs nothing, and keeps the other connections for reads: a write that reads
+    /// through a second transaction never waits for a connection held by writers queued
+    /// behind it.
+    writing: Mutex<bool>,
+    write_done: Condvar,
     max_connections: usize,
     /// The URL without its password, for messages.
     pub(crate) shown: String,
@@ -107,11 +117,15 @@ impl PgBackend {
             .enable_all()
             .build()
             .map_err(|e| format!("could not start the database thread: {e}"))?;
+        let tls = MakeRustlsConnect::new(crate::outbound::tls_config()?);
         let backend = Arc::new(Self {
             runtime: Some(runtime),
             config,
+            tls,
             pool: Mutex::new(PoolState::default()),
             returned: Condvar::new(),
+            writing: Mutex::new(false),
+            write_done: Condvar::new(),
             max_connections: max_connections.max(1),
             shown: redacted(url),
         });
@@ -154,9 +168,9 @@ impl PgBackend {
             if pool.open < self.max_connections {
                 pool.open += 1;
                 drop(pool);
-                let config = self.config.clone();
+                let (config, tls) = (self.config.clone(), self.tls.clone());
                 let made = self.block(async move {
-                    let (client, connection) = config.connect(NoTls).await.map_err(from_pg)?;
+                    let (client, connection) = config.connect(tls).await.map_err(from_pg)?;
                     tokio::spawn(async move {
                         if let Err(e) = connection.await {
                             tracing::warn!(error = %e, "a PostgreSQL connection ended");
@@ -212,6 +226,11 @@ impl PgBackend {
     /// `BEGIN` goes out with the transaction's first statement (one round trip, not two), and
     /// a transaction that runs no statement costs none.
     pub(crate) fn begin(self: &Arc<Self>, write: bool) -> Result<Txn, StoreError> {
+        let slot = if write {
+            Some(self.write_slot()?)
+        } else {
+            None
+        };
         let conn = self.take()?;
         let begin = if write {
             format!(
@@ -225,7 +244,28 @@ impl PgBackend {
             conn: Mutex::new(Some(conn)),
             begin: Mutex::new(Some(begin)),
             finished: false,
+            _slot: slot,
         })
+    }
+
+    /// Waits (at most [`STATEMENT_TIMEOUT`]) until no other write transaction of this process
+    /// is open, and marks one open until the slot drops.
+    fn write_slot(self: &Arc<Self>) -> Result<WriteSlot, StoreError> {
+        let deadline = std::time::Instant::now() + STATEMENT_TIMEOUT;
+        let mut writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        while *writing {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(unavailable("no write could start within 30 s"));
+            }
+            writing = self
+                .write_done
+                .wait_timeout(writing, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *writing = true;
+        Ok(WriteSlot(self.clone()))
     }
 
     /// Runs `f` while holding the session-level advisory lock `key`, or returns `None`
@@ -264,6 +304,20 @@ impl PgBackend {
     }
 }
 
+/// This process's one open write transaction (see `PgBackend::writing`).
+struct WriteSlot(Arc<PgBackend>);
+
+impl Drop for WriteSlot {
+    fn drop(&mut self) {
+        *self
+            .0
+            .writing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = false;
+        self.0.write_done.notify_one();
+    }
+}
+
 /// A row as stored: the order-preserving key and the value's bytes.
 pub(crate) type RawRow = (Vec<u8>, Vec<u8>);
 
@@ -291,6 +345,9 @@ pub(crate) struct Txn {
     /// The `BEGIN` not sent yet (see [`PgBackend::begin`]).
     begin: Mutex<Option<String>>,
     finished: bool,
+    /// Held by a write transaction until it ends (declared last: released after the
+    /// connection is back in the pool).
+    _slot: Option<WriteSlot>,
 }
 
 impl Txn {

@@ -203,3 +203,35 @@ async fn a_database_outage_is_a_503_and_the_server_heals_when_it_returns() {
     app.stop().await;
     drop(cluster);
 }
+
+/// TLS to the database is negotiated as the URL's `sslmode` says: the test cluster has no
+/// TLS, so `prefer` (the default) connects in the clear and `require` is refused, clearly.
+#[tokio::test]
+async fn sslmode_require_is_refused_by_a_server_without_tls_and_prefer_connects() {
+    let Some(cluster) = pg::shared() else {
+        return;
+    };
+    let url = pg::fresh_database(cluster);
+    let (prefer, require) = (
+        format!("{url}?sslmode=prefer"),
+        format!("{url}?sslmode=require"),
+    );
+    let (preferred, required) = tokio::task::spawn_blocking(move || {
+        (
+            Store::open_postgres(&prefer, Clock::system(), 2).map(|_| ()),
+            Store::open_postgres(&require, Clock::system(), 2).err(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        preferred.is_ok(),
+        "{:?}",
+        preferred.err().map(|e| e.to_string())
+    );
+    let err = required.expect("refused").to_string();
+    assert!(
+        err.contains("could not use the PostgreSQL database"),
+        "{err}"
+    );
+}
