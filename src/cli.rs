@@ -583,7 +583,7 @@ async fn set_disabled(login: &str, config: &ServeConfig, disabled: bool) -> CliR
 /// entries resolve), then runs redb's integrity check on a copy of the file. Creates nothing.
 async fn check(config: ServeConfig) -> CliResult {
     let path = config.database_path();
-    eprintln!("checking {}", path.display());
+    eprintln!("checking {}", config.database_shown());
     let damaged = |e: &dyn std::fmt::Display| -> Box<dyn std::error::Error + Send + Sync> {
         eprintln!("problem: the file is damaged beyond reading ({e}); restore it from a backup");
         "the database file is damaged".into()
@@ -603,24 +603,35 @@ async fn check(config: ServeConfig) -> CliResult {
     for (table, n) in counts {
         println!("{table:<18} {n}");
     }
-    let scratch = std::env::temp_dir();
-    let integrity =
-        tokio::task::spawn_blocking(move || crate::store::check_file_integrity(&path, &scratch))
-            .await
-            .map_err(|e| damaged(&e))??;
     let mut failures = problems.len();
     for p in &problems {
         eprintln!("problem: {p}");
     }
+    // PostgreSQL checks its own pages; a file has redb's check, on a copy.
+    let integrity = if config.database_url.is_some() {
+        None
+    } else {
+        let scratch = std::env::temp_dir();
+        Some(
+            tokio::task::spawn_blocking(move || {
+                crate::store::check_file_integrity(&path, &scratch)
+            })
+            .await
+            .map_err(|e| damaged(&e))??,
+        )
+    };
     match integrity {
-        crate::store::Integrity::Sound => println!("ok: page checksums and trees are sound"),
-        crate::store::Integrity::Repaired => {
+        None => {}
+        Some(crate::store::Integrity::Sound) => {
+            println!("ok: page checksums and trees are sound")
+        }
+        Some(crate::store::Integrity::Repaired) => {
             failures += 1;
             eprintln!(
                 "problem: redb had to repair a copy of the file: it is damaged or was not closed cleanly; back it up and restore from a backup if records are missing"
             );
         }
-        crate::store::Integrity::Corrupt(detail) => {
+        Some(crate::store::Integrity::Corrupt(detail)) => {
             failures += 1;
             eprintln!("problem: redb integrity check failed: {detail}; restore from a backup");
         }
@@ -636,8 +647,11 @@ async fn check(config: ServeConfig) -> CliResult {
 /// `portcullis backup`: copies table by table with a line per table, then verifies the copy
 /// opens, decodes and holds the same rows.
 pub async fn backup(out: &std::path::Path, config: ServeConfig) -> CliResult {
-    let path = config.database_path();
-    eprintln!("backing up {} to {}", path.display(), out.display());
+    eprintln!(
+        "backing up {} to {}",
+        config.database_shown(),
+        out.display()
+    );
     let store = open_store(&config, OpenMode::MustExist).await?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;

@@ -235,3 +235,52 @@ async fn sslmode_require_is_refused_by_a_server_without_tls_and_prefer_connects(
         "{err}"
     );
 }
+
+/// The tools take `--database-url` as `serve` does: `check` decodes every record of a
+/// PostgreSQL database, and `backup` copies it into a file that opens.
+#[tokio::test]
+async fn check_and_backup_work_on_a_postgres_database() {
+    let Some(cluster) = pg::shared() else {
+        return;
+    };
+    let url = pg::fresh_database(cluster);
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = test_config(&dir);
+    config.database_url = Some(url.clone());
+    let app = crate::helpers::start(config, dir, Clock::system()).await;
+    app.register_user("checked").await;
+    app.stop().await;
+
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(args)
+            .args(["--database-url", &url])
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("the binary runs")
+    };
+    let out = run(&["check"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("every record of every table decodes"), "{stdout}");
+    assert!(stderr.contains("checking postgres://"), "{stderr}");
+
+    let backups = tempfile::tempdir().unwrap();
+    let file = backups.path().join("copy.redb");
+    let out = run(&["backup", "--out", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users = tokio::task::spawn_blocking(move || {
+        let copy = Store::open(&file, Clock::system()).unwrap();
+        copy.table_counts().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(users.iter().any(|(t, n)| *t == "users" && *n == 1), "{users:?}");
+}
