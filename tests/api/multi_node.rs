@@ -264,3 +264,34 @@ async fn a_key_rotation_made_while_the_nodes_run_reaches_every_node_on_reload() 
         futures_util::future::join_all(nodes.iter().map(|n| n.get_json("/oauth2/jwks"))).await;
     assert!(jwks.windows(2).all(|w| w[0] == w[1]), "{jwks:?}");
 }
+
+#[tokio::test]
+async fn one_username_registered_on_every_node_at_once_makes_one_account() {
+    let Some(nodes) = three_nodes(|_| {}).await else {
+        return;
+    };
+    // Thirty tries, ten per node, of one name in differing case and address.
+    let tries = (0..30).map(|i| {
+        let node = &nodes[i % 3];
+        let name = if i % 2 == 0 { "Contested" } else { "contested" };
+        let body = serde_json::json!({
+            "username": name,
+            "email": format!("try{i}@example.test"),
+            "password": PASSWORD,
+        });
+        async move { node.register(&body).await }
+    });
+    let answers = futures_util::future::join_all(tries).await;
+    let created = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "exactly one account");
+    assert!(
+        answers
+            .iter()
+            .all(|r| r.status() == StatusCode::CREATED || r.status() == StatusCode::CONFLICT)
+    );
+    assert_eq!(nodes[2].table_count("users").await, 1);
+    assert_eq!(nodes[1].table_count("usernames").await, 1);
+}

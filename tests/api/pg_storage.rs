@@ -265,7 +265,10 @@ async fn check_and_backup_work_on_a_postgres_database() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(out.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains("every record of every table decodes"), "{stdout}");
+    assert!(
+        stdout.contains("every record of every table decodes"),
+        "{stdout}"
+    );
     assert!(stderr.contains("checking postgres://"), "{stderr}");
 
     let backups = tempfile::tempdir().unwrap();
@@ -282,5 +285,8 @@ async fn check_and_backup_work_on_a_postgres_database() {
     })
     .await
     .unwrap();
-    assert!(users.iter().any(|(t, n)| *t == "users" && *n == 1), "{users:?}");
+    assert!(
+        users.iter().any(|(t, n)| *t == "users" && *n == 1),
+        "{users:?}"
+    );
 }
