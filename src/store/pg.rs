@@ -367,6 +367,21 @@ impl Txn {
         result
     }
 
+    /// Queues a `ROLLBACK` on the connection without waiting for its answer; whether it
+    /// was queued.
+    fn queue_rollback(&self) -> bool {
+        use futures_util::FutureExt as _;
+        let Ok(client) = self.client() else {
+            return false;
+        };
+        // tokio-postgres encodes and queues a request in its future's first poll; the
+        // connection task sends it and discards the answer once the future is gone.
+        match client.batch_execute("ROLLBACK").now_or_never() {
+            None | Some(Ok(())) => !client.is_closed(),
+            Some(Err(_)) => false,
+        }
+    }
+
     fn take_begin(&self) -> Option<String> {
         self.begin
             .lock()
@@ -570,9 +585,12 @@ impl Txn {
 impl Drop for Txn {
     fn drop(&mut self) {
         if !self.finished && self.begun() {
-            // Not committed (an error, or a read): end it, so the connection is clean for the
-            // next user; a connection that cannot is closed rather than reused.
-            if self.simple("ROLLBACK").is_err() {
+            // Not committed (a read, or an error): end it, so the connection is clean for the
+            // next user. The ROLLBACK is queued on the connection, not waited for: the next
+            // user's statements go out behind it, in order, and nothing is lost if it fails
+            // (its answer is dropped; a broken connection fails that next statement, which
+            // then drops the connection). A connection that cannot take it is closed.
+            if !self.queue_rollback() {
                 let conn = self
                     .conn
                     .lock()
