@@ -691,18 +691,28 @@ impl ReadTransaction {
         }
     }
 
-    /// Opens `table` for reading. `Ok(None)` when the database has no such table (a file
-    /// older than the table).
+    /// Opens `table` for reading. Every table exists once the store is open (they are all
+    /// created at open), so on PostgreSQL this asks the server nothing; a table that somehow
+    /// does not exist fails the first statement on it.
     pub fn open_table<K: KeyCodec, V: redb::Value + 'static>(
         &self,
         table: Table<K, V>,
     ) -> Result<TableRead<'_, K, V>, StoreError> {
-        self.try_open_table(table)?.ok_or_else(|| {
-            StoreError::Database(redb::Error::TableDoesNotExist(table.name.to_string()))
-        })
+        match &self.inner {
+            ReadInner::Pg(txn) => Ok(TableRead {
+                inner: TableReadInner::Pg(PgTable {
+                    txn,
+                    name: table.name,
+                }),
+            }),
+            ReadInner::Redb(_) => self.try_open_table(table)?.ok_or_else(|| {
+                StoreError::Database(redb::Error::TableDoesNotExist(table.name.to_string()))
+            }),
+        }
     }
 
-    /// Opens `table` for reading, or `None` when the database does not have it.
+    /// Opens `table` for reading, or `None` when the database does not have it (a database
+    /// older than the table, before it is opened and migrated; copies between stores).
     pub fn try_open_table<K: KeyCodec, V: redb::Value + 'static>(
         &self,
         table: Table<K, V>,
