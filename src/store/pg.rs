@@ -81,11 +81,17 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("PostgreSQL: {e}"))
 }
 
+/// SQLSTATE classes that say the database cannot serve right now, not that the statement is
+/// wrong: connection exceptions (08), transaction rollbacks such as serialisation failures
+/// and deadlocks (40), insufficient resources such as too many connections or a full disk
+/// (53), operator intervention such as a shutdown (57).
+const TRANSIENT_CLASSES: [&str; 4] = ["08", "40", "53", "57"];
+
 /// A PostgreSQL error as a store error: the server's refusals of a statement are errors of
-/// ours (500); a lost connection or a server going away is unavailability (503).
+/// ours (500); a lost connection or a database that cannot serve now is unavailability (503).
 fn from_pg(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
-        Some(db) if !db.code().code().starts_with("57") && !db.code().code().starts_with("08") => {
+        Some(db) if !TRANSIENT_CLASSES.contains(&db.code().code().get(..2).unwrap_or_default()) => {
             StoreError::Postgres(format!("{}: {}", db.code().code(), db.message()))
         }
         _ => unavailable(e),
@@ -277,30 +283,58 @@ impl PgBackend {
     ) -> Result<Option<T>, StoreError> {
         let conn = self.take()?;
         let client = conn.client.clone();
+        // Until it is known not to hold the lock (the attempt said no, or the unlock
+        // succeeded), the connection is closed when done with, which releases the lock,
+        // rather than put back in the pool: also if the attempt fails or `f` panics.
+        let mut lent = Lent {
+            backend: self,
+            conn: Some(conn),
+            clean: false,
+        };
+        let locking = client.clone();
         let got = self.block(async move {
+            let client = locking;
             let row = client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
                 .await
                 .map_err(from_pg)?;
             Ok(row.get::<_, bool>(0))
         });
-        let out = match got {
-            Ok(true) => {
-                let out = f();
-                let client = conn.client.clone();
-                let _ = self.block(async move {
-                    client
-                        .execute("SELECT pg_advisory_unlock($1)", &[&key])
-                        .await
-                        .map_err(from_pg)
-                });
-                Ok(Some(out))
+        if !got? {
+            lent.clean = true;
+            return Ok(None);
+        }
+        let out = f();
+        lent.clean = self
+            .block(async move {
+                client
+                    .execute("SELECT pg_advisory_unlock($1)", &[&key])
+                    .await
+                    .map_err(from_pg)
+            })
+            .is_ok();
+        Ok(Some(out))
+    }
+}
+
+/// A connection lent outside a transaction (see [`PgBackend::with_lock`]): back to the pool
+/// when dropped clean, closed otherwise.
+struct Lent<'a> {
+    backend: &'a PgBackend,
+    conn: Option<Conn>,
+    clean: bool,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if self.clean {
+                self.backend.give_back(conn);
+            } else {
+                drop(conn);
+                self.backend.lost();
             }
-            Ok(false) => Ok(None),
-            Err(e) => Err(e),
-        };
-        self.give_back(conn);
-        out
+        }
     }
 }
 
