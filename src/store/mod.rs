@@ -500,39 +500,42 @@ impl Store {
                 None => Ok(None),
             }
         };
+        let newer = |found: u64| OpenError::NewerSchema {
+            path: shown.clone(),
+            found,
+            supported: SCHEMA_VERSION,
+        };
         let found = store.read(schema_version).map_err(open_error)?;
         if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
-            return Err(OpenError::NewerSchema {
-                path: shown,
-                found: v,
-                supported: SCHEMA_VERSION,
-            });
+            return Err(newer(v));
         }
-        store
+        let raced = store
             .write(|txn| {
-                // Create every table up front so read transactions never meet a missing one.
-                create_all_tables(txn)?;
                 // Another node may have migrated the database while this one waited for the
-                // write lock (PostgreSQL): decide on what is there now.
+                // write lock (PostgreSQL): decide on what is there now, before writing.
+                txn.create_table(tables::META)?;
                 let found = txn
                     .open_table(tables::META)?
                     .get(SCHEMA_KEY)?
                     .map(|v| v.value());
                 if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
-                    return Err(StoreError::Encode(format!(
-                        "the database has schema version {v}, newer than this binary supports ({SCHEMA_VERSION}); upgrade portcullis"
-                    )));
+                    return Ok(Some(v));
                 }
+                // Create every table up front so read transactions never meet a missing one.
+                create_all_tables(txn)?;
                 // Migrations run in the opening transaction: all of them or none.
                 if let Some(v) = found {
                     migrations::run(txn, v)?;
                 }
                 txn.open_table(tables::META)?
                     .insert(SCHEMA_KEY, SCHEMA_VERSION)?;
-                Ok(())
+                Ok(None)
             })
             .map_err(open_error)?;
-        Ok(store)
+        match raced {
+            Some(v) => Err(newer(v)),
+            None => Ok(store),
+        }
     }
 
     /// Runs the housekeeping `f` unless another node sharing the database is running it right
@@ -929,11 +932,7 @@ impl Store {
         if dest.exists() {
             return Err(BackupError::Exists(dest.display().to_string()));
         }
-        let target = Store::open(dest, self.clock().clone()).map_err(|e| {
-            BackupError::Store(StoreError::Unavailable(format!(
-                "could not create the copy: {e}"
-            )))
-        })?;
+        let target = Store::open(dest, self.clock().clone())?;
         Ok(self.copy_into(&target, progress)?)
     }
 
@@ -1173,6 +1172,8 @@ pub enum BackupError {
     Store(#[from] StoreError),
     #[error("could not read the copy back: {0}")]
     Io(std::io::Error),
+    #[error("could not create the copy: {0}")]
+    Create(#[from] OpenError),
 }
 
 #[cfg(test)]
