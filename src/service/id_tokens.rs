@@ -20,10 +20,17 @@ use crate::{
 /// Signs JWTs, verifies the ones we issued, and publishes the keys.
 pub struct IdTokenSigner {
     store: Store,
-    /// Loaded once (after making any missing key); a staged key is already among them.
-    keys: tokio::sync::OnceCell<Arc<JwtKeySet>>,
-    /// The key set read again (see [`IdTokenSigner::reload`]), which replaces the first.
-    reloaded: std::sync::RwLock<Option<(Vec<String>, Arc<JwtKeySet>)>>,
+    /// Set once the missing keys were made and the first key set loaded.
+    ensured: tokio::sync::OnceCell<()>,
+    /// The key set in use, with the stored keys it was made from (a staged key is already
+    /// among them); replaced when [`IdTokenSigner::reload`] finds the stored keys changed.
+    current: std::sync::RwLock<Option<LoadedKeys>>,
+}
+
+/// A key set and what it was loaded from: each stored key's id and signing window.
+struct LoadedKeys {
+    stored: Vec<(String, crate::domain::KeyWindow)>,
+    set: Arc<JwtKeySet>,
 }
 
 /// Runs `f` on a thread of its own at nice 19: making the keys at a first start (RSA
@@ -70,8 +77,8 @@ impl IdTokenSigner {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            keys: tokio::sync::OnceCell::new(),
-            reloaded: std::sync::RwLock::new(None),
+            ensured: tokio::sync::OnceCell::new(),
+            current: std::sync::RwLock::new(None),
         }
     }
 
@@ -79,39 +86,40 @@ impl IdTokenSigner {
     /// removed since (a rotation made by another node sharing the database, or by
     /// `portcullis keys rotate`); returns whether they changed.
     pub async fn reload(&self) -> Result<bool, StoreError> {
-        let store = self.store.clone();
-        let records = store.run(|s| s.jwt_keys()).await?;
-        let mut fingerprint: Vec<String> = records
+        if self.ensured.get().is_none() {
+            // Not loaded yet: the first use loads them as they are then.
+            return Ok(false);
+        }
+        let records = self.store.run(|s| s.jwt_keys()).await?;
+        self.install(&records)
+    }
+
+    /// Uses the key set of `records` unless it is the one in use; whether it replaced one.
+    fn install(&self, records: &[crate::store::records::JwtKeyRecord]) -> Result<bool, StoreError> {
+        let mut stored: Vec<_> = records
             .iter()
-            .map(|r| format!("{}:{:?}", r.kid, r.window()))
+            .map(|r| (r.kid.clone(), r.window()))
             .collect();
-        fingerprint.sort();
-        if self.keys.get().is_none() {
-            // Not loaded yet: the first use loads them as they are now.
+        stored.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.as_ref().is_some_and(|c| c.stored == stored) {
             return Ok(false);
         }
-        let unchanged = self
-            .reloaded
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|(seen, _)| *seen == fingerprint);
-        if unchanged {
-            return Ok(false);
-        }
-        let set = JwtKeySet::load(&super::keys::id_token_keys(&records)).map_err(|e| {
+        let set = JwtKeySet::load(&super::keys::id_token_keys(records)).map_err(|e| {
             StoreError::Corrupt {
                 table: "jwt_keys",
                 detail: e.to_string(),
             }
         })?;
-        let mut slot = self
-            .reloaded
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let changed = slot.is_some();
-        *slot = Some((fingerprint, Arc::new(set)));
-        Ok(changed)
+        let replaced = current.is_some();
+        *current = Some(LoadedKeys {
+            stored,
+            set: Arc::new(set),
+        });
+        Ok(replaced)
     }
 
     /// Makes sure a key signing now exists for each algorithm in [`ID_TOKEN_ALGS`], so all
@@ -122,15 +130,7 @@ impl IdTokenSigner {
     }
 
     async fn key_set(&self) -> Result<Arc<JwtKeySet>, StoreError> {
-        if let Some((_, set)) = self
-            .reloaded
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
-            return Ok(set.clone());
-        }
-        self.keys
+        self.ensured
             .get_or_try_init(|| async {
                 let store = self.store.clone();
                 let records = at_low_priority(move || {
@@ -138,16 +138,15 @@ impl IdTokenSigner {
                     store.jwt_keys()
                 })
                 .await??;
-                let set = JwtKeySet::load(&super::keys::id_token_keys(&records)).map_err(|e| {
-                    StoreError::Corrupt {
-                        table: "jwt_keys",
-                        detail: e.to_string(),
-                    }
-                })?;
-                Ok(Arc::new(set))
+                self.install(&records).map(|_| ())
             })
-            .await
-            .cloned()
+            .await?;
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map(|c| c.set.clone())
+            .ok_or_else(|| StoreError::Task("the id_token keys were not loaded".into()))
     }
 
     /// Signs `claims` as a JWT of type `typ` (RFC 7515) with the key that signs now for

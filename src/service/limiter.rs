@@ -29,6 +29,11 @@ fn bounded(key: &str) -> Cow<'_, str> {
     }
 }
 
+/// The database key of `key`'s failures in the throttle `name` (see [`Counts::Shared`]).
+fn shared_key(name: &str, key: &str) -> String {
+    format!("{name}:{}", bounded(key))
+}
+
 /// Bound on tracked keys; past it, keys whose failures have all aged out are dropped.
 const PRUNE_ABOVE: usize = 50_000;
 
@@ -119,7 +124,7 @@ impl LoginLimiter {
             // The database answers for every node; if it cannot answer, the sign-in cannot
             // go on either, and fails on its own read.
             Counts::Shared { store, name } => store
-                .point_read(|s| s.login_failures(&format!("{name}:{}", bounded(key)), now))
+                .point_read(|s| s.login_failures(&shared_key(name, key), now))
                 .inspect_err(|e| tracing::warn!(error = %e, "could not read the login throttle"))
                 .ok()
                 .flatten()
@@ -155,7 +160,7 @@ impl LoginLimiter {
                 f.count
             }
             Counts::Shared { store, name } => {
-                let key = format!("{name}:{}", bounded(key));
+                let key = shared_key(name, key);
                 match store.point_read(|s| s.record_login_failure(&key, now, self.window)) {
                     Ok(count) => count,
                     Err(e) => {
@@ -180,7 +185,7 @@ impl LoginLimiter {
                     .remove(bounded(key).as_ref());
             }
             Counts::Shared { store, name } => {
-                let key = format!("{name}:{}", bounded(key));
+                let key = shared_key(name, key);
                 if let Err(e) = store.point_read(|s| s.clear_login_failures(&key)) {
                     tracing::warn!(error = %e, "could not clear a login throttle");
                 }
