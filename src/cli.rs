@@ -697,56 +697,46 @@ pub async fn backup(out: &std::path::Path, config: ServeConfig) -> CliResult {
     Ok(())
 }
 
-/// Whether `place` names a PostgreSQL database rather than a data directory.
-fn is_database_url(place: &str) -> bool {
-    place.starts_with("postgres://") || place.starts_with("postgresql://")
-}
-
-/// Opens one side of `portcullis migrate`.
-fn open_place(place: &str, mode: OpenMode) -> Result<Store, crate::store::OpenError> {
-    if is_database_url(place) {
-        Store::open_postgres(place, Clock::system(), 4)
+/// The settings that open one side of `portcullis migrate`: a `postgres://` URL or a data
+/// directory.
+fn place_config(place: &str) -> ServeConfig {
+    // The defaults read the environment too: the place alone must decide.
+    let mut config = ServeConfig::defaults();
+    config.dev = false;
+    config.database_pool = 4;
+    if place.starts_with("postgres://") || place.starts_with("postgresql://") {
+        config.database_url = Some(place.to_string());
     } else {
-        let path = std::path::Path::new(place).join("portcullis.redb");
-        Store::open_with(
-            &path,
-            Clock::system(),
-            OpenOptions {
-                mode,
-                ..OpenOptions::default()
-            },
-        )
+        config.database_url = None;
+        config.data_dir = place.into();
     }
+    config
 }
 
 /// `portcullis migrate`: every table copied in one transaction with a line per table, then
 /// the destination's rows and record digests compared with the source's.
 async fn migrate(from: &str, to: &str) -> CliResult {
-    let shown = |p: &str| {
-        if is_database_url(p) {
-            crate::store::redacted_url(p)
-        } else {
-            p.to_string()
-        }
-    };
-    eprintln!("migrating {} to {}", shown(from), shown(to));
-    if !is_database_url(to) && std::path::Path::new(to).join("portcullis.redb").exists() {
+    let (from, to) = (place_config(from), place_config(to));
+    eprintln!(
+        "migrating {} to {}",
+        from.database_shown(),
+        to.database_shown()
+    );
+    if to.database_url.is_none() && to.database_path().exists() {
         return Err(format!(
-            "{}/portcullis.redb already exists; migrate only into a new data directory",
-            to.trim_end_matches('/')
+            "{} already exists; migrate only into a new data directory",
+            to.database_path().display()
         )
         .into());
     }
-    let (source, target) = {
-        let (from, to) = (from.to_string(), to.to_string());
-        tokio::task::spawn_blocking(move || {
-            Ok::<_, crate::store::OpenError>((
-                open_place(&from, OpenMode::MustExist)?,
-                open_place(&to, OpenMode::CreateIfMissing)?,
-            ))
-        })
-        .await??
-    };
+    let shown = to.database_shown();
+    let (source, target) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::store::OpenError>((
+            from.open_store(Clock::system(), OpenMode::MustExist)?,
+            to.open_store(Clock::system(), OpenMode::CreateIfMissing)?,
+        ))
+    })
+    .await??;
     let started = std::time::Instant::now();
     let copied = tokio::task::spawn_blocking(move || {
         let filled: Vec<_> = target
@@ -787,9 +777,8 @@ async fn migrate(from: &str, to: &str) -> CliResult {
     .await??;
     let rows: u64 = copied.iter().map(|(_, n)| n).sum();
     println!(
-        "migrated {rows} rows in {} tables to {} in {:.1?}; every table's rows and records verified",
+        "migrated {rows} rows in {} tables to {shown} in {:.1?}; every table's rows and records verified",
         copied.len(),
-        shown(to),
         started.elapsed()
     );
     Ok(())

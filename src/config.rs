@@ -115,7 +115,7 @@ pub struct ServeConfig {
 
     /// Keep the data in PostgreSQL instead of the redb file: `postgres://user:pass@host/db`.
     /// Several portcullis processes on one database serve as one.
-    #[arg(long, env = "PORTCULLIS_DATABASE_URL")]
+    #[arg(long, env = "PORTCULLIS_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
     /// The most PostgreSQL connections this process opens.
