@@ -531,6 +531,19 @@ impl TestApp {
         resp.json().await.expect("JSON body")
     }
 
+    /// `GET path` with `token` as the bearer; insists on a 200 and returns the JSON answer.
+    pub async fn get_json_as(&self, token: &str, path: &str) -> Value {
+        let resp = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        resp.json().await.expect("JSON body")
+    }
+
     /// Sends `method` to `path` with no body; returns the status and the JSON answer.
     pub async fn send_bare(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
         let resp = self

@@ -371,16 +371,7 @@ const SCHEMA_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema-
 async fn a_schema_v3_file_opens_decodes_and_signs_its_users_in() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let config = crate::helpers::test_config(&dir);
-    std::fs::copy(SCHEMA_V3, config.database_path()).unwrap();
-    let path = config.database_path();
-    let counts = tokio::task::spawn_blocking(move || {
-        let store =
-            portcullis::store::Store::open(&path, portcullis::clock::Clock::system()).unwrap();
-        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
-        store.table_counts().unwrap()
-    })
-    .await
-    .unwrap();
+    let counts = open_fixture(SCHEMA_V3, &config).await;
     let count = |t: &str| counts.iter().find(|(n, _)| *n == t).unwrap().1;
     assert_eq!((count("users"), count("clients_by_owner")), (2, 1));
     assert_eq!(count("jwt_keys"), 3, "RS256, EdDSA and Ed25519");
@@ -408,6 +399,21 @@ async fn a_schema_v3_file_opens_decodes_and_signs_its_users_in() {
     assert_eq!(app.login("legacy", "123456").await.status(), StatusCode::OK);
 }
 
+/// Copies the committed file `fixture` into `config`'s data directory and opens it there
+/// (migrating it), checks that every record decodes, and returns its rows per table.
+async fn open_fixture(fixture: &str, config: &portcullis::ServeConfig) -> Vec<(&'static str, u64)> {
+    std::fs::copy(fixture, config.database_path()).unwrap();
+    let path = config.database_path();
+    tokio::task::spawn_blocking(move || {
+        let store =
+            portcullis::store::Store::open(&path, portcullis::clock::Clock::system()).unwrap();
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        store.table_counts().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 const SCHEMA_V4: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/schema-v4.redb");
 /// The TOTP secret `fixture4` enrolled in the v4 file, and one of its recovery codes.
 const V4_TOTP_SECRET: &str = "C4NPFITRIDUVW7P5EJPYGPWPDMH6YTSE";
@@ -420,16 +426,7 @@ const V4_RECOVERY_CODE: &str = "x9wec-zte66";
 async fn a_schema_v4_file_opens_and_its_user_still_needs_the_enrolled_second_factor() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let config = crate::helpers::test_config(&dir);
-    std::fs::copy(SCHEMA_V4, config.database_path()).unwrap();
-    let path = config.database_path();
-    let counts = tokio::task::spawn_blocking(move || {
-        let store =
-            portcullis::store::Store::open(&path, portcullis::clock::Clock::system()).unwrap();
-        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
-        store.table_counts().unwrap()
-    })
-    .await
-    .unwrap();
+    let counts = open_fixture(SCHEMA_V4, &config).await;
     let count = |t: &str| counts.iter().find(|(n, _)| *n == t).unwrap().1;
     assert_eq!((count("users"), count("mfa_factors")), (1, 1));
     assert!(count("events") >= 2, "the sign-in and the enrolment");
@@ -495,16 +492,7 @@ async fn schema_v5_and_v6_files_open_migrated_and_their_users_sign_in() {
         let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
         let mut config = crate::helpers::test_config(&dir);
         config.database_url = None;
-        std::fs::copy(file, config.database_path()).unwrap();
-        let path = config.database_path();
-        let counts = tokio::task::spawn_blocking(move || {
-            let store =
-                portcullis::store::Store::open(&path, portcullis::clock::Clock::system()).unwrap();
-            assert_eq!(store.verify().unwrap(), Vec::<String>::new());
-            store.table_counts().unwrap()
-        })
-        .await
-        .unwrap();
+        let counts = open_fixture(file, &config).await;
         let count = |t: &str| counts.iter().find(|(n, _)| *n == t).unwrap().1;
         assert_eq!(count("users"), 1, "{file}");
         let app = crate::helpers::start(config, dir, portcullis::clock::Clock::system()).await;

@@ -366,15 +366,11 @@ async fn a_matching_address_links_only_with_the_accounts_password_and_the_link_c
     // The native API lists it too.
     let token: Value = us.login("ursula", PASSWORD).await.json().await.unwrap();
     let listed: Value = us
-        .client
-        .get(us.url("/api/v1/me/identities"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json_as(
+            token["access_token"].as_str().unwrap(),
+            "/api/v1/me/identities",
+        )
+        .await;
     assert_eq!(listed[0]["upstream"], "corp");
     assert_eq!(listed[0]["name"], "Corp");
 
@@ -518,16 +514,7 @@ async fn only_admins_configure_upstreams_and_bad_settings_are_refused() {
         );
     }
     assert_eq!(put(admin.clone(), "github", github).await, StatusCode::OK);
-    let listed: Value = us
-        .client
-        .get(us.url("/api/v1/admin/upstreams"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = us.get_json_as(&admin, "/api/v1/admin/upstreams").await;
     assert_eq!(listed[0]["name"], "GitHub");
     assert_eq!(listed[0]["protocol"], "oauth2");
     assert_eq!(
@@ -910,15 +897,8 @@ async fn id_tokens_with_a_wrong_nonce_audience_issuer_signature_or_expiry_sign_n
     assert!(ada.email_verified, "a trusted upstream's verified address");
     // The trusted provider vouched for its second factor: the sign-in counts as two.
     let events: Value = us
-        .client
-        .get(us.url("/api/v1/admin/events?kind=login_succeeded"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json_as(&admin, "/api/v1/admin/events?kind=login_succeeded")
+        .await;
     let ada_login = events["events"]
         .as_array()
         .unwrap()
